@@ -1,0 +1,176 @@
+# SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+#
+# One Makefile for the whole tree.  Components add themselves through the
+# fragments included at the bottom (provisioner/, tftpd/), by appending to
+# BINS, TEST_RUNNERS, BENCH_TARGETS, FUZZ_TARGETS, INSTALL_BINS, UNITS.
+#
+#   make            build BPF objects, skeletons, libnappt, the binaries
+#   make test       install deps if missing, build, run every test runner
+#   make bench      every benchmark (make bench-xdp, bench-fwd, ...)
+#   make demo       gateway + simulated phones in network namespaces
+#   make lint       clang-format check
+#   make install DESTDIR= PREFIX=
+#   make clean
+#
+# V=1 for the full commands.
+
+.DELETE_ON_ERROR:
+.SUFFIXES:
+.DEFAULT_GOAL := all
+
+V ?= 0
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+BUILD ?= build
+PREFIX ?= /usr/local
+DESTDIR ?=
+SBINDIR ?= $(PREFIX)/sbin
+LIBEXECDIR ?= $(PREFIX)/lib/nappt
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+
+CC ?= gcc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+ARCH_INC := /usr/include/$(shell $(CC) -dumpmachine 2>/dev/null)
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow \
+	  -Wformat=2 -Wstrict-prototypes -fno-strict-aliasing \
+	  -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+CPPFLAGS += -Iinclude -Ilib -I$(BUILD)
+LDLIBS_BPF := -lbpf -lelf -lz
+BPF_CFLAGS := -O2 -g -target bpf -Wall -Wno-unused-function \
+	      -I$(ARCH_INC) -Iinclude -Ibpf
+
+BPF_HDRS := include/nappt.h $(wildcard bpf/lib/*.h)
+BPF_PROGS := nappt bench pass
+BPF_OBJS := $(patsubst %,$(BUILD)/bpf/%.bpf.o,$(BPF_PROGS))
+SKELS := $(patsubst %,$(BUILD)/%.skel.h,$(BPF_PROGS))
+
+LIBNAPPT := $(BUILD)/libnappt.a
+LIBNAPPT_OBJS := $(BUILD)/lib/libnappt.o
+
+BINS := $(BUILD)/nappt
+TEST_RUNNERS := test-datapath test-libnappt test-loader test-e2e
+BENCH_TARGETS := bench-xdp bench-fwd
+FUZZ_TARGETS :=
+INSTALL_BINS := $(BUILD)/nappt
+UNITS :=
+
+# --- BPF ------------------------------------------------------------------
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS)
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@
+
+# --- user space -----------------------------------------------------------
+
+$(BUILD)/%.o: %.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBNAPPT): $(LIBNAPPT_OBJS)
+	$(call msg,AR,$@)
+	$(Q)$(AR) rcs $@ $^
+
+$(BUILD)/loader/loader.o: $(BUILD)/nappt.skel.h $(BUILD)/pass.skel.h
+$(BUILD)/nappt: $(BUILD)/loader/loader.o $(LIBNAPPT)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_BPF) -o $@
+
+# --- tests ----------------------------------------------------------------
+
+$(BUILD)/tests/bpf/test_datapath.o: $(BUILD)/nappt.skel.h
+$(BUILD)/test_datapath: $(BUILD)/tests/bpf/test_datapath.o $(LIBNAPPT)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_BPF) -lcmocka -o $@
+
+$(BUILD)/tests/test_libnappt.o: $(BUILD)/nappt.skel.h
+$(BUILD)/test_libnappt: $(BUILD)/tests/test_libnappt.o $(LIBNAPPT)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_BPF) -lcmocka -o $@
+
+$(BUILD)/bench/bench_xdp.o: $(BUILD)/bench.skel.h
+$(BUILD)/bench_xdp: $(BUILD)/bench/bench_xdp.o $(LIBNAPPT)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_BPF) -lm -o $@
+
+# --- fragments of the components -------------------------------------------
+
+-include provisioner/provisioner.mk
+-include tftpd/tftpd.mk
+
+# --- top-level targets ------------------------------------------------------
+
+.PHONY: all deps test bench demo lint format install clean fuzz \
+	$(TEST_RUNNERS) $(BENCH_TARGETS)
+
+all: $(BPF_OBJS) $(SKELS) $(LIBNAPPT) $(BINS)
+
+deps:
+	$(Q)bash scripts/deps.sh
+
+# Each runner prints its own summary line; tests/run.sh runs them all
+# even when one fails, and ends with one line for the lot.
+test: deps
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/test_datapath $(BUILD)/test_libnappt
+	$(Q)bash tests/run.sh $(TEST_RUNNERS)
+
+test-datapath: $(BUILD)/test_datapath $(BUILD)/nappt
+	$(Q)bash tests/bpf/run-datapath.sh $(BUILD)
+
+test-libnappt: $(BUILD)/test_libnappt
+	$(Q)bash tests/run-in-netns.sh $(BUILD)/test_libnappt
+
+test-loader: $(BUILD)/nappt
+	$(Q)bash tests/loader/test-loader.sh $(BUILD)
+
+test-e2e: all
+	$(Q)bash tests/e2e/run.sh $(BUILD)
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory $(BENCH_TARGETS)
+
+bench-xdp: $(BUILD)/bench_xdp $(BUILD)/bpf/bench.bpf.o
+	$(Q)bash bench/bench-xdp.sh $(BUILD)
+
+bench-fwd: all
+	$(Q)bash bench/bench-fwd.sh $(BUILD)
+
+fuzz: $(FUZZ_TARGETS)
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bash tests/demo.sh $(BUILD)
+
+LINT_SRCS = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+lint:
+	$(Q)clang-format --dry-run -Werror $(LINT_SRCS)
+	@echo "lint: $(words $(LINT_SRCS)) files formatted"
+
+format:
+	$(Q)clang-format -i $(LINT_SRCS)
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR)
+	install -m 0755 $(INSTALL_BINS) $(DESTDIR)$(SBINDIR)/
+	install -m 0644 $(BPF_OBJS) $(DESTDIR)$(LIBEXECDIR)/
+	$(if $(UNITS),install -d $(DESTDIR)$(UNITDIR) && install -m 0644 $(UNITS) $(DESTDIR)$(UNITDIR)/)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

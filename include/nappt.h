@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * Every struct and enum that crosses the BPF / user-space boundary.
+ *
+ * Both the data plane (bpf/) and user space (lib/, loader/, provisioner/)
+ * include this file; nothing here is declared twice anywhere else.  Byte
+ * order is part of the type: __be* fields are network order, plain __u*
+ * fields are host order.  The sizes are asserted so that a change on one
+ * side that the other does not see fails the build, not the wire.
+ */
+#ifndef NAPPT_H
+#define NAPPT_H
+
+#include <linux/types.h>
+
+/* Where the maps and links live in bpffs.  Maps are pinned by name below
+ * this directory, links below NAPPT_PIN_DIR "/links". */
+#define NAPPT_PIN_DIR "/sys/fs/bpf/nappt"
+
+/* Ports are handed out in slots of (1 << slot_shift) ports.  One inbound
+ * index entry covers one slot, so the index stays small (4 bytes a slot):
+ * 16k public IPs x 64 slots of 1024 ports = 1M entries = 4 MiB. */
+#define NAPPT_SLOT_SHIFT_MIN 4 /* 16 ports */
+#define NAPPT_SLOT_SHIFT_MAX 15 /* 32768 ports */
+#define NAPPT_SLOT_SHIFT_DEFAULT 10 /* 1024 ports */
+
+/* Upper bounds on the pools, to keep map memory sane.  The maps are sized
+ * from the configured pools at load time, not from these. */
+#define NAPPT_MAX_PHONES (1U << 22)
+#define NAPPT_MAX_SLOTS (1U << 24)
+
+/* nappt_config.flags */
+enum {
+	/* Drop WAN packets to the public pool that match no lease instead of
+	 * passing them to the kernel (which owns the gateway's services). */
+	NAPPT_CFG_DROP_UNKNOWN_IN = 1U << 0,
+};
+
+/*
+ * The single entry of the `config` array map.  Written by the loader at
+ * attach time; the pools decide the map sizes, so changing them while
+ * phones are leased is refused by user space.
+ */
+struct nappt_config {
+	__be32 lan_net; /* first address of the phones' private pool */
+	__u32 lan_size; /* addresses in the pool == entries of `phones` */
+	__be32 pub_net; /* first public address */
+	__u32 pub_count; /* public addresses in the pool */
+	__u32 slot_shift; /* log2(ports per slot) */
+	__u32 slots_per_ip; /* 65536 >> slot_shift */
+	__be32 lan_gw; /* the gateway's own LAN address (DHCP, TFTP) */
+	__u32 flags; /* NAPPT_CFG_* */
+};
+_Static_assert(sizeof(struct nappt_config) == 32, "nappt_config size");
+
+/* nappt_phone.flags */
+enum {
+	NAPPT_PHONE_VALID = 1U << 0,
+};
+
+/*
+ * Value of the `phones` array map, indexed by (private IPv4 - lan_net).
+ * An entry without NAPPT_PHONE_VALID means "no lease".  The port range is
+ * [port_first, port_last] on pub_ip, host order, inclusive, and always a
+ * whole number of slots.
+ */
+struct nappt_phone {
+	__be32 pub_ip;
+	__u16 port_first;
+	__u16 port_last;
+	__u8 mac[6];
+	__u16 flags;
+};
+_Static_assert(sizeof(struct nappt_phone) == 16, "nappt_phone size");
+
+/*
+ * Value of the `slots` array map (the inbound index), indexed by
+ * (public IPv4 - pub_net) * slots_per_ip + (port >> slot_shift).
+ * 0 means free; otherwise the phone index + 1.
+ */
+typedef __u32 nappt_slot_t;
+_Static_assert(sizeof(nappt_slot_t) == 4, "slot entry size");
+
+/* Key of the `frags` LRU hash: the IPv4 fragment identity (RFC 791). */
+struct nappt_frag_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 id;
+	__u8 proto;
+	__u8 pad;
+};
+_Static_assert(sizeof(struct nappt_frag_key) == 12, "nappt_frag_key size");
+
+/* Value of `frags`: which phone the first fragment went to. */
+struct nappt_frag_val {
+	__u32 phone;
+	__u32 pad;
+};
+_Static_assert(sizeof(struct nappt_frag_val) == 8, "nappt_frag_val size");
+
+/*
+ * Per-reason counters (per-CPU array `stats`).  Every packet the programs
+ * see moves exactly one of the counters before NAPPT_STAT_REDIRECT;
+ * REDIRECT additionally counts translated packets sent by redirect (the
+ * rest were passed to the kernel).  Keep nappt_stat_names in lib/ in sync.
+ */
+enum nappt_stat {
+	NAPPT_STAT_OUT_XLATE = 0, /* phone -> WAN translated */
+	NAPPT_STAT_IN_XLATE, /* WAN -> phone translated */
+	NAPPT_STAT_HAIRPIN, /* phone -> phone via public address */
+	NAPPT_STAT_ICMP_OUT, /* ICMP echo/error from a phone translated */
+	NAPPT_STAT_ICMP_IN, /* ICMP echo reply/error to a phone translated */
+	NAPPT_STAT_FRAG_IN, /* non-first inbound fragment translated */
+	NAPPT_STAT_PASS_NON_IP, /* ARP, IPv6, LLDP, ... */
+	NAPPT_STAT_PASS_VLAN, /* 802.1Q/802.1ad tagged: kernel's job */
+	NAPPT_STAT_PASS_LOCAL, /* to the gateway itself, broadcast, mcast */
+	NAPPT_STAT_PASS_NOT_OURS, /* not from/to a pool address */
+	NAPPT_STAT_PASS_TTL, /* TTL <= 1: kernel sends Time Exceeded */
+	NAPPT_STAT_PASS_NO_NEIGH, /* translated, kernel resolves ARP */
+	NAPPT_STAT_PASS_FIB, /* no usable route: kernel decides */
+	NAPPT_STAT_PASS_NO_MAPPING, /* WAN, public pool, no lease */
+	NAPPT_STAT_DROP_NO_MAPPING, /* same, with NAPPT_CFG_DROP_UNKNOWN_IN */
+	NAPPT_STAT_DROP_NO_LEASE, /* LAN source in the pool without lease */
+	NAPPT_STAT_DROP_SPOOF_MAC, /* source MAC is not the lease's */
+	NAPPT_STAT_DROP_PORT_RANGE, /* source port/ICMP id outside range */
+	NAPPT_STAT_DROP_PROTO, /* phone sent a protocol without ports */
+	NAPPT_STAT_DROP_MALFORMED, /* truncated or inconsistent headers */
+	NAPPT_STAT_FRAG_MISS, /* non-first fragment with no first seen */
+	NAPPT_STAT_REDIRECT, /* also counted: translated and redirected */
+	NAPPT_STAT_MAX,
+};
+
+struct nappt_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+_Static_assert(sizeof(struct nappt_counter) == 16, "nappt_counter size");
+
+#endif /* NAPPT_H */
