@@ -100,9 +100,10 @@ _Static_assert(sizeof(struct nappt_frag_val) == 8, "nappt_frag_val size");
 
 /*
  * Per-reason counters (per-CPU array `stats`).  Every packet the programs
- * see moves exactly one of the counters before NAPPT_STAT_REDIRECT;
- * REDIRECT additionally counts translated packets sent by redirect (the
- * rest were passed to the kernel).  Keep nappt_stat_names in lib/ in sync.
+ * see moves exactly one of the counters before NAPPT_STAT_REDIRECT.  The
+ * last two tell how the translated ones left: redirected by the program,
+ * or passed translated to the kernel because the next hop's MAC was not
+ * known yet (it resolves ARP and forwards).  Keep lib/ names in sync.
  */
 enum nappt_stat {
 	NAPPT_STAT_OUT_XLATE = 0, /* phone -> WAN translated */
@@ -116,7 +117,6 @@ enum nappt_stat {
 	NAPPT_STAT_PASS_LOCAL, /* to the gateway itself, broadcast, mcast */
 	NAPPT_STAT_PASS_NOT_OURS, /* not from/to a pool address */
 	NAPPT_STAT_PASS_TTL, /* TTL <= 1: kernel sends Time Exceeded */
-	NAPPT_STAT_PASS_NO_NEIGH, /* translated, kernel resolves ARP */
 	NAPPT_STAT_PASS_FIB, /* no usable route: kernel decides */
 	NAPPT_STAT_PASS_NO_MAPPING, /* WAN, public pool, no lease */
 	NAPPT_STAT_DROP_NO_MAPPING, /* same, with NAPPT_CFG_DROP_UNKNOWN_IN */
@@ -126,7 +126,8 @@ enum nappt_stat {
 	NAPPT_STAT_DROP_PROTO, /* phone sent a protocol without ports */
 	NAPPT_STAT_DROP_MALFORMED, /* truncated or inconsistent headers */
 	NAPPT_STAT_FRAG_MISS, /* non-first fragment with no first seen */
-	NAPPT_STAT_REDIRECT, /* also counted: translated and redirected */
+	NAPPT_STAT_REDIRECT, /* translated and redirected */
+	NAPPT_STAT_XLATE_PASS, /* translated, passed: kernel resolves ARP */
 	NAPPT_STAT_MAX,
 };
 

@@ -26,10 +26,10 @@ struct nappt_maps {
 	struct nappt_config cfg; /* read at open */
 };
 
-#define NAPPT_MAPS_INIT                                                   \
-	{                                                                 \
-		.config_fd = -1, .phones_fd = -1, .slots_fd = -1,         \
-		.stats_fd = -1, .frags_fd = -1, .tx_ports_fd = -1,        \
+#define NAPPT_MAPS_INIT                                            \
+	{                                                          \
+		.config_fd = -1, .phones_fd = -1, .slots_fd = -1,  \
+		.stats_fd = -1, .frags_fd = -1, .tx_ports_fd = -1, \
 	}
 
 /* Open the maps pinned below pin_dir (NULL: NAPPT_PIN_DIR) and read the

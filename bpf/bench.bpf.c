@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+/*
+ * Benchmark-only programs (bench/bench_xdp.c).  Not attached anywhere.
+ *
+ * One repeated packet only ever touches one hot map entry and so hides
+ * what a million phones cost.  The spray programs first rewrite the
+ * packet to a random leased phone, then run the real translation; the
+ * bare spray programs run the same prologue and return XDP_PASS, so the
+ * difference is the translation's own cost at that table size.
+ *
+ * Phone i is laid out as the bench fills the maps: private address
+ * lan_net + i, MAC 02:00:<i as 4 bytes>, public address pub_net + i / U,
+ * slot (i % U) + 1 of that address, where U = usable slots per address
+ * (slot 0 holds the well-known ports and is never leased).
+ */
+#include "lib/nat.h"
+
+const volatile __u32 spray_n = 1; /* leased phones */
+const volatile __u32 spray_u = 63; /* leased slots per public address */
+
+SEC("xdp")
+int bare_pass(struct xdp_md *ctx)
+{
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int hot_out(struct xdp_md *ctx)
+{
+	struct pkt p;
+
+	pkt_from_xdp(&p, ctx);
+	return verdict_xdp(&p, nappt_handle(&p, 0));
+}
+
+SEC("xdp")
+int hot_in(struct xdp_md *ctx)
+{
+	struct pkt p;
+
+	pkt_from_xdp(&p, ctx);
+	return verdict_xdp(&p, nappt_handle(&p, 1));
+}
+
+/* Rewrite the test packet (Ethernet + IPv4 without options + UDP) to
+ * phone i, as a LAN packet from it or a WAN packet to it. */
+static __always_inline int spray_prologue(struct xdp_md *ctx, int wan)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = (void *)(eth + 1);
+	struct udphdr *udp = (void *)(ip + 1);
+	const struct nappt_config *cfg;
+	__u32 zero = 0, i, slot, shift;
+
+	if ((void *)(udp + 1) > end)
+		return -1;
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg)
+		return -1;
+	i = bpf_get_prandom_u32() % spray_n;
+	slot = i % spray_u + 1;
+	shift = cfg->slot_shift & 31;
+	if (wan) {
+		ip->daddr = bpf_htonl(bpf_ntohl(cfg->pub_net) + i / spray_u);
+		udp->dest = bpf_htons((slot << shift) + 7);
+	} else {
+		ip->saddr = bpf_htonl(bpf_ntohl(cfg->lan_net) + i);
+		eth->h_source[0] = 0x02;
+		eth->h_source[1] = 0;
+		*(__be32 *)&eth->h_source[2] = bpf_htonl(i);
+		udp->source = bpf_htons((slot << shift) + 7);
+	}
+	return 0;
+}
+
+SEC("xdp")
+int spray_out(struct xdp_md *ctx)
+{
+	struct pkt p;
+
+	if (spray_prologue(ctx, 0))
+		return XDP_ABORTED;
+	pkt_from_xdp(&p, ctx);
+	return verdict_xdp(&p, nappt_handle(&p, 0));
+}
+
+SEC("xdp")
+int spray_in(struct xdp_md *ctx)
+{
+	struct pkt p;
+
+	if (spray_prologue(ctx, 1))
+		return XDP_ABORTED;
+	pkt_from_xdp(&p, ctx);
+	return verdict_xdp(&p, nappt_handle(&p, 1));
+}
+
+SEC("xdp")
+int spray_bare_out(struct xdp_md *ctx)
+{
+	if (spray_prologue(ctx, 0))
+		return XDP_ABORTED;
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int spray_bare_in(struct xdp_md *ctx)
+{
+	if (spray_prologue(ctx, 1))
+		return XDP_ABORTED;
+	return XDP_PASS;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * Incremental Internet checksum update, RFC 1624 eqn. 3:
+ *     HC' = ~(~HC + ~m + m')
+ * computed in one's complement on 32 bits and folded.  The same helpers
+ * serve the IPv4 header, the TCP/UDP pseudo header and ICMP, in XDP and TC
+ * alike (TC sees full checksums on ingress from the wire).
+ */
+#ifndef NAPPT_CSUM_H
+#define NAPPT_CSUM_H
+
+#include <linux/types.h>
+
+static __always_inline __u16 csum_fold32(__u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)sum;
+}
+
+/* Replace a 16-bit word `from` by `to` in the data covered by *csum. */
+static __always_inline void csum_replace2(__sum16 *csum, __be16 from, __be16 to)
+{
+	__u32 sum = (__u16) ~*csum;
+
+	sum += (__u16)~from;
+	sum += (__u16)to;
+	*csum = (__sum16)~csum_fold32(sum);
+}
+
+/* Replace a 32-bit word (an IPv4 address). */
+static __always_inline void csum_replace4(__sum16 *csum, __be32 from, __be32 to)
+{
+	__u32 sum = (__u16) ~*csum;
+
+	sum += (__u16) ~(from & 0xffff);
+	sum += (__u16) ~(from >> 16);
+	sum += (__u16)(to & 0xffff);
+	sum += (__u16)(to >> 16);
+	*csum = (__sum16)~csum_fold32(sum);
+}
+
+/*
+ * UDP: a zero checksum means "none" (RFC 768) and must stay zero; a
+ * computed zero is sent as all ones.
+ */
+static __always_inline void udp_csum_replace4(__sum16 *csum, __be32 from,
+					      __be32 to)
+{
+	if (*csum == 0)
+		return;
+	csum_replace4(csum, from, to);
+	if (*csum == 0)
+		*csum = (__sum16)0xffff;
+}
+
+static __always_inline void udp_csum_replace2(__sum16 *csum, __be16 from,
+					      __be16 to)
+{
+	if (*csum == 0)
+		return;
+	csum_replace2(csum, from, to);
+	if (*csum == 0)
+		*csum = (__sum16)0xffff;
+}
+
+/* TTL is the high byte of the 16-bit word it shares with the protocol
+ * (RFC 1624 / kernel ip_decrease_ttl). */
+static __always_inline void ip_decrease_ttl(struct iphdr *ip)
+{
+	__u32 check = (__u32)ip->check;
+
+	check += (__u32)bpf_htons(0x0100);
+	ip->check = (__sum16)(check + (check >= 0xFFFF));
+	ip->ttl--;
+}
+
+#endif /* NAPPT_CSUM_H */

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * The data plane's maps.  Pinned by name below NAPPT_PIN_DIR so that the
+ * provisioner (another process, restarted at will) and bpftool see them,
+ * and so that `upgrade` can load new programs that reuse them.
+ *
+ * The per-packet lookups are direct-indexed ARRAYs: the provisioner picks
+ * every private address and every port range, so both keys are indices.
+ * Measured with 1M phones and a random phone per packet, a HASH lookup
+ * cost ~370 ns extra per packet (bucket, element and value misses), an
+ * ARRAY ~12 ns.  The loader sizes phones/slots from the pools at load time.
+ */
+#ifndef NAPPT_MAPS_H
+#define NAPPT_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "nappt.h"
+
+#ifndef NAPPT_DEFAULT_PHONES
+#define NAPPT_DEFAULT_PHONES 65536
+#endif
+#ifndef NAPPT_DEFAULT_SLOTS
+#define NAPPT_DEFAULT_SLOTS 65536
+#endif
+#ifndef NAPPT_FRAG_ENTRIES
+#define NAPPT_FRAG_ENTRIES 8192
+#endif
+#ifndef NAPPT_MAX_PORTS_DEV
+#define NAPPT_MAX_PORTS_DEV 64
+#endif
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct nappt_config);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NAPPT_DEFAULT_PHONES);
+	__type(key, __u32);
+	__type(value, struct nappt_phone);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} phones SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NAPPT_DEFAULT_SLOTS);
+	__type(key, __u32);
+	__type(value, nappt_slot_t);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NAPPT_STAT_MAX);
+	__type(key, __u32);
+	__type(value, struct nappt_counter);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} stats SEC(".maps");
+
+/* Fragments are rare, so a hash is fine here; LRU so a flood of first
+ * fragments evicts old entries instead of failing. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, NAPPT_FRAG_ENTRIES);
+	__type(key, struct nappt_frag_key);
+	__type(value, struct nappt_frag_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} frags SEC(".maps");
+
+/* Egress devices for XDP redirect, keyed by ifindex (bulk xmit).  The
+ * kernel marks devmaps read-only for programs after creation, which
+ * libbpf's pinned-map check reads as a mismatch: the loader reuses this
+ * one by fd itself. */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, NAPPT_MAX_PORTS_DEV);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tx_ports SEC(".maps");
+
+#endif /* NAPPT_MAPS_H */

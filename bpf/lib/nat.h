@@ -1,0 +1,576 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * NAPPT translation core.
+ *
+ * Outbound (LAN ingress): a leased phone's source address becomes its
+ * public address; the source port stays and must lie in the phone's range.
+ * Inbound (WAN ingress): (public address, destination port) names exactly
+ * one phone through the slot index; the destination becomes the phone's
+ * private address, port unchanged.  No per-flow state: the lease is the
+ * mapping.  Everything the gateway does not translate goes to the kernel
+ * untouched, except what would leak a private address or spoof a lease,
+ * which is dropped and counted.
+ *
+ * Every path decides the new addresses first, asks the FIB, and only then
+ * writes the packet: a packet the kernel gets back is either untouched or
+ * fully translated, never half.
+ */
+#ifndef NAPPT_NAT_H
+#define NAPPT_NAT_H
+
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "nappt.h"
+#include "lib/maps.h"
+#include "lib/ctx.h"
+#include "lib/parse.h"
+#include "lib/csum.h"
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+
+static __always_inline void count(enum nappt_stat s, __u32 len)
+{
+	__u32 key = s;
+	struct nappt_counter *c = bpf_map_lookup_elem(&stats, &key);
+
+	if (c) {
+		c->packets++;
+		c->bytes += len;
+	}
+}
+
+static __always_inline enum verdict account(struct pkt *p, enum nappt_stat s,
+					    enum verdict v)
+{
+	count(s, p->len);
+	return v;
+}
+
+/* What a path decided: new outer addresses and the checksums to fix. */
+struct plan {
+	__be32 saddr;
+	__be32 daddr;
+	__sum16 *l4csum; /* outer TCP/UDP checksum, NULL if none to fix */
+	struct icmphdr *icmp; /* ICMP error whose quoted header changes */
+	struct iphdr *iip; /* the quoted (inner) IP header */
+	__sum16 *il4csum; /* quoted TCP/UDP checksum, if it was quoted */
+	__be32 inner_new; /* new inner src (inbound) or dst (outbound) */
+	__u8 l4udp; /* l4csum is UDP's (0 means none) */
+	__u8 il4udp;
+	__u8 inner_src; /* rewrite the inner source, else destination */
+	__u8 df; /* Don't Fragment was set */
+	enum nappt_stat stat;
+};
+
+static __always_inline int port_in_range(const struct nappt_phone *ph,
+					 __u16 port)
+{
+	return port >= ph->port_first && port <= ph->port_last;
+}
+
+/* Index of a private address in `phones`, or -1. */
+static __always_inline __s64 lan_index(const struct nappt_config *cfg,
+				       __be32 addr)
+{
+	__u32 idx = bpf_ntohl(addr) - bpf_ntohl(cfg->lan_net);
+
+	return idx < cfg->lan_size ? (__s64)idx : -1;
+}
+
+static __always_inline int in_pub_pool(const struct nappt_config *cfg,
+				       __be32 addr)
+{
+	return bpf_ntohl(addr) - bpf_ntohl(cfg->pub_net) < cfg->pub_count;
+}
+
+/*
+ * Inbound lookup: (public address, port) -> phone, through the slot index.
+ * The phone entry is checked again (address, range) so that a stale slot
+ * left by a crashed writer can never deliver to the wrong phone.
+ */
+static __always_inline struct nappt_phone *
+slot_lookup(const struct nappt_config *cfg, __be32 pub, __u16 port,
+	    __u32 *phone_idx)
+{
+	__u32 pidx = bpf_ntohl(pub) - bpf_ntohl(cfg->pub_net);
+	struct nappt_phone *ph;
+	nappt_slot_t *slot;
+	__u32 key;
+
+	if (pidx >= cfg->pub_count)
+		return NULL;
+	key = pidx * cfg->slots_per_ip + (port >> (cfg->slot_shift & 31));
+	slot = bpf_map_lookup_elem(&slots, &key);
+	if (!slot || !*slot)
+		return NULL;
+	key = *slot - 1;
+	ph = bpf_map_lookup_elem(&phones, &key);
+	if (!ph || !(ph->flags & NAPPT_PHONE_VALID) || ph->pub_ip != pub ||
+	    !port_in_range(ph, port))
+		return NULL;
+	*phone_idx = key;
+	return ph;
+}
+
+static __always_inline __be32 phone_addr(const struct nappt_config *cfg,
+					 __u32 idx)
+{
+	return bpf_htonl(bpf_ntohl(cfg->lan_net) + idx);
+}
+
+static __always_inline int mac_equal(const __u8 *a, const __u8 *b)
+{
+	return *(const __u32 *)a == *(const __u32 *)b &&
+	       *(const __u16 *)(a + 4) == *(const __u16 *)(b + 4);
+}
+
+/* Write the plan into the packet: quoted header, L4, then IP. */
+static __always_inline void apply(struct iphdr *ip, struct plan *pl)
+{
+	if (pl->l4csum) {
+		if (pl->l4udp) {
+			udp_csum_replace4(pl->l4csum, ip->saddr, pl->saddr);
+			udp_csum_replace4(pl->l4csum, ip->daddr, pl->daddr);
+		} else {
+			csum_replace4(pl->l4csum, ip->saddr, pl->saddr);
+			csum_replace4(pl->l4csum, ip->daddr, pl->daddr);
+		}
+	}
+	if (pl->icmp && pl->iip) {
+		/* ICMP's checksum covers the quoted bytes (no pseudo header):
+		 * every quoted word we change moves it too. */
+		struct iphdr *iip = pl->iip;
+		__be32 *field = pl->inner_src ? &iip->saddr : &iip->daddr;
+		__be32 old = *field;
+		__sum16 old_check = iip->check;
+
+		if (pl->il4csum) {
+			__sum16 old_l4 = *pl->il4csum;
+
+			if (pl->il4udp)
+				udp_csum_replace4(pl->il4csum, old,
+						  pl->inner_new);
+			else
+				csum_replace4(pl->il4csum, old, pl->inner_new);
+			csum_replace2(&pl->icmp->checksum, old_l4,
+				      *pl->il4csum);
+		}
+		csum_replace4(&iip->check, old, pl->inner_new);
+		csum_replace4(&pl->icmp->checksum, old, pl->inner_new);
+		csum_replace2(&pl->icmp->checksum, old_check, iip->check);
+		*field = pl->inner_new;
+	}
+	csum_replace4(&ip->check, ip->saddr, pl->saddr);
+	csum_replace4(&ip->check, ip->daddr, pl->daddr);
+	ip->saddr = pl->saddr;
+	ip->daddr = pl->daddr;
+}
+
+/*
+ * Route the translated packet and send it.  The FIB is asked with the new
+ * addresses before anything is written.
+ *  - success: rewrite, TTL-1, MACs, redirect (never through the kernel);
+ *  - no neighbour: XDP passes the translated packet, the kernel resolves
+ *    ARP and forwards it (the loader sets accept_local on the LAN side so
+ *    a public source is not a martian); TC lets bpf_redirect_neigh do it;
+ *  - frag needed: with DF the untouched packet goes to the kernel, which
+ *    sends Frag Needed to the sender (PMTUD); without DF the translated
+ *    packet goes to the kernel to be fragmented (never untranslated: it
+ *    would leave with a private source);
+ *  - no route, blackhole, prohibit, local: untouched to the kernel, which
+ *    answers or drops as it would without us.
+ */
+static __always_inline enum verdict forward(struct pkt *p, struct ethhdr *eth,
+					    struct iphdr *ip, struct plan *pl)
+{
+	struct bpf_fib_lookup fib = {};
+	long rc;
+
+	fib.family = AF_INET;
+	fib.tos = ip->tos;
+	fib.l4_protocol = ip->protocol;
+	fib.tot_len = bpf_ntohs(ip->tot_len);
+	fib.ipv4_src = pl->saddr;
+	fib.ipv4_dst = pl->daddr;
+	fib.ifindex = p->ifindex;
+
+	rc = bpf_fib_lookup(p->ctx, &fib, sizeof(fib), 0);
+	switch (rc) {
+	case BPF_FIB_LKUP_RET_SUCCESS:
+		apply(ip, pl);
+		ip_decrease_ttl(ip);
+		__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+		__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+		p->out_ifindex = fib.ifindex;
+		count(pl->stat, p->len);
+		count(NAPPT_STAT_REDIRECT, p->len);
+		return V_REDIRECT;
+	case BPF_FIB_LKUP_RET_NO_NEIGH:
+		apply(ip, pl);
+		count(pl->stat, p->len);
+		if (!p->xdp) {
+			ip_decrease_ttl(ip);
+			p->out_ifindex = fib.ifindex;
+			count(NAPPT_STAT_REDIRECT, p->len);
+			return V_REDIRECT_NEIGH;
+		}
+		count(NAPPT_STAT_XLATE_PASS, p->len);
+		return V_PASS;
+	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
+		if (pl->df)
+			return account(p, NAPPT_STAT_PASS_FIB, V_PASS);
+		apply(ip, pl);
+		count(pl->stat, p->len);
+		count(NAPPT_STAT_XLATE_PASS, p->len);
+		return V_PASS;
+	default:
+		return account(p, NAPPT_STAT_PASS_FIB, V_PASS);
+	}
+}
+
+/*
+ * The quoted header of an ICMP error (RFC 792: IP header + at least 8
+ * bytes).  Fills pl->iip and, when quoted, the inner L4 checksum, and
+ * returns the inner port (TCP/UDP: src if inbound else dst; echo: id),
+ * or -1 if the quote is unusable.
+ */
+static __always_inline int parse_quote(struct cursor *c, struct plan *pl,
+				       int inbound)
+{
+	struct iphdr *iip = c->pos;
+	void *l4;
+	__u32 hlen;
+
+	if ((void *)(iip + 1) > c->end)
+		return -1;
+	if (iip->version != 4 || iip->ihl < 5)
+		return -1;
+	hlen = (iip->ihl & 0xf) * 4;
+	l4 = (void *)iip + hlen;
+	if (l4 + 8 > c->end)
+		return -1;
+	pl->iip = iip;
+
+	if (iip->protocol == IPPROTO_UDP) {
+		struct udphdr *u = l4;
+
+		pl->il4csum = &u->check;
+		pl->il4udp = 1;
+		return bpf_ntohs(inbound ? u->source : u->dest);
+	}
+	if (iip->protocol == IPPROTO_TCP) {
+		struct tcphdr *t = l4;
+
+		/* The TCP checksum sits at offset 16: fixed only if quoted. */
+		if (l4 + 18 <= c->end)
+			pl->il4csum = &t->check;
+		return bpf_ntohs(inbound ? t->source : t->dest);
+	}
+	if (iip->protocol == IPPROTO_ICMP) {
+		struct icmphdr *ic = l4;
+
+		/* An error about a phone's echo request (traceroute). */
+		if (ic->type == ICMP_ECHO && inbound)
+			return bpf_ntohs(ic->un.echo.id);
+	}
+	return -1;
+}
+
+static __always_inline int icmp_is_error(__u8 type)
+{
+	return type == ICMP_DEST_UNREACH || type == ICMP_TIME_EXCEEDED ||
+	       type == ICMP_PARAMETERPROB;
+}
+
+/* ----------------------------------------------------------------------
+ * Outbound: LAN ingress.
+ */
+static __always_inline enum verdict
+nappt_outbound(struct pkt *p, const struct nappt_config *cfg,
+	       struct ethhdr *eth, struct iphdr *ip, struct cursor *c)
+{
+	struct plan pl = { .stat = NAPPT_STAT_OUT_XLATE };
+	struct nappt_phone *ph;
+	__be32 daddr = ip->daddr;
+	__u32 key, idx2;
+	__s64 idx;
+	int port = -1;
+
+	/* DHCP, TFTP and anything else for the gateway itself. */
+	if (daddr == cfg->lan_gw || daddr == bpf_htonl(0xffffffff) ||
+	    (bpf_ntohl(daddr) >> 28) == 0xe)
+		return account(p, NAPPT_STAT_PASS_LOCAL, V_PASS);
+
+	idx = lan_index(cfg, ip->saddr);
+	if (idx < 0)
+		return account(p, NAPPT_STAT_PASS_NOT_OURS, V_PASS);
+	key = (__u32)idx;
+	ph = bpf_map_lookup_elem(&phones, &key);
+	if (!ph || !(ph->flags & NAPPT_PHONE_VALID))
+		return account(p, NAPPT_STAT_DROP_NO_LEASE, V_DROP);
+	/* Anti-spoof: the lease binds address, MAC and ports together. */
+	if (!mac_equal(eth->h_source, ph->mac))
+		return account(p, NAPPT_STAT_DROP_SPOOF_MAC, V_DROP);
+	/* Phone to phone on private addresses: plain routing. */
+	if (lan_index(cfg, daddr) >= 0)
+		return account(p, NAPPT_STAT_PASS_LOCAL, V_PASS);
+	/* TTL 1: the kernel sends Time Exceeded to the phone. */
+	if (ip->ttl <= 1)
+		return account(p, NAPPT_STAT_PASS_TTL, V_PASS);
+
+	pl.saddr = ph->pub_ip;
+	pl.daddr = daddr;
+	pl.df = !!(ip->frag_off & bpf_htons(IP_DF));
+
+	/* Non-first fragments carry no ports: the source address decides. */
+	if (!ip_is_first_fragment(ip))
+		goto hairpin_or_out;
+
+	switch (ip->protocol) {
+	case IPPROTO_UDP: {
+		struct udphdr *u = parse_udphdr(c);
+
+		if (!u)
+			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
+		port = bpf_ntohs(u->source);
+		if (!port_in_range(ph, port))
+			return account(p, NAPPT_STAT_DROP_PORT_RANGE, V_DROP);
+		pl.l4csum = &u->check;
+		pl.l4udp = 1;
+		port = bpf_ntohs(u->dest);
+		break;
+	}
+	case IPPROTO_TCP: {
+		struct tcphdr *t = parse_tcphdr(c);
+
+		if (!t)
+			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
+		port = bpf_ntohs(t->source);
+		if (!port_in_range(ph, port))
+			return account(p, NAPPT_STAT_DROP_PORT_RANGE, V_DROP);
+		pl.l4csum = &t->check;
+		port = bpf_ntohs(t->dest);
+		break;
+	}
+	case IPPROTO_ICMP: {
+		struct icmphdr *ic = parse_icmphdr(c);
+
+		if (!ic)
+			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
+		pl.stat = NAPPT_STAT_ICMP_OUT;
+		if (ic->type == ICMP_ECHO || ic->type == ICMP_ECHOREPLY) {
+			/*
+			 * The echo identifier plays the port: replies come
+			 * back to (public IP, id).  An id outside the range
+			 * cannot be mapped back without per-flow state, so
+			 * it is dropped and counted like a stray port.
+			 */
+			if (!port_in_range(ph, bpf_ntohs(ic->un.echo.id)))
+				return account(p, NAPPT_STAT_DROP_PORT_RANGE,
+					       V_DROP);
+			/* Pings to public addresses are the gateway's. */
+			if (in_pub_pool(cfg, daddr))
+				return account(p, NAPPT_STAT_PASS_LOCAL,
+					       V_PASS);
+			return forward(p, eth, ip, &pl);
+		}
+		if (icmp_is_error(ic->type)) {
+			/* The phone quotes a packet it received: its inner
+			 * destination is the phone's private address. */
+			int iport = parse_quote(c, &pl, 0);
+
+			if (iport < 0 || pl.iip->daddr != ip->saddr)
+				return account(p, NAPPT_STAT_DROP_MALFORMED,
+					       V_DROP);
+			if (!port_in_range(ph, iport))
+				return account(p, NAPPT_STAT_DROP_PORT_RANGE,
+					       V_DROP);
+			pl.icmp = ic;
+			pl.inner_src = 0;
+			pl.inner_new = ph->pub_ip;
+			return forward(p, eth, ip, &pl);
+		}
+		return account(p, NAPPT_STAT_DROP_PROTO, V_DROP);
+	}
+	default:
+		/* No ports, no mapping back: would leave untranslatable. */
+		return account(p, NAPPT_STAT_DROP_PROTO, V_DROP);
+	}
+
+hairpin_or_out:
+	/* Hairpin: to another phone's public (address, port).  Only a
+	 * first fragment has the port; later ones go out as they are. */
+	if (in_pub_pool(cfg, daddr)) {
+		struct nappt_phone *dst;
+
+		if (port < 0)
+			return account(p, NAPPT_STAT_PASS_LOCAL, V_PASS);
+		dst = slot_lookup(cfg, daddr, port, &idx2);
+		if (!dst)
+			return account(p, NAPPT_STAT_PASS_LOCAL, V_PASS);
+		pl.daddr = phone_addr(cfg, idx2);
+		pl.stat = NAPPT_STAT_HAIRPIN;
+	}
+	return forward(p, eth, ip, &pl);
+}
+
+/* ----------------------------------------------------------------------
+ * Inbound: WAN ingress.
+ */
+static __always_inline enum verdict no_mapping(struct pkt *p,
+					       const struct nappt_config *cfg)
+{
+	if (cfg->flags & NAPPT_CFG_DROP_UNKNOWN_IN)
+		return account(p, NAPPT_STAT_DROP_NO_MAPPING, V_DROP);
+	return account(p, NAPPT_STAT_PASS_NO_MAPPING, V_PASS);
+}
+
+static __always_inline enum verdict
+nappt_inbound(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
+	      struct iphdr *ip, struct cursor *c)
+{
+	struct plan pl = { .stat = NAPPT_STAT_IN_XLATE };
+	struct nappt_phone *ph;
+	__be32 daddr = ip->daddr;
+	__u32 idx;
+	int port;
+
+	if (!in_pub_pool(cfg, daddr))
+		return account(p, NAPPT_STAT_PASS_NOT_OURS, V_PASS);
+
+	if (!ip_is_first_fragment(ip)) {
+		/* Follow the first fragment (RFC 791 identity).  One that
+		 * arrives before its first is the kernel's: it reassembles
+		 * locally and, having no socket, discards. */
+		struct nappt_frag_key fk = {
+			.saddr = ip->saddr,
+			.daddr = daddr,
+			.id = ip->id,
+			.proto = ip->protocol,
+		};
+		struct nappt_frag_val *fv = bpf_map_lookup_elem(&frags, &fk);
+
+		if (!fv)
+			return account(p, NAPPT_STAT_FRAG_MISS, V_PASS);
+		if (ip->ttl <= 1)
+			return account(p, NAPPT_STAT_PASS_TTL, V_PASS);
+		pl.saddr = ip->saddr;
+		pl.daddr = phone_addr(cfg, fv->phone);
+		pl.stat = NAPPT_STAT_FRAG_IN;
+		return forward(p, eth, ip, &pl);
+	}
+
+	switch (ip->protocol) {
+	case IPPROTO_UDP: {
+		struct udphdr *u = parse_udphdr(c);
+
+		if (!u)
+			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
+		port = bpf_ntohs(u->dest);
+		pl.l4csum = &u->check;
+		pl.l4udp = 1;
+		break;
+	}
+	case IPPROTO_TCP: {
+		struct tcphdr *t = parse_tcphdr(c);
+
+		if (!t)
+			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
+		port = bpf_ntohs(t->dest);
+		pl.l4csum = &t->check;
+		break;
+	}
+	case IPPROTO_ICMP: {
+		struct icmphdr *ic = parse_icmphdr(c);
+
+		if (!ic)
+			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
+		pl.stat = NAPPT_STAT_ICMP_IN;
+		if (ic->type == ICMP_ECHOREPLY) {
+			port = bpf_ntohs(ic->un.echo.id);
+			break;
+		}
+		if (icmp_is_error(ic->type)) {
+			/* Frag Needed, Time Exceeded, ...: the quote is
+			 * the phone's packet as it left, from (public
+			 * address, port).  PMTUD depends on this. */
+			port = parse_quote(c, &pl, 1);
+			if (port < 0)
+				return account(p, NAPPT_STAT_PASS_NOT_OURS,
+					       V_PASS);
+			if (pl.iip->saddr != daddr)
+				return account(p, NAPPT_STAT_PASS_NOT_OURS,
+					       V_PASS);
+			pl.icmp = ic;
+			pl.inner_src = 1;
+			break;
+		}
+		/* Echo requests to a public address are the gateway's. */
+		return account(p, NAPPT_STAT_PASS_LOCAL, V_PASS);
+	}
+	default:
+		return account(p, NAPPT_STAT_PASS_NOT_OURS, V_PASS);
+	}
+
+	ph = slot_lookup(cfg, daddr, port, &idx);
+	if (!ph)
+		return no_mapping(p, cfg);
+	if (ip->ttl <= 1)
+		return account(p, NAPPT_STAT_PASS_TTL, V_PASS);
+
+	pl.saddr = ip->saddr;
+	pl.daddr = phone_addr(cfg, idx);
+	pl.inner_new = pl.daddr;
+	pl.df = !!(ip->frag_off & bpf_htons(IP_DF));
+
+	/* First fragment of a larger datagram: remember where the rest go. */
+	if (ip->frag_off & bpf_htons(IP_MF)) {
+		struct nappt_frag_key fk = {
+			.saddr = ip->saddr,
+			.daddr = daddr,
+			.id = ip->id,
+			.proto = ip->protocol,
+		};
+		struct nappt_frag_val fv = { .phone = idx };
+
+		bpf_map_update_elem(&frags, &fk, &fv, BPF_ANY);
+	}
+	return forward(p, eth, ip, &pl);
+}
+
+/* ----------------------------------------------------------------------
+ * Entry: both directions, both hooks.
+ */
+static __always_inline enum verdict nappt_handle(struct pkt *p, int wan)
+{
+	struct cursor c = { .pos = p->data, .end = p->data_end };
+	const struct nappt_config *cfg;
+	struct ethhdr *eth;
+	struct iphdr *ip;
+	__u32 zero = 0;
+
+	eth = parse_ethhdr(&c);
+	if (!eth)
+		return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
+	if (eth->h_proto == bpf_htons(ETH_P_8021Q) ||
+	    eth->h_proto == bpf_htons(ETH_P_8021AD))
+		return account(p, NAPPT_STAT_PASS_VLAN, V_PASS);
+	if (eth->h_proto != bpf_htons(ETH_P_IP))
+		return account(p, NAPPT_STAT_PASS_NON_IP, V_PASS);
+	ip = parse_iphdr(&c);
+	if (!ip)
+		return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg || !cfg->lan_size)
+		return account(p, NAPPT_STAT_PASS_NOT_OURS, V_PASS);
+	if (wan)
+		return nappt_inbound(p, cfg, eth, ip, &c);
+	return nappt_outbound(p, cfg, eth, ip, &c);
+}
+
+#endif /* NAPPT_NAT_H */
