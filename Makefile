@@ -42,6 +42,7 @@ ARCH_INC := /usr/include/$(shell $(CC) -dumpmachine 2>/dev/null)
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow \
+	  -Wno-missing-field-initializers \
 	  -Wformat=2 -Wstrict-prototypes -fno-strict-aliasing \
 	  -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 CPPFLAGS += -Iinclude -Ilib -I$(BUILD)

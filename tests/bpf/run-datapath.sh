@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs the table-driven BPF_PROG_TEST_RUN tests inside a namespace with
+# known interfaces, routes and neighbours, so the programs' FIB lookups
+# give fixed answers the table can expect.
+set -u
+BUILD=${1:-build}
+. "$(dirname "$0")/../lib/netns.sh"
+need_root
+trap ns_cleanup EXIT
+
+ns_add dp >/dev/null
+NS=$(ns_name dp)
+ip -n "$NS" link add lan0 address 02:00:00:00:01:01 type veth peer name lanp
+ip -n "$NS" link add wan0 address 02:00:00:00:02:01 type veth peer name wanp
+for i in lan0 lanp wan0 wanp; do ip -n "$NS" link set "$i" up; done
+ip -n "$NS" addr add 100.64.0.1/16 dev lan0
+ip -n "$NS" addr add 198.18.0.1/24 dev wan0
+ip -n "$NS" neigh add 100.64.0.10 lladdr 02:00:00:00:00:0a dev lan0 nud permanent
+ip -n "$NS" neigh add 100.64.0.11 lladdr 02:00:00:00:00:0b dev lan0 nud permanent
+ip -n "$NS" neigh add 198.18.0.2 lladdr 02:00:00:00:ff:02 dev wan0 nud permanent
+ip -n "$NS" route add 198.51.100.0/24 via 198.18.0.2
+# A locked route MTU is what both the forwarding path and the FIB helper
+# honour without ip_forward_use_pmtu.
+ip -n "$NS" route add 198.51.100.192/26 via 198.18.0.2 mtu lock 1000
+ip netns exec "$NS" sysctl -qw net.ipv4.conf.lan0.forwarding=1 net.ipv4.conf.wan0.forwarding=1
+
+ip netns exec "$NS" "$BUILD/test_datapath"

@@ -1,0 +1,999 @@
+// SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+/*
+ * Table-driven BPF_PROG_TEST_RUN tests of the NAPPT programs.
+ *
+ * Each row: a description, the input frame, the expected verdict, the
+ * expected output frame (built from scratch, checksums included) and the
+ * counter that must move.  The same rows run through the XDP programs and
+ * the TC programs.  Rows run in order: the fragment rows rely on the first
+ * fragment having been seen by an earlier row, as on the wire.
+ *
+ * Runs inside the namespace tests/bpf/run-datapath.sh builds (lan0/wan0
+ * with fixed MACs, routes and permanent neighbours) so that the FIB
+ * lookups in the programs give known answers.
+ */
+#include <errno.h>
+#include <net/if.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <linux/if_link.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <cmocka.h>
+
+#include "libnappt.h"
+#include "nappt.skel.h"
+#include "pktgen.h"
+
+#define IP(a, b, c, d) ((uint32_t)(a) << 24 | (b) << 16 | (c) << 8 | (d))
+
+static const uint8_t MAC_LAN0[6] = { 2, 0, 0, 0, 1, 1 };
+static const uint8_t MAC_WAN0[6] = { 2, 0, 0, 0, 2, 1 };
+static const uint8_t MAC_A[6] = { 2, 0, 0, 0, 0, 0x0a };
+static const uint8_t MAC_B[6] = { 2, 0, 0, 0, 0, 0x0b };
+static const uint8_t MAC_EVIL[6] = { 2, 0, 0, 0, 0, 0x66 };
+static const uint8_t MAC_NH[6] = { 2, 0, 0, 0, 0xff, 2 }; /* 198.18.0.2 */
+
+#define PHONE_A IP(100, 64, 0, 10)
+#define PHONE_B IP(100, 64, 0, 11)
+#define NO_LEASE IP(100, 64, 0, 99)
+#define GW_LAN IP(100, 64, 0, 1)
+#define PUB1 IP(203, 0, 113, 1)
+#define PUB2 IP(203, 0, 113, 2)
+#define FAR IP(198, 51, 100, 7)
+#define FAR_SMALL_MTU IP(198, 51, 100, 200)
+#define NEXTHOP IP(198, 18, 0, 2)
+#define ONLINK_NO_NEIGH IP(198, 18, 0, 99)
+
+enum side { LAN, WAN };
+enum expect {
+	X_PASS, /* untouched, to the kernel */
+	X_DROP, /* untouched, dropped */
+	X_REDIRECT, /* translated, MACs from the FIB, TTL - 1 */
+	X_PASS_XLATED, /* XDP: translated, kernel resolves ARP; TC: redirect
+			* through bpf_redirect_neigh with TTL - 1 */
+};
+
+struct row {
+	const char *name;
+	enum side side;
+	void (*setup)(struct pktspec *in, struct pktspec *out);
+	enum expect expect;
+	enum nappt_stat stat;
+	int xdp_only; /* skb test runs need a whole Ethernet header */
+};
+
+/* --- building blocks -------------------------------------------------- */
+
+static void base_out(struct pktspec *p)
+{
+	memset(p, 0, sizeof(*p));
+	memcpy(p->dmac, MAC_LAN0, 6);
+	memcpy(p->smac, MAC_A, 6);
+	p->ip.saddr = PHONE_A;
+	p->ip.daddr = FAR;
+	p->ip.ttl = 64;
+	p->ip.id = 0x1234;
+	p->ip.frag = 0x4000; /* DF */
+	p->ip.proto = IPPROTO_UDP;
+	p->ip.sport = 2100;
+	p->ip.dport = 5060;
+	p->ip.payload = 32;
+}
+
+static void base_in(struct pktspec *p)
+{
+	memset(p, 0, sizeof(*p));
+	memcpy(p->dmac, MAC_WAN0, 6);
+	memcpy(p->smac, MAC_NH, 6);
+	p->ip.saddr = FAR;
+	p->ip.daddr = PUB1;
+	p->ip.ttl = 60;
+	p->ip.id = 0x4321;
+	p->ip.frag = 0x4000;
+	p->ip.proto = IPPROTO_UDP;
+	p->ip.sport = 5060;
+	p->ip.dport = 2100;
+	p->ip.payload = 32;
+}
+
+/* What a translated outbound frame looks like after a FIB hit. */
+static void xlate_out(const struct pktspec *in, struct pktspec *out)
+{
+	*out = *in;
+	memcpy(out->dmac, MAC_NH, 6);
+	memcpy(out->smac, MAC_WAN0, 6);
+	out->ip.saddr = PUB1;
+	out->ip.ttl = in->ip.ttl - 1;
+}
+
+static void xlate_in(const struct pktspec *in, struct pktspec *out,
+		     uint32_t phone, const uint8_t *mac)
+{
+	*out = *in;
+	memcpy(out->dmac, mac, 6);
+	memcpy(out->smac, MAC_LAN0, 6);
+	out->ip.daddr = phone;
+	out->ip.ttl = in->ip.ttl - 1;
+}
+
+/* --- rows ------------------------------------------------------------- */
+
+static void udp_out(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	xlate_out(in, out);
+}
+
+static void udp_in(struct pktspec *in, struct pktspec *out)
+{
+	base_in(in);
+	xlate_in(in, out, PHONE_A, MAC_A);
+}
+
+static void tcp_out(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->ip.proto = IPPROTO_TCP;
+	in->ip.tcp_flags = 0x02;
+	in->ip.dport = 443;
+	xlate_out(in, out);
+}
+
+static void tcp_in(struct pktspec *in, struct pktspec *out)
+{
+	base_in(in);
+	in->ip.proto = IPPROTO_TCP;
+	in->ip.tcp_flags = 0x12;
+	in->ip.sport = 443;
+	xlate_in(in, out, PHONE_A, MAC_A);
+}
+
+static void out_first_port(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->ip.sport = 2048;
+	xlate_out(in, out);
+}
+
+static void out_last_port(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->ip.sport = 3071;
+	xlate_out(in, out);
+}
+
+static void out_below_range(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->ip.sport = 2047;
+	*out = *in;
+}
+
+static void out_above_range(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->ip.sport = 3072; /* phone B's first port */
+	*out = *in;
+}
+
+static void in_last_port(struct pktspec *in, struct pktspec *out)
+{
+	base_in(in);
+	in->ip.dport = 3071;
+	xlate_in(in, out, PHONE_A, MAC_A);
+}
+
+static void in_next_phone(struct pktspec *in, struct pktspec *out)
+{
+	base_in(in);
+	in->ip.dport = 3072;
+	xlate_in(in, out, PHONE_B, MAC_B);
+}
+
+static void in_below_range(struct pktspec *in, struct pktspec *out)
+{
+	base_in(in);
+	in->ip.dport = 2047; /* slot 1: not leased */
+	*out = *in;
+}
+
+static void in_reserved_port(struct pktspec *in, struct pktspec *out)
+{
+	base_in(in);
+	in->ip.proto = IPPROTO_TCP;
+	in->ip.dport = 22; /* the gateway's own ssh */
+	*out = *in;
+}
+
+static void in_unleased_ip(struct pktspec *in, struct pktspec *out)
+{
+	base_in(in);
+	in->ip.daddr = PUB2;
+	*out = *in;
+}
+
+static void out_unknown_phone(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->ip.saddr = NO_LEASE;
+	*out = *in;
+}
+
+static void out_spoofed_mac(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	memcpy(in->smac, MAC_EVIL, 6);
+	*out = *in;
+}
+
+static void out_phone_b_as_a(struct pktspec *in, struct pktspec *out)
+{
+	/* B's MAC and A's address: the lease binds both. */
+	base_out(in);
+	memcpy(in->smac, MAC_B, 6);
+	*out = *in;
+}
+
+static void ipv6_frame(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->ethertype = 0x86dd;
+	in->raw = 60;
+	*out = *in;
+}
+
+static void arp_frame(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	memset(in->dmac, 0xff, 6);
+	in->ethertype = 0x0806;
+	in->raw = 28;
+	*out = *in;
+}
+
+static void vlan_frame(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->vlan = 100;
+	*out = *in;
+}
+
+static void trunc_eth(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->trunc = 14;
+	*out = *in;
+}
+
+static void trunc_ip(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->trunc = 14 + 12;
+	*out = *in;
+}
+
+static void trunc_ip_totlen(struct pktspec *in, struct pktspec *out)
+{
+	/* tot_len says more than the frame holds. */
+	base_out(in);
+	in->trunc = 14 + 20 + 8 + 10;
+	*out = *in;
+}
+
+static void trunc_udp(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->ip.l4_trunc = 4;
+	*out = *in;
+}
+
+static void trunc_tcp_in(struct pktspec *in, struct pktspec *out)
+{
+	base_in(in);
+	in->ip.proto = IPPROTO_TCP;
+	in->ip.l4_trunc = 12;
+	*out = *in;
+}
+
+static void ip_options_out(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->ip.opt_words = 2;
+	xlate_out(in, out);
+}
+
+static void ip_options_in(struct pktspec *in, struct pktspec *out)
+{
+	base_in(in);
+	in->ip.opt_words = 10; /* IHL 15, the maximum */
+	in->ip.proto = IPPROTO_TCP;
+	xlate_in(in, out, PHONE_A, MAC_A);
+}
+
+static void ttl1_out(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->ip.ttl = 1;
+	*out = *in;
+}
+
+static void ttl1_in(struct pktspec *in, struct pktspec *out)
+{
+	base_in(in);
+	in->ip.ttl = 1;
+	*out = *in;
+}
+
+static void udp_csum0_out(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->ip.udp_csum_zero = 1;
+	xlate_out(in, out);
+}
+
+static void udp_csum0_in(struct pktspec *in, struct pktspec *out)
+{
+	base_in(in);
+	in->ip.udp_csum_zero = 1;
+	xlate_in(in, out, PHONE_A, MAC_A);
+}
+
+static void frag_first_in(struct pktspec *in, struct pktspec *out)
+{
+	base_in(in);
+	in->ip.id = 0x7001;
+	in->ip.frag = 0x2000; /* MF, offset 0 */
+	in->ip.payload = 64;
+	in->ip.udp_len_extra = 100;
+	xlate_in(in, out, PHONE_A, MAC_A);
+}
+
+static void frag_next_in(struct pktspec *in, struct pktspec *out)
+{
+	base_in(in);
+	in->ip.id = 0x7001;
+	in->ip.frag = 9; /* offset 72 bytes, last */
+	in->ip.no_l4 = 1;
+	in->ip.payload = 100;
+	xlate_in(in, out, PHONE_A, MAC_A);
+}
+
+static void frag_unknown_in(struct pktspec *in, struct pktspec *out)
+{
+	/* Out of order: no first fragment seen for this id. */
+	base_in(in);
+	in->ip.id = 0x7002;
+	in->ip.frag = 0x2000 | 9;
+	in->ip.no_l4 = 1;
+	in->ip.payload = 64;
+	*out = *in;
+}
+
+static void frag_first_out(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->ip.frag = 0x2000;
+	in->ip.payload = 64;
+	in->ip.udp_len_extra = 100;
+	xlate_out(in, out);
+}
+
+static void frag_next_out(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->ip.frag = 9;
+	in->ip.no_l4 = 1;
+	in->ip.payload = 100;
+	xlate_out(in, out);
+}
+
+static void frag_next_out_spoof(struct pktspec *in, struct pktspec *out)
+{
+	frag_next_out(in, out);
+	memcpy(in->smac, MAC_EVIL, 6);
+	*out = *in;
+}
+
+static void echo_out(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->ip.proto = IPPROTO_ICMP;
+	in->ip.icmp_type = 8;
+	in->ip.icmp_id = 2500;
+	in->ip.icmp_seq = 1;
+	xlate_out(in, out);
+}
+
+static void echo_reply_in(struct pktspec *in, struct pktspec *out)
+{
+	base_in(in);
+	in->ip.proto = IPPROTO_ICMP;
+	in->ip.icmp_type = 0;
+	in->ip.icmp_id = 2500;
+	in->ip.icmp_seq = 1;
+	xlate_in(in, out, PHONE_A, MAC_A);
+}
+
+static void echo_out_bad_id(struct pktspec *in, struct pktspec *out)
+{
+	echo_out(in, out);
+	in->ip.icmp_id = 7;
+	*out = *in;
+}
+
+static void echo_request_in(struct pktspec *in, struct pktspec *out)
+{
+	echo_reply_in(in, out);
+	in->ip.icmp_type = 8;
+	*out = *in;
+}
+
+/* The phone's UDP packet as it left the gateway (public source). */
+static struct ipspec quoted_udp, quoted_udp_priv, quoted_tcp, quoted_tcp_priv,
+	quoted_in, quoted_in_pub;
+
+static void quotes(void)
+{
+	memset(&quoted_udp, 0, sizeof(quoted_udp));
+	quoted_udp.saddr = PUB1;
+	quoted_udp.daddr = FAR_SMALL_MTU;
+	quoted_udp.ttl = 63;
+	quoted_udp.frag = 0x4000;
+	quoted_udp.proto = IPPROTO_UDP;
+	quoted_udp.sport = 2100;
+	quoted_udp.dport = 5060;
+	quoted_udp.payload = 40;
+	quoted_udp_priv = quoted_udp;
+	quoted_udp_priv.saddr = PHONE_A;
+
+	quoted_tcp = quoted_udp;
+	quoted_tcp.proto = IPPROTO_TCP;
+	quoted_tcp.tcp_flags = 0x18;
+	quoted_tcp.payload = 0;
+	quoted_tcp_priv = quoted_tcp;
+	quoted_tcp_priv.saddr = PHONE_A;
+
+	/* A packet the phone received, quoted in its own error. */
+	memset(&quoted_in, 0, sizeof(quoted_in));
+	quoted_in.saddr = FAR;
+	quoted_in.daddr = PHONE_A;
+	quoted_in.ttl = 59;
+	quoted_in.proto = IPPROTO_UDP;
+	quoted_in.sport = 5060;
+	quoted_in.dport = 2100;
+	quoted_in.payload = 12;
+	quoted_in_pub = quoted_in;
+	quoted_in_pub.daddr = PUB1;
+}
+
+static void icmp_err_in(struct pktspec *in, struct pktspec *out,
+			const struct ipspec *q, const struct ipspec *q_priv,
+			uint8_t type, uint8_t code, uint16_t mtu)
+{
+	base_in(in);
+	in->ip.saddr = NEXTHOP; /* a router on the path */
+	in->ip.frag = 0;
+	in->ip.proto = IPPROTO_ICMP;
+	in->ip.icmp_type = type;
+	in->ip.icmp_code = code;
+	in->ip.icmp_seq = mtu; /* next-hop MTU sits in the low word */
+	in->ip.payload = 0;
+	in->ip.inner = q;
+	xlate_in(in, out, PHONE_A, MAC_A);
+	out->ip.inner = q_priv;
+}
+
+static void frag_needed_in(struct pktspec *in, struct pktspec *out)
+{
+	icmp_err_in(in, out, &quoted_udp, &quoted_udp_priv, 3, 4, 1000);
+}
+
+static void port_unreach_in(struct pktspec *in, struct pktspec *out)
+{
+	icmp_err_in(in, out, &quoted_udp, &quoted_udp_priv, 3, 3, 0);
+}
+
+static void time_exceeded_tcp_in(struct pktspec *in, struct pktspec *out)
+{
+	icmp_err_in(in, out, &quoted_tcp, &quoted_tcp_priv, 11, 0, 0);
+}
+
+static void frag_needed_short_quote(struct pktspec *in, struct pktspec *out)
+{
+	/* RFC 792 minimum: IP header + 8 bytes; TCP's checksum not quoted. */
+	icmp_err_in(in, out, &quoted_tcp, &quoted_tcp_priv, 3, 4, 1000);
+	in->ip.inner_quote = 28;
+	out->ip.inner_quote = 28;
+}
+
+static void icmp_err_in_foreign(struct pktspec *in, struct pktspec *out)
+{
+	/* Quotes a source that is not the outer destination. */
+	icmp_err_in(in, out, &quoted_udp_priv, &quoted_udp_priv, 3, 3, 0);
+	*out = *in;
+}
+
+static void port_unreach_out(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->ip.frag = 0;
+	in->ip.proto = IPPROTO_ICMP;
+	in->ip.icmp_type = 3;
+	in->ip.icmp_code = 3;
+	in->ip.payload = 0;
+	in->ip.inner = &quoted_in;
+	xlate_out(in, out);
+	out->ip.inner = &quoted_in_pub;
+}
+
+static void hairpin(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->ip.daddr = PUB1;
+	in->ip.dport = 3100; /* phone B's range */
+	*out = *in;
+	memcpy(out->dmac, MAC_B, 6);
+	memcpy(out->smac, MAC_LAN0, 6);
+	out->ip.saddr = PUB1;
+	out->ip.daddr = PHONE_B;
+	out->ip.ttl = 63;
+}
+
+static void hairpin_unleased(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->ip.daddr = PUB2;
+	*out = *in;
+}
+
+static void to_gateway(struct pktspec *in, struct pktspec *out)
+{
+	/* TFTP to the gateway from an ephemeral port outside the range. */
+	base_out(in);
+	in->ip.daddr = GW_LAN;
+	in->ip.sport = 50000;
+	in->ip.dport = 69;
+	*out = *in;
+}
+
+static void dhcp_discover(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	memset(in->dmac, 0xff, 6);
+	in->ip.saddr = 0;
+	in->ip.daddr = 0xffffffff;
+	in->ip.sport = 68;
+	in->ip.dport = 67;
+	in->ip.payload = 240;
+	*out = *in;
+}
+
+static void no_neigh_out(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->ip.daddr = ONLINK_NO_NEIGH;
+	*out = *in;
+	out->ip.saddr = PUB1; /* MACs and TTL: set per hook below */
+}
+
+static void no_route_out(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->ip.daddr = IP(192, 0, 2, 1); /* no route, no default route */
+	*out = *in;
+}
+
+static void big_df_out(struct pktspec *in, struct pktspec *out)
+{
+	/* Over the route MTU with DF: the kernel sends Frag Needed. */
+	base_out(in);
+	in->ip.daddr = FAR_SMALL_MTU;
+	in->ip.payload = 1200;
+	*out = *in;
+}
+
+static void gre_out(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->ip.proto = 47;
+	*out = *in;
+}
+
+static void not_our_pool_in(struct pktspec *in, struct pktspec *out)
+{
+	base_in(in);
+	in->ip.daddr = IP(198, 18, 0, 1); /* the gateway's WAN address */
+	*out = *in;
+}
+
+static const struct row rows[] = {
+	{ "udp outbound", LAN, udp_out, X_REDIRECT, NAPPT_STAT_OUT_XLATE },
+	{ "udp inbound", WAN, udp_in, X_REDIRECT, NAPPT_STAT_IN_XLATE },
+	{ "tcp outbound", LAN, tcp_out, X_REDIRECT, NAPPT_STAT_OUT_XLATE },
+	{ "tcp inbound", WAN, tcp_in, X_REDIRECT, NAPPT_STAT_IN_XLATE },
+	{ "out: first port of range", LAN, out_first_port, X_REDIRECT,
+	  NAPPT_STAT_OUT_XLATE },
+	{ "out: last port of range", LAN, out_last_port, X_REDIRECT,
+	  NAPPT_STAT_OUT_XLATE },
+	{ "out: port below range", LAN, out_below_range, X_DROP,
+	  NAPPT_STAT_DROP_PORT_RANGE },
+	{ "out: port above range", LAN, out_above_range, X_DROP,
+	  NAPPT_STAT_DROP_PORT_RANGE },
+	{ "in: last port of range", WAN, in_last_port, X_REDIRECT,
+	  NAPPT_STAT_IN_XLATE },
+	{ "in: next port is next phone", WAN, in_next_phone, X_REDIRECT,
+	  NAPPT_STAT_IN_XLATE },
+	{ "in: port below range", WAN, in_below_range, X_PASS,
+	  NAPPT_STAT_PASS_NO_MAPPING },
+	{ "in: reserved port 22", WAN, in_reserved_port, X_PASS,
+	  NAPPT_STAT_PASS_NO_MAPPING },
+	{ "in: unleased public ip", WAN, in_unleased_ip, X_PASS,
+	  NAPPT_STAT_PASS_NO_MAPPING },
+	{ "in: not the public pool", WAN, not_our_pool_in, X_PASS,
+	  NAPPT_STAT_PASS_NOT_OURS },
+	{ "out: unknown phone", LAN, out_unknown_phone, X_DROP,
+	  NAPPT_STAT_DROP_NO_LEASE },
+	{ "out: spoofed mac", LAN, out_spoofed_mac, X_DROP,
+	  NAPPT_STAT_DROP_SPOOF_MAC },
+	{ "out: other phone's mac", LAN, out_phone_b_as_a, X_DROP,
+	  NAPPT_STAT_DROP_SPOOF_MAC },
+	{ "ipv6 passes", LAN, ipv6_frame, X_PASS, NAPPT_STAT_PASS_NON_IP },
+	{ "arp passes", LAN, arp_frame, X_PASS, NAPPT_STAT_PASS_NON_IP },
+	{ "arp passes (wan)", WAN, arp_frame, X_PASS, NAPPT_STAT_PASS_NON_IP },
+	{ "vlan-tagged passes", LAN, vlan_frame, X_PASS, NAPPT_STAT_PASS_VLAN },
+	/* A frame shorter than an Ethernet header cannot be fed through
+	 * BPF_PROG_TEST_RUN (-EINVAL); parse_ethhdr() guards it on the wire.
+	 * The skb test run also refuses an IPv4 frame without a full IP
+	 * header, so that row is XDP only. */
+	{ "truncated ip header", LAN, trunc_ip, X_DROP,
+	  NAPPT_STAT_DROP_MALFORMED, 1 },
+	{ "ethernet header only", LAN, trunc_eth, X_DROP,
+	  NAPPT_STAT_DROP_MALFORMED, 1 },
+	{ "ip tot_len beyond frame", LAN, trunc_ip_totlen, X_DROP,
+	  NAPPT_STAT_DROP_MALFORMED },
+	{ "truncated udp header", LAN, trunc_udp, X_DROP,
+	  NAPPT_STAT_DROP_MALFORMED },
+	{ "truncated tcp header (wan)", WAN, trunc_tcp_in, X_DROP,
+	  NAPPT_STAT_DROP_MALFORMED },
+	{ "ip options out (ihl 7)", LAN, ip_options_out, X_REDIRECT,
+	  NAPPT_STAT_OUT_XLATE },
+	{ "ip options in (ihl 15)", WAN, ip_options_in, X_REDIRECT,
+	  NAPPT_STAT_IN_XLATE },
+	{ "ttl 1 out to kernel", LAN, ttl1_out, X_PASS, NAPPT_STAT_PASS_TTL },
+	{ "ttl 1 in to kernel", WAN, ttl1_in, X_PASS, NAPPT_STAT_PASS_TTL },
+	{ "udp checksum 0 out stays 0", LAN, udp_csum0_out, X_REDIRECT,
+	  NAPPT_STAT_OUT_XLATE },
+	{ "udp checksum 0 in stays 0", WAN, udp_csum0_in, X_REDIRECT,
+	  NAPPT_STAT_IN_XLATE },
+	{ "first fragment in", WAN, frag_first_in, X_REDIRECT,
+	  NAPPT_STAT_IN_XLATE },
+	{ "next fragment in follows first", WAN, frag_next_in, X_REDIRECT,
+	  NAPPT_STAT_FRAG_IN },
+	{ "fragment before its first", WAN, frag_unknown_in, X_PASS,
+	  NAPPT_STAT_FRAG_MISS },
+	{ "first fragment out", LAN, frag_first_out, X_REDIRECT,
+	  NAPPT_STAT_OUT_XLATE },
+	{ "next fragment out by source", LAN, frag_next_out, X_REDIRECT,
+	  NAPPT_STAT_OUT_XLATE },
+	{ "next fragment out, spoofed mac", LAN, frag_next_out_spoof, X_DROP,
+	  NAPPT_STAT_DROP_SPOOF_MAC },
+	{ "icmp echo out", LAN, echo_out, X_REDIRECT, NAPPT_STAT_ICMP_OUT },
+	{ "icmp echo reply in", WAN, echo_reply_in, X_REDIRECT,
+	  NAPPT_STAT_ICMP_IN },
+	{ "icmp echo id outside range", LAN, echo_out_bad_id, X_DROP,
+	  NAPPT_STAT_DROP_PORT_RANGE },
+	{ "icmp echo request to public ip", WAN, echo_request_in, X_PASS,
+	  NAPPT_STAT_PASS_LOCAL },
+	{ "icmp frag needed in (pmtud)", WAN, frag_needed_in, X_REDIRECT,
+	  NAPPT_STAT_ICMP_IN },
+	{ "icmp port unreachable in", WAN, port_unreach_in, X_REDIRECT,
+	  NAPPT_STAT_ICMP_IN },
+	{ "icmp time exceeded in, tcp quote", WAN, time_exceeded_tcp_in,
+	  X_REDIRECT, NAPPT_STAT_ICMP_IN },
+	{ "icmp frag needed in, 8-byte quote", WAN, frag_needed_short_quote,
+	  X_REDIRECT, NAPPT_STAT_ICMP_IN },
+	{ "icmp error quoting foreign source", WAN, icmp_err_in_foreign, X_PASS,
+	  NAPPT_STAT_PASS_NOT_OURS },
+	{ "icmp port unreachable out", LAN, port_unreach_out, X_REDIRECT,
+	  NAPPT_STAT_ICMP_OUT },
+	{ "hairpin phone a -> phone b", LAN, hairpin, X_REDIRECT,
+	  NAPPT_STAT_HAIRPIN },
+	{ "hairpin to unleased public ip", LAN, hairpin_unleased, X_PASS,
+	  NAPPT_STAT_PASS_LOCAL },
+	{ "to the gateway itself", LAN, to_gateway, X_PASS,
+	  NAPPT_STAT_PASS_LOCAL },
+	{ "dhcp discover", LAN, dhcp_discover, X_PASS, NAPPT_STAT_PASS_LOCAL },
+	{ "next hop without neighbour", LAN, no_neigh_out, X_PASS_XLATED,
+	  NAPPT_STAT_OUT_XLATE },
+	{ "no route", LAN, no_route_out, X_PASS, NAPPT_STAT_PASS_FIB },
+	{ "over route mtu with df", LAN, big_df_out, X_PASS,
+	  NAPPT_STAT_PASS_FIB },
+	{ "protocol without ports", LAN, gre_out, X_DROP,
+	  NAPPT_STAT_DROP_PROTO },
+};
+
+#define NROWS (sizeof(rows) / sizeof(rows[0]))
+
+/* --- harness ---------------------------------------------------------- */
+
+struct env {
+	struct nappt_bpf *skel;
+	struct nappt_maps maps;
+	int lan_if, wan_if;
+	int tc; /* run the TC programs */
+};
+
+static struct env E;
+
+static int verify_csums(const uint8_t *f, size_t len, char *why, size_t wl)
+{
+	size_t off = (f[12] == 0x81 && f[13] == 0) ? 18 : 14;
+	const uint8_t *ip = f + off;
+	size_t hl, tot;
+	uint16_t frag;
+
+	if (f[off - 2] != 0x08 || f[off - 1] != 0)
+		return 0;
+	hl = (ip[0] & 0xf) * 4;
+	tot = (size_t)(ip[2] << 8 | ip[3]);
+	if (csum_finish(csum_add_bytes(0, ip, hl)) != 0) {
+		snprintf(why, wl, "bad IPv4 header checksum");
+		return -1;
+	}
+	frag = (uint16_t)(ip[6] << 8 | ip[7]);
+	if (frag & 0x3fff)
+		return 0; /* L4 checksum spans fragments */
+	if (ip[9] == IPPROTO_ICMP &&
+	    csum_finish(csum_add_bytes(0, ip + hl, tot - hl)) != 0) {
+		snprintf(why, wl, "bad ICMP checksum");
+		return -1;
+	}
+	return 0;
+}
+
+static void hexdiff(const uint8_t *a, const uint8_t *b, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (a[i] != b[i])
+			print_error("  byte %zu: got %02x want %02x\n", i, a[i],
+				    b[i]);
+}
+
+static int prog_fd(enum side side)
+{
+	struct bpf_program *p;
+
+	if (E.tc)
+		p = side == LAN ? E.skel->progs.tc_lan : E.skel->progs.tc_wan;
+	else
+		p = side == LAN ? E.skel->progs.xdp_lan : E.skel->progs.xdp_wan;
+	return bpf_program__fd(p);
+}
+
+static void run_row(void **state)
+{
+	const struct row *r = *state;
+	struct nappt_counter before[NAPPT_STAT_MAX], after[NAPPT_STAT_MAX];
+	uint8_t in[PKT_MAX], want[PKT_MAX], got[PKT_MAX];
+	struct pktspec si, so;
+	size_t nin, nwant;
+	uint64_t moved = 0;
+	unsigned int k, verdict;
+	char why[64] = "";
+	int expect_verdict, fd, ret;
+	LIBBPF_OPTS(bpf_test_run_opts, topts);
+	struct xdp_md xctx = { 0 };
+	struct __sk_buff sctx = { 0 };
+
+	if (E.tc && r->xdp_only)
+		skip();
+	quotes();
+	r->setup(&si, &so);
+	if (r->expect == X_PASS_XLATED && E.tc) {
+		/* bpf_redirect_neigh: the kernel writes the MACs later. */
+		so.ip.ttl--;
+	}
+	nin = build_pkt(&si, in);
+	nwant = build_pkt(&so, want);
+
+	switch (r->expect) {
+	case X_PASS:
+		expect_verdict = E.tc ? TC_ACT_OK : XDP_PASS;
+		break;
+	case X_DROP:
+		expect_verdict = E.tc ? TC_ACT_SHOT : XDP_DROP;
+		break;
+	case X_PASS_XLATED:
+		expect_verdict = E.tc ? TC_ACT_REDIRECT : XDP_PASS;
+		break;
+	default:
+		expect_verdict = E.tc ? TC_ACT_REDIRECT : XDP_REDIRECT;
+	}
+
+	fd = prog_fd(r->side);
+	topts.data_in = in;
+	topts.data_size_in = (__u32)nin;
+	topts.data_out = got;
+	topts.data_size_out = sizeof(got);
+	topts.repeat = 1;
+	if (E.tc) {
+		sctx.ifindex = r->side == LAN ? E.lan_if : E.wan_if;
+		sctx.ingress_ifindex = sctx.ifindex;
+		topts.ctx_in = &sctx;
+		topts.ctx_size_in = sizeof(sctx);
+	} else {
+		xctx.data_end = (__u32)nin;
+		xctx.ingress_ifindex = r->side == LAN ? E.lan_if : E.wan_if;
+		topts.ctx_in = &xctx;
+		topts.ctx_size_in = sizeof(xctx);
+	}
+
+	assert_int_equal(nappt_stats_read(&E.maps, before), 0);
+	ret = bpf_prog_test_run_opts(fd, &topts);
+	assert_int_equal(ret, 0);
+	verdict = topts.retval;
+	assert_int_equal(nappt_stats_read(&E.maps, after), 0);
+
+	if ((int)verdict != expect_verdict)
+		fail_msg("%s: verdict %u, want %d", r->name, verdict,
+			 expect_verdict);
+	if (topts.data_size_out != nwant)
+		fail_msg("%s: output %u bytes, want %zu", r->name,
+			 topts.data_size_out, nwant);
+	if (memcmp(got, want, nwant)) {
+		hexdiff(got, want, nwant);
+		fail_msg("%s: output bytes differ from expectation", r->name);
+	}
+	if ((r->expect == X_REDIRECT || r->expect == X_PASS_XLATED) &&
+	    verify_csums(got, nwant, why, sizeof(why)))
+		fail_msg("%s: %s", r->name, why);
+
+	/* Exactly one disposition counter moves, and it is this one. */
+	for (k = 0; k < NAPPT_STAT_REDIRECT; k++)
+		moved += after[k].packets - before[k].packets;
+	if (after[r->stat].packets - before[r->stat].packets != 1 || moved != 1)
+		fail_msg("%s: counter %s moved %llu, %llu counters in all",
+			 r->name, nappt_stat_name(r->stat),
+			 (unsigned long long)(after[r->stat].packets -
+					      before[r->stat].packets),
+			 (unsigned long long)moved);
+	if (r->expect == X_REDIRECT &&
+	    after[NAPPT_STAT_REDIRECT].packets -
+			    before[NAPPT_STAT_REDIRECT].packets !=
+		    1)
+		fail_msg("%s: redirect counter did not move", r->name);
+}
+
+static int get_mac(const char *ifname, uint8_t mac[6])
+{
+	struct ifreq ifr = { 0 };
+	int s = socket(AF_INET, SOCK_DGRAM, 0), r = 0;
+
+	if (s < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(s, SIOCGIFHWADDR, &ifr) < 0)
+		r = -errno;
+	else
+		memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+	close(s);
+	return r;
+}
+
+static int setup_env(void)
+{
+	struct nappt_config cfg = { 0 };
+	struct nappt_phone a = { 0 }, b = { 0 };
+	struct bpf_map *m;
+	uint8_t mac[6];
+	__u32 zero = 0, ifx;
+	int r;
+
+	E.lan_if = (int)if_nametoindex("lan0");
+	E.wan_if = (int)if_nametoindex("wan0");
+	if (!E.lan_if || !E.wan_if) {
+		fprintf(stderr, "test_datapath: lan0/wan0 missing; run via "
+				"tests/bpf/run-datapath.sh\n");
+		return -ENODEV;
+	}
+	if (get_mac("lan0", mac) || memcmp(mac, MAC_LAN0, 6) ||
+	    get_mac("wan0", mac) || memcmp(mac, MAC_WAN0, 6)) {
+		fprintf(stderr, "test_datapath: lan0/wan0 MACs not as set up "
+				"by run-datapath.sh\n");
+		return -EINVAL;
+	}
+	E.skel = nappt_bpf__open();
+	if (!E.skel)
+		return -errno;
+	/* Private maps: never touch a live gateway's pinned ones. */
+	bpf_object__for_each_map(m, E.skel->obj)
+		bpf_map__set_pin_path(m, NULL);
+	bpf_map__set_max_entries(E.skel->maps.phones, 65536);
+	bpf_map__set_max_entries(E.skel->maps.slots, 16 * 64);
+	r = nappt_bpf__load(E.skel);
+	if (r)
+		return r;
+
+	cfg.lan_net = htonl(IP(100, 64, 0, 0));
+	cfg.lan_size = 65536;
+	cfg.pub_net = htonl(IP(203, 0, 113, 0));
+	cfg.pub_count = 16;
+	cfg.slot_shift = 10;
+	cfg.slots_per_ip = 64;
+	cfg.lan_gw = htonl(GW_LAN);
+	if (bpf_map_update_elem(bpf_map__fd(E.skel->maps.config), &zero, &cfg,
+				BPF_ANY))
+		return -errno;
+	for (ifx = 0; ifx < 2; ifx++) {
+		__u32 k = ifx ? (__u32)E.wan_if : (__u32)E.lan_if;
+
+		if (bpf_map_update_elem(bpf_map__fd(E.skel->maps.tx_ports), &k,
+					&k, BPF_ANY))
+			return -errno;
+	}
+
+	E.maps = (struct nappt_maps)NAPPT_MAPS_INIT;
+	E.maps.config_fd = bpf_map__fd(E.skel->maps.config);
+	E.maps.phones_fd = bpf_map__fd(E.skel->maps.phones);
+	E.maps.slots_fd = bpf_map__fd(E.skel->maps.slots);
+	E.maps.stats_fd = bpf_map__fd(E.skel->maps.stats);
+	E.maps.frags_fd = bpf_map__fd(E.skel->maps.frags);
+	E.maps.tx_ports_fd = bpf_map__fd(E.skel->maps.tx_ports);
+	E.maps.cfg = cfg;
+
+	a.pub_ip = htonl(PUB1);
+	a.port_first = 2048;
+	a.port_last = 3071;
+	memcpy(a.mac, MAC_A, 6);
+	b = a;
+	b.port_first = 3072;
+	b.port_last = 4095;
+	memcpy(b.mac, MAC_B, 6);
+	r = nappt_phone_add(&E.maps, htonl(PHONE_A), &a);
+	if (!r)
+		r = nappt_phone_add(&E.maps, htonl(PHONE_B), &b);
+	return r;
+}
+
+static int run_group(const char *name, int tc)
+{
+	struct CMUnitTest tests[NROWS];
+	size_t i;
+
+	E.tc = tc;
+	/* Fresh fragment state: each group replays the wire in order. */
+	for (i = 0; i < NROWS; i++) {
+		memset(&tests[i], 0, sizeof(tests[i]));
+		tests[i].name = rows[i].name;
+		tests[i].test_func = run_row;
+		tests[i].initial_state = (void *)&rows[i];
+	}
+	return _cmocka_run_group_tests(name, tests, NROWS, NULL, NULL);
+}
+
+int main(void)
+{
+	int r, fails = 0;
+
+	r = setup_env();
+	if (r) {
+		fprintf(stderr, "test_datapath: setup failed: %s\n",
+			strerror(-r));
+		return 1;
+	}
+	fails += run_group("datapath_xdp", 0);
+	fails += run_group("datapath_tc", 1);
+	nappt_bpf__destroy(E.skel);
+	return fails ? 1 : 0;
+}

@@ -1,0 +1,90 @@
+# shellcheck shell=bash
+# Namespace helpers for the tests, demo and benchmarks.
+#
+# Every namespace made through ns_add is deleted by ns_cleanup, which the
+# caller installs with `trap ns_cleanup EXIT` before creating anything, so
+# nothing is left behind even when a test fails half-way.  Names carry the
+# caller's PID so concurrent runs never collide.
+#
+# Addresses used by the project's tests (see DEVELOPERS.md): phones'
+# LAN 100.64.0.0/10, public pool 203.0.113.0/24, far hosts and transit
+# 198.51.100.0/24 and 198.18.0.0/15.  No default route is ever added.
+
+NS_LIST=()
+NS_PIDS=()
+
+ns_name() { echo "np$$-$1"; }
+
+ns_add() {
+	local ns
+	ns=$(ns_name "$1")
+	ip netns add "$ns" || return 1
+	NS_LIST+=("$ns")
+	ip -n "$ns" link set lo up
+	echo "$ns"
+}
+
+# Remember a background process to kill at cleanup.
+ns_track() { NS_PIDS+=("$1"); }
+
+ns_cleanup() {
+	local p ns
+	for p in "${NS_PIDS[@]:-}"; do
+		[ -n "$p" ] && kill "$p" 2>/dev/null
+	done
+	for ns in "${NS_LIST[@]:-}"; do
+		[ -n "$ns" ] && ip netns del "$ns" 2>/dev/null
+	done
+	NS_LIST=()
+	NS_PIDS=()
+}
+
+# nsx NS CMD...: run in namespace NS (short name) with bpffs mounted, as
+# `ip netns exec` gives the command a fresh /sys.
+nsx() {
+	local ns
+	ns=$(ns_name "$1")
+	shift
+	ip netns exec "$ns" sh -c 'mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf; exec "$@"' sh "$@"
+}
+
+# veth A:IF_A B:IF_B: a veth pair between namespaces A and B.
+veth() {
+	local a=${1%%:*} ia=${1#*:} b=${2%%:*} ib=${2#*:}
+	ip link add "$ia" netns "$(ns_name "$a")" type veth peer name "$ib" netns "$(ns_name "$b")" || return 1
+	ip -n "$(ns_name "$a")" link set "$ia" up
+	ip -n "$(ns_name "$b")" link set "$ib" up
+}
+
+# Test bookkeeping for shell runners: check NAME CMD... runs CMD and
+# counts it; summary prints the closing line the CI reads.
+T_PASS=0
+T_FAIL=0
+T_FAILED=()
+check() {
+	local name=$1
+	shift
+	if "$@" >/tmp/np-check.$$ 2>&1; then
+		T_PASS=$((T_PASS + 1))
+		echo "ok   - $name"
+	else
+		T_FAIL=$((T_FAIL + 1))
+		T_FAILED+=("$name")
+		echo "FAIL - $name"
+		sed 's/^/       /' /tmp/np-check.$$ | tail -20
+	fi
+	rm -f /tmp/np-check.$$
+}
+check_summary() {
+	local f
+	for f in "${T_FAILED[@]:-}"; do [ -n "$f" ] && echo "failed: $f"; done
+	echo "$T_PASS passed, $T_FAIL failed"
+	[ "$T_FAIL" -eq 0 ]
+}
+
+need_root() {
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "$0: needs root (network namespaces, BPF)" >&2
+		exit 1
+	fi
+}
