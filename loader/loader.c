@@ -234,19 +234,28 @@ static void tune_sysctls(const char *lan, const char *wan)
 		    v, lan);
 }
 
+/* The pin directory must sit on a bpffs.  /sys/fs/bpf is mounted by
+ * systemd at boot; a bare VM or `ip netns exec` (fresh /sys) may lack it,
+ * so it is mounted there, as systemd would.  Elsewhere: say how. */
 static int check_bpffs(void)
 {
+	char parent[256], *slash;
 	struct statfs st;
 
-	if (statfs("/sys/fs/bpf", &st) == 0 && st.f_type == BPF_FS_MAGIC)
+	snprintf(parent, sizeof(parent), "%s", pin_dir);
+	slash = strrchr(parent, '/');
+	if (slash && slash != parent)
+		*slash = '\0';
+	if (statfs(parent, &st) == 0 && st.f_type == BPF_FS_MAGIC)
 		return 0;
-	/* What systemd does at boot; a bare VM or a netns may lack it. */
-	if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") == 0) {
+	if (!strcmp(parent, "/sys/fs/bpf") &&
+	    mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") == 0) {
 		err("mounted bpffs on /sys/fs/bpf");
 		return 0;
 	}
-	err("Failed to find bpffs at /sys/fs/bpf: %s", strerror(errno));
-	err("mount it with: mount -t bpf bpf /sys/fs/bpf");
+	err("Failed to find bpffs at %s: %s", parent,
+	    errno ? strerror(errno) : "not a bpf filesystem");
+	err("mount it with: mount -t bpf bpf %s", parent);
 	return -ENOENT;
 }
 
@@ -738,7 +747,7 @@ static int cmd_status(int argc, char **argv)
 	r = nappt_maps_open(&m, pin_dir);
 	if (r == -ENOENT) {
 		printf("not attached (nothing pinned in %s)\n", pin_dir);
-		return 3;
+		return 1;
 	}
 	if (r) {
 		explain(r, "open pinned maps");

@@ -27,6 +27,16 @@ ns_add() {
 # Remember a background process to kill at cleanup.
 ns_track() { NS_PIDS+=("$1"); }
 
+# A bpffs the whole test shares.  `ip netns exec` mounts a fresh /sys for
+# every command, and a bpffs mounted there dies with that command, taking
+# its pins (and so the attachments) with it; a bpffs on a path outside
+# /sys survives between commands.  Sets BPFFS; pass --pin-dir "$BPFFS/nappt".
+BPFFS=""
+bpffs_setup() {
+	BPFFS=/run/nappt-test.$$
+	mkdir -p "$BPFFS" && mount -t bpf bpf "$BPFFS"
+}
+
 ns_cleanup() {
 	local p ns
 	for p in "${NS_PIDS[@]:-}"; do
@@ -37,6 +47,11 @@ ns_cleanup() {
 	done
 	NS_LIST=()
 	NS_PIDS=()
+	if [ -n "$BPFFS" ]; then
+		umount "$BPFFS" 2>/dev/null
+		rmdir "$BPFFS" 2>/dev/null
+		BPFFS=""
+	fi
 }
 
 # nsx NS CMD...: run in namespace NS (short name) with bpffs mounted, as

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The loader's operator-facing behaviour: attach/status/upgrade/detach,
+# phone and pool commands, and every error path the issue names (unknown
+# interface, bpffs missing, no privilege, already attached, native XDP
+# unsupported, malformed arguments), each with its exit code and message.
+set -u
+BUILD=${1:-build}
+N=$(realpath "$BUILD/nappt")
+. "$(dirname "$0")/../lib/netns.sh"
+need_root
+trap ns_cleanup EXIT
+bpffs_setup
+D=(--pin-dir "$BPFFS/nappt")
+
+ns_add ld >/dev/null
+NS=$(ns_name ld)
+ip -n "$NS" link add lan0 type veth peer name lanp
+ip -n "$NS" link add wan0 type veth peer name wanp
+ip -n "$NS" link add br0 type bridge
+for i in lan0 lanp wan0 wanp br0; do ip -n "$NS" link set "$i" up; done
+ip -n "$NS" addr add 100.64.0.1/16 dev lan0
+
+# run EXPECTED_RC PATTERN CMD...: exit code and a message on stdout/stderr.
+run() {
+	local want=$1 pat=$2 out rc
+	shift 2
+	out=$(nsx ld "$@" 2>&1)
+	rc=$?
+	if [ "$rc" -ne "$want" ]; then
+		echo "exit $rc, want $want: $*"
+		echo "$out"
+		return 1
+	fi
+	if [ -n "$pat" ] && ! grep -qE -- "$pat" <<<"$out"; then
+		echo "output lacks /$pat/: $*"
+		echo "$out"
+		return 1
+	fi
+}
+# Like run, but without mounting bpffs first.
+run_nomount() {
+	local want=$1 pat=$2 out rc
+	shift 2
+	out=$(ip netns exec "$NS" "$@" 2>&1)
+	rc=$?
+	[ "$rc" -eq "$want" ] && grep -qE -- "$pat" <<<"$out" && return 0
+	echo "exit $rc, want $want /$pat/: $*"
+	echo "$out"
+	return 1
+}
+POOLS=(--lan-pool 100.64.0.0/16 --pub-pool 203.0.113.0/28)
+
+check "no command: usage, exit 2" run 2 "no command" "$N"
+check "--help exits 0" run 0 "Usage: nappt" "$N" --help
+check "unknown command" run 2 "unknown command" "$N" frobnicate
+check "attach without --wan" run 2 "needs --lan IF and --wan IF" "$N" "${D[@]}" attach --lan lan0
+check "attach with malformed pool" run 2 "bad --lan-pool" "$N" "${D[@]}" attach --lan lan0 --wan wan0 --lan-pool 100.64.0.0/33 --pub-pool 203.0.113.0/28
+check "pool with host bits" run 2 "bad --pub-pool" "$N" "${D[@]}" attach --lan lan0 --wan wan0 --lan-pool 100.64.0.0/16 --pub-pool 203.0.113.1/28
+check "bad slot size" run 2 "power of two" "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}" --slot-size 1000
+check "bad mode" run 2 "unknown mode" "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}" --mode turbo
+check "unknown interface" run 1 "Failed to find LAN interface 'nope0'" "$N" "${D[@]}" attach --lan nope0 --wan wan0 "${POOLS[@]}"
+check "status when nothing attached" run 1 "not attached" "$N" "${D[@]}" status
+check "phone list when nothing attached" run 1 "is it attached" "$N" "${D[@]}" phone list
+# Default pin dir, no bpffs in this fresh /sys: mounted and said.  The
+# mount (and so the attachment) ends with the command.
+check "missing bpffs is mounted and said" run_nomount 0 "mounted bpffs" "$N" attach --lan lan0 --wan wan0 "${POOLS[@]}"
+check "pin dir not on bpffs: says how" run_nomount 1 "mount it with: mount -t bpf bpf /tmp" "$N" --pin-dir /tmp/nappt attach --lan lan0 --wan wan0 "${POOLS[@]}"
+check "no privilege: clear error" run 1 "needs root" setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}"
+check "native demanded on a bridge fails" run 1 "native XDP not supported" "$N" "${D[@]}" attach --lan br0 --wan wan0 "${POOLS[@]}" --mode native
+check "nothing left pinned after a failed attach" run 1 "not attached" "$N" "${D[@]}" status
+check "auto mode falls back to generic with a warning" run 0 "warning: br0: native XDP not supported.*|lan br0 \(generic\)" "$N" "${D[@]}" attach --lan br0 --wan wan0 "${POOLS[@]}"
+check "detach bridge" run 0 "detached" "$N" "${D[@]}" detach
+check "attach native" run 0 "lan lan0 \(native\) wan wan0 \(native\)" "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}"
+check "already attached" run 1 "already attached" "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}"
+check "status shows programs and pools" run 0 "lan: xdp on lan0.*program id" "$N" "${D[@]}" status
+check "status shows the lan gateway from the interface" run 0 "lan gateway: 100.64.0.1" "$N" "${D[@]}" status
+check "phone add" run 0 "" "$N" "${D[@]}" phone add 100.64.0.10 02:00:00:00:00:0a 203.0.113.1 2048-3071
+check "phone add reversed range" run 2 "bad port range" "$N" "${D[@]}" phone add 100.64.0.11 02:00:00:00:00:0b 203.0.113.1 3072-2047
+check "phone add overlapping range" run 1 "belongs to another phone" "$N" "${D[@]}" phone add 100.64.0.11 02:00:00:00:00:0b 203.0.113.1 2048-4095
+check "phone add unaligned range" run 1 "whole slots" "$N" "${D[@]}" phone add 100.64.0.11 02:00:00:00:00:0b 203.0.113.1 2048-2100
+check "phone add well-known ports" run 1 "above 1023" "$N" "${D[@]}" phone add 100.64.0.11 02:00:00:00:00:0b 203.0.113.1 0-1023
+check "phone add outside pool" run 1 "outside the configured pools" "$N" "${D[@]}" phone add 100.65.0.11 02:00:00:00:00:0b 203.0.113.1 4096-5119
+check "phone add bad mac" run 2 "bad MAC" "$N" "${D[@]}" phone add 100.64.0.11 02:00:00:00:00 203.0.113.1 4096-5119
+check "phone list" run 0 "100.64.0.10 +02:00:00:00:00:0a 203.0.113.1 +2048-3071" "$N" "${D[@]}" phone list
+check "status counts the phone" run 0 "phones: +1 of 65536 leased, 1024 ports" "$N" "${D[@]}" status
+check "bpftool pretty-prints the phones map" run 0 '"port_first": 2048' bpftool map dump pinned "$BPFFS/nappt/phones"
+check "stats" run 0 "out_xlate +0 packets" "$N" "${D[@]}" stats
+check "pool set drop-unknown" run 0 "unknown in: +drop" "$N" "${D[@]}" pool set --drop-unknown on
+check "pool resize refused" run 1 "detach" "$N" "${D[@]}" pool set --pub-pool 203.0.113.0/24
+check "upgrade replaces both programs" run 0 "upgraded lan: program [0-9]+ -> [0-9]+" "$N" "${D[@]}" upgrade
+check "phones survive upgrade" run 0 "2048-3071" "$N" "${D[@]}" phone list
+check "phone del" run 0 "" "$N" "${D[@]}" phone del 100.64.0.10
+check "phone del again" run 1 "no such mapping" "$N" "${D[@]}" phone del 100.64.0.10
+check "detach" run 0 "detached 2" "$N" "${D[@]}" detach
+check "detach twice" run 1 "nothing attached" "$N" "${D[@]}" detach
+check "attach tc" run 0 "lan lan0 \(tc\)" "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}" --mode tc
+check "status tc" run 0 "lan: tcx on lan0" "$N" "${D[@]}" status
+check "upgrade tc" run 0 "upgraded wan" "$N" "${D[@]}" upgrade
+check "detach tc" run 0 "detached 2" "$N" "${D[@]}" detach
+check_summary
