@@ -129,18 +129,23 @@ static __always_inline int mac_equal(const __u8 *a, const __u8 *b)
 	       *(const __u16 *)(a + 4) == *(const __u16 *)(b + 4);
 }
 
-/* Write the plan into the packet: quoted header, L4, then IP. */
-static __always_inline void apply(struct iphdr *ip, struct plan *pl)
+/*
+ * Write the plan into the packet: quoted header, IP header, TTL and MACs
+ * (when the FIB gave them) by direct access, then the TCP/UDP checksum.
+ *
+ * XDP sees frames as they came off the wire, with full checksums, and
+ * updates them by hand.  TC may see CHECKSUM_PARTIAL packets (GRO
+ * aggregates, traffic from local sockets) whose checksum field holds only
+ * the pseudo-header sum: bpf_l4_csum_replace() knows the difference, so
+ * TC uses it, last, because it invalidates every packet pointer.
+ */
+static __always_inline void apply(struct pkt *p, struct ethhdr *eth,
+				  struct iphdr *ip, struct plan *pl,
+				  const struct bpf_fib_lookup *fib, int ttl)
 {
-	if (pl->l4csum) {
-		if (pl->l4udp) {
-			udp_csum_replace4(pl->l4csum, ip->saddr, pl->saddr);
-			udp_csum_replace4(pl->l4csum, ip->daddr, pl->daddr);
-		} else {
-			csum_replace4(pl->l4csum, ip->saddr, pl->saddr);
-			csum_replace4(pl->l4csum, ip->daddr, pl->daddr);
-		}
-	}
+	__be32 old_s = ip->saddr, old_d = ip->daddr;
+	long l4off = pl->l4csum ? (long)pl->l4csum - (long)p->data : -1;
+
 	if (pl->icmp && pl->iip) {
 		/* ICMP's checksum covers the quoted bytes (no pseudo header):
 		 * every quoted word we change moves it too. */
@@ -165,10 +170,36 @@ static __always_inline void apply(struct iphdr *ip, struct plan *pl)
 		csum_replace2(&pl->icmp->checksum, old_check, iip->check);
 		*field = pl->inner_new;
 	}
-	csum_replace4(&ip->check, ip->saddr, pl->saddr);
-	csum_replace4(&ip->check, ip->daddr, pl->daddr);
+	csum_replace4(&ip->check, old_s, pl->saddr);
+	csum_replace4(&ip->check, old_d, pl->daddr);
 	ip->saddr = pl->saddr;
 	ip->daddr = pl->daddr;
+	if (ttl)
+		ip_decrease_ttl(ip);
+	if (fib) {
+		__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
+		__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
+	}
+	if (!pl->l4csum)
+		return;
+	if (p->xdp) {
+		if (pl->l4udp) {
+			udp_csum_replace4(pl->l4csum, old_s, pl->saddr);
+			udp_csum_replace4(pl->l4csum, old_d, pl->daddr);
+		} else {
+			csum_replace4(pl->l4csum, old_s, pl->saddr);
+			csum_replace4(pl->l4csum, old_d, pl->daddr);
+		}
+	} else {
+		__u64 f = BPF_F_PSEUDO_HDR | sizeof(__be32);
+
+		/* UDP: 0 means no checksum and stays 0; a computed 0 is
+		 * sent as 0xffff (RFC 768). */
+		if (pl->l4udp)
+			f |= BPF_F_MARK_MANGLED_0;
+		bpf_l4_csum_replace(p->ctx, l4off, old_s, pl->saddr, f);
+		bpf_l4_csum_replace(p->ctx, l4off, old_d, pl->daddr, f);
+	}
 }
 
 /*
@@ -202,19 +233,15 @@ static __always_inline enum verdict forward(struct pkt *p, struct ethhdr *eth,
 	rc = bpf_fib_lookup(p->ctx, &fib, sizeof(fib), 0);
 	switch (rc) {
 	case BPF_FIB_LKUP_RET_SUCCESS:
-		apply(ip, pl);
-		ip_decrease_ttl(ip);
-		__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
-		__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+		apply(p, eth, ip, pl, &fib, 1);
 		p->out_ifindex = fib.ifindex;
 		count(pl->stat, p->len);
 		count(NAPPT_STAT_REDIRECT, p->len);
 		return V_REDIRECT;
 	case BPF_FIB_LKUP_RET_NO_NEIGH:
-		apply(ip, pl);
+		apply(p, eth, ip, pl, NULL, !p->xdp);
 		count(pl->stat, p->len);
 		if (!p->xdp) {
-			ip_decrease_ttl(ip);
 			p->out_ifindex = fib.ifindex;
 			count(NAPPT_STAT_REDIRECT, p->len);
 			return V_REDIRECT_NEIGH;
@@ -224,7 +251,7 @@ static __always_inline enum verdict forward(struct pkt *p, struct ethhdr *eth,
 	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
 		if (pl->df)
 			return account(p, NAPPT_STAT_PASS_FIB, V_PASS);
-		apply(ip, pl);
+		apply(p, eth, ip, pl, NULL, 0);
 		count(pl->stat, p->len);
 		count(NAPPT_STAT_XLATE_PASS, p->len);
 		return V_PASS;
