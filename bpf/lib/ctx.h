@@ -27,6 +27,7 @@ struct pkt {
 	__u32 len;
 	__u32 out_ifindex;
 	__u8 xdp;
+	__u8 gso; /* TC: a GSO aggregate, segmented on transmit */
 };
 
 /* How much of the headers TC needs linear: Ethernet + IP with options +
@@ -42,6 +43,7 @@ static __always_inline void pkt_from_xdp(struct pkt *p, struct xdp_md *ctx)
 	p->len = p->data_end - p->data;
 	p->out_ifindex = 0;
 	p->xdp = 1;
+	p->gso = 0;
 }
 
 static __always_inline void pkt_from_skb(struct pkt *p, struct __sk_buff *skb)
@@ -58,6 +60,7 @@ static __always_inline void pkt_from_skb(struct pkt *p, struct __sk_buff *skb)
 	p->len = skb->len;
 	p->out_ifindex = 0;
 	p->xdp = 0;
+	p->gso = skb->gso_size != 0;
 }
 
 static __always_inline int verdict_xdp(struct pkt *p, enum verdict v)

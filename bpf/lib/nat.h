@@ -225,7 +225,10 @@ static __always_inline enum verdict forward(struct pkt *p, struct ethhdr *eth,
 	fib.family = AF_INET;
 	fib.tos = ip->tos;
 	fib.l4_protocol = ip->protocol;
-	fib.tot_len = bpf_ntohs(ip->tot_len);
+	/* The route MTU is checked against tot_len.  A GSO aggregate in TC
+	 * is far above any MTU: without tot_len the helper checks it the way
+	 * the forwarding path does, segment size against the egress MTU. */
+	fib.tot_len = p->gso ? 0 : bpf_ntohs(ip->tot_len);
 	fib.ipv4_src = pl->saddr;
 	fib.ipv4_dst = pl->daddr;
 	fib.ifindex = p->ifindex;
@@ -589,7 +592,7 @@ static __always_inline enum verdict nappt_handle(struct pkt *p, int wan)
 		return account(p, NAPPT_STAT_PASS_VLAN, V_PASS);
 	if (eth->h_proto != bpf_htons(ETH_P_IP))
 		return account(p, NAPPT_STAT_PASS_NON_IP, V_PASS);
-	ip = parse_iphdr(&c);
+	ip = parse_iphdr(&c, p->data, p->len);
 	if (!ip)
 		return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
 	cfg = bpf_map_lookup_elem(&config, &zero);

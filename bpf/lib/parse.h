@@ -58,10 +58,13 @@ static __always_inline struct ethhdr *parse_ethhdr(struct cursor *c)
 /*
  * The IPv4 header, options included.  Rejects what the kernel's ip_rcv()
  * rejects (version, IHL < 5, total length shorter than the header or
- * longer than the frame) so that a packet we translate is one the kernel
+ * longer than the packet) so that a packet we translate is one the kernel
  * would have accepted.  Ethernet padding after tot_len is allowed.
+ * pkt_len is the whole packet's length from the Ethernet header: in TC
+ * only the linear head lies before c->end, the rest in fragments.
  */
-static __always_inline struct iphdr *parse_iphdr(struct cursor *c)
+static __always_inline struct iphdr *parse_iphdr(struct cursor *c, void *data,
+						 __u32 pkt_len)
 {
 	struct iphdr *ip = c->pos;
 	__u32 hlen, tot;
@@ -72,7 +75,7 @@ static __always_inline struct iphdr *parse_iphdr(struct cursor *c)
 		return NULL;
 	hlen = ip->ihl * 4;
 	tot = bpf_ntohs(ip->tot_len);
-	if (tot < hlen || (void *)ip + tot > c->end)
+	if (tot < hlen || tot > pkt_len - ((void *)ip - data))
 		return NULL;
 	if ((void *)ip + hlen > c->end)
 		return NULL;
