@@ -167,6 +167,12 @@ static int load(struct setup *s, unsigned long n)
 	cfg.slot_shift = 10;
 	cfg.slots_per_ip = SLOTS_PER_IP;
 	cfg.lan_gw = htonl(0x64400001);
+	/* As the loader sets it: phones are on-link behind lan0. */
+	cfg.lan_ifindex = (__u32)lan_if;
+	cfg.lan_mtu = 1500;
+	cfg.lan_mac[0] = 2;
+	cfg.lan_mac[4] = 1;
+	cfg.lan_mac[5] = 1;
 	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.config), &zero, &cfg,
 				0))
 		return -errno;

@@ -34,6 +34,9 @@ enum {
 	/* Drop WAN packets to the public pool that match no lease instead of
 	 * passing them to the kernel (which owns the gateway's services). */
 	NAPPT_CFG_DROP_UNKNOWN_IN = 1U << 0,
+	/* Source-dependent routing (ip rule from ..., multipath hashing):
+	 * the next-hop cache keys on the source address too. */
+	NAPPT_CFG_ROUTE_BY_SRC = 1U << 1,
 };
 
 /*
@@ -50,8 +53,18 @@ struct nappt_config {
 	__u32 slots_per_ip; /* 65536 >> slot_shift */
 	__be32 lan_gw; /* the gateway's own LAN address (DHCP, TFTP) */
 	__u32 flags; /* NAPPT_CFG_* */
+	/*
+	 * Inbound fast path: phones are L2 neighbours of the LAN interface
+	 * (the MAC anti-spoof check already relies on it), so a packet to a
+	 * phone needs no FIB lookup: the lease holds the destination MAC.
+	 * 0 disables it.  Filled by the loader from the interface.
+	 */
+	__u32 lan_ifindex;
+	__u32 lan_mtu;
+	__u8 lan_mac[6];
+	__u16 pad;
 };
-_Static_assert(sizeof(struct nappt_config) == 32, "nappt_config size");
+_Static_assert(sizeof(struct nappt_config) == 48, "nappt_config size");
 
 /* nappt_phone.flags */
 enum {
@@ -80,6 +93,28 @@ _Static_assert(sizeof(struct nappt_phone) == 16, "nappt_phone size");
  */
 typedef __u32 nappt_slot_t;
 _Static_assert(sizeof(nappt_slot_t) == 4, "slot entry size");
+
+/*
+ * Value of the per-CPU `nh_cache` (outbound next hops).  A FIB lookup
+ * costs more than the rest of the translation; outbound traffic goes to
+ * few next hops, so the result is kept per CPU, direct-mapped by
+ * destination (and source with NAPPT_CFG_ROUTE_BY_SRC), for
+ * NAPPT_NH_CACHE_NS.  max_len is the largest IP length
+ * the FIB accepted on this route: a larger packet asks the FIB again, so
+ * route MTUs and Frag Needed are never skipped.
+ */
+struct nappt_nh {
+	__be32 daddr;
+	__be32 saddr;
+	__u32 in_ifindex;
+	__u32 out_ifindex;
+	__u64 expires_ns;
+	__u8 dmac[6];
+	__u8 smac[6];
+	__u16 max_len;
+	__u16 pad;
+};
+_Static_assert(sizeof(struct nappt_nh) == 40, "nappt_nh size");
 
 /* Key of the `frags` LRU hash: the IPv4 fragment identity (RFC 791). */
 struct nappt_frag_key {

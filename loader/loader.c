@@ -21,7 +21,9 @@
 #include <ifaddrs.h>
 #include <linux/if_link.h>
 #include <linux/magic.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <bpf/bpf.h>
@@ -86,7 +88,7 @@ static void usage(void)
 	       "Commands:\n"
 	       "  attach --lan IF --wan IF --lan-pool CIDR --pub-pool CIDR\n"
 	       "         [--mode auto|native|generic|tc] [--slot-size N]\n"
-	       "         [--lan-gw ADDR] [--drop-unknown]\n"
+	       "         [--lan-gw ADDR] [--drop-unknown] [--route-by-source]\n"
 	       "                      load the programs, pin maps and links\n"
 	       "  detach [--keep-maps] remove the programs (and the maps)\n"
 	       "  status              what is attached where, program ids,\n"
@@ -262,6 +264,31 @@ static int check_bpffs(void)
 static void link_path(char *buf, size_t len, const char *side)
 {
 	snprintf(buf, len, "%s/links/%s", pin_dir, side);
+}
+
+/* MTU and MAC of the LAN interface, for the inbound fast path. */
+static int lan_link_info(const char *ifname, struct nappt_config *cfg)
+{
+	struct ifreq ifr = { 0 };
+	int s, r = 0;
+
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(s, SIOCGIFMTU, &ifr) < 0) {
+		r = -errno;
+		goto out;
+	}
+	cfg->lan_mtu = (uint32_t)ifr.ifr_mtu;
+	if (ioctl(s, SIOCGIFHWADDR, &ifr) < 0) {
+		r = -errno;
+		goto out;
+	}
+	memcpy(cfg->lan_mac, ifr.ifr_hwaddr.sa_data, 6);
+out:
+	close(s);
+	return r;
 }
 
 static int ifaddr_of(const char *ifname, uint32_t *be)
@@ -455,6 +482,7 @@ static int cmd_attach(int argc, char **argv)
 		{ "slot-size", required_argument, NULL, 's' },
 		{ "lan-gw", required_argument, NULL, 'g' },
 		{ "drop-unknown", no_argument, NULL, 'd' },
+		{ "route-by-source", no_argument, NULL, 'r' },
 		{},
 	};
 	const char *lan = NULL, *wan = NULL, *lan_pool = NULL, *pub_pool = NULL,
@@ -512,6 +540,9 @@ static int cmd_attach(int argc, char **argv)
 		case 'd':
 			cfg.flags |= NAPPT_CFG_DROP_UNKNOWN_IN;
 			break;
+		case 'r':
+			cfg.flags |= NAPPT_CFG_ROUTE_BY_SRC;
+			break;
 		default:
 			die_usage("bad arguments to attach");
 		}
@@ -554,6 +585,13 @@ static int cmd_attach(int argc, char **argv)
 		err("Failed to find WAN interface '%s': %s", wan,
 		    strerror(errno));
 		return 1;
+	}
+	cfg.lan_ifindex = (uint32_t)lan_if;
+	if (lan_link_info(lan, &cfg) < 0) {
+		err("warning: could not read %s's MTU/MAC: inbound packets "
+		    "take the FIB path",
+		    lan);
+		cfg.lan_ifindex = 0;
 	}
 	if (lan_gw) {
 		if (parse_ip(lan_gw, &cfg.lan_gw))
@@ -664,9 +702,21 @@ static int cmd_upgrade(int argc, char **argv)
 	}
 	nslots = (uint64_t)m.cfg.pub_count * m.cfg.slots_per_ip;
 	r = open_skel(&skel, m.cfg.lan_size, (uint32_t)nslots);
-	nappt_maps_close(&m);
-	if (r)
+	if (r) {
+		nappt_maps_close(&m);
 		return 1;
+	}
+	/* Pick up a changed LAN MTU or MAC for the inbound fast path. */
+	if (m.cfg.lan_ifindex) {
+		char ifn[IF_NAMESIZE];
+		__u32 zero = 0;
+
+		if (if_indextoname(m.cfg.lan_ifindex, ifn) &&
+		    lan_link_info(ifn, &m.cfg) == 0)
+			bpf_map_update_elem(m.config_fd, &zero, &m.cfg,
+					    BPF_ANY);
+	}
+	nappt_maps_close(&m);
 	for (i = 0; i < 2; i++) {
 		struct bpf_link_info info = {};
 		__u32 len = sizeof(info);
@@ -733,8 +783,16 @@ static void print_config(const struct nappt_config *c)
 	printf("slot:        %u ports, %u per address\n", 1U << c->slot_shift,
 	       c->slots_per_ip);
 	printf("lan gateway: %s\n", c->lan_gw ? ip_str(c->lan_gw, g) : "-");
+	if (c->lan_ifindex)
+		printf("fast path:   to phones via ifindex %u, mtu %u, "
+		       "%02x:%02x:%02x:%02x:%02x:%02x\n",
+		       c->lan_ifindex, c->lan_mtu, c->lan_mac[0], c->lan_mac[1],
+		       c->lan_mac[2], c->lan_mac[3], c->lan_mac[4],
+		       c->lan_mac[5]);
 	printf("unknown in:  %s\n",
 	       c->flags & NAPPT_CFG_DROP_UNKNOWN_IN ? "drop" : "pass");
+	printf("next hops:   cached by destination%s\n",
+	       c->flags & NAPPT_CFG_ROUTE_BY_SRC ? " and source" : "");
 }
 
 static int cmd_status(int argc, char **argv)

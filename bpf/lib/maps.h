@@ -26,6 +26,15 @@
 #ifndef NAPPT_FRAG_ENTRIES
 #define NAPPT_FRAG_ENTRIES 8192
 #endif
+#ifndef NAPPT_NH_CACHE_BITS
+#define NAPPT_NH_CACHE_BITS 8 /* 256 entries per CPU */
+#endif
+#define NAPPT_NH_CACHE (1U << NAPPT_NH_CACHE_BITS)
+#ifndef NAPPT_NH_CACHE_NS
+#define NAPPT_NH_CACHE_NS \
+	1000000000ULL /* route/neighbour changes seen
+					 * within a second */
+#endif
 #ifndef NAPPT_MAX_PORTS_DEV
 #define NAPPT_MAX_PORTS_DEV 64
 #endif
@@ -71,6 +80,15 @@ struct {
 	__type(value, struct nappt_frag_val);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } frags SEC(".maps");
+
+/* Outbound next hops, see struct nappt_nh.  Not pinned: per-CPU scratch
+ * that a new program generation starts afresh. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NAPPT_NH_CACHE);
+	__type(key, __u32);
+	__type(value, struct nappt_nh);
+} nh_cache SEC(".maps");
 
 /* Egress devices for XDP redirect, keyed by ifindex (bulk xmit).  The
  * kernel marks devmaps read-only for programs after creation, which

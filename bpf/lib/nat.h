@@ -141,7 +141,7 @@ static __always_inline int mac_equal(const __u8 *a, const __u8 *b)
  */
 static __always_inline void apply(struct pkt *p, struct ethhdr *eth,
 				  struct iphdr *ip, struct plan *pl,
-				  const struct bpf_fib_lookup *fib, int ttl)
+				  const __u8 *dmac, const __u8 *smac, int ttl)
 {
 	__be32 old_s = ip->saddr, old_d = ip->daddr;
 	long l4off = pl->l4csum ? (long)pl->l4csum - (long)p->data : -1;
@@ -176,9 +176,9 @@ static __always_inline void apply(struct pkt *p, struct ethhdr *eth,
 	ip->daddr = pl->daddr;
 	if (ttl)
 		ip_decrease_ttl(ip);
-	if (fib) {
-		__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
-		__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
+	if (dmac) {
+		__builtin_memcpy(eth->h_dest, dmac, ETH_ALEN);
+		__builtin_memcpy(eth->h_source, smac, ETH_ALEN);
 	}
 	if (!pl->l4csum)
 		return;
@@ -202,9 +202,34 @@ static __always_inline void apply(struct pkt *p, struct ethhdr *eth,
 	}
 }
 
+/* Translate, rewrite the MACs, and send out of ifindex. */
+static __always_inline enum verdict send(struct pkt *p, struct ethhdr *eth,
+					 struct iphdr *ip, struct plan *pl,
+					 const __u8 *dmac, const __u8 *smac,
+					 __u32 ifindex)
+{
+	apply(p, eth, ip, pl, dmac, smac, 1);
+	p->out_ifindex = ifindex;
+	count(pl->stat, p->len);
+	count(NAPPT_STAT_REDIRECT, p->len);
+	return V_REDIRECT;
+}
+
+static __always_inline __u32 nh_slot(__be32 daddr)
+{
+	/* Fibonacci hashing: the top bits of the product. */
+	return (bpf_ntohl(daddr) * 2654435761U) >> (32 - NAPPT_NH_CACHE_BITS);
+}
+
 /*
- * Route the translated packet and send it.  The FIB is asked with the new
- * addresses before anything is written.
+ * Route the translated packet and send it.
+ *
+ * To a phone (phone_mac set): phones are L2 neighbours of the LAN side,
+ * the lease holds the MAC, so no lookup at all unless the packet is
+ * larger than the LAN MTU (then the FIB decides, as below).
+ *
+ * Elsewhere the FIB is asked with the new addresses before anything is
+ * written, XDP first trying the per-CPU next-hop cache (struct nappt_nh):
  *  - success: rewrite, TTL-1, MACs, redirect (never through the kernel);
  *  - no neighbour: XDP passes the translated packet, the kernel resolves
  *    ARP and forwards it (the loader sets accept_local on the LAN side so
@@ -216,11 +241,34 @@ static __always_inline void apply(struct pkt *p, struct ethhdr *eth,
  *  - no route, blackhole, prohibit, local: untouched to the kernel, which
  *    answers or drops as it would without us.
  */
-static __always_inline enum verdict forward(struct pkt *p, struct ethhdr *eth,
-					    struct iphdr *ip, struct plan *pl)
+static __always_inline enum verdict
+forward(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
+	struct iphdr *ip, struct plan *pl, const __u8 *phone_mac)
 {
+	__u32 tot = bpf_ntohs(ip->tot_len), key = 0;
 	struct bpf_fib_lookup fib = {};
+	struct nappt_nh *nh = NULL;
+	__be32 src = 0;
+	__u64 now = 0;
 	long rc;
+
+	if (phone_mac && cfg->lan_ifindex && tot <= cfg->lan_mtu)
+		return send(p, eth, ip, pl, phone_mac, cfg->lan_mac,
+			    cfg->lan_ifindex);
+
+	if (p->xdp) {
+		/* Without source routing the source never changes the
+		 * answer: one entry serves every public address. */
+		src = cfg->flags & NAPPT_CFG_ROUTE_BY_SRC ? pl->saddr : 0;
+		key = nh_slot(pl->daddr ^ src);
+		nh = bpf_map_lookup_elem(&nh_cache, &key);
+		now = bpf_ktime_get_coarse_ns();
+		if (nh && nh->daddr == pl->daddr && nh->saddr == src &&
+		    nh->in_ifindex == p->ifindex && tot <= nh->max_len &&
+		    now < nh->expires_ns)
+			return send(p, eth, ip, pl, nh->dmac, nh->smac,
+				    nh->out_ifindex);
+	}
 
 	fib.family = AF_INET;
 	fib.tos = ip->tos;
@@ -228,7 +276,7 @@ static __always_inline enum verdict forward(struct pkt *p, struct ethhdr *eth,
 	/* The route MTU is checked against tot_len.  A GSO aggregate in TC
 	 * is far above any MTU: without tot_len the helper checks it the way
 	 * the forwarding path does, segment size against the egress MTU. */
-	fib.tot_len = p->gso ? 0 : bpf_ntohs(ip->tot_len);
+	fib.tot_len = p->gso ? 0 : tot;
 	fib.ipv4_src = pl->saddr;
 	fib.ipv4_dst = pl->daddr;
 	fib.ifindex = p->ifindex;
@@ -236,13 +284,25 @@ static __always_inline enum verdict forward(struct pkt *p, struct ethhdr *eth,
 	rc = bpf_fib_lookup(p->ctx, &fib, sizeof(fib), 0);
 	switch (rc) {
 	case BPF_FIB_LKUP_RET_SUCCESS:
-		apply(p, eth, ip, pl, &fib, 1);
-		p->out_ifindex = fib.ifindex;
-		count(pl->stat, p->len);
-		count(NAPPT_STAT_REDIRECT, p->len);
-		return V_REDIRECT;
+		if (nh) {
+			/* The FIB accepted tot bytes on this route; keep the
+			 * larger bound if the entry is this route's already. */
+			if (nh->daddr != pl->daddr || nh->saddr != src ||
+			    nh->in_ifindex != p->ifindex ||
+			    nh->out_ifindex != fib.ifindex ||
+			    now >= nh->expires_ns || nh->max_len < tot)
+				nh->max_len = (__u16)tot;
+			nh->daddr = pl->daddr;
+			nh->saddr = src;
+			nh->in_ifindex = p->ifindex;
+			nh->out_ifindex = fib.ifindex;
+			__builtin_memcpy(nh->dmac, fib.dmac, ETH_ALEN);
+			__builtin_memcpy(nh->smac, fib.smac, ETH_ALEN);
+			nh->expires_ns = now + NAPPT_NH_CACHE_NS;
+		}
+		return send(p, eth, ip, pl, fib.dmac, fib.smac, fib.ifindex);
 	case BPF_FIB_LKUP_RET_NO_NEIGH:
-		apply(p, eth, ip, pl, NULL, !p->xdp);
+		apply(p, eth, ip, pl, NULL, NULL, !p->xdp);
 		count(pl->stat, p->len);
 		if (!p->xdp) {
 			p->out_ifindex = fib.ifindex;
@@ -254,7 +314,7 @@ static __always_inline enum verdict forward(struct pkt *p, struct ethhdr *eth,
 	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
 		if (pl->df)
 			return account(p, NAPPT_STAT_PASS_FIB, V_PASS);
-		apply(p, eth, ip, pl, NULL, 0);
+		apply(p, eth, ip, pl, NULL, NULL, 0);
 		count(pl->stat, p->len);
 		count(NAPPT_STAT_XLATE_PASS, p->len);
 		return V_PASS;
@@ -407,7 +467,7 @@ nappt_outbound(struct pkt *p, const struct nappt_config *cfg,
 			if (in_pub_pool(cfg, daddr))
 				return account(p, NAPPT_STAT_PASS_LOCAL,
 					       V_PASS);
-			return forward(p, eth, ip, &pl);
+			return forward(p, cfg, eth, ip, &pl, NULL);
 		}
 		if (icmp_is_error(ic->type)) {
 			/* The phone quotes a packet it received: its inner
@@ -423,7 +483,7 @@ nappt_outbound(struct pkt *p, const struct nappt_config *cfg,
 			pl.icmp = ic;
 			pl.inner_src = 0;
 			pl.inner_new = ph->pub_ip;
-			return forward(p, eth, ip, &pl);
+			return forward(p, cfg, eth, ip, &pl, NULL);
 		}
 		return account(p, NAPPT_STAT_DROP_PROTO, V_DROP);
 	}
@@ -445,8 +505,9 @@ hairpin_or_out:
 			return account(p, NAPPT_STAT_PASS_LOCAL, V_PASS);
 		pl.daddr = phone_addr(cfg, idx2);
 		pl.stat = NAPPT_STAT_HAIRPIN;
+		return forward(p, cfg, eth, ip, &pl, dst->mac);
 	}
-	return forward(p, eth, ip, &pl);
+	return forward(p, cfg, eth, ip, &pl, NULL);
 }
 
 /* ----------------------------------------------------------------------
@@ -492,7 +553,7 @@ nappt_inbound(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 		pl.saddr = ip->saddr;
 		pl.daddr = phone_addr(cfg, fv->phone);
 		pl.stat = NAPPT_STAT_FRAG_IN;
-		return forward(p, eth, ip, &pl);
+		return forward(p, cfg, eth, ip, &pl, NULL);
 	}
 
 	switch (ip->protocol) {
@@ -570,7 +631,7 @@ nappt_inbound(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 
 		bpf_map_update_elem(&frags, &fk, &fv, BPF_ANY);
 	}
-	return forward(p, eth, ip, &pl);
+	return forward(p, cfg, eth, ip, &pl, ph->mac);
 }
 
 /* ----------------------------------------------------------------------

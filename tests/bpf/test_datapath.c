@@ -601,6 +601,23 @@ static void big_df_out(struct pktspec *in, struct pktspec *out)
 	*out = *in;
 }
 
+static void small_to_small_mtu(struct pktspec *in, struct pktspec *out)
+{
+	/* Fills the next-hop cache for this route with a small max_len. */
+	base_out(in);
+	in->ip.daddr = FAR_SMALL_MTU;
+	xlate_out(in, out);
+}
+
+static void big_in(struct pktspec *in, struct pktspec *out)
+{
+	/* Larger than the LAN MTU: not the fast path; the FIB says frag
+	 * needed and the kernel answers the sender. */
+	base_in(in);
+	in->ip.payload = 1600;
+	*out = *in;
+}
+
 static void gre_out(struct pktspec *in, struct pktspec *out)
 {
 	base_out(in);
@@ -715,7 +732,11 @@ static const struct row rows[] = {
 	{ "next hop without neighbour", LAN, no_neigh_out, X_PASS_XLATED,
 	  NAPPT_STAT_OUT_XLATE },
 	{ "no route", LAN, no_route_out, X_PASS, NAPPT_STAT_PASS_FIB },
-	{ "over route mtu with df", LAN, big_df_out, X_PASS,
+	{ "small packet caches the small-mtu route", LAN, small_to_small_mtu,
+	  X_REDIRECT, NAPPT_STAT_OUT_XLATE },
+	{ "over route mtu with df, after caching", LAN, big_df_out, X_PASS,
+	  NAPPT_STAT_PASS_FIB },
+	{ "in: over the lan mtu with df", WAN, big_in, X_PASS,
 	  NAPPT_STAT_PASS_FIB },
 	{ "protocol without ports", LAN, gre_out, X_DROP,
 	  NAPPT_STAT_DROP_PROTO },
@@ -932,6 +953,9 @@ static int setup_env(void)
 	cfg.slot_shift = 10;
 	cfg.slots_per_ip = 64;
 	cfg.lan_gw = htonl(GW_LAN);
+	cfg.lan_ifindex = (__u32)E.lan_if;
+	cfg.lan_mtu = 1500;
+	memcpy(cfg.lan_mac, MAC_LAN0, 6);
 	if (bpf_map_update_elem(bpf_map__fd(E.skel->maps.config), &zero, &cfg,
 				BPF_ANY))
 		return -errno;
