@@ -63,7 +63,8 @@ TEST_RUNNERS := test-datapath test-libnappt test-loader test-e2e
 BENCH_TARGETS := bench-xdp bench-fwd
 FUZZ_TARGETS :=
 INSTALL_BINS := $(BUILD)/nappt
-UNITS :=
+UNITS := systemd/nappt.service
+
 
 # --- BPF ------------------------------------------------------------------
 

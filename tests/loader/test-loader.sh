@@ -97,4 +97,17 @@ check "attach tc" run 0 "lan lan0 \(tc\)" "$N" "${D[@]}" attach --lan lan0 --wan
 check "status tc" run 0 "lan: tcx on lan0" "$N" "${D[@]}" status
 check "upgrade tc" run 0 "upgraded wan" "$N" "${D[@]}" upgrade
 check "detach tc" run 0 "detached 2" "$N" "${D[@]}" detach
+# The unit as installed, pointing at this build's binary.
+t_unit_verify() {
+	local d out
+	d=$(mktemp -d)
+	sed "s|/usr/local/sbin/|$(dirname "$N")/|g; s|^EnvironmentFile=.*|EnvironmentFile=$d/env|" \
+		"$(dirname "$0")/../../systemd/nappt.service" >"$d/nappt.service"
+	cp "$(dirname "$0")/../../systemd/nappt.default" "$d/env"
+	out=$(systemd-analyze verify "$d/nappt.service" 2>&1)
+	rm -rf "$d"
+	echo "$out"
+	[ -z "$out" ]
+}
+check "systemd-analyze verify nappt.service" t_unit_verify
 check_summary
