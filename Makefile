@@ -166,11 +166,21 @@ lint:
 format:
 	$(Q)clang-format -i $(LINT_SRCS)
 
+DOCDIR ?= $(PREFIX)/share/doc/nappt
+
+# The programs are embedded in the loader (skeleton): no .o to install.
+# Units name /usr/local/sbin; they are rewritten for the SBINDIR used.
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(INSTALL_BINS) $(DESTDIR)$(SBINDIR)/
-	install -m 0644 $(BPF_OBJS) $(DESTDIR)$(LIBEXECDIR)/
-	$(if $(UNITS),install -d $(DESTDIR)$(UNITDIR) && install -m 0644 $(UNITS) $(DESTDIR)$(UNITDIR)/)
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 systemd/nappt.default $(DESTDIR)$(DOCDIR)/
+	install -d $(DESTDIR)$(UNITDIR)
+	for u in $(UNITS); do \
+		sed 's|/usr/local/sbin/|$(SBINDIR)/|g; s|/usr/local/share/doc/nappt|$(DOCDIR)|g' \
+			$$u >$(DESTDIR)$(UNITDIR)/$$(basename $$u) || exit 1; \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u); \
+	done
 
 clean:
 	rm -rf $(BUILD)
