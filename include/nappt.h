@@ -99,7 +99,7 @@ _Static_assert(sizeof(nappt_slot_t) == 4, "slot entry size");
  * costs more than the rest of the translation; outbound traffic goes to
  * few next hops, so the result is kept per CPU, direct-mapped by
  * destination (and source with NAPPT_CFG_ROUTE_BY_SRC), for
- * NAPPT_NH_CACHE_NS.  max_len is the largest IP length
+ * NAPPT_NH_CACHE_JIFFIES (about a second).  max_len is the largest IP length
  * the FIB accepted on this route: a larger packet asks the FIB again, so
  * route MTUs and Frag Needed are never skipped.
  */
@@ -108,7 +108,7 @@ struct nappt_nh {
 	__be32 saddr;
 	__u32 in_ifindex;
 	__u32 out_ifindex;
-	__u64 expires_ns;
+	__u64 expires; /* jiffies */
 	__u8 dmac[6];
 	__u8 smac[6];
 	__u16 max_len;

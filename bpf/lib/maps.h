@@ -30,10 +30,12 @@
 #define NAPPT_NH_CACHE_BITS 8 /* 256 entries per CPU */
 #endif
 #define NAPPT_NH_CACHE (1U << NAPPT_NH_CACHE_BITS)
-#ifndef NAPPT_NH_CACHE_NS
-#define NAPPT_NH_CACHE_NS \
-	1000000000ULL /* route/neighbour changes seen
-					 * within a second */
+/* How long a cached next hop is trusted: route and neighbour changes are
+ * seen within this.  In jiffies, because reading jiffies is a load while
+ * even the coarse ktime helper cost 12 ns a packet here: 250 jiffies is
+ * 1 s at the usual HZ=250 (0.25 s at HZ=1000). */
+#ifndef NAPPT_NH_CACHE_JIFFIES
+#define NAPPT_NH_CACHE_JIFFIES 250
 #endif
 #ifndef NAPPT_MAX_PORTS_DEV
 #define NAPPT_MAX_PORTS_DEV 64

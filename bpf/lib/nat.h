@@ -262,10 +262,10 @@ forward(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 		src = cfg->flags & NAPPT_CFG_ROUTE_BY_SRC ? pl->saddr : 0;
 		key = nh_slot(pl->daddr ^ src);
 		nh = bpf_map_lookup_elem(&nh_cache, &key);
-		now = bpf_ktime_get_coarse_ns();
+		now = bpf_jiffies64();
 		if (nh && nh->daddr == pl->daddr && nh->saddr == src &&
 		    nh->in_ifindex == p->ifindex && tot <= nh->max_len &&
-		    now < nh->expires_ns)
+		    now < nh->expires)
 			return send(p, eth, ip, pl, nh->dmac, nh->smac,
 				    nh->out_ifindex);
 	}
@@ -290,7 +290,7 @@ forward(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 			if (nh->daddr != pl->daddr || nh->saddr != src ||
 			    nh->in_ifindex != p->ifindex ||
 			    nh->out_ifindex != fib.ifindex ||
-			    now >= nh->expires_ns || nh->max_len < tot)
+			    now >= nh->expires || nh->max_len < tot)
 				nh->max_len = (__u16)tot;
 			nh->daddr = pl->daddr;
 			nh->saddr = src;
@@ -298,7 +298,7 @@ forward(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 			nh->out_ifindex = fib.ifindex;
 			__builtin_memcpy(nh->dmac, fib.dmac, ETH_ALEN);
 			__builtin_memcpy(nh->smac, fib.smac, ETH_ALEN);
-			nh->expires_ns = now + NAPPT_NH_CACHE_NS;
+			nh->expires = now + NAPPT_NH_CACHE_JIFFIES;
 		}
 		return send(p, eth, ip, pl, fib.dmac, fib.smac, fib.ifindex);
 	case BPF_FIB_LKUP_RET_NO_NEIGH:
