@@ -26,8 +26,8 @@
 # translates all of it and conntrack holds PHONES*PORTS entries.
 #
 # Not a test: never fails on a number; fails if a mode delivers nothing.
-# Env: DURATION (s measured per mode and round, default 5), WARMUP (s,
-# default 1), ROUNDS (default 3), PHONES (default 32, max 62), PORTS
+# Env: DURATION (whole s measured per mode and round, default 5), WARMUP
+# (whole s, default 1), ROUNDS (default 3), PHONES (default 32, max 62), PORTS
 # (default 32, max 256).
 set -u
 BUILD=${1:-build}
@@ -49,10 +49,14 @@ PASS_OBJ=$(realpath "$BUILD/bpf/pass.bpf.o") || die "no $BUILD/bpf/pass.bpf.o: r
 command -v trafgen >/dev/null || die "trafgen missing (netsniff-ng): make deps"
 command -v nft >/dev/null || die "nft missing (nftables): make deps"
 [ "$(nproc)" -ge 2 ] || die "needs 2 CPUs: the generator path on CPU 0, the counter reads on CPU 1"
+for v in DURATION ROUNDS PHONES PORTS; do
+	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a whole number > 0"
+done
+[[ $WARMUP =~ ^[0-9]+$ ]] || die "WARMUP must be a whole number of seconds"
 # Ports are varied in the low byte of the phone's first slot, phones by
 # 1024-port slots 2.. on one public IP (slot 63 is the last one).
-[ "$PHONES" -ge 1 ] && [ "$PHONES" -le 62 ] || die "PHONES must be 1..62"
-[ "$PORTS" -ge 1 ] && [ "$PORTS" -le 256 ] || die "PORTS must be 1..256"
+[ "$PHONES" -le 62 ] || die "PHONES must be 1..62"
+[ "$PORTS" -le 256 ] || die "PORTS must be 1..256"
 
 T=$(mktemp -d /tmp/bench-fwd.XXXXXX)
 cleanup() {
@@ -265,8 +269,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		SENT_PPS[$m.$r]=$(awk -v s=$SENT -v e=$ELAPSED_NS 'BEGIN { printf "%.0f", s * 1e9 / e }')
 		DELIV_PPS[$m.$r]=$(awk -v d=$DELIV -v e=$ELAPSED_NS 'BEGIN { printf "%.0f", d * 1e9 / e }')
 		LOSS[$m.$r]=$(awk -v s=$RUN_SENT -v d=$RUN_DELIV 'BEGIN { printf "%.5f", 1 - d / s }')
-		printf 'round %d %-6s sent %8d pps  delivered %8d pps  loss %s  path %7.1f ns/pkt\n' \
-			$r $m "${SENT_PPS[$m.$r]}" "${DELIV_PPS[$m.$r]}" "${LOSS[$m.$r]}" "${PATH_NS[$m.$r]}"
+		printf 'round %d %-6s sent %7d pps  delivered %7d pps  path %7.1f ns/pkt  run: sent %d delivered %d loss %s\n' \
+			$r $m "${SENT_PPS[$m.$r]}" "${DELIV_PPS[$m.$r]}" "${PATH_NS[$m.$r]}" $RUN_SENT $RUN_DELIV "${LOSS[$m.$r]}"
 	done
 done
 
