@@ -12,9 +12,7 @@ need_root
 trap ns_cleanup EXIT
 ns_add bx >/dev/null
 NS=$(ns_name bx)
-ip -n "$NS" link add lan0 address 02:00:00:00:01:01 type veth peer name lanp
-ip -n "$NS" link add wan0 address 02:00:00:00:02:01 type veth peer name wanp
-for i in lan0 lanp wan0 wanp; do ip -n "$NS" link set "$i" up; done
+lan_wan_ns "$NS" || exit 1
 ip -n "$NS" addr add 198.18.2.1/24 dev lan0
 ip -n "$NS" addr add 198.18.0.1/24 dev wan0
 ip -n "$NS" neigh add 198.18.2.2 lladdr 02:00:00:00:00:02 dev lan0 nud permanent
@@ -23,6 +21,5 @@ ip -n "$NS" neigh add 198.18.0.2 lladdr 02:00:00:00:ff:02 dev wan0 nud permanent
 # neighbour entries; the lookup work per packet is the same.
 ip -n "$NS" route add 100.64.0.0/10 via 198.18.2.2 dev lan0
 ip -n "$NS" route add 198.51.100.0/24 via 198.18.0.2 dev wan0
-ip netns exec "$NS" sysctl -qw net.ipv4.conf.lan0.forwarding=1 net.ipv4.conf.wan0.forwarding=1
 echo "bench-xdp: $(uname -r), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 ip netns exec "$NS" "$BUILD/bench_xdp" "$REPEAT" "$PHONES"

@@ -371,6 +371,46 @@ static __always_inline int parse_quote(struct cursor *c, struct plan *pl,
 	return -1;
 }
 
+/* TCP or UDP: the ports (host order) and the checksum to fix. */
+static __always_inline int parse_ports(struct cursor *c, __u8 proto,
+				       __u16 *sport, __u16 *dport,
+				       struct plan *pl)
+{
+	if (proto == IPPROTO_UDP) {
+		struct udphdr *u = parse_udphdr(c);
+
+		if (!u)
+			return -1;
+		*sport = bpf_ntohs(u->source);
+		*dport = bpf_ntohs(u->dest);
+		pl->l4csum = &u->check;
+		pl->l4udp = 1;
+		return 0;
+	} else {
+		struct tcphdr *t = parse_tcphdr(c);
+
+		if (!t)
+			return -1;
+		*sport = bpf_ntohs(t->source);
+		*dport = bpf_ntohs(t->dest);
+		pl->l4csum = &t->check;
+		return 0;
+	}
+}
+
+/* RFC 791 fragment identity, as seen on the WAN side. */
+static __always_inline struct nappt_frag_key frag_key(const struct iphdr *ip)
+{
+	struct nappt_frag_key fk = {
+		.saddr = ip->saddr,
+		.daddr = ip->daddr,
+		.id = ip->id,
+		.proto = ip->protocol,
+	};
+
+	return fk;
+}
+
 static __always_inline int icmp_is_error(__u8 type)
 {
 	return type == ICMP_DEST_UNREACH || type == ICMP_TIME_EXCEEDED ||
@@ -422,29 +462,15 @@ nappt_outbound(struct pkt *p, const struct nappt_config *cfg,
 		goto hairpin_or_out;
 
 	switch (ip->protocol) {
-	case IPPROTO_UDP: {
-		struct udphdr *u = parse_udphdr(c);
-
-		if (!u)
-			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
-		port = bpf_ntohs(u->source);
-		if (!port_in_range(ph, port))
-			return account(p, NAPPT_STAT_DROP_PORT_RANGE, V_DROP);
-		pl.l4csum = &u->check;
-		pl.l4udp = 1;
-		port = bpf_ntohs(u->dest);
-		break;
-	}
+	case IPPROTO_UDP:
 	case IPPROTO_TCP: {
-		struct tcphdr *t = parse_tcphdr(c);
+		__u16 sport, dport;
 
-		if (!t)
+		if (parse_ports(c, ip->protocol, &sport, &dport, &pl))
 			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
-		port = bpf_ntohs(t->source);
-		if (!port_in_range(ph, port))
+		if (!port_in_range(ph, sport))
 			return account(p, NAPPT_STAT_DROP_PORT_RANGE, V_DROP);
-		pl.l4csum = &t->check;
-		port = bpf_ntohs(t->dest);
+		port = dport; /* for the hairpin lookup */
 		break;
 	}
 	case IPPROTO_ICMP: {
@@ -538,12 +564,7 @@ nappt_inbound(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 		/* Follow the first fragment (RFC 791 identity).  One that
 		 * arrives before its first is the kernel's: it reassembles
 		 * locally and, having no socket, discards. */
-		struct nappt_frag_key fk = {
-			.saddr = ip->saddr,
-			.daddr = daddr,
-			.id = ip->id,
-			.proto = ip->protocol,
-		};
+		struct nappt_frag_key fk = frag_key(ip);
 		struct nappt_frag_val *fv = bpf_map_lookup_elem(&frags, &fk);
 
 		if (!fv)
@@ -557,23 +578,13 @@ nappt_inbound(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 	}
 
 	switch (ip->protocol) {
-	case IPPROTO_UDP: {
-		struct udphdr *u = parse_udphdr(c);
-
-		if (!u)
-			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
-		port = bpf_ntohs(u->dest);
-		pl.l4csum = &u->check;
-		pl.l4udp = 1;
-		break;
-	}
+	case IPPROTO_UDP:
 	case IPPROTO_TCP: {
-		struct tcphdr *t = parse_tcphdr(c);
+		__u16 sport, dport;
 
-		if (!t)
+		if (parse_ports(c, ip->protocol, &sport, &dport, &pl))
 			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
-		port = bpf_ntohs(t->dest);
-		pl.l4csum = &t->check;
+		port = dport;
 		break;
 	}
 	case IPPROTO_ICMP: {
@@ -621,12 +632,7 @@ nappt_inbound(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 
 	/* First fragment of a larger datagram: remember where the rest go. */
 	if (ip->frag_off & bpf_htons(IP_MF)) {
-		struct nappt_frag_key fk = {
-			.saddr = ip->saddr,
-			.daddr = daddr,
-			.id = ip->id,
-			.proto = ip->protocol,
-		};
+		struct nappt_frag_key fk = frag_key(ip);
 		struct nappt_frag_val fv = { .phone = idx };
 
 		bpf_map_update_elem(&frags, &fk, &fv, BPF_ANY);

@@ -10,9 +10,7 @@ trap ns_cleanup EXIT
 
 ns_add dp >/dev/null
 NS=$(ns_name dp)
-ip -n "$NS" link add lan0 address 02:00:00:00:01:01 type veth peer name lanp
-ip -n "$NS" link add wan0 address 02:00:00:00:02:01 type veth peer name wanp
-for i in lan0 lanp wan0 wanp; do ip -n "$NS" link set "$i" up; done
+lan_wan_ns "$NS" || exit 1
 ip -n "$NS" addr add 100.64.0.1/16 dev lan0
 ip -n "$NS" addr add 198.18.0.1/24 dev wan0
 ip -n "$NS" neigh add 100.64.0.10 lladdr 02:00:00:00:00:0a dev lan0 nud permanent
@@ -22,6 +20,5 @@ ip -n "$NS" route add 198.51.100.0/24 via 198.18.0.2
 # A locked route MTU is what both the forwarding path and the FIB helper
 # honour without ip_forward_use_pmtu.
 ip -n "$NS" route add 198.51.100.192/26 via 198.18.0.2 mtu lock 1000
-ip netns exec "$NS" sysctl -qw net.ipv4.conf.lan0.forwarding=1 net.ipv4.conf.wan0.forwarding=1
 
 ip netns exec "$NS" "$BUILD/test_datapath"

@@ -71,6 +71,18 @@ veth() {
 	ip -n "$(ns_name "$b")" link set "$ib" up
 }
 
+# lan_wan_ns NS: lan0/wan0 veths with the fixed MACs the BPF unit tests
+# and bench-xdp expect (02:00:00:00:01:01 and 02:00:00:00:02:01), up, and
+# forwarding on (the FIB helper refuses to route otherwise).  Addresses,
+# routes and neighbours are the caller's.
+lan_wan_ns() {
+	local ns=$1 i
+	ip -n "$ns" link add lan0 address 02:00:00:00:01:01 type veth peer name lanp &&
+		ip -n "$ns" link add wan0 address 02:00:00:00:02:01 type veth peer name wanp || return 1
+	for i in lan0 lanp wan0 wanp; do ip -n "$ns" link set "$i" up; done
+	ip netns exec "$ns" sysctl -qw net.ipv4.conf.lan0.forwarding=1 net.ipv4.conf.wan0.forwarding=1
+}
+
 # Test bookkeeping for shell runners: check NAME CMD... runs CMD and
 # counts it; summary prints the closing line the CI reads.
 T_PASS=0
