@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * The provisioner's durable lease store.
+ *
+ * A small interface so that the embedded SQLite store can be joined by a
+ * PostgreSQL one for several gateways.  Durability contract: a lease is
+ * on disk when lease_store_commit() returns 0, and not before; the DHCP
+ * server sends an ACK only after that.  Writes between lease_store_begin()
+ * and lease_store_commit() form one transaction and cost one fsync: the
+ * server batches the REQUESTs of one wake-up (group commit) so durability
+ * does not cap throughput.
+ *
+ * Invariant 1 holds in the store itself: a lease whose (public address,
+ * port range) overlaps another MAC's live lease is refused (-EADDRINUSE),
+ * as is a private address held by another MAC.
+ *
+ * All functions return 0 or a negative errno.  Addresses are in network
+ * byte order, ports and times in host order (times: seconds, the caller's
+ * clock, so tests can drive them).
+ */
+#ifndef NAPPT_LEASE_STORE_H
+#define NAPPT_LEASE_STORE_H
+
+#include <stdint.h>
+
+#define LEASE_VENDOR_MAX 128
+#define LEASE_MODEL_MAX 64
+
+struct lease {
+	uint8_t mac[6];
+	uint32_t priv_ip;
+	uint32_t pub_ip;
+	uint16_t port_first;
+	uint16_t port_last;
+	int64_t expires; /* seconds; <= now means expired */
+	char vendor[LEASE_VENDOR_MAX]; /* option 60 as received, printable */
+	char model[LEASE_MODEL_MAX]; /* the model policy that matched */
+};
+
+struct lease_store;
+
+/* Open (and create) the store at path; ":memory:" for tests. */
+int lease_store_open(const char *path, struct lease_store **out);
+void lease_store_close(struct lease_store *s);
+
+/* A transaction around several puts/dels; nesting is not supported. */
+int lease_store_begin(struct lease_store *s);
+int lease_store_commit(struct lease_store *s);
+int lease_store_rollback(struct lease_store *s);
+
+/* Insert or replace the lease of l->mac.  -EADDRINUSE if its range or
+ * private address is another MAC's live lease at time now. */
+int lease_store_put(struct lease_store *s, const struct lease *l, int64_t now);
+
+/* Remove the lease of mac (RELEASE).  -ENOENT if there was none. */
+int lease_store_del(struct lease_store *s, const uint8_t mac[6]);
+
+/* The lease of mac, live or not.  -ENOENT if none. */
+int lease_store_get(struct lease_store *s, const uint8_t mac[6],
+		    struct lease *out);
+
+/* Call cb for each lease (all if live_only is 0, else those with
+ * expires > now), ordered by private address; non-zero from cb stops. */
+typedef int (*lease_cb)(const struct lease *l, void *arg);
+int lease_store_foreach(struct lease_store *s, int live_only, int64_t now,
+			lease_cb cb, void *arg);
+
+/* Delete the leases expired at now, calling cb for each first (so the
+ * caller removes its mapping).  Returns how many were deleted. */
+int lease_store_expire(struct lease_store *s, int64_t now, lease_cb cb,
+		       void *arg);
+
+#endif /* NAPPT_LEASE_STORE_H */

@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+
+#include "map-sync.h"
+
+void map_sync_phone(const struct lease *l, struct nappt_phone *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->pub_ip = l->pub_ip;
+	p->port_first = l->port_first;
+	p->port_last = l->port_last;
+	memcpy(p->mac, l->mac, 6);
+	p->flags = NAPPT_PHONE_VALID;
+}
+
+int map_sync_add(struct nappt_maps *m, const struct lease *l)
+{
+	struct nappt_phone p;
+
+	map_sync_phone(l, &p);
+	return nappt_phone_add(m, l->priv_ip, &p);
+}
+
+int map_sync_del(struct nappt_maps *m, const struct lease *l)
+{
+	struct nappt_phone cur;
+	int r;
+
+	/* Only if the mapping is still this lease's: the address may have
+	 * been handed to another phone since. */
+	r = nappt_phone_get(m, l->priv_ip, &cur);
+	if (r == -ENOENT || r == -ERANGE)
+		return 0;
+	if (r)
+		return r;
+	if (memcmp(cur.mac, l->mac, 6))
+		return 0;
+	r = nappt_phone_del(m, l->priv_ip);
+	return r == -ENOENT ? 0 : r;
+}
+
+struct live {
+	uint32_t *ips; /* host order, sorted after the walk */
+	size_t n, cap;
+	struct lease *retry; /* blocked by a mapping that may be stale */
+	size_t nretry, capretry;
+	struct nappt_maps *m;
+	struct sync_stats *st;
+};
+
+static int push_retry(struct live *lv, const struct lease *l)
+{
+	if (lv->nretry == lv->capretry) {
+		size_t cap = lv->capretry ? lv->capretry * 2 : 16;
+		struct lease *n = realloc(lv->retry, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		lv->retry = n;
+		lv->capretry = cap;
+	}
+	lv->retry[lv->nretry++] = *l;
+	return 0;
+}
+
+static int same(const struct nappt_phone *a, const struct nappt_phone *b)
+{
+	return a->pub_ip == b->pub_ip && a->port_first == b->port_first &&
+	       a->port_last == b->port_last && !memcmp(a->mac, b->mac, 6) &&
+	       (a->flags & NAPPT_PHONE_VALID) == (b->flags & NAPPT_PHONE_VALID);
+}
+
+static int reconcile_lease(const struct lease *l, void *arg)
+{
+	struct live *lv = arg;
+	struct nappt_phone want, cur;
+	char a[INET_ADDRSTRLEN];
+	int r;
+
+	if (lv->n == lv->cap) {
+		size_t cap = lv->cap ? lv->cap * 2 : 1024;
+		uint32_t *n = realloc(lv->ips, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		lv->ips = n;
+		lv->cap = cap;
+	}
+	lv->ips[lv->n++] = ntohl(l->priv_ip);
+
+	map_sync_phone(l, &want);
+	r = nappt_phone_get(lv->m, l->priv_ip, &cur);
+	if (r == 0 && same(&cur, &want)) {
+		lv->st->kept++;
+		return 0;
+	}
+	if (r && r != -ENOENT) {
+		lv->st->failed++;
+		fprintf(stderr, "<4>Failed to read mapping of %s: %s\n",
+			inet_ntop(AF_INET, &l->priv_ip, a, sizeof(a)),
+			strerror(-r));
+		return 0;
+	}
+	r = nappt_phone_add(lv->m, l->priv_ip, &want);
+	if (r == -EBUSY)
+		/* A slot still held by a mapping without a live lease:
+		 * retried once the stale ones are gone. */
+		return push_retry(lv, l);
+	if (r) {
+		lv->st->failed++;
+		fprintf(stderr, "<4>Failed to map lease of %s: %s\n",
+			inet_ntop(AF_INET, &l->priv_ip, a, sizeof(a)),
+			strerror(-r));
+		return 0;
+	}
+	if (cur.flags & NAPPT_PHONE_VALID)
+		lv->st->updated++;
+	else
+		lv->st->added++;
+	return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct stale {
+	uint32_t *ips; /* network order */
+	size_t n, cap;
+	const struct live *lv;
+};
+
+static int collect_stale(uint32_t priv, const struct nappt_phone *p, void *arg)
+{
+	struct stale *sl = arg;
+	uint32_t h = ntohl(priv);
+
+	if (bsearch(&h, sl->lv->ips, sl->lv->n, sizeof(h), cmp_u32))
+		return 0;
+	if (sl->n == sl->cap) {
+		size_t cap = sl->cap ? sl->cap * 2 : 256;
+		uint32_t *n = realloc(sl->ips, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		sl->ips = n;
+		sl->cap = cap;
+	}
+	sl->ips[sl->n++] = priv;
+	return 0;
+}
+
+int map_sync_reconcile(struct lease_store *s, struct nappt_maps *m, int64_t now,
+		       struct sync_stats *st)
+{
+	struct live lv = { .m = m, .st = st };
+	struct stale sl = { .lv = &lv };
+	size_t i;
+	int r;
+
+	if (!s || !m || !st)
+		return -EINVAL;
+	memset(st, 0, sizeof(*st));
+	/* Add and fix first, remove after: a phone moving between
+	 * addresses is never without a mapping in between. */
+	r = lease_store_foreach(s, 1, now, reconcile_lease, &lv);
+	if (r)
+		goto out;
+	qsort(lv.ips, lv.n, sizeof(*lv.ips), cmp_u32);
+	r = nappt_phone_foreach(m, collect_stale, &sl);
+	if (r)
+		goto out;
+	for (i = 0; i < sl.n; i++) {
+		r = nappt_phone_del(m, sl.ips[i]);
+		if (r && r != -ENOENT) {
+			st->failed++;
+			continue;
+		}
+		st->removed++;
+	}
+	for (i = 0; i < lv.nretry; i++) {
+		struct nappt_phone p;
+		char a[INET_ADDRSTRLEN];
+
+		map_sync_phone(&lv.retry[i], &p);
+		r = nappt_phone_add(m, lv.retry[i].priv_ip, &p);
+		if (r) {
+			st->failed++;
+			fprintf(stderr, "<4>Failed to map lease of %s: %s\n",
+				inet_ntop(AF_INET, &lv.retry[i].priv_ip, a,
+					  sizeof(a)),
+				strerror(-r));
+			continue;
+		}
+		st->added++;
+	}
+	r = 0;
+out:
+	free(lv.ips);
+	free(lv.retry);
+	free(sl.ips);
+	return r;
+}

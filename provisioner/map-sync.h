@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * Keeping the data plane's pinned maps equal to the lease store.
+ *
+ * The store is the truth; the maps are derived.  On start the provisioner
+ * reconciles: mappings missing or different are written, mappings with no
+ * live lease are removed, and a live mapping that is already right is not
+ * touched at all (so established phones lose no packet across a restart:
+ * invariant 4).  Functions return 0 or a negative errno.
+ */
+#ifndef NAPPT_MAP_SYNC_H
+#define NAPPT_MAP_SYNC_H
+
+#include "libnappt.h"
+#include "lease-store.h"
+
+struct sync_stats {
+	unsigned int kept; /* already right, untouched */
+	unsigned int added; /* missing from the maps */
+	unsigned int updated; /* present but different */
+	unsigned int removed; /* in the maps without a live lease */
+	unsigned int failed; /* refused by the map library (logged) */
+};
+
+/* The data-plane entry of a lease. */
+void map_sync_phone(const struct lease *l, struct nappt_phone *p);
+
+/* Write one lease's mapping (after its ACK is durable). */
+int map_sync_add(struct nappt_maps *m, const struct lease *l);
+/* Remove it (RELEASE, expiry).  A mapping already gone is not an error. */
+int map_sync_del(struct nappt_maps *m, const struct lease *l);
+
+int map_sync_reconcile(struct lease_store *s, struct nappt_maps *m, int64_t now,
+		       struct sync_stats *st);
+
+#endif /* NAPPT_MAP_SYNC_H */

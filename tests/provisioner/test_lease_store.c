@@ -1,0 +1,339 @@
+// SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+/*
+ * The lease store (SQLite) and the reconciliation of the data plane's
+ * maps with it: durability across reopen, invariant 1 enforced by the
+ * store, expiry, transactions, and reconcile adding the missing, fixing
+ * the different, removing the stale and leaving the rest alone.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <cmocka.h>
+
+#include "lease-store.h"
+#include "map-sync.h"
+#include "nappt.skel.h"
+
+static char dir[64], path[128];
+
+static uint32_t ip(const char *s)
+{
+	struct in_addr a;
+
+	assert_int_equal(inet_pton(AF_INET, s, &a), 1);
+	return a.s_addr;
+}
+
+static struct lease mk(uint8_t tag, const char *priv, const char *pub,
+		       uint16_t first, uint16_t last, int64_t expires)
+{
+	struct lease l;
+
+	memset(&l, 0, sizeof(l));
+	l.mac[0] = 0x00;
+	l.mac[1] = 0x1b;
+	l.mac[2] = 0x54;
+	l.mac[5] = tag;
+	l.priv_ip = ip(priv);
+	l.pub_ip = ip(pub);
+	l.port_first = first;
+	l.port_last = last;
+	l.expires = expires;
+	snprintf(l.vendor, sizeof(l.vendor),
+		 "Cisco Systems, Inc. IP Phone "
+		 "CP-7940G");
+	snprintf(l.model, sizeof(l.model), "cisco-7940");
+	return l;
+}
+
+static int setup(void **state)
+{
+	snprintf(dir, sizeof(dir), "/tmp/lease-store.XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(path, sizeof(path), "%s/leases.db", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[160];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_durable_across_reopen(void **state)
+{
+	struct lease_store *s;
+	struct lease a = mk(1, "100.64.0.10", "203.0.113.1", 2048, 3071, 100),
+		     got;
+
+	assert_int_equal(lease_store_open(path, &s), 0);
+	assert_int_equal(lease_store_begin(s), 0);
+	assert_int_equal(lease_store_put(s, &a, 10), 0);
+	assert_int_equal(lease_store_commit(s), 0);
+	lease_store_close(s);
+
+	assert_int_equal(lease_store_open(path, &s), 0);
+	assert_int_equal(lease_store_get(s, a.mac, &got), 0);
+	assert_int_equal(got.priv_ip, a.priv_ip);
+	assert_int_equal(got.pub_ip, a.pub_ip);
+	assert_int_equal(got.port_first, 2048);
+	assert_int_equal(got.port_last, 3071);
+	assert_int_equal(got.expires, 100);
+	assert_string_equal(got.vendor, a.vendor);
+	assert_string_equal(got.model, "cisco-7940");
+	assert_int_equal(lease_store_del(s, a.mac), 0);
+	assert_int_equal(lease_store_del(s, a.mac), -ENOENT);
+	assert_int_equal(lease_store_get(s, a.mac, &got), -ENOENT);
+	lease_store_close(s);
+}
+
+static void test_overlap_refused(void **state)
+{
+	struct lease_store *s;
+	struct lease a = mk(1, "100.64.0.10", "203.0.113.1", 2048, 4095, 100);
+	struct lease b = mk(2, "100.64.0.11", "203.0.113.1", 3072, 5119, 100);
+	struct lease c = mk(3, "100.64.0.10", "203.0.113.2", 2048, 3071, 100);
+
+	assert_int_equal(lease_store_open(path, &s), 0);
+	assert_int_equal(lease_store_put(s, &a, 10), 0);
+	/* Invariant 1: no two live leases share a (public IP, port). */
+	assert_int_equal(lease_store_put(s, &b, 10), -EADDRINUSE);
+	/* Nor a private address. */
+	assert_int_equal(lease_store_put(s, &c, 10), -EADDRINUSE);
+	/* Adjacent is fine; so is the same range on another address. */
+	b.port_first = 4096;
+	assert_int_equal(lease_store_put(s, &b, 10), 0);
+	c.priv_ip = ip("100.64.0.12");
+	assert_int_equal(lease_store_put(s, &c, 10), 0);
+	/* The owner renews or moves its own range freely. */
+	a.port_last = 3071;
+	a.expires = 200;
+	assert_int_equal(lease_store_put(s, &a, 10), 0);
+	/* An expired lease blocks nobody. */
+	b.port_first = 1024;
+	b.port_last = 2047;
+	b.priv_ip = ip("100.64.0.20");
+	b.mac[5] = 9;
+	assert_int_equal(lease_store_put(s, &b, 150), 0);
+	assert_int_equal(lease_store_del(s, a.mac), 0);
+	lease_store_close(s);
+	unlink(path);
+}
+
+static int count_cb(const struct lease *l, void *arg)
+{
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void test_expire_and_live(void **state)
+{
+	struct lease_store *s;
+	int i, n = 0;
+
+	assert_int_equal(lease_store_open(path, &s), 0);
+	for (i = 0; i < 10; i++) {
+		char a[32];
+		struct lease l;
+
+		snprintf(a, sizeof(a), "100.64.1.%d", i + 1);
+		l = mk((uint8_t)(10 + i), a, "203.0.113.3",
+		       (uint16_t)(1024 * (i + 2)),
+		       (uint16_t)(1024 * (i + 3) - 1), i < 4 ? 50 : 500);
+		assert_int_equal(lease_store_put(s, &l, 0), 0);
+	}
+	assert_int_equal(lease_store_foreach(s, 1, 100, count_cb, &n), 0);
+	assert_int_equal(n, 6);
+	n = 0;
+	assert_int_equal(lease_store_foreach(s, 0, 100, count_cb, &n), 0);
+	assert_int_equal(n, 10);
+	n = 0;
+	/* The callback sees each expired lease before it is deleted. */
+	assert_int_equal(lease_store_expire(s, 100, count_cb, &n), 4);
+	assert_int_equal(n, 4);
+	n = 0;
+	assert_int_equal(lease_store_foreach(s, 0, 100, count_cb, &n), 0);
+	assert_int_equal(n, 6);
+	assert_int_equal(lease_store_expire(s, 100, NULL, NULL), 0);
+	lease_store_close(s);
+	unlink(path);
+}
+
+static void test_group_commit_and_rollback(void **state)
+{
+	struct lease_store *s;
+	int i, n = 0;
+
+	assert_int_equal(lease_store_open(path, &s), 0);
+	/* One transaction, one fsync, for a whole burst of REQUESTs. */
+	assert_int_equal(lease_store_begin(s), 0);
+	assert_int_equal(lease_store_begin(s), -EINVAL);
+	for (i = 0; i < 2000; i++) {
+		struct lease l;
+		char a[32];
+
+		snprintf(a, sizeof(a), "100.64.%d.%d", 10 + i / 250,
+			 1 + i % 250);
+		l = mk(0, a, "203.0.113.4", 2048, 3071, 1000);
+		l.mac[3] = (uint8_t)(i >> 8);
+		l.mac[4] = (uint8_t)i;
+		l.pub_ip = htonl(ntohl(ip("198.18.0.0")) + (uint32_t)i);
+		assert_int_equal(lease_store_put(s, &l, 0), 0);
+	}
+	assert_int_equal(lease_store_commit(s), 0);
+	assert_int_equal(lease_store_foreach(s, 1, 0, count_cb, &n), 0);
+	assert_int_equal(n, 2000);
+
+	/* What a failed batch wrote is not there. */
+	assert_int_equal(lease_store_begin(s), 0);
+	{
+		struct lease l = mk(0xee, "100.64.200.1", "203.0.113.5", 2048,
+				    3071, 1000);
+
+		assert_int_equal(lease_store_put(s, &l, 0), 0);
+		assert_int_equal(lease_store_rollback(s), 0);
+		assert_int_equal(lease_store_get(s, l.mac, &l), -ENOENT);
+	}
+	assert_int_equal(lease_store_commit(s), -EINVAL);
+	lease_store_close(s);
+	unlink(path);
+}
+
+static void test_bad_path(void **state)
+{
+	struct lease_store *s = NULL;
+
+	assert_int_not_equal(
+		lease_store_open("/nonexistent-dir/x/leases.db", &s), 0);
+	assert_null(s);
+	assert_int_equal(lease_store_open(NULL, &s), -EINVAL);
+	lease_store_close(NULL);
+}
+
+/* --- reconcile against real (private) maps ----------------------------- */
+
+static struct nappt_bpf *skel;
+static struct nappt_maps M;
+
+static int maps_setup(void)
+{
+	struct bpf_map *m;
+	__u32 zero = 0;
+
+	skel = nappt_bpf__open();
+	if (!skel)
+		return -1;
+	bpf_object__for_each_map(m, skel->obj)
+		bpf_map__set_pin_path(m, NULL);
+	bpf_map__set_max_entries(skel->maps.phones, 256);
+	bpf_map__set_max_entries(skel->maps.slots, 16 * 64);
+	if (nappt_bpf__load(skel))
+		return -1;
+	M = (struct nappt_maps)NAPPT_MAPS_INIT;
+	M.config_fd = bpf_map__fd(skel->maps.config);
+	M.phones_fd = bpf_map__fd(skel->maps.phones);
+	M.slots_fd = bpf_map__fd(skel->maps.slots);
+	M.stats_fd = bpf_map__fd(skel->maps.stats);
+	M.cfg.lan_net = ip("100.64.0.0");
+	M.cfg.lan_size = 256;
+	M.cfg.pub_net = ip("203.0.113.0");
+	M.cfg.pub_count = 16;
+	M.cfg.slot_shift = 10;
+	M.cfg.slots_per_ip = 64;
+	return bpf_map_update_elem(M.config_fd, &zero, &M.cfg, 0);
+}
+
+static void test_reconcile(void **state)
+{
+	struct lease same =
+		mk(1, "100.64.0.10", "203.0.113.1", 2048, 3071, 500);
+	struct lease moved =
+		mk(2, "100.64.0.11", "203.0.113.1", 3072, 4095, 500);
+	struct lease missing =
+		mk(3, "100.64.0.12", "203.0.113.2", 2048, 3071, 500);
+	struct lease blocked =
+		mk(4, "100.64.0.13", "203.0.113.3", 2048, 3071, 500);
+	struct lease expired =
+		mk(5, "100.64.0.14", "203.0.113.4", 2048, 3071, 50);
+	struct nappt_phone p, stale;
+	struct sync_stats st;
+	struct lease_store *s;
+
+	assert_int_equal(maps_setup(), 0);
+	assert_int_equal(lease_store_open(path, &s), 0);
+	assert_int_equal(lease_store_put(s, &same, 0), 0);
+	assert_int_equal(lease_store_put(s, &moved, 0), 0);
+	assert_int_equal(lease_store_put(s, &missing, 0), 0);
+	assert_int_equal(lease_store_put(s, &blocked, 0), 0);
+	assert_int_equal(lease_store_put(s, &expired, 0), 0);
+
+	/* Maps as a crashed provisioner may have left them. */
+	assert_int_equal(map_sync_add(&M, &same), 0);
+	map_sync_phone(&moved, &p);
+	p.port_first = 5120;
+	p.port_last = 6143;
+	assert_int_equal(nappt_phone_add(&M, moved.priv_ip, &p), 0);
+	/* A mapping without a lease holding the slot `blocked` needs. */
+	map_sync_phone(&blocked, &stale);
+	stale.mac[5] = 0x77;
+	assert_int_equal(nappt_phone_add(&M, ip("100.64.0.99"), &stale), 0);
+	assert_int_equal(map_sync_add(&M, &expired), 0);
+
+	assert_int_equal(map_sync_reconcile(s, &M, 100, &st), 0);
+	assert_int_equal(st.kept, 1);
+	assert_int_equal(st.updated, 1);
+	assert_int_equal(st.added, 2); /* missing, and blocked on retry */
+	assert_int_equal(st.removed, 2); /* the stale one and the expired */
+	assert_int_equal(st.failed, 0);
+
+	assert_int_equal(nappt_phone_get(&M, moved.priv_ip, &p), 0);
+	assert_int_equal(p.port_first, 3072);
+	assert_int_equal(nappt_phone_get(&M, missing.priv_ip, &p), 0);
+	assert_int_equal(nappt_phone_get(&M, blocked.priv_ip, &p), 0);
+	assert_int_equal(p.mac[5], 4);
+	assert_int_equal(nappt_phone_get(&M, ip("100.64.0.99"), &p), -ENOENT);
+	assert_int_equal(nappt_phone_get(&M, expired.priv_ip, &p), -ENOENT);
+
+	/* A second pass has nothing to do. */
+	assert_int_equal(map_sync_reconcile(s, &M, 100, &st), 0);
+	assert_int_equal(st.kept, 4);
+	assert_int_equal(st.added + st.updated + st.removed + st.failed, 0);
+
+	/* Release: the mapping goes, but never another phone's. */
+	assert_int_equal(map_sync_del(&M, &same), 0);
+	assert_int_equal(nappt_phone_get(&M, same.priv_ip, &p), -ENOENT);
+	assert_int_equal(map_sync_del(&M, &same), 0);
+	missing.mac[5] = 0x42; /* an older holder of that address */
+	assert_int_equal(map_sync_del(&M, &missing), 0);
+	assert_int_equal(nappt_phone_get(&M, missing.priv_ip, &p), 0);
+
+	lease_store_close(s);
+	unlink(path);
+	nappt_bpf__destroy(skel);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_durable_across_reopen),
+		cmocka_unit_test(test_overlap_refused),
+		cmocka_unit_test(test_expire_and_live),
+		cmocka_unit_test(test_group_commit_and_rollback),
+		cmocka_unit_test(test_bad_path),
+		cmocka_unit_test(test_reconcile),
+	};
+
+	return cmocka_run_group_tests_name("lease_store", tests, setup,
+					   teardown);
+}
