@@ -9,6 +9,7 @@
  * that the provisioner, bpftool and a later `upgrade` find them.
  */
 #include <errno.h>
+#include <dirent.h>
 #include <getopt.h>
 #include <net/if.h>
 #include <stdarg.h>
@@ -40,8 +41,17 @@
 #define NAPPT_BPF_TCX_INGRESS 46
 #define NAPPT_BPF_LINK_TYPE_TCX 11
 
-enum mode { MODE_AUTO, MODE_NATIVE, MODE_GENERIC, MODE_TC };
-static const char *const mode_names[] = { "auto", "native", "generic", "tc" };
+enum mode { MODE_AUTO, MODE_NATIVE, MODE_GENERIC, MODE_TC, MODE_TC_LEGACY };
+static const char *const mode_names[] = { "auto", "native", "generic", "tc",
+					  "tc-legacy" };
+#define NMODES 5
+
+/* Kernels before 6.6 have no tcx links: the programs then sit in a
+ * clsact qdisc as cls_bpf filters with this handle and priority, and the
+ * program is pinned as links/<side>-cls-<ifindex> so that detach, status
+ * and upgrade find the interface again. */
+#define NAPPT_TC_HANDLE 1
+#define NAPPT_TC_PRIO 0x4e41
 
 static const char *pin_dir = NAPPT_PIN_DIR;
 static bool verbose;
@@ -87,7 +97,8 @@ static void usage(void)
 	       "\n"
 	       "Commands:\n"
 	       "  attach --lan IF --wan IF --lan-pool CIDR --pub-pool CIDR\n"
-	       "         [--mode auto|native|generic|tc] [--slot-size N]\n"
+	       "         [--mode auto|native|generic|tc|tc-legacy]\n"
+	       "         [--slot-size N]\n"
 	       "         [--lan-gw ADDR] [--drop-unknown] [--route-by-source]\n"
 	       "                      load the programs, pin maps and links\n"
 	       "  detach [--keep-maps] remove the programs (and the maps)\n"
@@ -322,6 +333,122 @@ static __u32 prog_id(int fd)
 
 /* --- attach / detach / upgrade ------------------------------------------- */
 
+/* The cls_bpf attachment of side: its pin path and interface. */
+static int legacy_find(const char *side, char *path, size_t len, int *ifindex)
+{
+	char dir[256], prefix[32];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/links", pin_dir);
+	snprintf(prefix, sizeof(prefix), "%s-cls-", side);
+	d = opendir(dir);
+	if (!d)
+		return -ENOENT;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, prefix, strlen(prefix)))
+			continue;
+		*ifindex = atoi(e->d_name + strlen(prefix));
+		if (snprintf(path, len, "%s/%s", dir, e->d_name) >= (int)len)
+			continue;
+		closedir(d);
+		return *ifindex > 0 ? 0 : -EINVAL;
+	}
+	closedir(d);
+	return -ENOENT;
+}
+
+static int attach_tc_legacy(int prog_fd, int ifindex, const char *ifname,
+			    const char *side)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+		    .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, o, .prog_fd = prog_fd,
+		    .handle = NAPPT_TC_HANDLE, .priority = NAPPT_TC_PRIO);
+	char path[256];
+	int r;
+
+	r = bpf_tc_hook_create(&hook);
+	if (r && r != -EEXIST)
+		return explain(r, "create clsact qdisc");
+	r = bpf_tc_attach(&hook, &o);
+	if (r == -EEXIST) {
+		err("Failed to attach TC program to %s: a filter with handle "
+		    "%d priority 0x%x is already there",
+		    ifname, NAPPT_TC_HANDLE, NAPPT_TC_PRIO);
+		return r;
+	}
+	if (r)
+		return explain(r, "attach TC program");
+	snprintf(path, sizeof(path), "%s/links/%s-cls-%d", pin_dir, side,
+		 ifindex);
+	if (bpf_obj_pin(prog_fd, path)) {
+		r = -errno;
+		err("Failed to pin program %s: %s", path, strerror(-r));
+		o.prog_fd = 0;
+		o.prog_id = 0;
+		bpf_tc_detach(&hook, &o);
+		return r;
+	}
+	return 0;
+}
+
+static int detach_tc_legacy(const char *side)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, o, .handle = NAPPT_TC_HANDLE,
+		    .priority = NAPPT_TC_PRIO);
+	char path[256];
+	int ifx;
+
+	if (legacy_find(side, path, sizeof(path), &ifx))
+		return 0;
+	hook.ifindex = ifx;
+	bpf_tc_detach(&hook, &o);
+	unlink(path);
+	return 1;
+}
+
+/* cls_bpf replaces a filter's program in place (BPF_TC_F_REPLACE): the
+ * old one serves every packet until the new one is in. */
+static int upgrade_tc_legacy(const char *path, int ifx, int prog_fd,
+			     const char *side)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifx,
+		    .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, o, .prog_fd = prog_fd,
+		    .flags = BPF_TC_F_REPLACE, .handle = NAPPT_TC_HANDLE,
+		    .priority = NAPPT_TC_PRIO);
+	__u32 old = 0;
+	int fd, r;
+
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		old = prog_id(fd);
+		close(fd);
+	}
+	r = bpf_tc_attach(&hook, &o);
+	if (r) {
+		explain(r, "replace TC program");
+		return r;
+	}
+	unlink(path);
+	if (bpf_obj_pin(prog_fd, path))
+		err("warning: could not re-pin %s: %s", path, strerror(errno));
+	printf("upgraded %s: program %u -> %u\n", side, old, prog_id(prog_fd));
+	return 0;
+}
+
+static int attached(const char *side)
+{
+	char path[256];
+	int ifx;
+
+	link_path(path, sizeof(path), side);
+	return access(path, F_OK) == 0 ||
+	       legacy_find(side, path, sizeof(path), &ifx) == 0;
+}
+
 static int attach_one(struct bpf_program *xdp_prog, struct bpf_program *tc_prog,
 		      int ifindex, const char *ifname, enum mode mode,
 		      const char *side, enum mode *used)
@@ -330,9 +457,22 @@ static int attach_one(struct bpf_program *xdp_prog, struct bpf_program *tc_prog,
 	char path[256];
 	int fd, r;
 
+	if (mode == MODE_TC_LEGACY) {
+		*used = MODE_TC_LEGACY;
+		return attach_tc_legacy(bpf_program__fd(tc_prog), ifindex,
+					ifname, side);
+	}
 	if (mode == MODE_TC) {
 		fd = bpf_link_create(bpf_program__fd(tc_prog), ifindex,
 				     NAPPT_BPF_TCX_INGRESS, &opts);
+		if (fd < 0 && errno == EINVAL) {
+			err("warning: %s: no tcx links on this kernel (< 6.6), "
+			    "using a cls_bpf filter",
+			    ifname);
+			*used = MODE_TC_LEGACY;
+			return attach_tc_legacy(bpf_program__fd(tc_prog),
+						ifindex, ifname, side);
+		}
 		if (fd < 0) {
 			r = -errno;
 			err("Failed to attach TC (tcx) program to %s: %s",
@@ -400,6 +540,7 @@ static int unpin_links(void)
 			n++;
 		}
 		unlink(path);
+		n += detach_tc_legacy(sides[i]);
 	}
 	snprintf(path, sizeof(path), "%s/links", pin_dir);
 	rmdir(path);
@@ -506,10 +647,10 @@ static int cmd_attach(int argc, char **argv)
 			wan = optarg;
 			break;
 		case 'm':
-			for (i = 0; i < 4; i++)
+			for (i = 0; i < NMODES; i++)
 				if (!strcmp(optarg, mode_names[i]))
 					break;
-			if (i == 4)
+			if (i == NMODES)
 				die_usage("unknown mode '%s'", optarg);
 			mode = i;
 			break;
@@ -605,12 +746,11 @@ static int cmd_attach(int argc, char **argv)
 		    "CAP_NET_ADMIN and CAP_SYS_ADMIN (bpffs)");
 	if (check_bpffs())
 		return 1;
-	link_path(path, sizeof(path), "lan");
-	if (access(path, F_OK) == 0) {
-		err("Failed to attach: already attached (%s exists); use "
-		    "'nappt upgrade' to replace the programs or 'nappt "
+	if (attached("lan") || attached("wan")) {
+		err("Failed to attach: already attached (pins in %s/links); "
+		    "use 'nappt upgrade' to replace the programs or 'nappt "
 		    "detach' first",
-		    path);
+		    pin_dir);
 		return 1;
 	}
 	if (mkdir(pin_dir, 0700) && errno != EEXIST) {
@@ -722,8 +862,15 @@ static int cmd_upgrade(int argc, char **argv)
 		__u32 len = sizeof(info);
 		struct bpf_program *prog;
 		char path[256];
-		int fd;
+		int fd, ifx;
 
+		if (legacy_find(sides[i], path, sizeof(path), &ifx) == 0) {
+			prog = i ? skel->progs.tc_wan : skel->progs.tc_lan;
+			if (upgrade_tc_legacy(path, ifx, bpf_program__fd(prog),
+					      sides[i]) == 0)
+				ok++;
+			continue;
+		}
 		link_path(path, sizeof(path), sides[i]);
 		fd = bpf_obj_get(path);
 		if (fd < 0) {
@@ -819,6 +966,18 @@ static int cmd_status(int argc, char **argv)
 		__u32 ifx = 0;
 		int fd;
 
+		if (legacy_find(sides[i], path, sizeof(path), &fd) == 0) {
+			int pfd = bpf_obj_get(path);
+
+			if (!if_indextoname((unsigned int)fd, ifn))
+				snprintf(ifn, sizeof(ifn), "?");
+			printf("%s: tc cls_bpf on %s (ifindex %d), program id "
+			       "%u\n",
+			       sides[i], ifn, fd, pfd >= 0 ? prog_id(pfd) : 0);
+			if (pfd >= 0)
+				close(pfd);
+			continue;
+		}
 		link_path(path, sizeof(path), sides[i]);
 		fd = bpf_obj_get(path);
 		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len)) {

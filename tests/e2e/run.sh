@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# All data-plane e2e tests, in every attach mode: native XDP, generic XDP
-# and TC.  Sums the per-script counts into one closing line.
+# All data-plane e2e tests, in every attach mode: native XDP, generic XDP,
+# TC through tcx links and TC as cls_bpf filters (kernels before 6.6).  Sums the per-script counts into one closing line.
 set -u
 BUILD=${1:-build}
 dir=$(dirname "$0")
 pass=0
 fail=0
-for mode in native generic tc; do
+for mode in native generic tc tc-legacy; do
 	for t in "$dir"/test-*.sh; do
 		out=$(bash "$t" "$BUILD" "$mode" 2>&1)
 		echo "$out"

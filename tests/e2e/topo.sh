@@ -50,7 +50,7 @@ topo_up() {
 	ip -n "$(ns_name far)" route add 203.0.113.0/24 via 198.18.1.1
 	ip -n "$(ns_name far)" route add 198.18.0.0/24 via 198.18.1.1
 
-	if [ "$mode" != tc ]; then
+	if [ "${mode#tc}" = "$mode" ]; then
 		# XDP sees what the wire carries: full checksums.  Sockets in
 		# these namespaces would otherwise hand veth CHECKSUM_PARTIAL
 		# packets, which only the TC path can fix up.

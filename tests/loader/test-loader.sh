@@ -97,6 +97,14 @@ check "attach tc" run 0 "lan lan0 \(tc\)" "$N" "${D[@]}" attach --lan lan0 --wan
 check "status tc" run 0 "lan: tcx on lan0" "$N" "${D[@]}" status
 check "upgrade tc" run 0 "upgraded wan" "$N" "${D[@]}" upgrade
 check "detach tc" run 0 "detached 2" "$N" "${D[@]}" detach
+# Kernels before 6.6 (no tcx): cls_bpf filters in a clsact qdisc.
+check "attach tc-legacy" run 0 "lan lan0 \(tc-legacy\)" "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}" --mode tc-legacy
+check "status tc-legacy" run 0 "lan: tc cls_bpf on lan0.*program id [1-9]" "$N" "${D[@]}" status
+check "tc-legacy filter visible to tc" run 0 "nappt_bpf|tc_lan|direct-action" ip netns exec "$NS" tc filter show dev lan0 ingress
+check "tc-legacy already attached" run 1 "already attached" "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}" --mode tc-legacy
+check "upgrade tc-legacy" run 0 "upgraded wan: program [0-9]+ -> [0-9]+" "$N" "${D[@]}" upgrade
+check "detach tc-legacy" run 0 "detached 2" "$N" "${D[@]}" detach
+check "no filter left" run 1 "" sh -c "ip netns exec $NS tc filter show dev lan0 ingress | grep -q tc_lan"
 # The unit as installed, pointing at this build's binary.
 t_unit_verify() {
 	local d out
