@@ -150,13 +150,15 @@ struct tftp_nacp {
  * The sending side of one read transfer (RFC 1350 lock-step, RFC 7440
  * windows).  Block 0 stands for the OACK.  una is the oldest block not yet
  * acknowledged, next the next block to put on the wire; blocks
- * [una, next) are in flight.
+ * [una, next) are in flight.  After a timeout rewinds next, an ACK may
+ * still name a block up to hi - 1 from the earlier round: it counts.
  */
 struct tftp_xfer {
 	struct tftp_params p;
 	uint64_t size; /* source bytes (octet: what we send) */
 	uint64_t una;
 	uint64_t next;
+	uint64_t hi; /* one past the highest block ever built */
 	uint64_t last; /* number of the final (short) block; 0: not known */
 	unsigned int retries;
 	bool done;

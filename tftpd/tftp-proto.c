@@ -297,7 +297,7 @@ enum tftp_ack_result tftp_xfer_on_ack(struct tftp_xfer *x, uint16_t blk)
 	 * ACK of an already acknowledged block lands ~65535 ahead of una and
 	 * so beyond next: ignored, never answered with data. */
 	a = x->una + (uint16_t)(blk - (uint16_t)x->una);
-	if (a >= x->next)
+	if (a >= x->hi)
 		return TFTP_ACK_IGNORED;
 
 	shift = a + 1 - window_base(x);
@@ -401,6 +401,8 @@ ssize_t tftp_xfer_build_data(struct tftp_xfer *x, tftp_read_fn rd, void *ctx,
 		n = tftp_build_oack(&x->p, buf, cap);
 		if (n > 0)
 			x->next = 1;
+		if (x->hi < x->next)
+			x->hi = x->next;
 		return n;
 	}
 	if (cap < (size_t)x->p.blksize + TFTP_HDR)
@@ -425,5 +427,7 @@ ssize_t tftp_xfer_build_data(struct tftp_xfer *x, tftp_read_fn rd, void *ctx,
 	if (n < x->p.blksize)
 		x->last = x->next;
 	x->next++;
+	if (x->hi < x->next)
+		x->hi = x->next;
 	return n + TFTP_HDR;
 }

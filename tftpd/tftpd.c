@@ -389,6 +389,33 @@ static unsigned int xfer_rto(const struct xfer *t)
 	return t->rto_ms << shift;
 }
 
+/*
+ * sendmmsg() stops at the first datagram that fails.  A full socket buffer
+ * (EAGAIN, ENOBUFS) stops the burst: the rest counts as lost and goes again
+ * when the timer fires.  Any other error (a firewall drop gives EPERM) is
+ * a loss of that one datagram, and the rest of the burst still goes.
+ */
+static int send_batch(struct xfer *t, struct mmsghdr *msgs, unsigned int k)
+{
+	unsigned int done = 0;
+
+	while (done < k) {
+		int n = sendmmsg(t->sock, msgs + done, k - done, MSG_DONTWAIT);
+
+		if (n > 0) {
+			done += (unsigned int)n;
+			continue;
+		}
+		if (n < 0 &&
+		    (errno == EAGAIN || errno == ENOBUFS || errno == EINTR)) {
+			t->x.next -= k - done;
+			return -EAGAIN;
+		}
+		done++; /* lost on the way out */
+	}
+	return 0;
+}
+
 /* Put every block the window allows on the wire, then arm the timer. */
 static void xfer_send(struct xfer *t)
 {
@@ -399,7 +426,6 @@ static void xfer_send(struct xfer *t)
 	while (want) {
 		size_t used = 0;
 		unsigned int k = 0;
-		int sent;
 
 		while (k < want && k < BATCH_MAX &&
 		       ARENA_SIZE - used >= (size_t)t->x.p.blksize + TFTP_HDR) {
@@ -424,15 +450,8 @@ static void xfer_send(struct xfer *t)
 		}
 		if (!k)
 			break;
-		sent = sendmmsg(t->sock, msgs, k, MSG_DONTWAIT);
-		if (sent < 0)
-			sent = 0;
-		if ((unsigned int)sent < k) {
-			/* socket buffer full: what did not leave counts as
-			 * lost and goes again when the timer fires */
-			t->x.next -= k - (unsigned int)sent;
+		if (send_batch(t, msgs, k) < 0)
 			break;
-		}
 		want -= k;
 	}
 	timer_arm(t, now + xfer_rto(t));
@@ -489,6 +508,11 @@ static void xfer_input(struct xfer *t)
 				send = true;
 				break;
 			case TFTP_ACK_IGNORED:
+				log_msg(LOG_DEBUG,
+					"Ignored ACK %u for %s from %s (una %llu next %llu)",
+					blk, t->name, t->peer_str,
+					(unsigned long long)t->x.una,
+					(unsigned long long)t->x.next);
 				break;
 			}
 		} else if (op == TFTP_ERROR) {
