@@ -112,7 +112,7 @@ $(BUILD)/bench_xdp: $(BUILD)/bench/bench_xdp.o $(LIBNAPPT)
 
 # --- fragments of the components -------------------------------------------
 
--include provisioner/store.mk
+-include provisioner/core.mk
 -include provisioner/provisioner.mk
 -include tftpd/tftpd.mk
 

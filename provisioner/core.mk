@@ -1,0 +1,79 @@
+# SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+#
+# The provisioner's pure core and its store, included from the top-level
+# Makefile:
+#
+#   make test-prov-store    lease store + map reconciliation (durability,
+#                           invariant 1, expiry, group commit, real maps)
+#   make test-prov-msg      DHCP codec, golden packets, plain and ASan/UBSan
+#   make test-prov-policy   validation order, allocator, option 159
+#   make test-prov-fuzz-msg libFuzzer on the DHCP parser (15 s)
+
+PROV_STORE_OBJS := $(BUILD)/provisioner/lease-store.o \
+		   $(BUILD)/provisioner/map-sync.o
+TEST_RUNNERS += test-prov-store
+
+$(BUILD)/tests/provisioner/test_lease_store.o: CPPFLAGS += -Iprovisioner
+$(BUILD)/tests/provisioner/test_lease_store.o: $(BUILD)/nappt.skel.h
+$(BUILD)/test_lease_store: $(BUILD)/tests/provisioner/test_lease_store.o \
+			   $(PROV_STORE_OBJS) $(LIBNAPPT)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ -lsqlite3 -lcmocka $(LDLIBS_BPF) -o $@
+
+.PHONY: test-prov-store
+test-prov-store: $(BUILD)/test_lease_store
+	$(Q)bash tests/run-in-netns.sh $(BUILD)/test_lease_store
+
+# The DHCP message codec: golden-packet tests (plain and ASan/UBSan) and
+# a libFuzzer run.
+PROV_MSG_OBJS := $(BUILD)/provisioner/dhcp-msg.o
+TEST_RUNNERS += test-prov-msg test-prov-fuzz-msg
+FUZZ_TARGETS += fuzz-prov-msg
+PROV_FUZZ_SECONDS ?= 15
+
+$(BUILD)/tests/provisioner/test_dhcp_msg.o: CPPFLAGS += -Iprovisioner
+$(BUILD)/test_dhcp_msg: $(BUILD)/tests/provisioner/test_dhcp_msg.o $(PROV_MSG_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ -lcmocka -o $@
+
+$(BUILD)/test_dhcp_msg_asan: tests/provisioner/test_dhcp_msg.c provisioner/dhcp-msg.c provisioner/dhcp-msg.h
+	$(call msg,CC-ASAN,$@)
+	$(Q)$(CC) -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+		-Iprovisioner tests/provisioner/test_dhcp_msg.c provisioner/dhcp-msg.c -lcmocka -o $@
+
+$(BUILD)/fuzz_dhcp_msg: tests/provisioner/fuzz_dhcp_msg.c provisioner/dhcp-msg.c provisioner/dhcp-msg.h
+	$(call msg,FUZZ-CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -Iprovisioner \
+		tests/provisioner/fuzz_dhcp_msg.c provisioner/dhcp-msg.c -o $@
+
+.PHONY: test-prov-msg test-prov-fuzz-msg fuzz-prov-msg
+test-prov-msg: $(BUILD)/test_dhcp_msg $(BUILD)/test_dhcp_msg_asan
+	$(Q)$(BUILD)/test_dhcp_msg_asan >/dev/null 2>&1 || { $(BUILD)/test_dhcp_msg_asan; exit 1; }
+	$(Q)$(BUILD)/test_dhcp_msg
+
+# A short run in make test; `make fuzz-prov-msg PROV_FUZZ_SECONDS=600` for long.
+test-prov-fuzz-msg fuzz-prov-msg: $(BUILD)/fuzz_dhcp_msg
+	$(Q)mkdir -p $(BUILD)/corpus/dhcp
+	$(Q)if $(BUILD)/fuzz_dhcp_msg -max_total_time=$(PROV_FUZZ_SECONDS) \
+		-max_len=1500 $(BUILD)/corpus/dhcp >$(BUILD)/fuzz_dhcp_msg.log 2>&1; then \
+		tail -1 $(BUILD)/fuzz_dhcp_msg.log; echo "1 passed, 0 failed"; \
+	else tail -30 $(BUILD)/fuzz_dhcp_msg.log; echo "0 passed, 1 failed"; exit 1; fi
+
+# Validation, allocation, option 159.
+TEST_RUNNERS += test-prov-policy
+$(BUILD)/tests/provisioner/test_policy.o: CPPFLAGS += -Iprovisioner
+$(BUILD)/test_policy: $(BUILD)/tests/provisioner/test_policy.o $(BUILD)/provisioner/policy.o
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ -lcmocka -o $@
+
+$(BUILD)/test_policy_asan: tests/provisioner/test_policy.c provisioner/policy.c provisioner/policy.h
+	$(call msg,CC-ASAN,$@)
+	$(Q)$(CC) -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+		-Iprovisioner tests/provisioner/test_policy.c provisioner/policy.c -lcmocka -o $@
+
+.PHONY: test-prov-policy
+test-prov-policy: $(BUILD)/test_policy $(BUILD)/test_policy_asan
+	$(Q)$(BUILD)/test_policy_asan >/dev/null 2>&1 || { $(BUILD)/test_policy_asan; exit 1; }
+	$(Q)$(BUILD)/test_policy

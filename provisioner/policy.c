@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+#include <ctype.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy.h"
+
+/* --- validation --------------------------------------------------------- */
+
+int mac_pattern_parse(const char *s, struct mac_pattern *p)
+{
+	int i = 0;
+
+	if (!s || !p)
+		return -EINVAL;
+	memset(p, 0, sizeof(*p));
+	while (i < 6 && *s) {
+		if (*s == '*') {
+			/* A trailing '*' stands for all the rest. */
+			s++;
+			if (*s == '\0')
+				return 0;
+		} else if (isxdigit((unsigned char)s[0]) &&
+			   isxdigit((unsigned char)s[1])) {
+			char hex[3] = { s[0], s[1], 0 };
+
+			p->val[i] = (uint8_t)strtoul(hex, NULL, 16);
+			p->mask[i] = 0xff;
+			s += 2;
+		} else if ((s[0] == 'x' || s[0] == 'X') &&
+			   (s[1] == 'x' || s[1] == 'X')) {
+			s += 2;
+		} else {
+			return -EINVAL;
+		}
+		i++;
+		if (*s == ':' || *s == '-')
+			s++;
+		else if (*s)
+			return -EINVAL;
+	}
+	if (*s)
+		return -EINVAL;
+	/* Fewer than 6 bytes: a prefix (OUI is 3). */
+	return i >= 1 ? 0 : -EINVAL;
+}
+
+int mac_pattern_match(const struct mac_pattern *p, const uint8_t mac[6])
+{
+	int i;
+
+	for (i = 0; i < 6; i++)
+		if ((mac[i] & p->mask[i]) != p->val[i])
+			return 0;
+	return 1;
+}
+
+const char *reject_reason_str(enum verdict_reason r)
+{
+	switch (r) {
+	case REJECT_NONE:
+		return "accepted";
+	case REJECT_MAC_DENIED:
+		return "MAC on the deny-list";
+	case REJECT_MAC_UNKNOWN:
+		return "MAC not on the allow-list";
+	case REJECT_NO_VENDOR_CLASS:
+		return "no vendor class (option 60)";
+	case REJECT_VENDOR_UNKNOWN:
+		return "vendor class matches no phone model";
+	}
+	return "?";
+}
+
+static int vc_match(const struct vc_pattern *p, const char *vc)
+{
+	switch (p->kind) {
+	case VC_EXACT:
+		return !strcmp(p->text, vc);
+	case VC_PREFIX:
+		return !strncmp(p->text, vc, strlen(p->text));
+	case VC_GLOB:
+		return fnmatch(p->text, vc, 0) == 0;
+	}
+	return 0;
+}
+
+int policy_validate(const struct policy *p, const uint8_t mac[6],
+		    const uint8_t *vc, size_t vc_len, enum verdict_reason *why)
+{
+	char text[256];
+	int i, k;
+
+	*why = REJECT_NONE;
+	/* Claim 9: the MAC is checked before anything the client says. */
+	for (i = 0; i < p->ndeny; i++)
+		if (mac_pattern_match(&p->deny[i], mac)) {
+			*why = REJECT_MAC_DENIED;
+			return -EACCES;
+		}
+	if (p->nallow) {
+		for (i = 0; i < p->nallow; i++)
+			if (mac_pattern_match(&p->allow[i], mac))
+				break;
+		if (i == p->nallow) {
+			*why = REJECT_MAC_UNKNOWN;
+			return -EACCES;
+		}
+	}
+	/* Cisco phones send the class with a trailing NUL; an embedded NUL
+	 * anywhere else makes it match nothing. */
+	while (vc_len && vc[vc_len - 1] == '\0')
+		vc_len--;
+	if (!vc || !vc_len) {
+		*why = REJECT_NO_VENDOR_CLASS;
+		return -EACCES;
+	}
+	if (vc_len >= sizeof(text) || memchr(vc, '\0', vc_len)) {
+		*why = REJECT_VENDOR_UNKNOWN;
+		return -EACCES;
+	}
+	memcpy(text, vc, vc_len);
+	text[vc_len] = '\0';
+	for (i = 0; i < p->nmodels; i++)
+		for (k = 0; k < p->models[i].nvc; k++)
+			if (vc_match(&p->models[i].vc[k], text))
+				return i;
+	*why = REJECT_VENDOR_UNKNOWN;
+	return -EACCES;
+}
+
+/* --- allocation --------------------------------------------------------- */
+
+void alloc_free(struct alloc *a)
+{
+	if (!a)
+		return;
+	free(a->reserved);
+	free(a->used);
+	free(a->lan_used);
+	a->reserved = a->used = a->lan_used = NULL;
+}
+
+int alloc_init(struct alloc *a, uint32_t pub_net, uint32_t pub_count,
+	       unsigned int slot_shift, uint32_t lan_net, uint32_t lan_size)
+{
+	if (!a || !pub_count || !lan_size || slot_shift < 4 || slot_shift > 15)
+		return -EINVAL;
+	memset(a, 0, sizeof(*a));
+	a->pub_net = pub_net;
+	a->pub_count = pub_count;
+	a->slot_shift = slot_shift;
+	a->slots_per_ip = 65536U >> slot_shift;
+	a->lan_net = lan_net;
+	a->lan_size = lan_size;
+	/* Not the network address, and not the gateway's (.1). */
+	a->lan_first = lan_size > 4 ? 2 : 1;
+	a->reserved = calloc(a->slots_per_ip, 1);
+	a->used = calloc((size_t)pub_count * a->slots_per_ip, 1);
+	a->lan_used = calloc(lan_size, 1);
+	if (!a->reserved || !a->used || !a->lan_used) {
+		alloc_free(a);
+		return -ENOMEM;
+	}
+	/* The well-known ports are never a phone's (claim 2). */
+	for (unsigned int port = 0; port < 1024; port += 1U << slot_shift)
+		a->reserved[port >> slot_shift] = 1;
+	/* The last address is the LAN broadcast. */
+	if (lan_size > 2)
+		a->lan_used[lan_size - 1] = 1;
+	return 0;
+}
+
+void alloc_reserve_port(struct alloc *a, uint16_t port)
+{
+	a->reserved[port >> a->slot_shift] = 1;
+}
+
+static int range_slots(const struct alloc *a, uint32_t pub, uint16_t first,
+		       uint16_t last, size_t *base, unsigned int *s0,
+		       unsigned int *s1)
+{
+	uint32_t pidx = pub - a->pub_net;
+
+	if (pidx >= a->pub_count || last < first)
+		return -ERANGE;
+	*base = (size_t)pidx * a->slots_per_ip;
+	*s0 = first >> a->slot_shift;
+	*s1 = last >> a->slot_shift;
+	return 0;
+}
+
+int alloc_take(struct alloc *a, uint32_t priv, uint32_t pub, uint16_t first,
+	       uint16_t last)
+{
+	uint32_t li = priv - a->lan_net;
+	unsigned int s0, s1, s;
+	size_t base;
+
+	if (li >= a->lan_size ||
+	    range_slots(a, pub, first, last, &base, &s0, &s1))
+		return -ERANGE;
+	if (a->lan_used[li])
+		return -EADDRINUSE;
+	for (s = s0; s <= s1; s++)
+		if (a->used[base + s])
+			return -EADDRINUSE;
+	a->lan_used[li] = 1;
+	for (s = s0; s <= s1; s++)
+		a->used[base + s] = 1;
+	return 0;
+}
+
+void alloc_release(struct alloc *a, uint32_t priv, uint32_t pub, uint16_t first,
+		   uint16_t last)
+{
+	uint32_t li = priv - a->lan_net;
+	unsigned int s0, s1, s;
+	size_t base;
+
+	if (li < a->lan_size)
+		a->lan_used[li] = 0;
+	if (range_slots(a, pub, first, last, &base, &s0, &s1))
+		return;
+	for (s = s0; s <= s1; s++)
+		a->used[base + s] = 0;
+}
+
+static uint32_t mac_hash(const uint8_t mac[6])
+{
+	/* FNV-1a: cheap, and spreads consecutive MACs. */
+	uint32_t h = 2166136261U;
+	int i;
+
+	for (i = 0; i < 6; i++) {
+		h ^= mac[i];
+		h *= 16777619U;
+	}
+	return h;
+}
+
+int alloc_pick(const struct alloc *a, const uint8_t mac[6], unsigned int nslots,
+	       uint32_t *priv, uint32_t *pub, uint16_t *first, uint16_t *last)
+{
+	uint32_t h = mac_hash(mac), n, i, li = 0;
+	size_t total = (size_t)a->pub_count * a->slots_per_ip, k, start;
+	int found = 0;
+
+	if (!nslots || nslots > a->slots_per_ip)
+		return -EINVAL;
+	n = a->lan_size - a->lan_first;
+	for (i = 0; i < n; i++) {
+		li = a->lan_first + (h + i) % n;
+		if (!a->lan_used[li]) {
+			found = 1;
+			break;
+		}
+	}
+	if (!found)
+		return -ENOSPC;
+	/* Ranges are nslots-aligned inside one address, so that a range
+	 * never straddles two addresses and stays PSID-shaped when nslots
+	 * is a power of two. */
+	start = ((size_t)h * 2654435761U) % total;
+	start -= start % nslots;
+	for (k = 0; k < total; k += nslots) {
+		size_t at = (start + k) % total, s;
+		unsigned int in_ip = (unsigned int)(at % a->slots_per_ip);
+
+		if (in_ip + nslots > a->slots_per_ip)
+			continue;
+		for (s = 0; s < nslots; s++)
+			if (a->used[at + s] || a->reserved[in_ip + s])
+				break;
+		if (s < nslots)
+			continue;
+		*priv = a->lan_net + li;
+		*pub = a->pub_net + (uint32_t)(at / a->slots_per_ip);
+		*first = (uint16_t)(in_ip << a->slot_shift);
+		*last = (uint16_t)(((in_ip + nslots) << a->slot_shift) - 1);
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+/* --- RFC 7618 ------------------------------------------------------------ */
+
+int opt159_encode(uint16_t first, uint16_t last, uint8_t out[4])
+{
+	uint32_t size = (uint32_t)last - first + 1;
+	unsigned int m = 0;
+
+	if (last < first || (size & (size - 1)) || first % size)
+		return -EINVAL;
+	while ((1U << m) < size)
+		m++;
+	out[0] = 0; /* offset a = 0: one contiguous block */
+	out[1] = (uint8_t)(16 - m); /* PSID length k */
+	/* PSID left-aligned in 16 bits: with a = 0 that is the first port. */
+	out[2] = (uint8_t)(first >> 8);
+	out[3] = (uint8_t)first;
+	return 0;
+}

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * Who gets a lease, and what it holds.  Pure functions over plain data:
+ *
+ *  - validation, in the order of claim 9: the MAC first (deny-list, then
+ *    exact / wildcard / OUI allow-list), then the identifier (option 60
+ *    vendor class) against each phone model's patterns;
+ *  - the port-range allocator: slot-aligned ranges on the public pool,
+ *    never containing a reserved port, no overlap, sticky per MAC;
+ *  - RFC 7618 option 159 for ranges that are PSID-shaped (RFC 7597).
+ *
+ * Functions return 0 or a negative errno.
+ */
+#ifndef NAPPT_POLICY_H
+#define NAPPT_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* --- validation --------------------------------------------------------- */
+
+#define POLICY_MAX_PATTERNS 64
+#define POLICY_MAX_MODELS 32
+
+/*
+ * A MAC pattern: "00:1b:54:aa:bb:0c" (exact), "00:1b:54" or "00:1b:54:*"
+ * (OUI / prefix), with '*' or "xx" standing for any byte, e.g.
+ * "00:1b:54:*:*:0c".  Parsed into value + mask.
+ */
+struct mac_pattern {
+	uint8_t val[6];
+	uint8_t mask[6];
+};
+int mac_pattern_parse(const char *s, struct mac_pattern *p);
+int mac_pattern_match(const struct mac_pattern *p, const uint8_t mac[6]);
+
+/* How a vendor class pattern matches (config: exact:, prefix:, glob:). */
+enum vc_kind { VC_EXACT, VC_PREFIX, VC_GLOB };
+struct vc_pattern {
+	enum vc_kind kind;
+	char text[128];
+};
+
+struct model {
+	char name[64];
+	struct vc_pattern vc[8];
+	int nvc;
+	unsigned int slots; /* range size in slots */
+	uint32_t lease_time; /* seconds */
+	char image[128]; /* software image the phone is told to load */
+	char tmpl[64]; /* config template: cisco, polycom, yealink, generic */
+};
+
+struct policy {
+	struct mac_pattern allow[POLICY_MAX_PATTERNS];
+	int nallow; /* 0: any MAC passes the allow step */
+	struct mac_pattern deny[POLICY_MAX_PATTERNS];
+	int ndeny;
+	struct model models[POLICY_MAX_MODELS];
+	int nmodels;
+};
+
+enum verdict_reason {
+	REJECT_NONE = 0,
+	REJECT_MAC_DENIED, /* on the deny-list */
+	REJECT_MAC_UNKNOWN, /* not on the allow-list */
+	REJECT_NO_VENDOR_CLASS, /* no option 60 */
+	REJECT_VENDOR_UNKNOWN, /* option 60 matches no model */
+};
+const char *reject_reason_str(enum verdict_reason r);
+
+/*
+ * Validate a client: MAC first, then the vendor class (len bytes, not
+ * NUL-terminated; a trailing NUL, as Cisco phones send, is ignored).
+ * Returns the index of the matching model (>= 0), or -EACCES with *why.
+ */
+int policy_validate(const struct policy *p, const uint8_t mac[6],
+		    const uint8_t *vc, size_t vc_len, enum verdict_reason *why);
+
+/* --- allocation --------------------------------------------------------- */
+
+/*
+ * The public pool as the data plane sees it (slots of 1 << slot_shift
+ * ports).  A slot is usable unless it contains a reserved port: 0-1023
+ * always, plus the gateway's own service ports and a configured list.
+ */
+struct alloc {
+	uint32_t pub_net; /* host order */
+	uint32_t pub_count;
+	unsigned int slot_shift;
+	unsigned int slots_per_ip;
+	uint8_t *reserved; /* per slot index within an address: 1 = never */
+	uint8_t *used; /* pub_count * slots_per_ip: 1 = leased */
+	uint32_t lan_net; /* host order */
+	uint32_t lan_size;
+	uint32_t lan_first; /* first assignable host index (skips .0, gw) */
+	uint8_t *lan_used; /* lan_size */
+};
+
+int alloc_init(struct alloc *a, uint32_t pub_net, uint32_t pub_count,
+	       unsigned int slot_shift, uint32_t lan_net, uint32_t lan_size);
+void alloc_free(struct alloc *a);
+/* Never hand out the slot holding port (in every public address). */
+void alloc_reserve_port(struct alloc *a, uint16_t port);
+/* Mark a lease's private address and range as taken (loading the store);
+ * -EADDRINUSE if any part already is. */
+int alloc_take(struct alloc *a, uint32_t priv, uint32_t pub, uint16_t first,
+	       uint16_t last);
+void alloc_release(struct alloc *a, uint32_t priv, uint32_t pub, uint16_t first,
+		   uint16_t last);
+
+/*
+ * Choose nslots consecutive usable free slots and a free private address
+ * for mac.  The search starts at a position derived from the MAC, so a
+ * phone whose lease was lost tends to get the same range again, and
+ * phones spread over the pool.  Addresses in host order.  -ENOSPC when
+ * the pool is exhausted.  Nothing is taken: call alloc_take().
+ */
+int alloc_pick(const struct alloc *a, const uint8_t mac[6], unsigned int nslots,
+	       uint32_t *priv, uint32_t *pub, uint16_t *first, uint16_t *last);
+
+/* --- RFC 7618 ------------------------------------------------------------ */
+
+/*
+ * Option 159 payload for a range, if it is PSID-shaped (RFC 7597 5.1).
+ * The data plane maps one contiguous range per phone, which is the PSID
+ * layout with offset a = 0: 2^(16-k) ports starting at PSID << (16-k).
+ * Written as offset (0), PSID-len k, PSID left-aligned in 16 bits (which
+ * is the first port).  -EINVAL if the range is not such an aligned
+ * power-of-two block.
+ */
+int opt159_encode(uint16_t first, uint16_t last, uint8_t out[4]);
+
+#endif /* NAPPT_POLICY_H */

@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+/*
+ * Validation order (claim 9), the range allocator (claim 2: reserved
+ * ports never handed out; no overlap; stickiness; exhaustion) and the
+ * RFC 7618 option 159 encoding.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "policy.h"
+
+static const uint8_t CISCO_MAC[6] = { 0x00, 0x1b, 0x54, 0xaa, 0xbb, 0x0c };
+static const uint8_t POLY_MAC[6] = { 0x00, 0x04, 0xf2, 0x01, 0x02, 0x03 };
+static const uint8_t EVIL_MAC[6] = { 0x00, 0x1b, 0x54, 0xde, 0xad, 0x00 };
+static const uint8_t OTHER_MAC[6] = { 0x02, 0x11, 0x22, 0x33, 0x44, 0x55 };
+
+static void test_mac_patterns(void **state)
+{
+	struct mac_pattern p;
+
+	assert_int_equal(mac_pattern_parse("00:1b:54:aa:bb:0c", &p), 0);
+	assert_true(mac_pattern_match(&p, CISCO_MAC));
+	assert_false(mac_pattern_match(&p, EVIL_MAC));
+	/* OUI, with and without a trailing star. */
+	assert_int_equal(mac_pattern_parse("00:1B:54", &p), 0);
+	assert_true(mac_pattern_match(&p, CISCO_MAC));
+	assert_true(mac_pattern_match(&p, EVIL_MAC));
+	assert_false(mac_pattern_match(&p, POLY_MAC));
+	assert_int_equal(mac_pattern_parse("00-1b-54-*", &p), 0);
+	assert_true(mac_pattern_match(&p, EVIL_MAC));
+	/* Wildcard bytes in the middle. */
+	assert_int_equal(mac_pattern_parse("00:1b:54:xx:*:0c", &p), 0);
+	assert_true(mac_pattern_match(&p, CISCO_MAC));
+	assert_false(mac_pattern_match(&p, EVIL_MAC));
+	assert_int_equal(mac_pattern_parse("zz:1b:54", &p), -EINVAL);
+	assert_int_equal(mac_pattern_parse("00:1b:54:aa:bb:0c:ff", &p),
+			 -EINVAL);
+	assert_int_equal(mac_pattern_parse("001", &p), -EINVAL);
+	assert_int_equal(mac_pattern_parse("", &p), -EINVAL);
+}
+
+static void setup_policy(struct policy *p)
+{
+	memset(p, 0, sizeof(*p));
+	assert_int_equal(mac_pattern_parse("00:1b:54", &p->allow[0]), 0);
+	assert_int_equal(mac_pattern_parse("00:04:f2:*", &p->allow[1]), 0);
+	p->nallow = 2;
+	assert_int_equal(mac_pattern_parse("00:1b:54:de:ad:*", &p->deny[0]), 0);
+	p->ndeny = 1;
+	snprintf(p->models[0].name, 64, "cisco-7940");
+	p->models[0].vc[0].kind = VC_EXACT;
+	snprintf(p->models[0].vc[0].text, 128,
+		 "Cisco Systems, Inc. IP Phone CP-7940G");
+	p->models[0].nvc = 1;
+	snprintf(p->models[1].name, 64, "polycom");
+	p->models[1].vc[0].kind = VC_PREFIX;
+	snprintf(p->models[1].vc[0].text, 128, "Polycom-");
+	p->models[1].nvc = 1;
+	snprintf(p->models[2].name, 64, "yealink");
+	p->models[2].vc[0].kind = VC_GLOB;
+	snprintf(p->models[2].vc[0].text, 128, "yealink*T4[0-9]*");
+	p->models[2].nvc = 1;
+	p->nmodels = 3;
+}
+
+static int validate(const struct policy *p, const uint8_t *mac, const char *vc,
+		    size_t len, enum verdict_reason *why)
+{
+	return policy_validate(p, mac, (const uint8_t *)vc, len, why);
+}
+
+static void test_validation_order(void **state)
+{
+	static const char cisco[] = "Cisco Systems, Inc. IP Phone CP-7940G";
+	enum verdict_reason why;
+	struct policy p;
+
+	setup_policy(&p);
+	/* With and without Cisco's trailing NUL. */
+	assert_int_equal(validate(&p, CISCO_MAC, cisco, sizeof(cisco), &why),
+			 0);
+	assert_int_equal(why, REJECT_NONE);
+	assert_int_equal(
+		validate(&p, CISCO_MAC, cisco, sizeof(cisco) - 1, &why), 0);
+	assert_int_equal(validate(&p, POLY_MAC, "Polycom-SPIP650", 15, &why),
+			 1);
+	assert_int_equal(validate(&p, POLY_MAC, "yealink SIP-T46S", 16, &why),
+			 2);
+	/* The MAC decides first: a valid identifier does not save it. */
+	assert_int_equal(validate(&p, EVIL_MAC, cisco, sizeof(cisco), &why),
+			 -EACCES);
+	assert_int_equal(why, REJECT_MAC_DENIED);
+	assert_int_equal(validate(&p, OTHER_MAC, cisco, sizeof(cisco), &why),
+			 -EACCES);
+	assert_int_equal(why, REJECT_MAC_UNKNOWN);
+	/* Then the identifier. */
+	assert_int_equal(validate(&p, CISCO_MAC, "MSFT 5.0", 8, &why), -EACCES);
+	assert_int_equal(why, REJECT_VENDOR_UNKNOWN);
+	assert_int_equal(validate(&p, CISCO_MAC, NULL, 0, &why), -EACCES);
+	assert_int_equal(why, REJECT_NO_VENDOR_CLASS);
+	assert_int_equal(validate(&p, CISCO_MAC, "\0\0", 2, &why), -EACCES);
+	assert_int_equal(why, REJECT_NO_VENDOR_CLASS);
+	/* An embedded NUL is not a trailing one: no prefix tricks. */
+	assert_int_equal(validate(&p, CISCO_MAC, "Polycom-\0x", 10, &why),
+			 -EACCES);
+	assert_int_equal(why, REJECT_VENDOR_UNKNOWN);
+	/* An empty allow-list lets every MAC through to the next step. */
+	p.nallow = 0;
+	assert_int_equal(validate(&p, OTHER_MAC, cisco, sizeof(cisco), &why),
+			 0);
+	assert_string_equal(reject_reason_str(REJECT_MAC_DENIED),
+			    "MAC on the deny-list");
+}
+
+#define IP(a, b, c, d) ((uint32_t)(a) << 24 | (b) << 16 | (c) << 8 | (d))
+
+static void test_alloc_reserved_overlap_exhaustion(void **state)
+{
+	struct alloc a;
+	uint8_t mac[6] = { 2, 0, 0, 0, 0, 0 };
+	uint32_t priv, pub;
+	uint16_t first, last;
+	int n = 0, r;
+
+	/* One public address, 64 slots of 1024; a /24 LAN. */
+	assert_int_equal(alloc_init(&a, IP(203, 0, 113, 1), 1, 10,
+				    IP(100, 64, 0, 0), 256),
+			 0);
+	alloc_reserve_port(&a, 5060); /* the gateway's own SIP */
+	alloc_reserve_port(&a, 40000);
+	for (;;) {
+		mac[5] = (uint8_t)n;
+		mac[4] = (uint8_t)(n >> 8);
+		r = alloc_pick(&a, mac, 1, &priv, &pub, &first, &last);
+		if (r)
+			break;
+		assert_true(first >= 1024);
+		assert_false(first <= 5060 && 5060 <= last);
+		assert_false(first <= 40000 && 40000 <= last);
+		assert_int_equal(last - first, 1023);
+		assert_int_equal(pub, IP(203, 0, 113, 1));
+		assert_true(priv >= IP(100, 64, 0, 2) &&
+			    priv <= IP(100, 64, 0, 254));
+		/* Taking it succeeds: nothing handed out twice. */
+		assert_int_equal(alloc_take(&a, priv, pub, first, last), 0);
+		n++;
+		assert_true(n < 100);
+	}
+	/* 64 slots - 0-1023 - 5060's - 40000's. */
+	assert_int_equal(r, -ENOSPC);
+	assert_int_equal(n, 61);
+	alloc_free(&a);
+}
+
+static void test_alloc_sticky_and_conflicts(void **state)
+{
+	struct alloc a;
+	const uint8_t mac[6] = { 0x00, 0x1b, 0x54, 1, 2, 3 };
+	uint32_t priv, pub, priv2, pub2;
+	uint16_t first, last, first2, last2;
+
+	assert_int_equal(alloc_init(&a, IP(203, 0, 113, 0), 16, 10,
+				    IP(100, 64, 0, 0), 65536),
+			 0);
+	assert_int_equal(alloc_pick(&a, mac, 4, &priv, &pub, &first, &last), 0);
+	/* Four slots, aligned, inside one address. */
+	assert_int_equal(last - first + 1, 4096);
+	assert_int_equal(first % 4096, 0);
+	/* The same MAC is offered the same again... */
+	assert_int_equal(alloc_pick(&a, mac, 4, &priv2, &pub2, &first2, &last2),
+			 0);
+	assert_int_equal(priv2, priv);
+	assert_int_equal(pub2, pub);
+	assert_int_equal(first2, first);
+	/* ...and after a release. */
+	assert_int_equal(alloc_take(&a, priv, pub, first, last), 0);
+	assert_int_equal(alloc_take(&a, priv, pub, first, last), -EADDRINUSE);
+	assert_int_equal(alloc_take(&a, priv + 1, pub, first + 1024, last),
+			 -EADDRINUSE);
+	alloc_release(&a, priv, pub, first, last);
+	assert_int_equal(alloc_pick(&a, mac, 4, &priv2, &pub2, &first2, &last2),
+			 0);
+	assert_int_equal(first2, first);
+	assert_int_equal(pub2, pub);
+	/* Outside the pools. */
+	assert_int_equal(alloc_take(&a, IP(100, 65, 0, 1), pub, first, last),
+			 -ERANGE);
+	assert_int_equal(alloc_take(&a, priv, IP(203, 0, 114, 0), first, last),
+			 -ERANGE);
+	assert_int_equal(alloc_pick(&a, mac, 65, &priv, &pub, &first, &last),
+			 -EINVAL);
+	alloc_free(&a);
+}
+
+static void test_alloc_lan_exhaustion(void **state)
+{
+	struct alloc a;
+	uint8_t mac[6] = { 2, 0, 0, 0, 0, 0 };
+	uint32_t priv, pub;
+	uint16_t first, last;
+	int i;
+
+	/* A /29: .0 network, .1 gateway, .7 broadcast: 5 phones. */
+	assert_int_equal(alloc_init(&a, IP(203, 0, 113, 0), 16, 10,
+				    IP(100, 64, 0, 0), 8),
+			 0);
+	for (i = 0; i < 5; i++) {
+		mac[5] = (uint8_t)i;
+		assert_int_equal(
+			alloc_pick(&a, mac, 1, &priv, &pub, &first, &last), 0);
+		assert_true(priv >= IP(100, 64, 0, 2) &&
+			    priv <= IP(100, 64, 0, 6));
+		assert_int_equal(alloc_take(&a, priv, pub, first, last), 0);
+	}
+	mac[5] = 99;
+	assert_int_equal(alloc_pick(&a, mac, 1, &priv, &pub, &first, &last),
+			 -ENOSPC);
+	alloc_free(&a);
+}
+
+static void test_opt159(void **state)
+{
+	uint8_t o[4];
+
+	/* RFC 7597 with offset 0: the block of 2^(16-k) ports at PSID. */
+	assert_int_equal(opt159_encode(4096, 8191, o), 0);
+	assert_memory_equal(o, "\x00\x04\x10\x00", 4);
+	assert_int_equal(opt159_encode(2048, 3071, o), 0);
+	assert_memory_equal(o, "\x00\x06\x08\x00", 4);
+	assert_int_equal(opt159_encode(63488, 65535, o), 0);
+	assert_memory_equal(o, "\x00\x05\xf8\x00", 4);
+	/* Not PSID-shaped: unaligned, or not a power of two. */
+	assert_int_equal(opt159_encode(3072, 5119, o), -EINVAL);
+	assert_int_equal(opt159_encode(2048, 3000, o), -EINVAL);
+	assert_int_equal(opt159_encode(3071, 2048, o), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_mac_patterns),
+		cmocka_unit_test(test_validation_order),
+		cmocka_unit_test(test_alloc_reserved_overlap_exhaustion),
+		cmocka_unit_test(test_alloc_sticky_and_conflicts),
+		cmocka_unit_test(test_alloc_lan_exhaustion),
+		cmocka_unit_test(test_opt159),
+	};
+
+	return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
+}
