@@ -6,7 +6,8 @@
 #   make test-prov-store    lease store + map reconciliation (durability,
 #                           invariant 1, expiry, group commit, real maps)
 #   make test-prov-msg      DHCP codec, golden packets, plain and ASan/UBSan
-#   make test-prov-policy   validation order, allocator, option 159
+#   make test-prov-policy   validation order, allocator, option 159, config
+#   make test-prov-fuzz-conf libFuzzer on the config parser (15 s)
 #   make test-prov-fuzz-msg libFuzzer on the DHCP parser (15 s)
 
 PROV_STORE_OBJS := $(BUILD)/provisioner/lease-store.o \
@@ -61,19 +62,43 @@ test-prov-fuzz-msg fuzz-prov-msg: $(BUILD)/fuzz_dhcp_msg
 		tail -1 $(BUILD)/fuzz_dhcp_msg.log; echo "1 passed, 0 failed"; \
 	else tail -30 $(BUILD)/fuzz_dhcp_msg.log; echo "0 passed, 1 failed"; exit 1; fi
 
-# Validation, allocation, option 159.
-TEST_RUNNERS += test-prov-policy
-$(BUILD)/tests/provisioner/test_policy.o: CPPFLAGS += -Iprovisioner
-$(BUILD)/test_policy: $(BUILD)/tests/provisioner/test_policy.o $(BUILD)/provisioner/policy.o
+# Validation, allocation, option 159, the config parser: plain and
+# ASan/UBSan builds, and a libFuzzer run of the config parser.
+TEST_RUNNERS += test-prov-policy test-prov-fuzz-conf
+FUZZ_TARGETS += fuzz-prov-conf
+PROV_POLICY_SRCS := provisioner/policy.c provisioner/conf.c
+$(BUILD)/tests/provisioner/%.o: CPPFLAGS += -Iprovisioner -DSRCDIR='"$(CURDIR)"'
+$(BUILD)/test_policy: $(BUILD)/tests/provisioner/test_policy.o \
+		      $(BUILD)/tests/provisioner/test_conf.o \
+		      $(PROV_POLICY_SRCS:%.c=$(BUILD)/%.o)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ -lcmocka -o $@
+	$(Q)$(CC) $(LDFLAGS) $(BUILD)/tests/provisioner/test_policy.o $(PROV_POLICY_SRCS:%.c=$(BUILD)/%.o) -lcmocka -o $@
+	$(Q)$(CC) $(LDFLAGS) $(BUILD)/tests/provisioner/test_conf.o $(PROV_POLICY_SRCS:%.c=$(BUILD)/%.o) -lcmocka -o $(BUILD)/test_conf
 
-$(BUILD)/test_policy_asan: tests/provisioner/test_policy.c provisioner/policy.c provisioner/policy.h
+$(BUILD)/test_policy_asan: tests/provisioner/test_policy.c tests/provisioner/test_conf.c $(PROV_POLICY_SRCS) provisioner/policy.h provisioner/conf.h
 	$(call msg,CC-ASAN,$@)
 	$(Q)$(CC) -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-		-Iprovisioner tests/provisioner/test_policy.c provisioner/policy.c -lcmocka -o $@
+		-Iprovisioner tests/provisioner/test_policy.c $(PROV_POLICY_SRCS) -lcmocka -o $@
+	$(Q)$(CC) -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+		-Iprovisioner -DSRCDIR='"$(CURDIR)"' tests/provisioner/test_conf.c $(PROV_POLICY_SRCS) -lcmocka -o $(BUILD)/test_conf_asan
 
-.PHONY: test-prov-policy
+$(BUILD)/fuzz_conf: tests/provisioner/fuzz_conf.c $(PROV_POLICY_SRCS) provisioner/conf.h
+	$(call msg,FUZZ-CC,$@)
+	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -Iprovisioner \
+		tests/provisioner/fuzz_conf.c $(PROV_POLICY_SRCS) -o $@
+
+.PHONY: test-prov-policy test-prov-fuzz-conf fuzz-prov-conf
 test-prov-policy: $(BUILD)/test_policy $(BUILD)/test_policy_asan
-	$(Q)$(BUILD)/test_policy_asan >/dev/null 2>&1 || { $(BUILD)/test_policy_asan; exit 1; }
+	$(Q)for t in test_policy_asan test_conf_asan; do \
+		$(BUILD)/$$t >/dev/null 2>&1 || { $(BUILD)/$$t; exit 1; }; done
+	$(Q)$(BUILD)/test_conf
 	$(Q)$(BUILD)/test_policy
+
+test-prov-fuzz-conf fuzz-prov-conf: $(BUILD)/fuzz_conf
+	$(Q)mkdir -p $(BUILD)/corpus/conf
+	$(Q)cp provisioner/provisioner.conf.example $(BUILD)/corpus/conf/
+	$(Q)if $(BUILD)/fuzz_conf -max_total_time=$(PROV_FUZZ_SECONDS) \
+		$(BUILD)/corpus/conf >$(BUILD)/fuzz_conf.log 2>&1; then \
+		tail -1 $(BUILD)/fuzz_conf.log; echo "1 passed, 0 failed"; \
+	else tail -30 $(BUILD)/fuzz_conf.log; echo "0 passed, 1 failed"; exit 1; fi

@@ -1,0 +1,491 @@
+// SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+
+#include "conf.h"
+
+enum section { SEC_NONE, SEC_GLOBAL, SEC_MAC, SEC_MODEL };
+
+struct parser {
+	const char *name;
+	int line;
+	int errors;
+	FILE *err;
+	enum section sec;
+	struct model *model;
+	struct prov_conf *c;
+};
+
+static void bad(struct parser *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	p->errors++;
+	if (!p->err)
+		return;
+	if (p->line)
+		fprintf(p->err, "%s:%d: ", p->name, p->line);
+	else
+		fprintf(p->err, "%s: ", p->name);
+	va_start(ap, fmt);
+	vfprintf(p->err, fmt, ap);
+	va_end(ap);
+	fputc('\n', p->err);
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static int parse_ip(const char *s, uint32_t *host)
+{
+	struct in_addr a;
+
+	if (inet_pton(AF_INET, s, &a) != 1)
+		return -EINVAL;
+	*host = ntohl(a.s_addr);
+	return 0;
+}
+
+static int parse_cidr(char *s, uint32_t *net, uint32_t *size, int min_len)
+{
+	char *slash = strchr(s, '/'), *end;
+	unsigned long len;
+	uint32_t mask;
+
+	if (!slash)
+		return -EINVAL;
+	*slash = '\0';
+	if (parse_ip(s, net))
+		return -EINVAL;
+	errno = 0;
+	len = strtoul(slash + 1, &end, 10);
+	if (errno || *end || slash[1] == '\0' || len < (unsigned long)min_len ||
+	    len > 30)
+		return -EINVAL;
+	mask = ~(0xffffffffU >> len);
+	if (*net & ~mask)
+		return -EINVAL;
+	*size = 1U << (32 - len);
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *v)
+{
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	*v = strtoul(s, &end, 10);
+	if (errno || *end || *v > max)
+		return -EINVAL;
+	return 0;
+}
+
+static void set_str(struct parser *p, char *dst, size_t n, const char *v,
+		    const char *key)
+{
+	if (strlen(v) >= n) {
+		bad(p, "%s: value longer than %zu characters", key, n - 1);
+		return;
+	}
+	strcpy(dst, v);
+}
+
+/* "5060, 5061, 8080-8089" */
+static void reserved_list(struct parser *p, char *v)
+{
+	char *tok, *save = NULL;
+
+	for (tok = strtok_r(v, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *t = trim(tok), *dash = strchr(t, '-');
+		unsigned long a, b;
+
+		if (dash)
+			*dash = '\0';
+		if (parse_uint(t, 65535, &a) ||
+		    (dash && parse_uint(trim(dash + 1), 65535, &b))) {
+			bad(p, "reserved_ports: bad port or range '%s'", t);
+			continue;
+		}
+		if (!dash)
+			b = a;
+		if (b < a) {
+			bad(p, "reserved_ports: range %lu-%lu is backwards", a,
+			    b);
+			continue;
+		}
+		if (p->c->nreserved == CONF_MAX_RESERVED) {
+			bad(p, "reserved_ports: more than %d entries",
+			    CONF_MAX_RESERVED);
+			return;
+		}
+		p->c->reserved[p->c->nreserved][0] = (uint16_t)a;
+		p->c->reserved[p->c->nreserved][1] = (uint16_t)b;
+		p->c->nreserved++;
+	}
+}
+
+static void global_key(struct parser *p, const char *k, char *v)
+{
+	struct prov_conf *c = p->c;
+	unsigned long n;
+
+	if (!strcmp(k, "interface")) {
+		set_str(p, c->interface, sizeof(c->interface), v, k);
+	} else if (!strcmp(k, "lan_pool")) {
+		if (parse_cidr(v, &c->lan_net, &c->lan_size, 8))
+			bad(p, "lan_pool: want a network like 100.64.0.0/16");
+	} else if (!strcmp(k, "public_pool")) {
+		if (parse_cidr(v, &c->pub_net, &c->pub_count, 8))
+			bad(p, "public_pool: want a network like "
+			       "203.0.113.0/28");
+	} else if (!strcmp(k, "gateway")) {
+		if (parse_ip(v, &c->gateway))
+			bad(p, "gateway: '%s' is not an IPv4 address", v);
+	} else if (!strcmp(k, "server_id")) {
+		if (parse_ip(v, &c->server_id))
+			bad(p, "server_id: '%s' is not an IPv4 address", v);
+	} else if (!strcmp(k, "tftp_server")) {
+		if (parse_ip(v, &c->tftp_server))
+			bad(p, "tftp_server: '%s' is not an IPv4 address", v);
+	} else if (!strcmp(k, "dns")) {
+		char *tok, *save = NULL;
+
+		c->ndns = 0;
+		for (tok = strtok_r(v, ",", &save); tok;
+		     tok = strtok_r(NULL, ",", &save)) {
+			if (c->ndns == CONF_MAX_DNS) {
+				bad(p, "dns: at most %d servers", CONF_MAX_DNS);
+				break;
+			}
+			if (parse_ip(trim(tok), &c->dns[c->ndns]))
+				bad(p, "dns: '%s' is not an IPv4 address",
+				    trim(tok));
+			else
+				c->ndns++;
+		}
+	} else if (!strcmp(k, "slot_size")) {
+		if (parse_uint(v, 32768, &n) || n < 16 || (n & (n - 1)))
+			bad(p, "slot_size: want a power of two in 16..32768");
+		else
+			c->slot_size = (unsigned int)n;
+	} else if (!strcmp(k, "reserved_ports")) {
+		reserved_list(p, v);
+	} else if (!strcmp(k, "lease_time")) {
+		if (parse_uint(v, UINT32_MAX, &n) || n < 60)
+			bad(p, "lease_time: want seconds, at least 60");
+		else
+			c->lease_time = (uint32_t)n;
+	} else if (!strcmp(k, "tftp_root")) {
+		set_str(p, c->tftp_root, sizeof(c->tftp_root), v, k);
+	} else if (!strcmp(k, "lease_db")) {
+		set_str(p, c->lease_db, sizeof(c->lease_db), v, k);
+	} else if (!strcmp(k, "pin_dir")) {
+		set_str(p, c->pin_dir, sizeof(c->pin_dir), v, k);
+	} else {
+		bad(p, "unknown key '%s' in [global]", k);
+	}
+}
+
+static void mac_key(struct parser *p, const char *k, const char *v)
+{
+	struct policy *pol = &p->c->policy;
+	struct mac_pattern *m;
+
+	if (!strcmp(k, "allow")) {
+		if (pol->nallow == POLICY_MAX_PATTERNS) {
+			bad(p, "allow: more than %d patterns",
+			    POLICY_MAX_PATTERNS);
+			return;
+		}
+		m = &pol->allow[pol->nallow];
+	} else if (!strcmp(k, "deny")) {
+		if (pol->ndeny == POLICY_MAX_PATTERNS) {
+			bad(p, "deny: more than %d patterns",
+			    POLICY_MAX_PATTERNS);
+			return;
+		}
+		m = &pol->deny[pol->ndeny];
+	} else {
+		bad(p, "unknown key '%s' in [mac] (allow, deny)", k);
+		return;
+	}
+	if (mac_pattern_parse(v, m)) {
+		bad(p,
+		    "%s: bad MAC pattern '%s' (e.g. 00:1b:54:aa:bb:0c, "
+		    "00:1b:54, 00:1b:54:*)",
+		    k, v);
+		return;
+	}
+	if (!strcmp(k, "allow"))
+		pol->nallow++;
+	else
+		pol->ndeny++;
+}
+
+static void model_key(struct parser *p, const char *k, const char *v)
+{
+	struct model *m = p->model;
+	unsigned long n;
+
+	if (!strcmp(k, "vendor_class")) {
+		struct vc_pattern *vc;
+		const char *text = v;
+
+		if (m->nvc == 8) {
+			bad(p, "vendor_class: at most 8 per model");
+			return;
+		}
+		vc = &m->vc[m->nvc];
+		if (!strncmp(v, "exact:", 6)) {
+			vc->kind = VC_EXACT;
+			text = v + 6;
+		} else if (!strncmp(v, "prefix:", 7)) {
+			vc->kind = VC_PREFIX;
+			text = v + 7;
+		} else if (!strncmp(v, "glob:", 5)) {
+			vc->kind = VC_GLOB;
+			text = v + 5;
+		} else {
+			bad(p, "vendor_class: say how to match: exact:, "
+			       "prefix: or glob:");
+			return;
+		}
+		if (!*text || strlen(text) >= sizeof(vc->text)) {
+			bad(p, "vendor_class: empty or longer than %zu",
+			    sizeof(vc->text) - 1);
+			return;
+		}
+		strcpy(vc->text, text);
+		m->nvc++;
+	} else if (!strcmp(k, "slots")) {
+		if (parse_uint(v, 64, &n) || n == 0)
+			bad(p, "slots: want 1..64 slots per phone");
+		else
+			m->slots = (unsigned int)n;
+	} else if (!strcmp(k, "lease_time")) {
+		if (parse_uint(v, UINT32_MAX, &n) || n < 60)
+			bad(p, "lease_time: want seconds, at least 60");
+		else
+			m->lease_time = (uint32_t)n;
+	} else if (!strcmp(k, "image")) {
+		set_str(p, m->image, sizeof(m->image), v, k);
+	} else if (!strcmp(k, "template")) {
+		if (strcmp(v, "cisco") && strcmp(v, "polycom") &&
+		    strcmp(v, "yealink") && strcmp(v, "generic"))
+			bad(p, "template: want cisco, polycom, yealink or "
+			       "generic");
+		else
+			set_str(p, m->tmpl, sizeof(m->tmpl), v, k);
+	} else {
+		bad(p, "unknown key '%s' in [model %s]", k, m->name);
+	}
+}
+
+static void section(struct parser *p, char *s)
+{
+	char *end = strchr(s, ']'), *name;
+	struct policy *pol = &p->c->policy;
+	int i;
+
+	p->model = NULL;
+	p->sec = SEC_NONE;
+	if (!end || *trim(end + 1)) {
+		bad(p, "bad section header (want [global], [mac] or "
+		       "[model NAME])");
+		return;
+	}
+	*end = '\0';
+	s = trim(s + 1);
+	if (!strcmp(s, "global")) {
+		p->sec = SEC_GLOBAL;
+		return;
+	}
+	if (!strcmp(s, "mac")) {
+		p->sec = SEC_MAC;
+		return;
+	}
+	if (strncmp(s, "model", 5) || !isspace((unsigned char)s[5])) {
+		bad(p, "unknown section [%s]", s);
+		return;
+	}
+	name = trim(s + 5);
+	if (!*name || strlen(name) >= sizeof(pol->models[0].name)) {
+		bad(p, "[model]: needs a name of at most %zu characters",
+		    sizeof(pol->models[0].name) - 1);
+		return;
+	}
+	for (i = 0; i < pol->nmodels; i++)
+		if (!strcmp(pol->models[i].name, name)) {
+			bad(p, "[model %s] defined twice", name);
+			return;
+		}
+	if (pol->nmodels == POLICY_MAX_MODELS) {
+		bad(p, "more than %d models", POLICY_MAX_MODELS);
+		return;
+	}
+	p->model = &pol->models[pol->nmodels++];
+	memset(p->model, 0, sizeof(*p->model));
+	strcpy(p->model->name, name);
+	p->model->slots = 1;
+	snprintf(p->model->tmpl, sizeof(p->model->tmpl), "generic");
+	p->sec = SEC_MODEL;
+}
+
+/* What must hold once the whole file is read. */
+static void finish(struct parser *p)
+{
+	struct prov_conf *c = p->c;
+	int i;
+
+	p->line = 0;
+	if (!c->lan_size)
+		bad(p, "[global] lan_pool is required");
+	if (!c->pub_count)
+		bad(p, "[global] public_pool is required");
+	if (!c->gateway)
+		bad(p, "[global] gateway is required");
+	else if (c->lan_size && c->gateway - c->lan_net >= c->lan_size)
+		bad(p, "gateway is outside lan_pool");
+	if (!c->policy.nmodels)
+		bad(p, "no [model NAME] section: no phone would get a lease");
+	for (i = 0; i < c->policy.nmodels; i++) {
+		struct model *m = &c->policy.models[i];
+
+		if (!m->nvc)
+			bad(p, "[model %s] has no vendor_class", m->name);
+		if (c->slot_size &&
+		    m->slots * c->slot_size > 65536 - c->slot_size)
+			bad(p,
+			    "[model %s] wants more ports than an address "
+			    "has",
+			    m->name);
+		if (!m->lease_time)
+			m->lease_time = c->lease_time;
+	}
+	if (!c->server_id)
+		c->server_id = c->gateway;
+	if (!c->tftp_server)
+		c->tftp_server = c->gateway;
+}
+
+int conf_parse(const char *name, const char *text, struct prov_conf *c,
+	       FILE *err)
+{
+	struct parser p = { .name = name, .err = err, .c = c };
+	const char *s = text;
+
+	memset(c, 0, sizeof(*c));
+	c->slot_size = 1024;
+	c->lease_time = 3600;
+	snprintf(c->tftp_root, sizeof(c->tftp_root), "/srv/tftp");
+	snprintf(c->lease_db, sizeof(c->lease_db), "/var/lib/nappt/leases.db");
+	snprintf(c->pin_dir, sizeof(c->pin_dir), "/sys/fs/bpf/nappt");
+
+	while (*s) {
+		const char *nl = strchr(s, '\n');
+		size_t len = nl ? (size_t)(nl - s) : strlen(s);
+		char buf[1024], *l, *eq;
+
+		p.line++;
+		if (len >= sizeof(buf)) {
+			bad(&p, "line longer than %zu characters",
+			    sizeof(buf) - 1);
+			s += len + (nl ? 1 : 0);
+			continue;
+		}
+		memcpy(buf, s, len);
+		buf[len] = '\0';
+		s += len + (nl ? 1 : 0);
+		l = trim(buf);
+		if (!*l || *l == '#' || *l == ';')
+			continue;
+		if (*l == '[') {
+			section(&p, l);
+			continue;
+		}
+		eq = strchr(l, '=');
+		if (!eq) {
+			bad(&p, "expected 'key = value'");
+			continue;
+		}
+		*eq = '\0';
+		{
+			char *k = trim(l), *v = trim(eq + 1);
+
+			if (!*k || !*v) {
+				bad(&p, "empty key or value");
+				continue;
+			}
+			switch (p.sec) {
+			case SEC_GLOBAL:
+				global_key(&p, k, v);
+				break;
+			case SEC_MAC:
+				mac_key(&p, k, v);
+				break;
+			case SEC_MODEL:
+				model_key(&p, k, v);
+				break;
+			default:
+				bad(&p, "'%s' outside a section", k);
+			}
+		}
+	}
+	finish(&p);
+	return p.errors;
+}
+
+int conf_load(const char *path, struct prov_conf *c, FILE *err)
+{
+	char *text;
+	long n;
+	FILE *f;
+	int r;
+
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || n > (1 << 20) ||
+	    fseek(f, 0, SEEK_SET)) {
+		fclose(f);
+		return -EFBIG;
+	}
+	text = malloc((size_t)n + 1);
+	if (!text) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	if (fread(text, 1, (size_t)n, f) != (size_t)n) {
+		free(text);
+		fclose(f);
+		return -EIO;
+	}
+	fclose(f);
+	text[n] = '\0';
+	/* A NUL inside the file ends the string early: say so. */
+	r = conf_parse(path, text, c, err);
+	if (strlen(text) != (size_t)n) {
+		if (err)
+			fprintf(err, "%s: NUL byte in file\n", path);
+		r++;
+	}
+	free(text);
+	return r;
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * The provisioner's configuration: one INI-style file, parsed by one
+ * module.  Every error is reported as "file:line: reason" and parsing goes
+ * on, so a check run (-n) lists all of them at once.  See
+ * provisioner/provisioner.conf.example for the keys.
+ */
+#ifndef NAPPT_CONF_H
+#define NAPPT_CONF_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "policy.h"
+
+#define CONF_MAX_RESERVED 256
+#define CONF_MAX_DNS 4
+
+struct prov_conf {
+	char interface[16];
+	uint32_t lan_net, lan_size; /* host order */
+	uint32_t gateway; /* router option, host order */
+	uint32_t server_id; /* option 54, host order; default: gateway */
+	uint32_t dns[CONF_MAX_DNS];
+	int ndns;
+	uint32_t pub_net, pub_count; /* host order */
+	unsigned int slot_size;
+	uint16_t reserved[CONF_MAX_RESERVED][2]; /* inclusive ranges */
+	int nreserved;
+	uint32_t lease_time; /* default per model */
+	uint32_t tftp_server; /* option 150 / 66; default: gateway */
+	char tftp_root[256];
+	char lease_db[256];
+	char pin_dir[256];
+	struct policy policy;
+};
+
+/*
+ * Parse path into c (defaults first).  Errors go to err as
+ * "path:line: reason" lines.  Returns the number of errors (0: good), or
+ * a negative errno if the file cannot be read.
+ */
+int conf_load(const char *path, struct prov_conf *c, FILE *err);
+
+/* The same on a string (tests, fuzzing); name is used in messages. */
+int conf_parse(const char *name, const char *text, struct prov_conf *c,
+	       FILE *err);
+
+#endif /* NAPPT_CONF_H */
