@@ -29,7 +29,7 @@ static char *errors_of(const char *text, int *n)
 	return buf;
 }
 
-#define HEAD                                                          \
+#define HEAD                                                         \
 	"[global]\nlan_pool = 100.64.0.0/16\ngateway = 100.64.0.1\n" \
 	"public_pool = 203.0.113.0/28\n"
 #define MODEL "[model m]\nvendor_class = prefix:Cisco\n"
