@@ -6,7 +6,8 @@
 #   make test-prov-store    lease store + map reconciliation (durability,
 #                           invariant 1, expiry, group commit, real maps)
 #   make test-prov-msg      DHCP codec, golden packets, plain and ASan/UBSan
-#   make test-prov-policy   validation order, allocator, option 159, config
+#   make test-prov-policy   validation order, allocator, option 159, config,
+#                           per-phone config templates
 #   make test-prov-fuzz-conf libFuzzer on the config parser (15 s)
 #   make test-prov-fuzz-msg libFuzzer on the DHCP parser (15 s)
 
@@ -66,21 +67,25 @@ test-prov-fuzz-msg fuzz-prov-msg: $(BUILD)/fuzz_dhcp_msg
 # ASan/UBSan builds, and a libFuzzer run of the config parser.
 TEST_RUNNERS += test-prov-policy test-prov-fuzz-conf
 FUZZ_TARGETS += fuzz-prov-conf
-PROV_POLICY_SRCS := provisioner/policy.c provisioner/conf.c
+PROV_POLICY_SRCS := provisioner/policy.c provisioner/conf.c provisioner/render.c
 $(BUILD)/tests/provisioner/%.o: CPPFLAGS += -Iprovisioner -DSRCDIR='"$(CURDIR)"'
 $(BUILD)/test_policy: $(BUILD)/tests/provisioner/test_policy.o \
 		      $(BUILD)/tests/provisioner/test_conf.o \
+		      $(BUILD)/tests/provisioner/test_render.o \
 		      $(PROV_POLICY_SRCS:%.c=$(BUILD)/%.o)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $(BUILD)/tests/provisioner/test_policy.o $(PROV_POLICY_SRCS:%.c=$(BUILD)/%.o) -lcmocka -o $@
 	$(Q)$(CC) $(LDFLAGS) $(BUILD)/tests/provisioner/test_conf.o $(PROV_POLICY_SRCS:%.c=$(BUILD)/%.o) -lcmocka -o $(BUILD)/test_conf
+	$(Q)$(CC) $(LDFLAGS) $(BUILD)/tests/provisioner/test_render.o $(PROV_POLICY_SRCS:%.c=$(BUILD)/%.o) -lcmocka -o $(BUILD)/test_render
 
-$(BUILD)/test_policy_asan: tests/provisioner/test_policy.c tests/provisioner/test_conf.c $(PROV_POLICY_SRCS) provisioner/policy.h provisioner/conf.h
+$(BUILD)/test_policy_asan: tests/provisioner/test_policy.c tests/provisioner/test_conf.c tests/provisioner/test_render.c $(PROV_POLICY_SRCS) provisioner/policy.h provisioner/conf.h provisioner/render.h
 	$(call msg,CC-ASAN,$@)
 	$(Q)$(CC) -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 		-Iprovisioner tests/provisioner/test_policy.c $(PROV_POLICY_SRCS) -lcmocka -o $@
 	$(Q)$(CC) -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 		-Iprovisioner -DSRCDIR='"$(CURDIR)"' tests/provisioner/test_conf.c $(PROV_POLICY_SRCS) -lcmocka -o $(BUILD)/test_conf_asan
+	$(Q)$(CC) -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+		-Iprovisioner -DSRCDIR='"$(CURDIR)"' tests/provisioner/test_render.c $(PROV_POLICY_SRCS) -lcmocka -o $(BUILD)/test_render_asan
 
 $(BUILD)/fuzz_conf: tests/provisioner/fuzz_conf.c $(PROV_POLICY_SRCS) provisioner/conf.h
 	$(call msg,FUZZ-CC,$@)
@@ -90,8 +95,9 @@ $(BUILD)/fuzz_conf: tests/provisioner/fuzz_conf.c $(PROV_POLICY_SRCS) provisione
 
 .PHONY: test-prov-policy test-prov-fuzz-conf fuzz-prov-conf
 test-prov-policy: $(BUILD)/test_policy $(BUILD)/test_policy_asan
-	$(Q)for t in test_policy_asan test_conf_asan; do \
+	$(Q)for t in test_policy_asan test_conf_asan test_render_asan; do \
 		$(BUILD)/$$t >/dev/null 2>&1 || { $(BUILD)/$$t; exit 1; }; done
+	$(Q)$(BUILD)/test_render
 	$(Q)$(BUILD)/test_conf
 	$(Q)$(BUILD)/test_policy
 
