@@ -37,13 +37,17 @@ head -c 4096 /dev/urandom >"$ROOT/SEP001122334455.cnf.xml"
 head -c $((8 << 20)) /dev/urandom >"$ROOT/image.bin"
 chmod 644 "$ROOT"/*
 
-# tftpd-hpa's server, unpacked once into the build dir
+# tftpd-hpa's server, unpacked once and cached in the build dir.  Only the
+# binary is kept: the package's etc/init.d would match the Makefile's
+# `find $(BUILD) -name '*.d'` dependency include.
 HPA_DIR=$BUILD/tftpd-hpa
-HPA=$HPA_DIR/usr/sbin/in.tftpd
+HPA=$HPA_DIR/in.tftpd
 if [ ! -x "$HPA" ]; then
-	mkdir -p "$HPA_DIR"
-	(cd "$HPA_DIR" && timeout 60 apt-get download tftpd-hpa >/dev/null 2>&1 &&
-		dpkg-deb -x tftpd-hpa_*.deb .) || echo "bench-tftp: could not fetch tftpd-hpa" >&2
+	mkdir -p "$HPA_DIR" "$TFT_TMP/deb"
+	(cd "$TFT_TMP/deb" && timeout 60 apt-get download tftpd-hpa >/dev/null 2>&1 &&
+		dpkg-deb -x tftpd-hpa_*.deb x && cp x/usr/sbin/in.tftpd "$HPA") ||
+		echo "bench-tftp: could not fetch tftpd-hpa" >&2
+	rm -rf "$TFT_TMP/deb"
 fi
 
 tft_ns_add s || exit 0
