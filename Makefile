@@ -63,6 +63,7 @@ TEST_RUNNERS := test-datapath test-libnappt test-loader test-e2e
 BENCH_TARGETS := bench-xdp bench-fwd
 FUZZ_TARGETS :=
 INSTALL_BINS := $(BUILD)/nappt
+INSTALL_EXTRA :=
 UNITS := systemd/nappt.service
 
 
@@ -173,6 +174,7 @@ DOCDIR ?= $(PREFIX)/share/doc/nappt
 # Units name /usr/local/sbin; they are rewritten for the SBINDIR used.
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(DOCDIR)
+	$(if $(INSTALL_EXTRA),$(MAKE) --no-print-directory $(INSTALL_EXTRA))
 	install -m 0755 $(INSTALL_BINS) $(DESTDIR)$(SBINDIR)/
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
 	install -m 0644 systemd/nappt.default $(DESTDIR)$(DOCDIR)/

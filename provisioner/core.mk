@@ -108,3 +108,25 @@ test-prov-fuzz-conf fuzz-prov-conf: $(BUILD)/fuzz_conf
 		$(BUILD)/corpus/conf >$(BUILD)/fuzz_conf.log 2>&1; then \
 		tail -1 $(BUILD)/fuzz_conf.log; echo "1 passed, 0 failed"; \
 	else tail -30 $(BUILD)/fuzz_conf.log; echo "0 passed, 1 failed"; exit 1; fi
+
+# The daemon.
+PROV_DAEMON_OBJS := $(BUILD)/provisioner/main.o $(PROV_MSG_OBJS) \
+		    $(PROV_STORE_OBJS) $(PROV_POLICY_SRCS:%.c=$(BUILD)/%.o)
+BINS += $(BUILD)/nappt-provisioner
+INSTALL_BINS += $(BUILD)/nappt-provisioner
+INSTALL_EXTRA += install-prov-templates
+UNITS += systemd/nappt-provisioner.service
+TEST_RUNNERS += test-prov-e2e
+
+$(BUILD)/nappt-provisioner: $(PROV_DAEMON_OBJS) $(LIBNAPPT)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ -lsqlite3 $(LDLIBS_BPF) -o $@
+
+.PHONY: install-prov-templates test-prov-e2e
+install-prov-templates:
+	install -d $(DESTDIR)$(PREFIX)/share/nappt/templates
+	install -m 0644 provisioner/templates/* $(DESTDIR)$(PREFIX)/share/nappt/templates/
+	install -m 0644 provisioner/provisioner.conf.example $(DESTDIR)$(DOCDIR)/
+
+test-prov-e2e: all
+	$(Q)bash tests/provisioner/test-dhcp.sh $(BUILD)
