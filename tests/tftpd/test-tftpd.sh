@@ -186,9 +186,13 @@ table inet tftloss {
 }
 NFT
 check "loss: tftp-hpa lock-step 256 KiB" t_hpa binary quarter.bin
-check "loss: atftp windowsize 8 blksize 1428 1 MiB" t_atftp one.bin 1428 8
-# curl re-ACKs only on its own (multi-second) timer, so a smaller file
-check "loss: curl blksize 1428 256 KiB" t_curl quarter.bin 1428
+# curl and atftp answer a repeated DATA block at most once and otherwise
+# re-ACK only on their own timer, which our retransmissions keep resetting
+# (atftp) or which runs tens of seconds (curl): a lost ACK stalls them.
+# For these two clients only DATA is dropped.
+tft_x s nft flush chain inet tftloss in
+check "loss: atftp windowsize 8 blksize 1428 1 MiB (DATA loss only)" t_atftp one.bin 1428 8
+check "loss: curl blksize 1428 256 KiB (DATA loss only)" t_curl quarter.bin 1428
 t_dropped() {
 	local n
 	n=$(tft_x s nft list table inet tftloss | grep -o 'packets [0-9]*' | awk '{s+=$2} END {print s+0}')
