@@ -24,6 +24,7 @@
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "conf.h"
 #include "dhcp-msg.h"
@@ -323,6 +324,25 @@ static int lease_for(struct prov *p, const struct dhcp_msg *m, int model,
 	return 0;
 }
 
+/* The lease is gone: its config file first, then the gating entry. */
+static void remove_config(struct prov *p, const struct lease *l)
+{
+	char file[64], path[600];
+	int i;
+
+	for (i = 0; i < p->conf.policy.nmodels; i++)
+		if (!strcmp(p->conf.policy.models[i].name, l->model))
+			break;
+	if (i == p->conf.policy.nmodels ||
+	    render_file_name(p->conf.policy.models[i].tmpl, l->mac, file,
+			     sizeof(file)))
+		return;
+	snprintf(path, sizeof(path), "%s/%s", p->conf.tftp_root, file);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/.leases/%s", p->conf.tftp_root, file);
+	unlink(path);
+}
+
 static void handle(struct prov *p, struct dhcp_msg *m, struct pending *batch,
 		   int *nbatch, int64_t now)
 {
@@ -408,6 +428,7 @@ static void handle(struct prov *p, struct dhcp_msg *m, struct pending *batch,
 			      l.port_first, l.port_last);
 		if (p->have_maps)
 			map_sync_del(&p->maps, &l);
+		remove_config(p, &l);
 		attribution(m->type == DHCPRELEASE ? "release" : "decline", &l);
 		return;
 	case DHCPINFORM:
@@ -449,9 +470,27 @@ static void write_config(struct prov *p, const struct lease *l,
 		if (!r)
 			r = render_text(tmpl, v, RENDER_NVARS, out,
 					sizeof(out));
-		if (r >= 0)
-			r = render_write_atomic(p->conf.tftp_root, st.file, out,
-						(size_t)r);
+		if (r >= 0) {
+			/* tftpd's gating (tftpd/README.md): the entry that
+			 * says who may read the file goes in first. */
+			char gate[300], who[INET_ADDRSTRLEN + 1];
+			int len = r;
+
+			snprintf(gate, sizeof(gate), "%s/.leases",
+				 p->conf.tftp_root);
+			if (mkdir(gate, 0755) && errno != EEXIST)
+				r = -errno;
+			if (r >= 0) {
+				ip4(l->priv_ip, who);
+				strcat(who, "\n");
+				r = render_write_atomic(gate, st.file, who,
+							strlen(who));
+			}
+			if (r >= 0)
+				r = render_write_atomic(p->conf.tftp_root,
+							st.file, out,
+							(size_t)len);
+		}
 		if (r < 0)
 			logp(4, "Failed to write config %s: %s", st.file,
 			     strerror(-r));
@@ -505,6 +544,7 @@ static int expire_cb(const struct lease *l, void *arg)
 		      l->port_first, l->port_last);
 	if (p->have_maps)
 		map_sync_del(&p->maps, l);
+	remove_config(p, l);
 	attribution("expire", l);
 	return 0;
 }

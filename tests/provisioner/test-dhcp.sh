@@ -112,9 +112,10 @@ t_cisco() {
 	grep -q '^ip=100.64.' "$T/cisco.env" &&
 		grep -q '^boot_file=SEP001B54AABB0C.cnf.xml' "$T/cisco.env" &&
 		grep -q '^opt159=' "$T/cisco.env" &&
-		grep -q "<startMediaPort>" "$T/tftp/SEP001B54AABB0C.cnf.xml"
+		grep -q "<startMediaPort>" "$T/tftp/SEP001B54AABB0C.cnf.xml" &&
+		grep -qx "$(sed -n 's/^ip=//p' "$T/cisco.env")" "$T/tftp/.leases/SEP001B54AABB0C.cnf.xml"
 }
-check "cisco (vendor class with trailing NUL) gets a lease and its config" t_cisco
+check "cisco (vendor class with trailing NUL) gets a lease, its config, its tftpd gate entry" t_cisco
 
 t_map() {
 	local ip
@@ -207,9 +208,11 @@ t_release() {
 	cat "$T/release.out"
 	! nsx gw $N phone list | grep -q 00:1b:54:aa:bb:0c &&
 		[ "$(sqlite3 "$T/leases.db" 'select count(*) from leases')" = 1 ] &&
-		grep -q "lease release mac=00:1b:54:aa:bb:0c" "$T/prov.log"
+		grep -q "lease release mac=00:1b:54:aa:bb:0c" "$T/prov.log" &&
+		[ ! -e "$T/tftp/SEP001B54AABB0C.cnf.xml" ] &&
+		[ ! -e "$T/tftp/.leases/SEP001B54AABB0C.cnf.xml" ]
 }
-check "RELEASE frees the lease and the mapping" t_release
+check "RELEASE frees the lease, the mapping and the config file" t_release
 [ "$T_FAIL" -gt 0 ] && { echo "--- provisioner log"; tail -20 "$T/prov.log"; }
 
 kill $PROV 2>/dev/null
