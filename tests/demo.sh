@@ -1,61 +1,71 @@
 #!/usr/bin/env bash
-# The demo: a gateway between two simulated phones and an internet host,
-# all in network namespaces made here and removed at the end (even on
-# Ctrl-C).  Attaches the data plane with the loader, leases two phones
-# with `nappt phone add`, sends real traffic both ways and shows what the
-# internet host saw and what the data plane counted.
+# The demo: the whole gateway in network namespaces made here and removed
+# at the end (even on Ctrl-C).  Simulated phones boot: DHCP validates them
+# (MAC, then vendor class) and leases each a private address and a port
+# range on a shared public address; they fetch their config over TFTP;
+# their traffic crosses the XDP data plane translated both ways.
 set -u
 BUILD=$(realpath "${1:-build}")
-MODE=${MODE:-native}
-cd "$(dirname "$0")/.." || exit 1
-. tests/lib/netns.sh
-. tests/e2e/topo.sh
+SRC=$(realpath "$(dirname "$0")/..")
+. "$SRC/tests/lib/netns.sh"
 need_root
 T=$(mktemp -d)
-trap 'ns_cleanup; rm -rf "$T"; echo "demo: namespaces removed"' EXIT
+trap 'ns_cleanup; rm -rf "$T"; echo "demo: namespaces and processes removed"' EXIT
+trap 'exit 130' INT TERM
 bpffs_setup
-NAPPT_BIN=$BUILD/nappt
-NAPPT="$NAPPT_BIN --pin-dir $BPFFS/nappt"
+. "$SRC/tests/lib/gateway.sh"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+in_ns() { local ns=$1; shift; ip netns exec "$(ns_name "$ns")" "$@"; }
 
-say "Topology: phones pa (100.64.0.10) and pb (100.64.0.11) -- gateway -- internet host 198.51.100.7"
-topo_up "$MODE" || { echo "demo: setup failed"; exit 1; }
-nsx gw $NAPPT status
-say "Leases (what the provisioner will write): each phone owns a port range on 203.0.113.1"
-nsx gw $NAPPT phone list
+say "Gateway: lan0 100.64.0.1 (phones) -- XDP NAPPT -- wan0 198.18.0.1; public pool 203.0.113.0/28"
+gateway_up || { echo "demo: setup failed"; exit 1; }
+nsx gw $N status | sed 's/^/  /'
 
-INET=$(ns_name inet)
-PA=$(ns_name pa)
-PB=$(ns_name pb)
+say "Services: nappt-tftpd on 100.64.0.1:69 (per-phone files gated), nappt-provisioner (DHCP)"
+head -c 200000 /dev/urandom >"$T/tftp/P0030801SR02.loads" # a firmware image
+# Not through in_ns: $! must be the server itself for the cleanup to kill it.
+ip netns exec "$(ns_name gw)" "$BUILD/nappt-tftpd" -q -l 100.64.0.1:69 -g "$T/tftp" 2>"$T/tftpd.log" &
+ns_track $!
+start_prov || exit 1
+sed 's/^/  /' "$T/prov.log"
 
-say "Outbound: phone A sends SIP from port 2100, RTP from 2990, TCP from 2200; phone B from 3500"
-cap_start inet gw0 "udp or tcp[tcpflags] & tcp-syn != 0" || exit 1
-ip netns exec "$INET" timeout 5 socat -u TCP-LISTEN:8080,reuseaddr OPEN:/dev/null &
-sleep 0.3
-echo "REGISTER sip:demo SIP/2.0" | ip netns exec "$PA" socat -u - UDP:198.51.100.7:5060,sourceport=2100
-echo "rtp" | ip netns exec "$PA" socat -u - UDP:198.51.100.7:16384,sourceport=2990
-echo "hello" | ip netns exec "$PA" timeout 3 socat -u - TCP:198.51.100.7:8080,sourceport=2200
-echo "REGISTER sip:demo SIP/2.0" | ip netns exec "$PB" socat -u - UDP:198.51.100.7:5060,sourceport=3500
-say "...and phone A tries port 5000, outside its range 2048-3071 (must not leave)"
-echo "spoof" | ip netns exec "$PA" socat -u - UDP:198.51.100.7:5060,sourceport=5000
-say "What the internet host saw (tcpdump on its interface):"
-cap_stop inet | sed 's/^/  /'
-echo "  -> public source 203.0.113.1, every source port unchanged, nothing from port 5000"
+say "Phone A boots: Cisco 7940, MAC 00:1b:54:aa:bb:0c, vendor class with its trailing NUL"
+dhcp pa a -V "" -x "0x3c:$CISCO_HEX" && sed 's/^/  /' "$T/a.env"
+echo "  (opt159 = RFC 7618 offset/PSID-len/PSID of its port range; opt150 = TFTP server)"
+say "Phone B boots: Polycom, MAC 00:04:f2:01:02:03, vendor class Polycom-SPIP650"
+dhcp pb b -V "Polycom-SPIP650" && sed 's/^/  /' "$T/b.env"
+say "Phone C (MAC not allowed) and phone D (allowed OUI, vendor class 'MSFT 5.0') get nothing"
+dhcp pc c -V "Polycom-SPIP650" || echo "  phone C: no lease"
+dhcp pd d -V "MSFT 5.0" || echo "  phone D: no lease"
+grep reject "$T/prov.log" | sed 's/^/  /'
 
-say "Inbound: the internet host sends to (203.0.113.1, 2101) and (203.0.113.1, 3100)"
-ip netns exec "$PA" timeout 3 socat -u UDP-RECVFROM:2101 SYSTEM:'echo "  phone A got \"$(cat)\" from $SOCAT_PEERADDR:$SOCAT_PEERPORT on 100.64.0.10:2101"' &
-ip netns exec "$PB" timeout 3 socat -u UDP-RECVFROM:3100 SYSTEM:'echo "  phone B got \"$(cat)\" from $SOCAT_PEERADDR:$SOCAT_PEERPORT on 100.64.0.11:3100"' &
-sleep 0.3
-echo "INVITE A" | ip netns exec "$INET" socat -u - UDP:203.0.113.1:2101,bind=198.51.100.7
-echo "INVITE B" | ip netns exec "$INET" socat -u - UDP:203.0.113.1:3100,bind=198.51.100.7
+say "The data plane's mappings, written by the provisioner after each lease was on disk"
+nsx gw $N phone list | tee "$T/list" | sed 's/^/  /'
+
+say "Phone A fetches its config over TFTP: its port range is in it (real phones ignore option 159)"
+in_ns pa tftp 100.64.0.1 -m binary -c get SEP001B54AABB0C.cnf.xml "$T/a.cnf.xml" &&
+	grep -E "MediaPort|voipControlPort|loadInformation" "$T/a.cnf.xml" | sed 's/^ */  /'
+in_ns pa tftp 100.64.0.1 -m binary -c get P0030801SR02.loads "$T/a.loads" &&
+	cmp -s "$T/a.loads" "$T/tftp/P0030801SR02.loads" && echo "  firmware image: 200000 bytes, identical"
+say "Phone B asks for phone A's config: refused (gated to A's address)"
+in_ns pb tftp 100.64.0.1 -m binary -c get SEP001B54AABB0C.cnf.xml "$T/stolen" 2>&1 | sed 's/^/  /'
+
+A_FIRST=$(awk '/00:1b:54:aa:bb:0c/ {split($4, r, "-"); print r[1]}' "$T/list")
+A_PUB=$(awk '/00:1b:54:aa:bb:0c/ {print $3}' "$T/list")
+say "Phone A registers (SIP from its port $A_FIRST) and the internet host answers to ($A_PUB, $A_FIRST)"
+ip netns exec "$(ns_name inet)" timeout 5 tcpdump -i gw0 -n -U --immediate-mode -c 2 -w "$T/cap.pcap" udp 2>/dev/null &
+CAP=$!
+ip netns exec "$(ns_name pa)" timeout 4 socat -u UDP-RECVFROM:$A_FIRST,reuseaddr SYSTEM:'echo "  phone A got \"$(cat)\" from $SOCAT_PEERADDR:$SOCAT_PEERPORT"' &
+sleep 1
+echo "REGISTER sip:demo SIP/2.0" | in_ns pa socat -u - UDP:198.51.100.7:5060,sourceport=$A_FIRST,reuseaddr
+echo "SIP/2.0 200 OK" | in_ns inet socat -u - UDP:$A_PUB:$A_FIRST,bind=198.51.100.7:5060
+wait $CAP
+echo "  what the internet host saw:"
+tcpdump -n -r "$T/cap.pcap" 2>/dev/null | sed 's/^/    /'
 sleep 0.5
-say "Ping from phone A (echo identifier 2500, inside its range)"
-ip netns exec "$PA" ping -n -c 2 -i 0.2 -e 2500 198.51.100.7 | sed 's/^/  /'
 
 say "Data-plane counters (nappt stats, non-zero)"
-nsx gw $NAPPT stats | awk '$2 > 0' | sed 's/^/  /'
-say "bpftool view of phone A's lease"
-nsx gw bpftool map lookup pinned "$BPFFS/nappt/phones" key 10 0 0 0 | sed 's/^/  /'
-say "Detaching"
-nsx gw $NAPPT detach
+nsx gw $N stats | awk '$2 > 0' | sed 's/^/  /'
+say "Attribution log (provisioner)"
+grep "lease " "$T/prov.log" | sed 's/^/  /'
