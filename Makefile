@@ -114,7 +114,6 @@ $(BUILD)/bench_xdp: $(BUILD)/bench/bench_xdp.o $(LIBNAPPT)
 # --- fragments of the components -------------------------------------------
 
 -include provisioner/core.mk
--include provisioner/provisioner.mk
 -include tftpd/tftpd.mk
 
 # --- top-level targets ------------------------------------------------------
