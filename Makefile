@@ -45,7 +45,7 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow \
 	  -Wno-missing-field-initializers \
 	  -Wformat=2 -Wstrict-prototypes -fno-strict-aliasing \
 	  -D_FORTIFY_SOURCE=2 -fstack-protector-strong
-CPPFLAGS += -Iinclude -Ilib -I$(BUILD)
+CPPFLAGS += -Iinclude -Ilib -I$(BUILD) -Itests
 LDLIBS_BPF := -lbpf -lelf -lz
 BPF_CFLAGS := -O2 -g -target bpf -Wall -Wno-unused-function \
 	      -I$(ARCH_INC) -Iinclude -Ibpf

@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "libnappt.h"
-#include "nappt.skel.h"
+#include "private-maps.h"
 
 static struct nappt_bpf *skel;
 static struct nappt_maps M;
@@ -56,32 +56,16 @@ static nappt_slot_t slot_at(const char *pub, uint32_t port)
 
 static int group_setup(void **state)
 {
-	struct bpf_map *m;
-	__u32 zero = 0;
+	struct nappt_config cfg = {
+		.lan_net = ip("100.64.1.0"),
+		.lan_size = 256,
+		.pub_net = ip("203.0.113.8"),
+		.pub_count = 4,
+		.slot_shift = 10,
+		.slots_per_ip = 64,
+	};
 
-	skel = nappt_bpf__open();
-	if (!skel)
-		return -1;
-	bpf_object__for_each_map(m, skel->obj)
-		bpf_map__set_pin_path(m, NULL);
-	bpf_map__set_max_entries(skel->maps.phones, 256);
-	bpf_map__set_max_entries(skel->maps.slots, 4 * 64);
-	if (nappt_bpf__load(skel))
-		return -1;
-	M = (struct nappt_maps)NAPPT_MAPS_INIT;
-	M.config_fd = bpf_map__fd(skel->maps.config);
-	M.phones_fd = bpf_map__fd(skel->maps.phones);
-	M.slots_fd = bpf_map__fd(skel->maps.slots);
-	M.stats_fd = bpf_map__fd(skel->maps.stats);
-	M.frags_fd = bpf_map__fd(skel->maps.frags);
-	M.tx_ports_fd = bpf_map__fd(skel->maps.tx_ports);
-	M.cfg.lan_net = ip("100.64.1.0");
-	M.cfg.lan_size = 256;
-	M.cfg.pub_net = ip("203.0.113.8");
-	M.cfg.pub_count = 4;
-	M.cfg.slot_shift = 10;
-	M.cfg.slots_per_ip = 64;
-	return bpf_map_update_elem(M.config_fd, &zero, &M.cfg, BPF_ANY);
+	return private_maps(&skel, &M, &cfg);
 }
 
 static int group_teardown(void **state)

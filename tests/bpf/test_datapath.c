@@ -30,7 +30,7 @@
 #include <cmocka.h>
 
 #include "libnappt.h"
-#include "nappt.skel.h"
+#include "private-maps.h"
 #include "pktgen.h"
 
 #define IP(a, b, c, d) ((uint32_t)(a) << 24 | (b) << 16 | (c) << 8 | (d))
@@ -999,9 +999,8 @@ static int setup_env(void)
 {
 	struct nappt_config cfg = { 0 };
 	struct nappt_phone a = { 0 }, b = { 0 };
-	struct bpf_map *m;
 	uint8_t mac[6];
-	__u32 zero = 0, ifx;
+	__u32 ifx;
 	int r;
 
 	E.lan_if = (int)if_nametoindex("lan0");
@@ -1017,18 +1016,6 @@ static int setup_env(void)
 				"by run-datapath.sh\n");
 		return -EINVAL;
 	}
-	E.skel = nappt_bpf__open();
-	if (!E.skel)
-		return -errno;
-	/* Private maps: never touch a live gateway's pinned ones. */
-	bpf_object__for_each_map(m, E.skel->obj)
-		bpf_map__set_pin_path(m, NULL);
-	bpf_map__set_max_entries(E.skel->maps.phones, 65536);
-	bpf_map__set_max_entries(E.skel->maps.slots, 16 * 64);
-	r = nappt_bpf__load(E.skel);
-	if (r)
-		return r;
-
 	cfg.lan_net = htonl(IP(100, 64, 0, 0));
 	cfg.lan_size = 65536;
 	cfg.pub_net = htonl(IP(203, 0, 113, 0));
@@ -1039,25 +1026,15 @@ static int setup_env(void)
 	cfg.lan_ifindex = (__u32)E.lan_if;
 	cfg.lan_mtu = 1500;
 	memcpy(cfg.lan_mac, MAC_LAN0, 6);
-	if (bpf_map_update_elem(bpf_map__fd(E.skel->maps.config), &zero, &cfg,
-				BPF_ANY))
-		return -errno;
+	r = private_maps(&E.skel, &E.maps, &cfg);
+	if (r)
+		return r;
 	for (ifx = 0; ifx < 2; ifx++) {
 		__u32 k = ifx ? (__u32)E.wan_if : (__u32)E.lan_if;
 
-		if (bpf_map_update_elem(bpf_map__fd(E.skel->maps.tx_ports), &k,
-					&k, BPF_ANY))
+		if (bpf_map_update_elem(E.maps.tx_ports_fd, &k, &k, BPF_ANY))
 			return -errno;
 	}
-
-	E.maps = (struct nappt_maps)NAPPT_MAPS_INIT;
-	E.maps.config_fd = bpf_map__fd(E.skel->maps.config);
-	E.maps.phones_fd = bpf_map__fd(E.skel->maps.phones);
-	E.maps.slots_fd = bpf_map__fd(E.skel->maps.slots);
-	E.maps.stats_fd = bpf_map__fd(E.skel->maps.stats);
-	E.maps.frags_fd = bpf_map__fd(E.skel->maps.frags);
-	E.maps.tx_ports_fd = bpf_map__fd(E.skel->maps.tx_ports);
-	E.maps.cfg = cfg;
 
 	a.pub_ip = htonl(PUB1);
 	a.port_first = 2048;

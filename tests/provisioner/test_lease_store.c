@@ -20,7 +20,7 @@
 
 #include "lease-store.h"
 #include "map-sync.h"
-#include "nappt.skel.h"
+#include "private-maps.h"
 
 static char dir[64], path[128];
 
@@ -228,30 +228,16 @@ static struct nappt_maps M;
 
 static int maps_setup(void)
 {
-	struct bpf_map *m;
-	__u32 zero = 0;
+	struct nappt_config cfg = {
+		.lan_net = ip("100.64.0.0"),
+		.lan_size = 256,
+		.pub_net = ip("203.0.113.0"),
+		.pub_count = 16,
+		.slot_shift = 10,
+		.slots_per_ip = 64,
+	};
 
-	skel = nappt_bpf__open();
-	if (!skel)
-		return -1;
-	bpf_object__for_each_map(m, skel->obj)
-		bpf_map__set_pin_path(m, NULL);
-	bpf_map__set_max_entries(skel->maps.phones, 256);
-	bpf_map__set_max_entries(skel->maps.slots, 16 * 64);
-	if (nappt_bpf__load(skel))
-		return -1;
-	M = (struct nappt_maps)NAPPT_MAPS_INIT;
-	M.config_fd = bpf_map__fd(skel->maps.config);
-	M.phones_fd = bpf_map__fd(skel->maps.phones);
-	M.slots_fd = bpf_map__fd(skel->maps.slots);
-	M.stats_fd = bpf_map__fd(skel->maps.stats);
-	M.cfg.lan_net = ip("100.64.0.0");
-	M.cfg.lan_size = 256;
-	M.cfg.pub_net = ip("203.0.113.0");
-	M.cfg.pub_count = 16;
-	M.cfg.slot_shift = 10;
-	M.cfg.slots_per_ip = 64;
-	return bpf_map_update_elem(M.config_fd, &zero, &M.cfg, 0);
+	return private_maps(&skel, &M, &cfg);
 }
 
 static void test_reconcile(void **state)
