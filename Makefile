@@ -60,7 +60,7 @@ LIBNAPPT_OBJS := $(BUILD)/lib/libnappt.o
 
 BINS := $(BUILD)/nappt
 TEST_RUNNERS := test-datapath test-libnappt test-loader test-e2e
-BENCH_TARGETS := bench-xdp bench-fwd
+BENCH_TARGETS := bench-xdp bench-fwd bench-dhcp
 FUZZ_TARGETS :=
 INSTALL_BINS := $(BUILD)/nappt
 INSTALL_EXTRA :=
@@ -152,6 +152,9 @@ bench-xdp: $(BUILD)/bench_xdp $(BUILD)/bpf/bench.bpf.o
 
 bench-fwd: all
 	$(Q)bash bench/bench-fwd.sh $(BUILD)
+
+bench-dhcp: all
+	$(Q)bash bench/bench-dhcp.sh $(BUILD)
 
 fuzz: $(FUZZ_TARGETS)
 

@@ -54,6 +54,7 @@ struct prov {
 	int fd;
 	int ifindex;
 	char tmpl_dir[256];
+	char *tmpl_text[POLICY_MAX_MODELS];
 	struct counters n;
 	time_t last_reject_log[8];
 };
@@ -443,60 +444,75 @@ static void handle(struct prov *p, struct dhcp_msg *m, struct pending *batch,
 	}
 }
 
+/* The model's template, read once at start (not once per lease). */
+static int load_templates(struct prov *p)
+{
+	int i;
+
+	for (i = 0; i < p->conf.policy.nmodels; i++) {
+		const struct model *m = &p->conf.policy.models[i];
+		char path[512];
+		FILE *f;
+		long n;
+
+		snprintf(path, sizeof(path), "%s/%s%s", p->tmpl_dir, m->tmpl,
+			 strcmp(m->tmpl, "cisco") ? ".cfg" : ".cnf.xml");
+		f = fopen(path, "re");
+		if (!f) {
+			logp(3, "Failed to open template %s: %s", path,
+			     strerror(errno));
+			return -errno;
+		}
+		if (fseek(f, 0, SEEK_END) || (n = ftell(f)) <= 0 ||
+		    n >= 65536 || fseek(f, 0, SEEK_SET) ||
+		    !(p->tmpl_text[i] = calloc(1, (size_t)n + 1)) ||
+		    fread(p->tmpl_text[i], 1, (size_t)n, f) != (size_t)n) {
+			logp(3, "Failed to read template %s", path);
+			fclose(f);
+			return -EIO;
+		}
+		fclose(f);
+	}
+	return 0;
+}
+
 static void write_config(struct prov *p, const struct lease *l,
 			 const struct model *m)
 {
+	const char *tmpl = p->tmpl_text[m - p->conf.policy.models];
 	struct render_var v[RENDER_NVARS];
 	struct render_storage st;
-	char path[512], *tmpl = NULL, out[16384];
-	FILE *f;
-	long n;
+	char out[16384];
 	int r;
 
-	snprintf(path, sizeof(path), "%s/%s%s", p->tmpl_dir, m->tmpl,
-		 strcmp(m->tmpl, "cisco") ? ".cfg" : ".cnf.xml");
-	f = fopen(path, "re");
-	if (!f) {
-		logp(4, "Failed to open template %s: %s", path,
-		     strerror(errno));
+	if (!tmpl)
 		return;
-	}
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && n < 65536 &&
-	    fseek(f, 0, SEEK_SET) == 0 && (tmpl = calloc(1, (size_t)n + 1)) &&
-	    fread(tmpl, 1, (size_t)n, f) == (size_t)n) {
-		r = render_phone_vars(v, &st, m->tmpl, l->mac, l->priv_ip,
-				      l->pub_ip, l->port_first, l->port_last,
-				      m->image, htonl(p->conf.tftp_server), "");
-		if (!r)
-			r = render_text(tmpl, v, RENDER_NVARS, out,
-					sizeof(out));
-		if (r >= 0) {
-			/* tftpd's gating (tftpd/README.md): the entry that
-			 * says who may read the file goes in first. */
-			char gate[300], who[INET_ADDRSTRLEN + 1];
-			int len = r;
+	r = render_phone_vars(v, &st, m->tmpl, l->mac, l->priv_ip, l->pub_ip,
+			      l->port_first, l->port_last, m->image,
+			      htonl(p->conf.tftp_server), "");
+	if (!r)
+		r = render_text(tmpl, v, RENDER_NVARS, out, sizeof(out));
+	if (r >= 0) {
+		/* tftpd's gating (tftpd/README.md): the entry that says who
+		 * may read the file goes in first. */
+		char gate[300], who[INET_ADDRSTRLEN + 1];
+		int len = r;
 
-			snprintf(gate, sizeof(gate), "%s/.leases",
-				 p->conf.tftp_root);
-			if (mkdir(gate, 0755) && errno != EEXIST)
-				r = -errno;
-			if (r >= 0) {
-				ip4(l->priv_ip, who);
-				strcat(who, "\n");
-				r = render_write_atomic(gate, st.file, who,
-							strlen(who));
-			}
-			if (r >= 0)
-				r = render_write_atomic(p->conf.tftp_root,
-							st.file, out,
-							(size_t)len);
+		snprintf(gate, sizeof(gate), "%s/.leases", p->conf.tftp_root);
+		if (mkdir(gate, 0755) && errno != EEXIST)
+			r = -errno;
+		if (r >= 0) {
+			ip4(l->priv_ip, who);
+			strcat(who, "\n");
+			r = render_write_atomic(gate, st.file, who, strlen(who),
+						0);
 		}
-		if (r < 0)
-			logp(4, "Failed to write config %s: %s", st.file,
-			     strerror(-r));
+		if (r >= 0)
+			r = render_write_atomic(p->conf.tftp_root, st.file, out,
+						(size_t)len, 0);
 	}
-	free(tmpl);
-	fclose(f);
+	if (r < 0)
+		logp(4, "Failed to write config %s: %s", st.file, strerror(-r));
 }
 
 /* Commit the batch, then ACK and map each lease in it. */
@@ -552,11 +568,19 @@ static int expire_cb(const struct lease *l, void *arg)
 static int load_cb(const struct lease *l, void *arg)
 {
 	struct prov *p = arg;
+	int i;
 
 	if (alloc_take(&p->alloc, ntohl(l->priv_ip), ntohl(l->pub_ip),
-		       l->port_first, l->port_last))
+		       l->port_first, l->port_last)) {
 		logp(4, "stored lease overlaps another, or is outside the "
 			"pools; ignored");
+		return 0;
+	}
+	/* Config files are written without fsync on the hot path: rewrite
+	 * every live lease's from the store, which is the truth. */
+	for (i = 0; i < p->conf.policy.nmodels; i++)
+		if (!strcmp(p->conf.policy.models[i].name, l->model))
+			write_config(p, l, &p->conf.policy.models[i]);
 	return 0;
 }
 
@@ -711,6 +735,8 @@ int main(int argc, char **argv)
 	if (p.conf.gateway - p.conf.lan_net < p.conf.lan_size)
 		p.alloc.lan_used[p.conf.gateway - p.conf.lan_net] = 1;
 
+	if (load_templates(&p))
+		return 1;
 	r = lease_store_open(p.conf.lease_db, &p.store);
 	if (r) {
 		logp(3, "Failed to open lease store %s: %s", p.conf.lease_db,

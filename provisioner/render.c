@@ -106,7 +106,7 @@ int render_text(const char *tmpl, const struct render_var *vars, size_t nvars,
 }
 
 int render_write_atomic(const char *dir, const char *name, const char *data,
-			size_t len)
+			size_t len, int durable)
 {
 	char tmp[512], dst[512];
 	int fd = -1, dfd = -1, r = 0;
@@ -133,7 +133,7 @@ int render_write_atomic(const char *dir, const char *name, const char *data,
 		off += (size_t)w;
 	}
 	/* Readable by the TFTP server, which runs as another user. */
-	if (fchmod(fd, 0644) || fsync(fd)) {
+	if (fchmod(fd, 0644) || (durable && fsync(fd))) {
 		r = -errno;
 		goto fail;
 	}
@@ -147,7 +147,7 @@ int render_write_atomic(const char *dir, const char *name, const char *data,
 		r = -errno;
 		goto fail;
 	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dfd = durable ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
 	if (dfd >= 0) {
 		fsync(dfd);
 		close(dfd);

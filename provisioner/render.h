@@ -46,9 +46,15 @@ int render_file_name(const char *tmpl, const uint8_t mac[6], char *out,
 int render_text(const char *tmpl, const struct render_var *vars, size_t nvars,
 		char *out, size_t cap);
 
-/* Write data to dir/name atomically: a temporary file in dir, fsync,
- * rename over name, fsync dir.  A phone never reads half a file. */
+/*
+ * Write data to dir/name atomically: a temporary file in dir, renamed over
+ * name, so a phone never reads half a file.  With durable, the file and
+ * the directory are fsynced too; the provisioner skips that on its hot
+ * path (four fsyncs per lease capped it at ~600 leases/s) because the
+ * lease store is the truth and every live lease's files are rewritten at
+ * start.
+ */
 int render_write_atomic(const char *dir, const char *name, const char *data,
-			size_t len);
+			size_t len, int durable);
 
 #endif /* NAPPT_RENDER_H */

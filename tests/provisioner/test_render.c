@@ -107,8 +107,8 @@ static void test_atomic_write(void **state)
 	int n = 0;
 
 	assert_non_null(mkdtemp(dir));
-	assert_int_equal(render_write_atomic(dir, "a.cfg", "one\n", 4), 0);
-	assert_int_equal(render_write_atomic(dir, "a.cfg", "two\n", 4), 0);
+	assert_int_equal(render_write_atomic(dir, "a.cfg", "one\n", 4, 1), 0);
+	assert_int_equal(render_write_atomic(dir, "a.cfg", "two\n", 4, 0), 0);
 	snprintf(path, sizeof(path), "%s/a.cfg", dir);
 	assert_string_equal(slurp(path), "two\n");
 	/* No temporary file left behind; no escape from the directory. */
@@ -118,10 +118,11 @@ static void test_atomic_write(void **state)
 			n++;
 	closedir(d);
 	assert_int_equal(n, 1);
-	assert_int_equal(render_write_atomic(dir, "../x", "y", 1), -EINVAL);
-	assert_int_equal(render_write_atomic(dir, ".hidden", "y", 1), -EINVAL);
+	assert_int_equal(render_write_atomic(dir, "../x", "y", 1, 1), -EINVAL);
+	assert_int_equal(render_write_atomic(dir, ".hidden", "y", 1, 1),
+			 -EINVAL);
 	assert_int_equal(render_write_atomic("/nonexistent-dir", "a.cfg", "y",
-					     1),
+					     1, 1),
 			 -ENOENT);
 	unlink(path);
 	rmdir(dir);
