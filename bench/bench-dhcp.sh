@@ -17,7 +17,7 @@ RSS_LEASES=${RSS_LEASES:-100000}
 . "$SRC/tests/lib/netns.sh"
 need_root
 T=$(mktemp -d)
-trap 'ns_cleanup; rm -rf "$T"' EXIT
+trap 'ns_cleanup; umount "$T/phones" 2>/dev/null; rm -rf "$T"' EXIT
 trap 'exit 130' INT TERM
 bpffs_setup
 ns_add srv >/dev/null
@@ -32,10 +32,26 @@ ip -n "$SRV" addr add 100.64.0.1/14 dev eth0
 ip -n "$CLI" addr add 100.67.255.254/14 dev eth0
 VC=$(printf 'Cisco Systems, Inc. IP Phone CP-7940G' | od -An -tx1 | tr -d ' \n')00
 
-# perfdhcp's "Rate: N 4-way exchanges/second".
+# Two CPUs: perfdhcp (both its threads) on one, the server on the other,
+# the same for both servers.
+CLI_CPU=${CLI_CPU:-0}
+SRV_CPU=${SRV_CPU:-1}
+
+# CPU time (user + system, clock ticks) a process and its threads used.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# perf CLIENTS PID: perfdhcp's "Rate: N 4-way exchanges/second", and in
+# $T/cpu the server's CPU microseconds per completed exchange (ACK).
 perf() {
-	ip netns exec "$CLI" timeout $((SECS + 30)) perfdhcp -4 -l eth0 -r "$RATE" -R "$1" \
-		-p "$SECS" -o "60,$VC" 100.64.0.1 >"$T/perf.out" 2>&1
+	local t0 t1 acks
+	t0=$(cpu_ticks "$2")
+	ip netns exec "$CLI" timeout $((SECS + 30)) taskset -c "$CLI_CPU" perfdhcp -4 -l eth0 \
+		-r "$RATE" -R "$1" -p "$SECS" -o "60,$VC" 100.64.0.1 >"$T/perf.out" 2>&1
+	t1=$(cpu_ticks "$2")
+	acks=$(awk '/Statistics for: REQUEST-ACK/ {s = 1} s && /received packets/ {print $3; exit}' "$T/perf.out")
+	awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="${acks:-0}" \
+		'BEGIN { printf("%.1f\n", n > 0 ? t * 1e6 / hz / n : 0) }' >"$T/cpu"
+	cp "$T/perf.out" "${PERF_OUT_COPY:-/dev/null}"
 	grep -m1 -oE 'Rate: [0-9.]+' "$T/perf.out" | awk '{print $2}'
 }
 
@@ -47,7 +63,7 @@ lan_pool = 100.64.0.0/14
 gateway = 100.64.0.1
 public_pool = 198.18.0.0/20
 lease_time = 3600
-tftp_root = $T/tftp
+phone_dir = $T/phones
 lease_db = $T/leases.db
 pin_dir = $BPFFS/nappt
 
@@ -59,8 +75,11 @@ CONF
 
 start_ours() {
 	rm -f "$T"/leases.db* "$T/prov.log"
-	mkdir -p "$T/tftp"
-	ip netns exec "$SRV" ${PROV_WRAP:-} "$BUILD/nappt-provisioner" -c "$T/prov.conf" \
+	# phone_dir is on tmpfs, as /run/nappt/phones is on a real box.
+	mkdir -p "$T/phones"
+	mountpoint -q "$T/phones" && umount "$T/phones"
+	mount -t tmpfs -o size=512m tmpfs "$T/phones"
+	ip netns exec "$SRV" ${PROV_WRAP:-} taskset -c "$SRV_CPU" "$BUILD/nappt-provisioner" -c "$T/prov.conf" \
 		--templates "$SRC/provisioner/templates" 2>"$T/prov.log" &
 	OURS=$!
 	ns_track $OURS
@@ -76,12 +95,13 @@ nsx srv "$BUILD/nappt" --pin-dir "$BPFFS/nappt" attach --lan eth0 --wan wan0 \
 	--lan-pool 100.64.0.0/14 --pub-pool 198.18.0.0/20 >/dev/null || exit 1
 ours_conf
 start_ours || exit 1
-OURS_RATE=$(perf "$CLIENTS")
+OURS_RATE=$(perf "$CLIENTS" $OURS)
+OURS_CPU=$(cat "$T/cpu")
 OURS_LEASES=$(sqlite3 "$T/leases.db" 'select count(*) from leases')
 OURS_MAPS=$(nsx srv "$BUILD/nappt" --pin-dir "$BPFFS/nappt" phone list | wc -l)
 kill $OURS
 wait $OURS 2>/dev/null
-echo "ours: ${OURS_RATE:-0} DORA/s, $OURS_LEASES leases stored, $OURS_MAPS mappings"
+echo "ours: ${OURS_RATE:-0} DORA/s, $OURS_LEASES leases stored, $OURS_MAPS mappings, ${OURS_CPU} us of server CPU per exchange"
 
 kea_run() {
 	mkdir -p "$T/kea"
@@ -101,25 +121,27 @@ kea_run() {
 KEA
 	rm -f "$T"/kea/leases4.csv*
 	KEA_PIDFILE_DIR="$T/kea" KEA_LOCKFILE_DIR="$T/kea" ip netns exec "$SRV" \
-		kea-dhcp4 -c "$T/kea.json" >"$T/kea/out" 2>&1 &
+		taskset -c "$SRV_CPU" kea-dhcp4 -c "$T/kea.json" >"$T/kea/out" 2>&1 &
 	KEA=$!
 	ns_track $KEA
 	sleep 2
-	perf "$CLIENTS"
+	echo "$(perf "$CLIENTS" $KEA) $(cat "$T/cpu")"
 	kill $KEA
 	wait $KEA 2>/dev/null
 }
 # Profiling knobs: OURS_ONLY=1 stops here; PROV_WRAP="strace -f -c -o F"
 # runs the provisioner under a tool.
 [ -n "${OURS_ONLY:-}" ] && exit 0
-KEA_MT=$(kea_run true)
-KEA_ST=$(kea_run false)
-echo "kea: ${KEA_MT:-0} DORA/s multi-threaded, ${KEA_ST:-0} single-threaded"
-KEA_RATE=$(awk -v a="${KEA_MT:-0}" -v b="${KEA_ST:-0}" 'BEGIN { print ((a > b) ? a : b) }')
+read -r KEA_MT KEA_MT_CPU <<<"$(kea_run true)"
+read -r KEA_ST KEA_ST_CPU <<<"$(kea_run false)"
+echo "kea: ${KEA_MT:-0} DORA/s multi-threaded (${KEA_MT_CPU:-0} us CPU per exchange), ${KEA_ST:-0} single-threaded (${KEA_ST_CPU:-0} us)"
+# The faster of the two, and its CPU cost.
+read -r KEA_RATE KEA_CPU <<<"$(awk -v a="${KEA_MT:-0}" -v b="${KEA_ST:-0}" -v ca="${KEA_MT_CPU:-0}" \
+	-v cb="${KEA_ST_CPU:-0}" 'BEGIN { print ((a > b) ? a " " ca : b " " cb) }')"
 
 # RSS holding RSS_LEASES leases (a /14 LAN pool and 4,096 public addresses).
 start_ours || exit 1
-SECS=$((RSS_LEASES / 2000 + 10)) perf "$RSS_LEASES" >/dev/null
+SECS=$((RSS_LEASES / 2000 + 10)) perf "$RSS_LEASES" $OURS >/dev/null
 HELD=$(sqlite3 "$T/leases.db" 'select count(*) from leases')
 RSS_KB=$(awk '/VmRSS/ {print $2}' /proc/$OURS/status)
 kill $OURS
@@ -127,4 +149,7 @@ echo "ours: RSS ${RSS_KB} kB holding $HELD leases"
 
 RATIO=$(awk -v a="${OURS_RATE:-0}" -v b="$KEA_RATE" 'BEGIN { printf("%.2f", (b > 0) ? a / b : 0) }')
 RSS_MB=$(awk -v k="${RSS_KB:-0}" 'BEGIN { printf "%.1f", k / 1024 }')
-echo "RESULT dhcp ours=${OURS_RATE:-0} kea=$KEA_RATE ratio=$RATIO rss_mb_100k=$RSS_MB"
+# perfdhcp needs a whole CPU of its own here (2 CPUs), so the exchange
+# rate may be the client's limit; CPU per exchange is each server's cost.
+CPU_RATIO=$(awk -v a="${OURS_CPU:-0}" -v b="${KEA_CPU:-0}" 'BEGIN { printf("%.2f", (a > 0) ? b / a : 0) }')
+echo "RESULT dhcp ours=${OURS_RATE:-0} kea=$KEA_RATE ratio=$RATIO rss_mb_100k=$RSS_MB ours_cpu_us=${OURS_CPU:-0} kea_cpu_us=${KEA_CPU:-0} cpu_ratio=$CPU_RATIO"

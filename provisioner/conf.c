@@ -192,12 +192,29 @@ static void global_key(struct parser *p, const char *k, char *v)
 			bad(p, "lease_time: want seconds, at least 60");
 		else
 			c->lease_time = (uint32_t)n;
-	} else if (!strcmp(k, "tftp_root")) {
+	} else if (!strcmp(k, "phone_dir") || !strcmp(k, "tftp_root")) {
 		set_str(p, c->tftp_root, sizeof(c->tftp_root), v, k);
 	} else if (!strcmp(k, "lease_db")) {
 		set_str(p, c->lease_db, sizeof(c->lease_db), v, k);
 	} else if (!strcmp(k, "pin_dir")) {
 		set_str(p, c->pin_dir, sizeof(c->pin_dir), v, k);
+	} else if (!strcmp(k, "stats_file")) {
+		set_str(p, c->stats_file, sizeof(c->stats_file), v, k);
+	} else if (!strcmp(k, "offer_hold")) {
+		if (parse_uint(v, 3600, &n) || n < 1)
+			bad(p, "offer_hold: want seconds in 1..3600");
+		else
+			c->offer_hold = (uint32_t)n;
+	} else if (!strcmp(k, "max_offers")) {
+		if (parse_uint(v, 1U << 20, &n) || n < 1)
+			bad(p, "max_offers: want a count in 1..1048576");
+		else
+			c->max_offers = (uint32_t)n;
+	} else if (!strcmp(k, "decline_hold")) {
+		if (parse_uint(v, 86400, &n))
+			bad(p, "decline_hold: want seconds in 0..86400");
+		else
+			c->decline_hold = (uint32_t)n;
 	} else {
 		bad(p, "unknown key '%s' in [global]", k);
 	}
@@ -394,9 +411,12 @@ int conf_parse(const char *name, const char *text, struct prov_conf *c,
 	memset(c, 0, sizeof(*c));
 	c->slot_size = 1024;
 	c->lease_time = 3600;
-	snprintf(c->tftp_root, sizeof(c->tftp_root), "/srv/tftp");
+	snprintf(c->tftp_root, sizeof(c->tftp_root), "/run/nappt/phones");
 	snprintf(c->lease_db, sizeof(c->lease_db), "/var/lib/nappt/leases.db");
 	snprintf(c->pin_dir, sizeof(c->pin_dir), "/sys/fs/bpf/nappt");
+	c->offer_hold = 30;
+	c->max_offers = 4096;
+	c->decline_hold = 600;
 
 	while (*s) {
 		const char *nl = strchr(s, '\n');

@@ -29,9 +29,15 @@ struct prov_conf {
 	int nreserved;
 	uint32_t lease_time; /* default per model */
 	uint32_t tftp_server; /* option 150 / 66; default: gateway */
+	/* phone_dir (alias tftp_root): where per-phone config files and
+	 * tftpd's gate entries are written */
 	char tftp_root[256];
 	char lease_db[256];
 	char pin_dir[256];
+	char stats_file[256]; /* counters, Prometheus text format; "" = none */
+	uint32_t offer_hold; /* seconds an offered range stays reserved */
+	uint32_t max_offers; /* outstanding offers; the oldest goes first */
+	uint32_t decline_hold; /* seconds a DECLINEd address is not offered */
 	struct policy policy;
 };
 

@@ -67,7 +67,8 @@ test-prov-fuzz-msg fuzz-prov-msg: $(BUILD)/fuzz_dhcp_msg
 # ASan/UBSan builds, and a libFuzzer run of the config parser.
 TEST_RUNNERS += test-prov-policy test-prov-fuzz-conf
 FUZZ_TARGETS += fuzz-prov-conf
-PROV_POLICY_SRCS := provisioner/policy.c provisioner/conf.c provisioner/render.c
+PROV_POLICY_SRCS := provisioner/policy.c provisioner/conf.c provisioner/render.c \
+		    provisioner/lease-table.c
 $(BUILD)/tests/provisioner/%.o: CPPFLAGS += -Iprovisioner -DSRCDIR='"$(CURDIR)"'
 $(BUILD)/test_policy: $(BUILD)/tests/provisioner/test_policy.o \
 		      $(BUILD)/tests/provisioner/test_conf.o \
@@ -78,7 +79,7 @@ $(BUILD)/test_policy: $(BUILD)/tests/provisioner/test_policy.o \
 	$(Q)$(CC) $(LDFLAGS) $(BUILD)/tests/provisioner/test_conf.o $(PROV_POLICY_SRCS:%.c=$(BUILD)/%.o) -lcmocka -o $(BUILD)/test_conf
 	$(Q)$(CC) $(LDFLAGS) $(BUILD)/tests/provisioner/test_render.o $(PROV_POLICY_SRCS:%.c=$(BUILD)/%.o) -lcmocka -o $(BUILD)/test_render
 
-$(BUILD)/test_policy_asan: tests/provisioner/test_policy.c tests/provisioner/test_conf.c tests/provisioner/test_render.c $(PROV_POLICY_SRCS) provisioner/policy.h provisioner/conf.h provisioner/render.h
+$(BUILD)/test_policy_asan: tests/provisioner/test_policy.c tests/provisioner/test_conf.c tests/provisioner/test_render.c $(PROV_POLICY_SRCS) provisioner/policy.h provisioner/conf.h provisioner/render.h provisioner/lease-table.h
 	$(call msg,CC-ASAN,$@)
 	$(Q)$(CC) -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 		-Iprovisioner tests/provisioner/test_policy.c $(PROV_POLICY_SRCS) -lcmocka -o $@

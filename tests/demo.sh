@@ -23,9 +23,13 @@ gateway_up || { echo "demo: setup failed"; exit 1; }
 nsx gw $N status | sed 's/^/  /'
 
 say "Services: nappt-tftpd on 100.64.0.1:69 (per-phone files gated), nappt-provisioner (DHCP)"
-head -c 200000 /dev/urandom >"$T/tftp/P0030801SR02.loads" # a firmware image
+# Shared software images in the TFTP root; the provisioner's per-phone
+# files in their own directory ($T/tftp here, /run/nappt/phones on a real
+# box), served first (--phones).
+mkdir -p "$T/images"
+head -c 200000 /dev/urandom >"$T/images/P0030801SR02.loads" # a firmware image
 # Not through in_ns: $! must be the server itself for the cleanup to kill it.
-ip netns exec "$(ns_name gw)" "$BUILD/nappt-tftpd" -q -l 100.64.0.1:69 -g "$T/tftp" 2>"$T/tftpd.log" &
+ip netns exec "$(ns_name gw)" "$BUILD/nappt-tftpd" -q -l 100.64.0.1:69 --phones "$T/tftp" --gate "$T/images" 2>"$T/tftpd.log" &
 ns_track $!
 start_prov || exit 1
 sed 's/^/  /' "$T/prov.log"
@@ -47,7 +51,7 @@ say "Phone A fetches its config over TFTP: its port range is in it (real phones 
 in_ns pa tftp 100.64.0.1 -m binary -c get SEP001B54AABB0C.cnf.xml "$T/a.cnf.xml" &&
 	grep -E "MediaPort|voipControlPort|loadInformation" "$T/a.cnf.xml" | sed 's/^ */  /'
 in_ns pa tftp 100.64.0.1 -m binary -c get P0030801SR02.loads "$T/a.loads" &&
-	cmp -s "$T/a.loads" "$T/tftp/P0030801SR02.loads" && echo "  firmware image: 200000 bytes, identical"
+	cmp -s "$T/a.loads" "$T/images/P0030801SR02.loads" && echo "  firmware image: 200000 bytes, identical"
 say "Phone B asks for phone A's config: refused (gated to A's address)"
 in_ns pb tftp 100.64.0.1 -m binary -c get SEP001B54AABB0C.cnf.xml "$T/stolen" 2>&1 | sed 's/^/  /'
 

@@ -46,6 +46,7 @@ struct config {
 	const char *root;
 	const char *listen;
 	const char *gate_dir; /* NULL: no gating */
+	const char *phones; /* per-phone files, looked up first; or NULL */
 	unsigned int max_transfers;
 	unsigned int retries;
 	unsigned int timeout_ms;
@@ -82,6 +83,7 @@ static struct config cfg = {
 
 static int root_fd = -1;
 static int gate_fd = -1;
+static int phones_fd = -1;
 static int epfd = -1;
 static int lsock = -1;
 static struct sockaddr_storage laddr;
@@ -608,6 +610,23 @@ static int gate_check(const char *name, const struct sockaddr_storage *peer)
 	return -EACCES;
 }
 
+/*
+ * The provisioner's per-phone files live apart from the software images
+ * (--phones, on tmpfs under /run: they are rebuilt from the lease store
+ * at start) and shadow ROOT.  The directory may appear after we start.
+ */
+static int phones_open(const char *name)
+{
+	if (!cfg.phones)
+		return -ENOENT;
+	if (phones_fd < 0) {
+		phones_fd = open(cfg.phones, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (phones_fd < 0)
+			return -ENOENT;
+	}
+	return open_beneath(phones_fd, name, O_RDONLY | O_NONBLOCK);
+}
+
 /* --- new requests ---------------------------------------------------------- */
 
 static int xfer_socket(const struct sockaddr_storage *local, socklen_t len)
@@ -700,8 +719,10 @@ static void handle_request(const uint8_t *buf, size_t len,
 	if (!r)
 		r = gate_check(req.filename, from);
 	if (!r) {
-		t->fd = open_beneath(root_fd, req.filename,
-				     O_RDONLY | O_NONBLOCK);
+		t->fd = phones_open(req.filename);
+		if (t->fd == -ENOENT)
+			t->fd = open_beneath(root_fd, req.filename,
+					     O_RDONLY | O_NONBLOCK);
 		r = t->fd < 0 ? t->fd : 0;
 	}
 	if (!r && fstat(t->fd, &st) < 0)
@@ -926,8 +947,10 @@ static void usage(FILE *f)
 		"  -r, --root DIR           directory served (default /srv/tftp)\n"
 		"  -l, --listen ADDR[:PORT] listen address (default 0.0.0.0:69;\n"
 		"                           IPv6 as [ADDR]:PORT)\n"
+		"  -p, --phones DIR         per-phone files (the provisioner's), served\n"
+		"                           before ROOT\n"
 		"  -g, --gate[=DIR]         per-phone gating; lease entries in DIR\n"
-		"                           (default ROOT/.leases), see README\n"
+		"                           (default PHONES/.leases or ROOT/.leases)\n"
 		"  -m, --max-transfers N    concurrent transfers (default 10000)\n"
 		"  -b, --max-blksize N      largest blksize granted (default 65464)\n"
 		"  -w, --max-windowsize N   largest windowsize granted (default %d)\n"
@@ -961,6 +984,7 @@ int main(int argc, char **argv)
 		{ "root", required_argument, NULL, 'r' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "gate", optional_argument, NULL, 'g' },
+		{ "phones", required_argument, NULL, 'p' },
 		{ "max-transfers", required_argument, NULL, 'm' },
 		{ "max-blksize", required_argument, NULL, 'b' },
 		{ "max-windowsize", required_argument, NULL, 'w' },
@@ -978,7 +1002,7 @@ int main(int argc, char **argv)
 	int c, r = 0;
 
 	setvbuf(stderr, NULL, _IOLBF, 0);
-	while ((c = getopt_long(argc, argv, "r:l:g::m:b:w:t:R:vqnh", opts,
+	while ((c = getopt_long(argc, argv, "r:l:g::p:m:b:w:t:R:vqnh", opts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'r':
@@ -990,6 +1014,9 @@ int main(int argc, char **argv)
 		case 'g':
 			gate = true;
 			gate_arg = optarg;
+			break;
+		case 'p':
+			cfg.phones = optarg;
 			break;
 		case 'm':
 			r = parse_uint(optarg, 1, 1000000, &cfg.max_transfers);
@@ -1039,7 +1066,7 @@ int main(int argc, char **argv)
 	if (gate) {
 		if (!gate_arg) {
 			snprintf(gate_buf, sizeof(gate_buf), "%s/.leases",
-				 cfg.root);
+				 cfg.phones ? cfg.phones : cfg.root);
 			gate_arg = gate_buf;
 		}
 		cfg.gate_dir = gate_arg;

@@ -46,8 +46,9 @@ gateway_up() {
 
 	mkdir -p "$T/tftp"
 	sed -e "s|^pin_dir = .*|pin_dir = $BPFFS/nappt|" \
-		-e "s|^tftp_root = .*|tftp_root = $T/tftp|" \
+		-e "s|^phone_dir = .*|phone_dir = $T/tftp|" \
 		-e "s|^lease_db = .*|lease_db = $T/leases.db|" \
+		-e "s|^stats_file = .*|stats_file = $T/stats.prom|" \
 		"$SRC/provisioner/provisioner.conf.example" >"$T/prov.conf"
 
 	# The udhcpc event script: apply the lease (no default route) and

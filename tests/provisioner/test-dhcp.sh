@@ -143,6 +143,47 @@ t_release() {
 		[ ! -e "$T/tftp/.leases/SEP001B54AABB0C.cnf.xml" ]
 }
 check "RELEASE frees the lease, the mapping and the config file" t_release
+
+t_caps() {
+	# After start: CAP_NET_ADMIN (ARP entries) only; the maps are
+	# written through descriptors opened before the drop.
+	grep CapEff /proc/$PROV/status
+	grep -q "^CapEff:.*0000000000001000$" /proc/$PROV/status
+}
+check "the running daemon holds CAP_NET_ADMIN only (no CAP_BPF)" t_caps
+
+# A DISCOVER flood from random MACs in an allowed OUI with a valid vendor
+# class (perfdhcp, DISCOVER-OFFER only, relayed from phone C's port): the
+# public pool (16 addresses, about 950 Cisco ranges) is far smaller than
+# the flood.  A new phone and an old one still get their leases, nothing
+# of the flood is stored, and the pool never counts as exhausted.
+t_flood() {
+	local fl ok=0 i leases
+	ip -n "$(ns_name pc)" addr add 100.64.255.200/16 dev eth0
+	ip netns exec "$(ns_name pc)" timeout 20 perfdhcp -4 -i -l eth0 -r 3000 -R 60000 -p 10 \
+		-b mac=00:1b:54:00:00:00 -o "60,$CISCO_HEX" 100.64.0.1 >"$T/flood.out" 2>&1 &
+	fl=$!
+	ns_track $fl
+	sleep 2
+	# Phone D, a Cisco this time (new MAC, new lease), and phone B (its
+	# lease is sticky) ask in the middle of it.
+	dhcp pd flood-new -V "" -x "0x3c:$CISCO_HEX" && dhcp pb flood-old -V "Polycom-SPIP650" && ok=1
+	for i in $(seq 100); do kill -0 $fl 2>/dev/null || break; sleep 0.2; done
+	kill $fl 2>/dev/null
+	wait $fl 2>/dev/null
+	grep -E "sent packets|received packets" "$T/flood.out" | head -2
+	sleep 6 # a stats write
+	grep -E "offers_evicted|pool_exhausted|offers_outstanding|^nappt_dhcp_leases" "$T/stats.prom"
+	leases=$(sqlite3 "$T/leases.db" 'select count(*) from leases')
+	echo "stored leases: $leases"
+	[ $ok = 1 ] && grep -q '^ip=100.64.' "$T/flood-new.env" &&
+		diff -q "$T/poly.env" "$T/flood-old.env" >/dev/null &&
+		[ "$leases" = 2 ] &&
+		[ "$(awk '/^nappt_dhcp_received_total{type="discover"}/ {print $2}' "$T/stats.prom")" -gt 5000 ] &&
+		grep -q "^nappt_dhcp_pool_exhausted_total 0$" "$T/stats.prom" &&
+		! grep -q "pool exhausted" "$T/prov.log"
+}
+check "a DISCOVER flood from random MACs neither exhausts the pool nor starves phones" t_flood
 [ "$T_FAIL" -gt 0 ] && { echo "--- provisioner log"; tail -20 "$T/prov.log"; }
 
 kill $PROV 2>/dev/null

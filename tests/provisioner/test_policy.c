@@ -13,6 +13,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "lease-table.h"
 #include "policy.h"
 
 static const uint8_t CISCO_MAC[6] = { 0x00, 0x1b, 0x54, 0xaa, 0xbb, 0x0c };
@@ -241,6 +242,109 @@ static void test_opt159(void **state)
 	assert_int_equal(opt159_encode(3071, 2048, o), -EINVAL);
 }
 
+/* --- lease table ---------------------------------------------------------- */
+
+static void mac_n(uint8_t mac[6], uint32_t n)
+{
+	mac[0] = 0x00;
+	mac[1] = 0x1b;
+	mac[2] = 0x54;
+	mac[3] = (uint8_t)(n >> 16);
+	mac[4] = (uint8_t)(n >> 8);
+	mac[5] = (uint8_t)n;
+}
+
+/* 50,000 entries (several rehashes and array moves): every one found
+ * with its own data; deleting every other one leaves the rest intact and
+ * the freed slots are reused. */
+static void test_lt_add_get_del(void **state)
+{
+	struct lease_table t;
+	uint8_t mac[6];
+	uint32_t i, cap;
+
+	(void)state;
+	assert_int_equal(lt_init(&t, 0), 0);
+	for (i = 0; i < 50000; i++) {
+		struct lt_entry *e;
+
+		mac_n(mac, i);
+		e = lt_add(&t, mac);
+		assert_non_null(e);
+		assert_int_equal(e->state, LT_FREE);
+		e->priv_ip = i;
+		lt_bind(&t, e, 1000 + i);
+		/* Adding again returns the same entry. */
+		assert_ptr_equal(lt_add(&t, mac), e);
+	}
+	assert_int_equal(t.used, 50000);
+	for (i = 0; i < 50000; i += 2) {
+		mac_n(mac, i);
+		lt_del(&t, lt_get(&t, mac));
+	}
+	assert_int_equal(t.used, 25000);
+	for (i = 0; i < 50000; i++) {
+		struct lt_entry *e;
+
+		mac_n(mac, i);
+		e = lt_get(&t, mac);
+		if (i % 2) {
+			assert_non_null(e);
+			assert_int_equal(e->priv_ip, i);
+			assert_int_equal(e->until, 1000 + i);
+			assert_int_equal(e->state, LT_BOUND);
+		} else {
+			assert_null(e);
+		}
+	}
+	cap = t.cap;
+	for (i = 0; i < 25000; i++) {
+		mac_n(mac, 100000 + i);
+		assert_non_null(lt_add(&t, mac));
+	}
+	assert_int_equal(t.cap, cap);
+	assert_int_equal(t.noffered, 0);
+	lt_free(&t);
+}
+
+/* Offers: oldest first, a repeated offer moves to the young end, binding
+ * or deleting takes an entry off the list, the count follows. */
+static void test_lt_offers(void **state)
+{
+	struct lease_table t;
+	struct lt_entry *e[4];
+	uint8_t mac[6];
+	int i;
+
+	(void)state;
+	assert_int_equal(lt_init(&t, 0), 0);
+	assert_null(lt_oldest_offer(&t));
+	for (i = 0; i < 4; i++) {
+		mac_n(mac, (uint32_t)i);
+		e[i] = lt_add(&t, mac);
+		lt_offer(&t, e[i], 10 + i);
+	}
+	assert_int_equal(t.noffered, 4);
+	assert_ptr_equal(lt_oldest_offer(&t), e[0]);
+	lt_offer(&t, e[0], 20); /* DISCOVER again */
+	assert_int_equal(t.noffered, 4);
+	assert_ptr_equal(lt_oldest_offer(&t), e[1]);
+	lt_bind(&t, e[1], 3600);
+	assert_int_equal(t.noffered, 3);
+	assert_int_equal(e[1]->state, LT_BOUND);
+	assert_ptr_equal(lt_oldest_offer(&t), e[2]);
+	lt_del(&t, e[2]);
+	assert_ptr_equal(lt_oldest_offer(&t), e[3]);
+	lt_del(&t, e[3]);
+	assert_ptr_equal(lt_oldest_offer(&t), e[0]);
+	assert_int_equal(lt_oldest_offer(&t)->until, 20);
+	lt_del(&t, e[0]);
+	assert_null(lt_oldest_offer(&t));
+	assert_int_equal(t.noffered, 0);
+	assert_int_equal(t.used, 1);
+	lt_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -250,6 +354,8 @@ int main(void)
 		cmocka_unit_test(test_alloc_sticky_and_conflicts),
 		cmocka_unit_test(test_alloc_lan_exhaustion),
 		cmocka_unit_test(test_opt159),
+		cmocka_unit_test(test_lt_add_get_del),
+		cmocka_unit_test(test_lt_offers),
 	};
 
 	return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
