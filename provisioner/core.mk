@@ -117,13 +117,13 @@ BINS += $(BUILD)/nappt-provisioner
 INSTALL_BINS += $(BUILD)/nappt-provisioner
 INSTALL_EXTRA += install-prov-templates
 UNITS += systemd/nappt-provisioner.service
-TEST_RUNNERS += test-prov-e2e
+TEST_RUNNERS += test-prov-e2e test-prov-clients
 
 $(BUILD)/nappt-provisioner: $(PROV_DAEMON_OBJS) $(LIBNAPPT)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ -lsqlite3 $(LDLIBS_BPF) -o $@
 
-.PHONY: install-prov-templates test-prov-e2e
+.PHONY: install-prov-templates test-prov-e2e test-prov-clients
 install-prov-templates:
 	install -d $(DESTDIR)$(PREFIX)/share/nappt/templates
 	install -m 0644 provisioner/templates/* $(DESTDIR)$(PREFIX)/share/nappt/templates/
@@ -131,3 +131,7 @@ install-prov-templates:
 
 test-prov-e2e: all
 	$(Q)bash tests/provisioner/test-dhcp.sh $(BUILD)
+
+# dhclient, perfdhcp as a relay with option 82, kill -9 mid-storm.
+test-prov-clients: all
+	$(Q)bash tests/provisioner/test-clients.sh $(BUILD)

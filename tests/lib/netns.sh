@@ -94,6 +94,8 @@ check() {
 	if "$@" >/tmp/np-check.$$ 2>&1; then
 		T_PASS=$((T_PASS + 1))
 		echo "ok   - $name"
+		# CHECK_VERBOSE=1: what passing checks printed, too.
+		[ -n "${CHECK_VERBOSE:-}" ] && sed 's/^/       /' /tmp/np-check.$$ | tail -20
 	else
 		T_FAIL=$((T_FAIL + 1))
 		T_FAILED+=("$name")
