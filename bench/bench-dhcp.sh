@@ -11,7 +11,9 @@ set -u
 BUILD=$(realpath "${1:-build}")
 SRC=$(realpath "$(dirname "$0")/..")
 CLIENTS=${CLIENTS:-10000}
-RATE=${RATE:-40000}
+# perfdhcp's -r: each server is measured at each rate, its best kept (a
+# rate far above what a server sustains costs the client CPU it needs).
+RATES=${RATES:-${RATE:-16000 40000}}
 SECS=${SECS:-10}
 RSS_LEASES=${RSS_LEASES:-100000}
 . "$SRC/tests/lib/netns.sh"
@@ -43,7 +45,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # perf CLIENTS PID: perfdhcp's "Rate: N 4-way exchanges/second", and in
 # $T/cpu the server's CPU microseconds per completed exchange (ACK).
 perf() {
-	local t0 t1 acks
+	local t0 t1 acks RATE=${RATE:-40000}
 	t0=$(cpu_ticks "$2")
 	ip netns exec "$CLI" timeout $((SECS + 30)) taskset -c "$CLI_CPU" perfdhcp -4 -l eth0 \
 		-r "$RATE" -R "$1" -p "$SECS" -o "60,$VC" 100.64.0.1 >"$T/perf.out" 2>&1
@@ -53,6 +55,20 @@ perf() {
 		'BEGIN { printf("%.1f\n", n > 0 ? t * 1e6 / hz / n : 0) }' >"$T/cpu"
 	cp "$T/perf.out" "${PERF_OUT_COPY:-/dev/null}"
 	grep -m1 -oE 'Rate: [0-9.]+' "$T/perf.out" | awk '{print $2}'
+}
+
+# perf_best CLIENTS PID: "rate cpu_us" at the best of RATES.
+perf_best() {
+	local r best=0 cpu=0 got
+	for r in $RATES; do
+		got=$(RATE=$r perf "$1" "$2")
+		echo "  $3 at -r $r: ${got:-0} DORA/s, $(cat "$T/cpu") us CPU per exchange" >&2
+		if awk -v a="${got:-0}" -v b="$best" 'BEGIN { exit !(a > b) }'; then
+			best=$got
+			cpu=$(cat "$T/cpu")
+		fi
+	done
+	echo "$best $cpu"
 }
 
 ours_conf() {
@@ -95,8 +111,7 @@ nsx srv "$BUILD/nappt" --pin-dir "$BPFFS/nappt" attach --lan eth0 --wan wan0 \
 	--lan-pool 100.64.0.0/14 --pub-pool 198.18.0.0/20 >/dev/null || exit 1
 ours_conf
 start_ours || exit 1
-OURS_RATE=$(perf "$CLIENTS" $OURS)
-OURS_CPU=$(cat "$T/cpu")
+read -r OURS_RATE OURS_CPU <<<"$(perf_best "$CLIENTS" $OURS ours)"
 OURS_LEASES=$(sqlite3 "$T/leases.db" 'select count(*) from leases')
 OURS_MAPS=$(nsx srv "$BUILD/nappt" --pin-dir "$BPFFS/nappt" phone list | wc -l)
 kill $OURS
@@ -125,7 +140,7 @@ KEA
 	KEA=$!
 	ns_track $KEA
 	sleep 2
-	echo "$(perf "$CLIENTS" $KEA) $(cat "$T/cpu")"
+	perf_best "$CLIENTS" $KEA "kea (multi-threading $1)"
 	kill $KEA
 	wait $KEA 2>/dev/null
 }
@@ -141,7 +156,7 @@ read -r KEA_RATE KEA_CPU <<<"$(awk -v a="${KEA_MT:-0}" -v b="${KEA_ST:-0}" -v ca
 
 # RSS holding RSS_LEASES leases (a /14 LAN pool and 4,096 public addresses).
 start_ours || exit 1
-SECS=$((RSS_LEASES / 2000 + 10)) perf "$RSS_LEASES" $OURS >/dev/null
+RATE=${RATES##* } SECS=$((RSS_LEASES / 2000 + 10)) perf "$RSS_LEASES" $OURS >/dev/null
 HELD=$(sqlite3 "$T/leases.db" 'select count(*) from leases')
 RSS_KB=$(awk '/VmRSS/ {print $2}' /proc/$OURS/status)
 kill $OURS

@@ -23,8 +23,9 @@ SRV=198.18.69.1
 trap tft_cleanup EXIT
 TFT_TMP=$(mktemp -d /tmp/tft-e2e.XXXXXX)
 ROOT=$TFT_TMP/root
+PHONES=$TFT_TMP/phones # the provisioner's per-phone files (--phones)
 OUT=$TFT_TMP/out
-mkdir -p "$ROOT/sub" "$ROOT/.leases" "$OUT"
+mkdir -p "$ROOT/sub" "$PHONES/.leases" "$OUT"
 chmod 755 "$TFT_TMP"
 
 # --- the served tree ----------------------------------------------------------
@@ -46,17 +47,20 @@ ln -s ../../../../../../etc/passwd "$ROOT/evil2"
 ln -s small.cfg "$ROOT/alias.cfg"
 mkfifo "$ROOT/fifo"
 mkdir "$ROOT/adir"
-# gating: a per-phone file for our client, one for another phone
-head -c 2000 /dev/urandom >"$ROOT/SEP0000000000AA.cnf.xml"
-head -c 2000 /dev/urandom >"$ROOT/SEP0000000000BB.cnf.xml"
-echo 198.18.69.2 >"$ROOT/.leases/SEP0000000000AA.cnf.xml"
-echo 198.18.69.99 >"$ROOT/.leases/SEP0000000000BB.cnf.xml"
+# gating: a per-phone file for our client, one for another phone, in the
+# phones dir (gate entries in its .leases); one that shadows ROOT's
+head -c 2000 /dev/urandom >"$PHONES/SEP0000000000AA.cnf.xml"
+head -c 2000 /dev/urandom >"$PHONES/SEP0000000000BB.cnf.xml"
+echo 198.18.69.2 >"$PHONES/.leases/SEP0000000000AA.cnf.xml"
+echo 198.18.69.99 >"$PHONES/.leases/SEP0000000000BB.cnf.xml"
+echo root >"$ROOT/shadow.cfg"
+echo phones >"$PHONES/shadow.cfg"
 
 tft_ns_add s || exit 1
 tft_ns_add c || exit 1
 tft_link s c || exit 1
 
-ip netns exec "$(tft_ns s)" "$BIN" -l $SRV:69 -g -t 200 -R 8 "$ROOT" 2>"$TFT_TMP/server.log" &
+ip netns exec "$(tft_ns s)" "$BIN" -l $SRV:69 --phones "$PHONES" -g -t 200 -R 8 "$ROOT" 2>"$TFT_TMP/server.log" &
 tft_track $!
 for _ in $(seq 1 50); do
 	tft_x s ss -uln | grep -q "$SRV:69" && break
@@ -66,7 +70,9 @@ done
 hpa() { # MODE FILE OUT
 	tft_x c timeout 120 tftp $SRV -m "$1" -c get "$2" "$3"
 }
-same() { cmp "$ROOT/$1" "$2"; }
+same() { # the phones dir first, as the server looks
+	if [ -e "$PHONES/$1" ]; then cmp "$PHONES/$1" "$2"; else cmp "$ROOT/$1" "$2"; fi
+}
 
 t_hpa() { # MODE FILE
 	local o="$OUT/hpa-$1-${2//\//_}"
@@ -158,6 +164,7 @@ check "fifo refused" refused fifo 2
 check "directory refused" refused adir 2
 check "gated file, owner may read" t_hpa binary SEP0000000000AA.cnf.xml
 check "gated file, other phone refused" refused SEP0000000000BB.cnf.xml 2
+check "--phones: a per-phone file is served before ROOT's" t_hpa binary shadow.cfg
 t_served_ok() { grep -q "RRQ small.cfg" "$TFT_TMP/server.log"; }
 check "server logs with syslog priorities" grep -q '^<6>RRQ ' "$TFT_TMP/server.log"
 
