@@ -354,6 +354,17 @@ out:
 	return r;
 }
 
+/* A zeroed value buffer for the per-CPU stats map; returns the CPU count. */
+static int percpu_alloc(struct nappt_counter **out)
+{
+	int ncpu = libbpf_num_possible_cpus();
+
+	if (ncpu < 1)
+		return ncpu < 0 ? ncpu : -EINVAL;
+	*out = calloc(ncpu, sizeof(**out));
+	return *out ? ncpu : -ENOMEM;
+}
+
 int nappt_stats_read(struct nappt_maps *m, struct nappt_counter *out)
 {
 	struct nappt_counter *percpu;
@@ -362,12 +373,9 @@ int nappt_stats_read(struct nappt_maps *m, struct nappt_counter *out)
 
 	if (!m || !out)
 		return -EINVAL;
-	ncpu = libbpf_num_possible_cpus();
-	if (ncpu < 1)
-		return ncpu < 0 ? ncpu : -EINVAL;
-	percpu = calloc(ncpu, sizeof(*percpu));
-	if (!percpu)
-		return -ENOMEM;
+	ncpu = percpu_alloc(&percpu);
+	if (ncpu < 0)
+		return ncpu;
 	for (k = 0; k < NAPPT_STAT_MAX; k++) {
 		out[k].packets = out[k].bytes = 0;
 		if (bpf_map_lookup_elem(m->stats_fd, &k, percpu)) {
@@ -393,12 +401,9 @@ int nappt_stats_reset(struct nappt_maps *m)
 
 	if (!m)
 		return -EINVAL;
-	ncpu = libbpf_num_possible_cpus();
-	if (ncpu < 1)
-		return ncpu < 0 ? ncpu : -EINVAL;
-	percpu = calloc(ncpu, sizeof(*percpu));
-	if (!percpu)
-		return -ENOMEM;
+	ncpu = percpu_alloc(&percpu);
+	if (ncpu < 0)
+		return ncpu;
 	for (k = 0; k < NAPPT_STAT_MAX; k++)
 		if (bpf_map_update_elem(m->stats_fd, &k, percpu, BPF_ANY)) {
 			r = -errno;

@@ -4,18 +4,13 @@
 #include <string.h>
 
 #include "lease-table.h"
+#include "policy.h"
 
 static uint32_t hash_mac(const uint8_t mac[6])
 {
-	/* FNV-1a: phones of one vendor differ in the last bytes only. */
-	uint32_t h = 2166136261U;
-	int i;
+	uint32_t h = mac_hash(mac);
 
-	for (i = 0; i < 6; i++) {
-		h ^= mac[i];
-		h *= 16777619U;
-	}
-	return h ^ (h >> 15);
+	return h ^ (h >> 15); /* the low bits pick the bucket */
 }
 
 int lt_init(struct lease_table *t, uint32_t hint)

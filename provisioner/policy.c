@@ -228,7 +228,7 @@ void alloc_release(struct alloc *a, uint32_t priv, uint32_t pub, uint16_t first,
 		a->used[base + s] = 0;
 }
 
-static uint32_t mac_hash(const uint8_t mac[6])
+uint32_t mac_hash(const uint8_t mac[6])
 {
 	/* FNV-1a: cheap, and spreads consecutive MACs. */
 	uint32_t h = 2166136261U;

@@ -129,6 +129,10 @@ int alloc_pick(const struct alloc *a, const uint8_t mac[6], unsigned int nslots,
  * is the first port).  -EINVAL if the range is not such an aligned
  * power-of-two block.
  */
+/* FNV-1a of a MAC: spreads consecutive MACs (phones of one vendor differ
+ * in the last bytes only). */
+uint32_t mac_hash(const uint8_t mac[6]);
+
 int opt159_encode(uint16_t first, uint16_t last, uint8_t out[4]);
 
 #endif /* NAPPT_POLICY_H */

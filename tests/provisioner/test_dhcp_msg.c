@@ -118,6 +118,17 @@ static void test_malformed(void **state)
 	assert_int_equal(dhcp_parse(b, n, &m), -EBADMSG);
 }
 
+/* A BOOTREQUEST with nothing but its magic cookie: options follow at
+ * DHCP_MIN_LEN. */
+static void bare_request(uint8_t *b, size_t size)
+{
+	static const uint8_t cookie[4] = { 0x63, 0x82, 0x53, 0x63 };
+
+	memset(b, 0, size);
+	b[0] = DHCP_BOOTREQUEST;
+	memcpy(b + 236, cookie, sizeof(cookie));
+}
+
 static void test_overload(void **state)
 {
 	uint8_t b[600];
@@ -125,12 +136,7 @@ static void test_overload(void **state)
 	const uint8_t *v;
 	size_t n = DHCP_MIN_LEN, l;
 
-	memset(b, 0, sizeof(b));
-	b[0] = 1;
-	b[236] = 0x63;
-	b[237] = 0x82;
-	b[238] = 0x53;
-	b[239] = 0x63;
+	bare_request(b, sizeof(b));
 	b[n++] = 52;
 	b[n++] = 1;
 	b[n++] = 3; /* file and sname hold options */
@@ -183,12 +189,7 @@ static void test_long_option_concatenated(void **state)
 
 	for (i = 0; i < sizeof(data); i++)
 		data[i] = (uint8_t)i;
-	memset(b, 0, sizeof(b));
-	b[0] = 1;
-	b[236] = 0x63;
-	b[237] = 0x82;
-	b[238] = 0x53;
-	b[239] = 0x63;
+	bare_request(b, sizeof(b));
 	/* RFC 3396: two instances, with another option in between. */
 	b[n++] = 125;
 	b[n++] = 255;
