@@ -9,6 +9,12 @@
 
 #include "conf.h"
 
+/* Options the server writes itself: message type, server identifier,
+ * relay agent information. */
+#define OPT_CODE_53 53
+#define OPT_CODE_54 54
+#define OPT_CODE_82 82
+
 enum section { SEC_NONE, SEC_GLOBAL, SEC_MAC, SEC_MODEL };
 
 struct parser {
@@ -106,6 +112,128 @@ static void set_str(struct parser *p, char *dst, size_t n, const char *v,
 	strcpy(dst, v);
 }
 
+static int hexval(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	ch = tolower(ch);
+	return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/*
+ * "43 hex 01:04:c6:33:64:07", "160 text http://prov.example/",
+ * "150 ip 198.51.100.69, 198.51.100.70": one option of a model.
+ */
+static void model_option(struct parser *p, char *v, int always)
+{
+	const char *key = always ? "force_option" : "option";
+	struct model *m = p->model;
+	struct model_opt *o;
+	char *type, *val, *save = NULL, *tok;
+	unsigned long code;
+
+	if (m->nopts == MODEL_MAX_OPTS) {
+		bad(p, "%s: at most %d per model", key, MODEL_MAX_OPTS);
+		return;
+	}
+	o = &m->opts[m->nopts];
+	memset(o, 0, sizeof(*o));
+	type = v + strcspn(v, " \t");
+	if (*type)
+		*type++ = '\0';
+	type = trim(type);
+	val = type + strcspn(type, " \t");
+	if (*val)
+		*val++ = '\0';
+	val = trim(val);
+	if (parse_uint(v, 254, &code) || code == 0 || code == OPT_CODE_53 ||
+	    code == OPT_CODE_54 || code == OPT_CODE_82) {
+		bad(p,
+		    "%s: want 'CODE TYPE VALUE' with CODE in 1..254, not one "
+		    "the server owns (53, 54, 82)",
+		    key);
+		return;
+	}
+	o->code = (uint8_t)code;
+	o->always = (uint8_t)always;
+	if (!strcmp(type, "text")) {
+		if (!*val || strlen(val) > sizeof(o->data)) {
+			bad(p, "%s %lu: text of 1..%zu characters", key, code,
+			    sizeof(o->data));
+			return;
+		}
+		o->len = (uint16_t)strlen(val);
+		memcpy(o->data, val, o->len);
+	} else if (!strcmp(type, "hex")) {
+		const char *h = val;
+
+		while (*h) {
+			int hi, lo;
+
+			if (*h == ':' || *h == ' ') {
+				h++;
+				continue;
+			}
+			hi = hexval((unsigned char)h[0]);
+			lo = hi < 0 ? -1 : hexval((unsigned char)h[1]);
+			if (lo < 0 || o->len == sizeof(o->data)) {
+				bad(p, "%s %lu: bad hex bytes '%s'", key, code,
+				    val);
+				return;
+			}
+			o->data[o->len++] = (uint8_t)(hi << 4 | lo);
+			h += 2;
+		}
+		if (!o->len) {
+			bad(p, "%s %lu: no bytes", key, code);
+			return;
+		}
+	} else if (!strcmp(type, "ip")) {
+		for (tok = strtok_r(val, ",", &save); tok;
+		     tok = strtok_r(NULL, ",", &save)) {
+			uint32_t a;
+
+			if (parse_ip(trim(tok), &a) ||
+			    (size_t)o->len + 4 > sizeof(o->data)) {
+				bad(p, "%s %lu: '%s' is not an IPv4 address",
+				    key, code, trim(tok));
+				return;
+			}
+			a = htonl(a);
+			memcpy(o->data + o->len, &a, 4);
+			o->len += 4;
+		}
+		if (!o->len) {
+			bad(p, "%s %lu: no address", key, code);
+			return;
+		}
+	} else {
+		bad(p, "%s: type '%s' is not hex, text or ip", key, type);
+		return;
+	}
+	m->nopts++;
+}
+
+/* "100.64.1.2 - 100.64.1.254" */
+static void lan_range(struct parser *p, char *v)
+{
+	struct model *m = p->model;
+	char *dash = strchr(v, '-');
+
+	if (!dash) {
+		bad(p, "lan_range: want 'FIRST - LAST'");
+		return;
+	}
+	*dash = '\0';
+	if (parse_ip(trim(v), &m->lan_lo) ||
+	    parse_ip(trim(dash + 1), &m->lan_hi) || m->lan_hi < m->lan_lo ||
+	    !m->lan_lo) {
+		bad(p, "lan_range: want 'FIRST - LAST', two IPv4 addresses "
+		       "in order");
+		m->lan_lo = m->lan_hi = 0;
+	}
+}
+
 /* "5060, 5061, 8080-8089" */
 static void reserved_list(struct parser *p, char *v)
 {
@@ -192,6 +320,8 @@ static void global_key(struct parser *p, const char *k, char *v)
 			bad(p, "lease_time: want seconds, at least 60");
 		else
 			c->lease_time = (uint32_t)n;
+	} else if (!strcmp(k, "sip_server")) {
+		set_str(p, c->sip_server, sizeof(c->sip_server), v, k);
 	} else if (!strcmp(k, "phone_dir") || !strcmp(k, "tftp_root")) {
 		set_str(p, c->tftp_root, sizeof(c->tftp_root), v, k);
 	} else if (!strcmp(k, "lease_db")) {
@@ -256,7 +386,7 @@ static void mac_key(struct parser *p, const char *k, const char *v)
 		pol->ndeny++;
 }
 
-static void model_key(struct parser *p, const char *k, const char *v)
+static void model_key(struct parser *p, const char *k, char *v)
 {
 	struct model *m = p->model;
 	unsigned long n;
@@ -303,6 +433,14 @@ static void model_key(struct parser *p, const char *k, const char *v)
 			m->lease_time = (uint32_t)n;
 	} else if (!strcmp(k, "image")) {
 		set_str(p, m->image, sizeof(m->image), v, k);
+	} else if (!strcmp(k, "sip_server")) {
+		set_str(p, m->sip_server, sizeof(m->sip_server), v, k);
+	} else if (!strcmp(k, "lan_range")) {
+		lan_range(p, v);
+	} else if (!strcmp(k, "option")) {
+		model_option(p, v, 0);
+	} else if (!strcmp(k, "force_option")) {
+		model_option(p, v, 1);
 	} else if (!strcmp(k, "template")) {
 		if (strcmp(v, "cisco") && strcmp(v, "polycom") &&
 		    strcmp(v, "yealink") && strcmp(v, "generic"))
@@ -395,6 +533,11 @@ static void finish(struct parser *p)
 			    m->name);
 		if (!m->lease_time)
 			m->lease_time = c->lease_time;
+		if (m->lan_lo && c->lan_size &&
+		    (m->lan_lo - c->lan_net >= c->lan_size ||
+		     m->lan_hi - c->lan_net >= c->lan_size))
+			bad(p, "[model %s] lan_range is outside lan_pool",
+			    m->name);
 	}
 	if (!c->server_id)
 		c->server_id = c->gateway;

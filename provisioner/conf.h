@@ -29,6 +29,7 @@ struct prov_conf {
 	int nreserved;
 	uint32_t lease_time; /* default per model */
 	uint32_t tftp_server; /* option 150 / 66; default: gateway */
+	char sip_server[128]; /* for the config files; a model may override */
 	/* phone_dir (alias tftp_root): where per-phone config files and
 	 * tftpd's gate entries are written */
 	char tftp_root[256];

@@ -12,7 +12,7 @@
 #   make test-prov-fuzz-msg libFuzzer on the DHCP parser (15 s)
 
 PROV_STORE_OBJS := $(BUILD)/provisioner/lease-store.o \
-		   $(BUILD)/provisioner/map-sync.o
+		   $(BUILD)/provisioner/map-sync.o $(BUILD)/provisioner/log.o
 TEST_RUNNERS += test-prov-store
 
 $(BUILD)/tests/provisioner/test_lease_store.o: CPPFLAGS += -Iprovisioner
@@ -111,8 +111,9 @@ test-prov-fuzz-conf fuzz-prov-conf: $(BUILD)/fuzz_conf
 	else tail -30 $(BUILD)/fuzz_conf.log; echo "0 passed, 1 failed"; exit 1; fi
 
 # The daemon.
-PROV_DAEMON_OBJS := $(BUILD)/provisioner/main.o $(PROV_MSG_OBJS) \
-		    $(PROV_STORE_OBJS) $(PROV_POLICY_SRCS:%.c=$(BUILD)/%.o)
+PROV_DAEMON_OBJS := $(BUILD)/provisioner/main.o $(BUILD)/provisioner/server.o \
+		    $(PROV_MSG_OBJS) $(PROV_STORE_OBJS) \
+		    $(PROV_POLICY_SRCS:%.c=$(BUILD)/%.o)
 BINS += $(BUILD)/nappt-provisioner
 INSTALL_BINS += $(BUILD)/nappt-provisioner
 INSTALL_EXTRA += install-prov-templates
@@ -121,7 +122,7 @@ TEST_RUNNERS += test-prov-e2e test-prov-clients
 
 $(BUILD)/nappt-provisioner: $(PROV_DAEMON_OBJS) $(LIBNAPPT)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ -lsqlite3 $(LDLIBS_BPF) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ -lsqlite3 $(LDLIBS_BPF) -lpthread -o $@
 
 .PHONY: install-prov-templates test-prov-e2e test-prov-clients
 install-prov-templates:

@@ -5,47 +5,75 @@
  * WAL mode with synchronous=FULL: a commit returns after the WAL is
  * fsynced, which is the durability the ACK promises (a lease ACKed must
  * survive kill -9 and power loss), while readers never block the writer.
- * One transaction per batch of REQUESTs amortises the fsync.
+ * One transaction per batch of REQUESTs amortises the fsync.  With
+ * LS_DEFER_SYNC the fsync is the caller's (lease_store_sync), so that it
+ * can run in another thread and cover many commits.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <sqlite3.h>
 
 #include "lease-store.h"
+#include "log.h"
 
 struct lease_store {
 	sqlite3 *db;
-	sqlite3_stmt *put, *del, *get, *conflict, *all, *live, *expired,
+	sqlite3_stmt *put, *renew, *del, *get, *conflict, *all, *live, *expired,
 		*expire;
 	int in_tx;
+	unsigned int flags;
+	char wal_path[4096];
+	int wal_fd; /* LS_DEFER_SYNC: the WAL, for lease_store_sync() */
 };
 
-static const char schema[] =
-	"CREATE TABLE IF NOT EXISTS leases ("
-	" mac BLOB PRIMARY KEY NOT NULL CHECK (length(mac) = 6),"
-	" priv_ip INTEGER NOT NULL,"
-	" pub_ip INTEGER NOT NULL,"
-	" port_first INTEGER NOT NULL,"
-	" port_last INTEGER NOT NULL CHECK (port_last >= port_first),"
-	" expires INTEGER NOT NULL,"
-	" vendor TEXT NOT NULL DEFAULT '',"
-	" model TEXT NOT NULL DEFAULT '');"
-	"CREATE INDEX IF NOT EXISTS leases_pub ON leases (pub_ip, port_first);"
-	"CREATE INDEX IF NOT EXISTS leases_priv ON leases (priv_ip);"
-	"CREATE INDEX IF NOT EXISTS leases_exp ON leases (expires);";
+/*
+ * Version 2: no rowid (the MAC is the key, one B-tree less per write),
+ * no index on the expiry (every renewal would rewrite it; the server
+ * expires leases from memory), the client identifier (option 61).
+ * Version 1 is the first layout (user_version 0); it is converted.
+ */
+#define SCHEMA_VERSION 2
+#define TABLE(name)                                                    \
+	"CREATE TABLE " name " ("                                      \
+	" mac BLOB PRIMARY KEY NOT NULL CHECK (length(mac) = 6),"      \
+	" priv_ip INTEGER NOT NULL,"                                   \
+	" pub_ip INTEGER NOT NULL,"                                    \
+	" port_first INTEGER NOT NULL,"                                \
+	" port_last INTEGER NOT NULL CHECK (port_last >= port_first)," \
+	" expires INTEGER NOT NULL,"                                   \
+	" vendor TEXT NOT NULL DEFAULT '',"                            \
+	" model TEXT NOT NULL DEFAULT '',"                             \
+	" client_id TEXT NOT NULL DEFAULT '') WITHOUT ROWID;"
+#define INDEXES                                                   \
+	"CREATE INDEX leases_pub ON leases (pub_ip, port_first);" \
+	"CREATE INDEX leases_priv ON leases (priv_ip);"
 
-#define COLS \
-	"mac, priv_ip, pub_ip, port_first, port_last, expires, vendor, model"
+static const char schema_new[] = "BEGIN;" TABLE("leases") INDEXES
+	"PRAGMA user_version = 2; COMMIT;";
+#define COPY_FROM_V1                                                       \
+	"INSERT INTO leases_v2 (mac, priv_ip, pub_ip, port_first,"         \
+	" port_last, expires, vendor, model) SELECT mac, priv_ip, pub_ip," \
+	" port_first, port_last, expires, vendor, model FROM leases;"
+static const char schema_from_v1[] = "BEGIN;" TABLE("leases_v2") COPY_FROM_V1
+	"DROP TABLE leases; ALTER TABLE leases_v2 RENAME TO leases;" INDEXES
+	"PRAGMA user_version = 2; COMMIT;";
+
+#define COLS                                                                   \
+	"mac, priv_ip, pub_ip, port_first, port_last, expires, vendor, model," \
+	" client_id"
 
 static int sql_err(struct lease_store *s, int rc, const char *what)
 {
-	fprintf(stderr, "<3>Failed to %s: %s\n", what,
-		s && s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+	logp(LOG_ERR_, "Failed to %s: %s", what,
+	     s && s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 	if (rc == SQLITE_FULL)
 		return -ENOSPC;
-	if (rc == SQLITE_READONLY || rc == SQLITE_PERM || rc == SQLITE_AUTH)
+	if (rc == SQLITE_READONLY || rc == SQLITE_PERM || rc == SQLITE_AUTH ||
+	    rc == SQLITE_CANTOPEN)
 		return -EACCES;
 	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
 		return -EBUSY;
@@ -67,6 +95,7 @@ void lease_store_close(struct lease_store *s)
 	if (!s)
 		return;
 	sqlite3_finalize(s->put);
+	sqlite3_finalize(s->renew);
 	sqlite3_finalize(s->del);
 	sqlite3_finalize(s->get);
 	sqlite3_finalize(s->conflict);
@@ -75,10 +104,71 @@ void lease_store_close(struct lease_store *s)
 	sqlite3_finalize(s->expired);
 	sqlite3_finalize(s->expire);
 	sqlite3_close(s->db);
+	if (s->wal_fd >= 0)
+		close(s->wal_fd);
 	free(s);
 }
 
-int lease_store_open(const char *path, struct lease_store **out)
+static int int_pragma(struct lease_store *s, const char *sql, int *v)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return sql_err(s, rc, "read the schema version");
+	rc = sqlite3_step(st);
+	*v = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ?
+		       0 :
+		       sql_err(s, rc, "read the schema version");
+}
+
+/* Create the table, or bring an older one to SCHEMA_VERSION. */
+static int set_up_schema(struct lease_store *s, const char *path)
+{
+	const char *sql = NULL;
+	char *msg = NULL;
+	int version, tables, r, rc;
+
+	r = int_pragma(s, "PRAGMA user_version", &version);
+	if (!r)
+		r = int_pragma(s,
+			       "SELECT count(*) FROM sqlite_master WHERE "
+			       "type = 'table' AND name = 'leases'",
+			       &tables);
+	if (r)
+		return r;
+	if (version > SCHEMA_VERSION) {
+		logp(LOG_ERR_,
+		     "Lease store %s has schema version %d; this program "
+		     "knows %d at most: refusing to touch it",
+		     path, version, SCHEMA_VERSION);
+		return -EPROTO;
+	}
+	if (!tables)
+		sql = schema_new;
+	else if (version < SCHEMA_VERSION)
+		sql = schema_from_v1;
+	if (!sql)
+		return 0;
+	rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		logp(LOG_ERR_, "Failed to set up lease store %s: %s", path,
+		     msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		return rc == SQLITE_READONLY ? -EACCES : -EIO;
+	}
+	if (tables)
+		logp(LOG_NOTICE_,
+		     "lease store %s converted to schema version %d", path,
+		     SCHEMA_VERSION);
+	return 0;
+}
+
+int lease_store_open(const char *path, unsigned int flags,
+		     struct lease_store **out)
 {
 	struct lease_store *s;
 	char *msg = NULL;
@@ -89,6 +179,13 @@ int lease_store_open(const char *path, struct lease_store **out)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	s->wal_fd = -1;
+	s->flags = flags;
+	if (snprintf(s->wal_path, sizeof(s->wal_path), "%s-wal", path) >=
+	    (int)sizeof(s->wal_path)) {
+		free(s);
+		return -ENAMETOOLONG;
+	}
 	rc = sqlite3_open_v2(path, &s->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				     SQLITE_OPEN_NOMUTEX,
@@ -98,27 +195,42 @@ int lease_store_open(const char *path, struct lease_store **out)
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, 2000);
-	/* Durable at commit (WAL fsynced), readers never block the writer. */
+	/*
+	 * WAL: readers (sqlite3 in an operator's shell) never block the
+	 * writer.  FULL: a commit returns once the WAL is fsynced.  NORMAL
+	 * (LS_DEFER_SYNC): a commit writes the WAL without a sync and
+	 * lease_store_sync() makes it durable; SQLite keeps the file
+	 * consistent across a crash either way, only undurable commits are
+	 * lost, and no ACK went out for those.
+	 */
 	rc = sqlite3_exec(s->db,
-			  "PRAGMA journal_mode=WAL;"
-			  "PRAGMA synchronous=FULL;"
-			  "PRAGMA foreign_keys=ON;",
+			  (flags & LS_DEFER_SYNC) ?
+				  "PRAGMA journal_mode=WAL;"
+				  "PRAGMA synchronous=NORMAL;" :
+				  "PRAGMA journal_mode=WAL;"
+				  "PRAGMA synchronous=FULL;",
 			  NULL, NULL, &msg);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(s->db, schema, NULL, NULL, &msg);
 	if (rc != SQLITE_OK) {
-		fprintf(stderr, "<3>Failed to set up lease store %s: %s\n",
-			path, msg ? msg : sqlite3_errstr(rc));
+		logp(LOG_ERR_, "Failed to set up lease store %s: %s", path,
+		     msg ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);
-		r = -EIO;
+		r = rc == SQLITE_NOTADB ? -EILSEQ : -EIO;
 		goto fail;
 	}
+	r = set_up_schema(s, path);
+	if (r)
+		goto fail;
 	r = prepare(s, &s->put,
-		    "INSERT INTO leases (" COLS ") VALUES (?,?,?,?,?,?,?,?)"
+		    "INSERT INTO leases (" COLS ") VALUES (?,?,?,?,?,?,?,?,?)"
 		    " ON CONFLICT(mac) DO UPDATE SET priv_ip=excluded.priv_ip,"
 		    " pub_ip=excluded.pub_ip, port_first=excluded.port_first,"
 		    " port_last=excluded.port_last, expires=excluded.expires,"
-		    " vendor=excluded.vendor, model=excluded.model");
+		    " vendor=excluded.vendor, model=excluded.model,"
+		    " client_id=excluded.client_id");
+	if (!r)
+		r = prepare(s, &s->renew,
+			    "UPDATE leases SET expires = ?2, vendor = ?3,"
+			    " model = ?4, client_id = ?5 WHERE mac = ?1");
 	if (!r)
 		r = prepare(s, &s->del, "DELETE FROM leases WHERE mac = ?");
 	if (!r)
@@ -183,9 +295,27 @@ int lease_store_commit(struct lease_store *s)
 	r = exec(s, "COMMIT", "commit leases");
 	if (r) {
 		exec(s, "ROLLBACK", "roll back");
+	} else if ((s->flags & LS_DEFER_SYNC) && s->wal_fd < 0) {
+		/* The WAL exists from the first commit on and stays while
+		 * the connection is open (it is reused, not recreated). */
+		s->wal_fd = open(s->wal_path, O_RDONLY | O_CLOEXEC);
 	}
 	s->in_tx = 0;
 	return r;
+}
+
+int lease_store_sync_fd(struct lease_store *s)
+{
+	return s ? s->wal_fd : -1;
+}
+
+int lease_store_sync(struct lease_store *s)
+{
+	if (!s)
+		return -EINVAL;
+	if (!(s->flags & LS_DEFER_SYNC) || s->wal_fd < 0)
+		return 0;
+	return fdatasync(s->wal_fd) ? -errno : 0;
 }
 
 int lease_store_rollback(struct lease_store *s)
@@ -233,7 +363,25 @@ int lease_store_put(struct lease_store *s, const struct lease *l, int64_t now)
 	sqlite3_bind_int64(s->put, 6, l->expires);
 	sqlite3_bind_text(s->put, 7, l->vendor, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s->put, 8, l->model, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->put, 9, l->client_id, -1, SQLITE_STATIC);
 	return step_done(s, s->put, "store lease");
+}
+
+int lease_store_renew(struct lease_store *s, const struct lease *l)
+{
+	int r;
+
+	if (!s || !l)
+		return -EINVAL;
+	sqlite3_bind_blob(s->renew, 1, l->mac, 6, SQLITE_STATIC);
+	sqlite3_bind_int64(s->renew, 2, l->expires);
+	sqlite3_bind_text(s->renew, 3, l->vendor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->renew, 4, l->model, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->renew, 5, l->client_id, -1, SQLITE_STATIC);
+	r = step_done(s, s->renew, "renew lease");
+	if (r)
+		return r;
+	return sqlite3_changes(s->db) ? 0 : -ENOENT;
 }
 
 int lease_store_del(struct lease_store *s, const uint8_t mac[6])
@@ -268,6 +416,10 @@ static void row_to_lease(sqlite3_stmt *st, struct lease *l)
 	t = sqlite3_column_text(st, 7);
 	if (t)
 		snprintf(l->model, sizeof(l->model), "%s", (const char *)t);
+	t = sqlite3_column_text(st, 8);
+	if (t)
+		snprintf(l->client_id, sizeof(l->client_id), "%s",
+			 (const char *)t);
 }
 
 int lease_store_get(struct lease_store *s, const uint8_t mac[6],

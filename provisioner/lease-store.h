@@ -4,11 +4,14 @@
  *
  * A small interface so that the embedded SQLite store can be joined by a
  * PostgreSQL one for several gateways.  Durability contract: a lease is
- * on disk when lease_store_commit() returns 0, and not before; the DHCP
- * server sends an ACK only after that.  Writes between lease_store_begin()
- * and lease_store_commit() form one transaction and cost one fsync: the
- * server batches the REQUESTs of one wake-up (group commit) so durability
- * does not cap throughput.
+ * on disk when lease_store_commit() returns 0 (or, opened with
+ * LS_DEFER_SYNC, when a lease_store_sync() begun after that commit
+ * returns 0), and not before; the DHCP server sends an ACK only after
+ * that.  Writes between lease_store_begin() and lease_store_commit() form
+ * one transaction: the server batches the REQUESTs of one wake-up.  With
+ * LS_DEFER_SYNC the commit only writes the WAL and one sync, run by
+ * another thread while the server goes on, covers every commit before it
+ * (group commit): durability neither caps throughput nor blocks serving.
  *
  * Invariant 1 holds in the store itself: a lease whose (public address,
  * port range) overlaps another MAC's live lease is refused (-EADDRINUSE),
@@ -25,6 +28,7 @@
 
 #define LEASE_VENDOR_MAX 128
 #define LEASE_MODEL_MAX 64
+#define LEASE_CLIENT_ID_MAX 67 /* 33 bytes of option 61 in hex, NUL */
 
 struct lease {
 	uint8_t mac[6];
@@ -35,12 +39,16 @@ struct lease {
 	int64_t expires; /* seconds; <= now means expired */
 	char vendor[LEASE_VENDOR_MAX]; /* option 60 as received, printable */
 	char model[LEASE_MODEL_MAX]; /* the model policy that matched */
+	char client_id[LEASE_CLIENT_ID_MAX]; /* option 61 in hex, or "" */
 };
 
 struct lease_store;
 
-/* Open (and create) the store at path; ":memory:" for tests. */
-int lease_store_open(const char *path, struct lease_store **out);
+/* Open (and create) the store at path; ":memory:" for tests.  flags:
+ * LS_DEFER_SYNC, see above. */
+#define LS_DEFER_SYNC 0x1
+int lease_store_open(const char *path, unsigned int flags,
+		     struct lease_store **out);
 void lease_store_close(struct lease_store *s);
 
 /* A transaction around several puts/dels; nesting is not supported. */
@@ -51,6 +59,12 @@ int lease_store_rollback(struct lease_store *s);
 /* Insert or replace the lease of l->mac.  -EADDRINUSE if its range or
  * private address is another MAC's live lease at time now. */
 int lease_store_put(struct lease_store *s, const struct lease *l, int64_t now);
+
+/* A renewal: the lease of mac keeps its addresses and range, gets a new
+ * expiry (and vendor class, model, client id).  Cheaper than a put: no
+ * conflict check (the range was checked when it was stored) and no index
+ * changes.  -ENOENT if mac has no stored lease. */
+int lease_store_renew(struct lease_store *s, const struct lease *l);
 
 /* Remove the lease of mac (RELEASE).  -ENOENT if there was none. */
 int lease_store_del(struct lease_store *s, const uint8_t mac[6]);
@@ -66,8 +80,20 @@ int lease_store_foreach(struct lease_store *s, int live_only, int64_t now,
 			lease_cb cb, void *arg);
 
 /* Delete the leases expired at now, calling cb for each first (so the
- * caller removes its mapping).  Returns how many were deleted. */
+ * caller removes its mapping).  Returns how many were deleted.  A scan of
+ * the table: for the start, the server expires live leases from memory. */
 int lease_store_expire(struct lease_store *s, int64_t now, lease_cb cb,
 		       void *arg);
+
+/*
+ * LS_DEFER_SYNC: make every commit before the call durable.  Only
+ * fdatasync(2) of the write-ahead log, so another thread may run it while
+ * this one goes on with the store (SQLite's own locks are not involved).
+ * lease_store_sync_fd() gives that thread the descriptor: -1 while
+ * nothing was ever committed.  Without LS_DEFER_SYNC both are no-ops
+ * (0 and -1): commits are durable already.
+ */
+int lease_store_sync(struct lease_store *s);
+int lease_store_sync_fd(struct lease_store *s);
 
 #endif /* NAPPT_LEASE_STORE_H */

@@ -27,6 +27,7 @@ void lt_free(struct lease_table *t)
 {
 	free(t->e);
 	free(t->bucket);
+	free(t->heap);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -132,11 +133,91 @@ static void offer_unlink(struct lease_table *t, struct lt_entry *e)
 	t->noffered--;
 }
 
+/* --- the expiry heap of bound entries --------------------------------- */
+
+static int64_t hkey(const struct lease_table *t, uint32_t h)
+{
+	return t->e[t->heap[h] - 1].until;
+}
+
+static void hset(struct lease_table *t, uint32_t h, uint32_t i1)
+{
+	t->heap[h] = i1;
+	t->e[i1 - 1].hpos = h + 1;
+}
+
+static void sift_up(struct lease_table *t, uint32_t h)
+{
+	uint32_t i1 = t->heap[h];
+	int64_t k = t->e[i1 - 1].until;
+
+	while (h && hkey(t, (h - 1) / 2) > k) {
+		hset(t, h, t->heap[(h - 1) / 2]);
+		h = (h - 1) / 2;
+	}
+	hset(t, h, i1);
+}
+
+static void sift_down(struct lease_table *t, uint32_t h)
+{
+	uint32_t i1 = t->heap[h];
+	int64_t k = t->e[i1 - 1].until;
+
+	for (;;) {
+		uint32_t c = 2 * h + 1;
+
+		if (c >= t->nheap)
+			break;
+		if (c + 1 < t->nheap && hkey(t, c + 1) < hkey(t, c))
+			c++;
+		if (hkey(t, c) >= k)
+			break;
+		hset(t, h, t->heap[c]);
+		h = c;
+	}
+	hset(t, h, i1);
+}
+
+static void heap_remove(struct lease_table *t, struct lt_entry *e)
+{
+	uint32_t h;
+
+	if (!e->hpos)
+		return;
+	h = e->hpos - 1;
+	e->hpos = 0;
+	if (h == --t->nheap)
+		return;
+	hset(t, h, t->heap[t->nheap]);
+	sift_down(t, h);
+	sift_up(t, t->e[t->heap[h] - 1].hpos - 1);
+}
+
+static int heap_add(struct lease_table *t, struct lt_entry *e)
+{
+	if (t->nheap == t->heapcap) {
+		uint32_t cap = t->heapcap ? t->heapcap * 2 : 1024, *n;
+
+		if (cap < t->heapcap)
+			return -ENOMEM;
+		n = realloc(t->heap, (size_t)cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		t->heap = n;
+		t->heapcap = cap;
+	}
+	t->heap[t->nheap] = idx1(t, e);
+	e->hpos = ++t->nheap;
+	sift_up(t, t->nheap - 1);
+	return 0;
+}
+
 void lt_del(struct lease_table *t, struct lt_entry *e)
 {
 	uint32_t i = idx1(t, e), *p;
 
 	offer_unlink(t, e);
+	heap_remove(t, e);
 	p = &t->bucket[hash_mac(e->mac) & (t->nbucket - 1)];
 	while (*p && *p != i)
 		p = &t->e[*p - 1].next;
@@ -154,6 +235,7 @@ void lt_offer(struct lease_table *t, struct lt_entry *e, int64_t until)
 
 	/* A repeated DISCOVER renews the hold: to the young end. */
 	offer_unlink(t, e);
+	heap_remove(t, e);
 	e->state = LT_OFFERED;
 	e->until = until;
 	e->oprev = t->otail;
@@ -166,11 +248,32 @@ void lt_offer(struct lease_table *t, struct lt_entry *e, int64_t until)
 	t->noffered++;
 }
 
-void lt_bind(struct lease_table *t, struct lt_entry *e, int64_t until)
+int lt_bind(struct lease_table *t, struct lt_entry *e, int64_t until)
 {
+	int64_t was = e->until;
+
+	if (e->hpos) {
+		/* A renewal: the entry moves in the heap. */
+		e->until = until;
+		if (until < was)
+			sift_up(t, e->hpos - 1);
+		else
+			sift_down(t, e->hpos - 1);
+		return 0;
+	}
+	e->until = until;
+	if (heap_add(t, e)) {
+		e->until = was;
+		return -ENOMEM;
+	}
 	offer_unlink(t, e);
 	e->state = LT_BOUND;
-	e->until = until;
+	return 0;
+}
+
+struct lt_entry *lt_soonest_bound(const struct lease_table *t)
+{
+	return t->nheap ? &t->e[t->heap[0] - 1] : NULL;
 }
 
 struct lt_entry *lt_oldest_offer(const struct lease_table *t)

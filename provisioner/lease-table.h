@@ -11,8 +11,11 @@
  * flood of DISCOVERs from random MACs can hold at most that many ranges
  * and only for the hold time; it can never exhaust the pool.
  *
- * Entries are 40 bytes, kept in one array and indexed by a chained hash
- * on the MAC; indexes are stable while an entry lives.
+ * Entries are 48 bytes, kept in one array and indexed by a chained hash
+ * on the MAC; indexes are stable while an entry lives.  Bound leases are
+ * also in a binary min-heap on their expiry, so expiring them costs
+ * O(log n) per lease and nothing per second: the store needs no index on
+ * the expiry (which every renewal would rewrite).
  */
 #ifndef NAPPT_LEASE_TABLE_H
 #define NAPPT_LEASE_TABLE_H
@@ -40,6 +43,7 @@ struct lt_entry {
 	uint16_t model; /* index into the policy's models */
 	uint16_t pad;
 	uint32_t next; /* hash chain, or free list: index + 1, 0 = end */
+	uint32_t hpos; /* position in the expiry heap + 1, 0 = not in it */
 	int64_t until;
 	uint32_t oprev, onext; /* offer list, oldest first: index + 1 */
 };
@@ -52,6 +56,8 @@ struct lease_table {
 	uint32_t free_head; /* index + 1 */
 	uint32_t noffered;
 	uint32_t ohead, otail; /* offer list: index + 1 */
+	uint32_t *heap; /* bound entries (index + 1), soonest expiry first */
+	uint32_t nheap, heapcap;
 };
 
 int lt_init(struct lease_table *t, uint32_t hint);
@@ -63,11 +69,21 @@ struct lt_entry *lt_get(const struct lease_table *t, const uint8_t mac[6]);
 struct lt_entry *lt_add(struct lease_table *t, const uint8_t mac[6]);
 void lt_del(struct lease_table *t, struct lt_entry *e);
 
-/* State changes that keep the offer list in step. */
+/* State changes that keep the offer list and the expiry heap in step.
+ * lt_bind also moves a bound entry's expiry (renewal, rollback); it
+ * fails (-ENOMEM) only if the heap cannot grow, leaving e as it was. */
 void lt_offer(struct lease_table *t, struct lt_entry *e, int64_t until);
-void lt_bind(struct lease_table *t, struct lt_entry *e, int64_t until);
+int lt_bind(struct lease_table *t, struct lt_entry *e, int64_t until);
 
 /* The oldest outstanding offer, or NULL. */
 struct lt_entry *lt_oldest_offer(const struct lease_table *t);
+/* The bound entry that expires first, or NULL. */
+struct lt_entry *lt_soonest_bound(const struct lease_table *t);
+
+/* Entry i (0 .. cap-1) if it is live, for walks over the table. */
+static inline struct lt_entry *lt_at(const struct lease_table *t, uint32_t i)
+{
+	return i < t->cap && t->e[i].state != LT_FREE ? &t->e[i] : 0;
+}
 
 #endif /* NAPPT_LEASE_TABLE_H */

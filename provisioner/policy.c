@@ -241,18 +241,41 @@ uint32_t mac_hash(const uint8_t mac[6])
 	return h;
 }
 
-int alloc_pick(const struct alloc *a, const uint8_t mac[6], unsigned int nslots,
-	       uint32_t *priv, uint32_t *pub, uint16_t *first, uint16_t *last)
+void alloc_clear(struct alloc *a)
 {
-	uint32_t h = mac_hash(mac), n, i, li = 0;
+	memset(a->used, 0, (size_t)a->pub_count * a->slots_per_ip);
+	memset(a->lan_used, 0, a->lan_size);
+	if (a->lan_size > 2)
+		a->lan_used[a->lan_size - 1] = 1;
+}
+
+int alloc_pick(const struct alloc *a, const uint8_t mac[6], unsigned int nslots,
+	       uint32_t lan_lo, uint32_t lan_hi, uint32_t *priv, uint32_t *pub,
+	       uint16_t *first, uint16_t *last)
+{
+	uint32_t h = mac_hash(mac), n, i, li = 0, lo = a->lan_first;
 	size_t total = (size_t)a->pub_count * a->slots_per_ip, k, start;
 	int found = 0;
 
 	if (!nslots || nslots > a->slots_per_ip)
 		return -EINVAL;
 	n = a->lan_size - a->lan_first;
+	if (lan_lo || lan_hi) {
+		if (lan_hi < lan_lo || lan_lo - a->lan_net >= a->lan_size ||
+		    lan_hi - a->lan_net >= a->lan_size)
+			return -EINVAL;
+		lo = lan_lo - a->lan_net;
+		n = lan_hi - lan_lo + 1;
+		if (lo < a->lan_first) {
+			/* Never the network's own address. */
+			if (n <= a->lan_first - lo)
+				return -ENOSPC;
+			n -= a->lan_first - lo;
+			lo = a->lan_first;
+		}
+	}
 	for (i = 0; i < n; i++) {
-		li = a->lan_first + (h + i) % n;
+		li = lo + (h + i) % n;
 		if (!a->lan_used[li]) {
 			found = 1;
 			break;

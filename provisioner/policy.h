@@ -41,6 +41,17 @@ struct vc_pattern {
 	char text[128];
 };
 
+/* A DHCP option a model's phones get besides the built-in ones (vendor
+ * options 43 and 125, a per-model TFTP server...): sent when the phone
+ * asks for it in option 55, or always. */
+#define MODEL_MAX_OPTS 8
+struct model_opt {
+	uint8_t code;
+	uint8_t always;
+	uint16_t len;
+	uint8_t data[255];
+};
+
 struct model {
 	char name[64];
 	struct vc_pattern vc[8];
@@ -49,6 +60,11 @@ struct model {
 	uint32_t lease_time; /* seconds */
 	char image[128]; /* software image the phone is told to load */
 	char tmpl[64]; /* config template: cisco, polycom, yealink, generic */
+	char sip_server[128]; /* for the config file; "" = the global one */
+	uint32_t lan_lo, lan_hi; /* its private addresses (host order,
+				  * inclusive); 0 = the whole LAN pool */
+	struct model_opt opts[MODEL_MAX_OPTS];
+	int nopts;
 };
 
 struct policy {
@@ -100,6 +116,8 @@ struct alloc {
 int alloc_init(struct alloc *a, uint32_t pub_net, uint32_t pub_count,
 	       unsigned int slot_shift, uint32_t lan_net, uint32_t lan_size);
 void alloc_free(struct alloc *a);
+/* Nothing taken any more (reserved ports stay reserved). */
+void alloc_clear(struct alloc *a);
 /* Never hand out the slot holding port (in every public address). */
 void alloc_reserve_port(struct alloc *a, uint16_t port);
 /* Mark a lease's private address and range as taken (loading the store);
@@ -111,13 +129,15 @@ void alloc_release(struct alloc *a, uint32_t priv, uint32_t pub, uint16_t first,
 
 /*
  * Choose nslots consecutive usable free slots and a free private address
- * for mac.  The search starts at a position derived from the MAC, so a
- * phone whose lease was lost tends to get the same range again, and
- * phones spread over the pool.  Addresses in host order.  -ENOSPC when
- * the pool is exhausted.  Nothing is taken: call alloc_take().
+ * for mac, in lan_lo..lan_hi (0, 0: anywhere in the LAN pool).  The
+ * search starts at a position derived from the MAC, so a phone whose
+ * lease was lost tends to get the same range again, and phones spread
+ * over the pool.  Addresses in host order.  -ENOSPC when the pool is
+ * exhausted.  Nothing is taken: call alloc_take().
  */
 int alloc_pick(const struct alloc *a, const uint8_t mac[6], unsigned int nslots,
-	       uint32_t *priv, uint32_t *pub, uint16_t *first, uint16_t *last);
+	       uint32_t lan_lo, uint32_t lan_hi, uint32_t *priv, uint32_t *pub,
+	       uint16_t *first, uint16_t *last);
 
 /* --- RFC 7618 ------------------------------------------------------------ */
 

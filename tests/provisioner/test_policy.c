@@ -138,7 +138,7 @@ static void test_alloc_reserved_overlap_exhaustion(void **state)
 	for (;;) {
 		mac[5] = (uint8_t)n;
 		mac[4] = (uint8_t)(n >> 8);
-		r = alloc_pick(&a, mac, 1, &priv, &pub, &first, &last);
+		r = alloc_pick(&a, mac, 1, 0, 0, &priv, &pub, &first, &last);
 		if (r)
 			break;
 		assert_true(first >= 1024);
@@ -169,12 +169,14 @@ static void test_alloc_sticky_and_conflicts(void **state)
 	assert_int_equal(alloc_init(&a, IP(203, 0, 113, 0), 16, 10,
 				    IP(100, 64, 0, 0), 65536),
 			 0);
-	assert_int_equal(alloc_pick(&a, mac, 4, &priv, &pub, &first, &last), 0);
+	assert_int_equal(
+		alloc_pick(&a, mac, 4, 0, 0, &priv, &pub, &first, &last), 0);
 	/* Four slots, aligned, inside one address. */
 	assert_int_equal(last - first + 1, 4096);
 	assert_int_equal(first % 4096, 0);
 	/* The same MAC is offered the same again... */
-	assert_int_equal(alloc_pick(&a, mac, 4, &priv2, &pub2, &first2, &last2),
+	assert_int_equal(alloc_pick(&a, mac, 4, 0, 0, &priv2, &pub2, &first2,
+				    &last2),
 			 0);
 	assert_int_equal(priv2, priv);
 	assert_int_equal(pub2, pub);
@@ -185,7 +187,8 @@ static void test_alloc_sticky_and_conflicts(void **state)
 	assert_int_equal(alloc_take(&a, priv + 1, pub, first + 1024, last),
 			 -EADDRINUSE);
 	alloc_release(&a, priv, pub, first, last);
-	assert_int_equal(alloc_pick(&a, mac, 4, &priv2, &pub2, &first2, &last2),
+	assert_int_equal(alloc_pick(&a, mac, 4, 0, 0, &priv2, &pub2, &first2,
+				    &last2),
 			 0);
 	assert_int_equal(first2, first);
 	assert_int_equal(pub2, pub);
@@ -194,7 +197,8 @@ static void test_alloc_sticky_and_conflicts(void **state)
 			 -ERANGE);
 	assert_int_equal(alloc_take(&a, priv, IP(203, 0, 114, 0), first, last),
 			 -ERANGE);
-	assert_int_equal(alloc_pick(&a, mac, 65, &priv, &pub, &first, &last),
+	assert_int_equal(alloc_pick(&a, mac, 65, 0, 0, &priv, &pub, &first,
+				    &last),
 			 -EINVAL);
 	alloc_free(&a);
 }
@@ -213,14 +217,16 @@ static void test_alloc_lan_exhaustion(void **state)
 			 0);
 	for (i = 0; i < 5; i++) {
 		mac[5] = (uint8_t)i;
-		assert_int_equal(
-			alloc_pick(&a, mac, 1, &priv, &pub, &first, &last), 0);
+		assert_int_equal(alloc_pick(&a, mac, 1, 0, 0, &priv, &pub,
+					    &first, &last),
+				 0);
 		assert_true(priv >= IP(100, 64, 0, 2) &&
 			    priv <= IP(100, 64, 0, 6));
 		assert_int_equal(alloc_take(&a, priv, pub, first, last), 0);
 	}
 	mac[5] = 99;
-	assert_int_equal(alloc_pick(&a, mac, 1, &priv, &pub, &first, &last),
+	assert_int_equal(alloc_pick(&a, mac, 1, 0, 0, &priv, &pub, &first,
+				    &last),
 			 -ENOSPC);
 	alloc_free(&a);
 }

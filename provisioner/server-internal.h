@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * The server core's state, for server.c and the unit tests that look
+ * inside it.  Nothing else includes this.
+ */
+#ifndef NAPPT_PROV_SERVER_INTERNAL_H
+#define NAPPT_PROV_SERVER_INTERNAL_H
+
+#include <time.h>
+
+#include "conf.h"
+#include "dhcp-msg.h"
+#include "lease-store.h"
+#include "lease-table.h"
+#include "policy.h"
+#include "server.h"
+
+#define SRV_QUARANTINE_MAX 256 /* DECLINEd addresses held at once */
+#define SRV_EVICT_MAX 64 /* offers reclaimed for one new lease, at most */
+#define SRV_LOG_EVERY 10 /* seconds between two logs of one reject reason */
+#define SRV_PENDING_MAX 4096 /* REQUESTs held for a commit or a sync */
+#define SRV_NO_MODEL 0xffff
+
+struct srv_counters {
+	unsigned long discover, offer, request, ack, nak, release, decline,
+		inform, rejected_mac, rejected_vendor, exhausted, malformed,
+		ignored, offers_evicted, offers_expired, expired, store_failed,
+		map_failed, render_failed, overloaded, repaired_files,
+		repaired_maps, reloads;
+};
+
+struct srv_quarantined {
+	uint32_t priv; /* host order */
+	int64_t until;
+};
+
+/* A REQUEST whose lease was written, its ACK built and held. */
+struct srv_pending {
+	struct lease lease;
+	uint64_t group; /* 0: not committed yet */
+	uint8_t was; /* the entry's state before this REQUEST */
+	uint8_t fresh; /* new range: render and map even if flagged */
+	uint16_t model;
+	int64_t was_until;
+	struct srv_dest dest;
+	uint16_t len;
+	uint8_t *reply;
+};
+
+struct srv {
+	const struct prov_conf *conf;
+	struct lease_store *store;
+	struct srv_io io;
+	struct alloc alloc;
+	struct lease_table lt;
+	char *tmpl_text[POLICY_MAX_MODELS];
+	int tmpl_cisco[POLICY_MAX_MODELS];
+	struct srv_counters n;
+	time_t last_reject_log[8];
+	struct srv_quarantined q[SRV_QUARANTINE_MAX];
+	int nq;
+	int in_tx; /* a transaction is open in the store */
+	int dirty; /* it holds writes */
+	/* Held ACKs, oldest first: a ring of SRV_PENDING_MAX. */
+	struct srv_pending *pend;
+	unsigned int phead, pcount;
+	uint64_t group; /* the last group committed */
+	uint32_t sweep; /* next table index the sweep checks */
+	int64_t now; /* the time of the last call */
+	struct dhcp_msg msg; /* the message being handled */
+};
+
+#endif /* NAPPT_PROV_SERVER_INTERNAL_H */

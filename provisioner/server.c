@@ -1,0 +1,1189 @@
+// SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+/*
+ * The DHCP server's protocol core: see server.h for the life of a
+ * REQUEST.  Where each MAC stands (bound, offered, nothing) is in memory
+ * (lease-table.h): the store is written, never asked, on the packet path.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <arpa/inet.h>
+
+#include "log.h"
+#include "render.h"
+#include "server-internal.h"
+
+/* --- small helpers ------------------------------------------------------- */
+
+static const char *ip4(uint32_t be, char *buf)
+{
+	return inet_ntop(AF_INET, &be, buf, INET_ADDRSTRLEN);
+}
+
+/* Option 60 as printable text, for logs and the store. */
+static void vendor_of(const struct dhcp_msg *m, char *out, size_t n)
+{
+	size_t len, i, o = 0;
+	const uint8_t *v = dhcp_opt_get(m, OPT_VENDOR_CLASS, &len);
+
+	for (i = 0; v && i < len && o + 1 < n; i++)
+		if (v[i] >= 0x20 && v[i] < 0x7f && v[i] != '"')
+			out[o++] = (char)v[i];
+	out[o] = '\0';
+}
+
+/* Option 61 in hex, for the store and the attribution line. */
+static void client_id_of(const struct dhcp_msg *m, char *out, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t len, i, o = 0;
+	const uint8_t *v = dhcp_opt_get(m, OPT_CLIENT_ID, &len);
+
+	for (i = 0; v && i < len && o + 2 < n; i++) {
+		out[o++] = hex[v[i] >> 4];
+		out[o++] = hex[v[i] & 15];
+	}
+	out[o] = '\0';
+}
+
+static const struct model *model_at(const struct srv *s, unsigned int i)
+{
+	return i < (unsigned int)s->conf->policy.nmodels ?
+		       &s->conf->policy.models[i] :
+		       NULL;
+}
+
+static const struct model *model_of(const struct srv *s,
+				    const struct lt_entry *e)
+{
+	return model_at(s, e->model);
+}
+
+static void entry_lease(const struct srv *s, const struct lt_entry *e,
+			struct lease *l)
+{
+	const struct model *md = model_of(s, e);
+
+	memset(l, 0, sizeof(*l));
+	memcpy(l->mac, e->mac, 6);
+	l->priv_ip = e->priv_ip;
+	l->pub_ip = e->pub_ip;
+	l->port_first = e->port_first;
+	l->port_last = e->port_last;
+	l->expires = e->until;
+	if (md)
+		snprintf(l->model, sizeof(l->model), "%s", md->name);
+}
+
+/* Attribution: one line per lease event (who held which public address
+ * and ports when), built without printf: a boot storm writes many. */
+static void attribution(const char *event, const struct lease *l)
+{
+	struct logline ll;
+
+	ll_start(&ll, LOG_INFO_);
+	ll_str(&ll, "lease ");
+	ll_str(&ll, event);
+	ll_str(&ll, " mac=");
+	ll_mac(&ll, l->mac);
+	ll_str(&ll, " vendor=\"");
+	ll_str(&ll, l->vendor);
+	ll_str(&ll, "\" model=");
+	ll_str(&ll, l->model[0] ? l->model : "-");
+	ll_str(&ll, " private=");
+	ll_ip4(&ll, l->priv_ip);
+	ll_str(&ll, " public=");
+	ll_ip4(&ll, l->pub_ip);
+	ll_str(&ll, " ports=");
+	ll_u64(&ll, l->port_first);
+	ll_str(&ll, "-");
+	ll_u64(&ll, l->port_last);
+	ll_str(&ll, " expires=");
+	ll_i64(&ll, l->expires);
+	if (l->client_id[0]) {
+		ll_str(&ll, " client_id=");
+		ll_str(&ll, l->client_id);
+	}
+	ll_end(&ll);
+}
+
+/* Open the store's transaction on the first write of a wake-up: a
+ * wake-up of DISCOVERs only costs the store nothing. */
+static int store_tx(struct srv *s)
+{
+	int r;
+
+	if (s->in_tx)
+		return 0;
+	r = lease_store_begin(s->store);
+	if (r) {
+		s->n.store_failed++;
+		return r;
+	}
+	s->in_tx = 1;
+	return 0;
+}
+
+/* --- replies --------------------------------------------------------------- */
+
+static void reply_dest(const struct dhcp_msg *req, uint8_t type,
+		       uint32_t yiaddr, struct srv_dest *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->port = 68;
+	switch (dhcp_reply_dest(req, type)) {
+	case DEST_RELAY:
+		d->addr = req->giaddr;
+		d->port = 67;
+		break;
+	case DEST_CIADDR:
+		d->addr = req->ciaddr;
+		break;
+	case DEST_BROADCAST:
+		d->addr = htonl(INADDR_BROADCAST);
+		break;
+	case DEST_UNICAST_HW:
+		/* RFC 2131 4.1: the client has no address yet and cannot
+		 * answer ARP. */
+		if (yiaddr) {
+			d->addr = yiaddr;
+			d->arp = 1;
+			memcpy(d->mac, req->chaddr, 6);
+		} else {
+			d->addr = htonl(INADDR_BROADCAST);
+		}
+		break;
+	}
+}
+
+/*
+ * Build the reply of the given type to req into buf (DHCP_MAX_REPLY
+ * bytes).  l is the lease for OFFER and ACK, NULL for NAK and the ACK
+ * of an INFORM.  Returns the length or a negative errno.
+ */
+static int build_reply(const struct srv *s, const struct dhcp_msg *req,
+		       uint8_t type, const struct lease *l,
+		       const struct model *md, uint8_t *buf)
+{
+	const struct prov_conf *c = s->conf;
+	uint32_t mask = htonl(~(c->lan_size - 1)), router = htonl(c->gateway),
+		 sid = htonl(c->server_id), tftp = htonl(c->tftp_server),
+		 dns[CONF_MAX_DNS];
+	uint32_t lease_time = l && md ? md->lease_time : 0;
+	uint32_t lt = htonl(lease_time), t1 = htonl(lease_time / 2),
+		 t2 = htonl(lease_time / 8 * 7);
+	char tftp_name[INET_ADDRSTRLEN], file[64] = "";
+	struct dhcp_optval av[12 + MODEL_MAX_OPTS];
+	struct dhcp_builder b;
+	uint8_t o159[4];
+	size_t n = 0, len;
+	const uint8_t *o;
+	int i;
+
+	dhcp_reply_init(&b, buf, dhcp_reply_cap(req), req, type,
+			l ? l->priv_ip : 0, type == DHCPNAK ? 0 : tftp);
+	if (type == DHCPNAK) {
+		/* RFC 2131 4.3.2: through a relay, the NAK is broadcast
+		 * by the relay, so the broadcast bit is set. */
+		if (req->giaddr)
+			buf[10] |= 0x80;
+		dhcp_put_opt(&b, OPT_SERVER_ID, &sid, 4);
+		goto tail;
+	}
+	if (l && md && !render_file_name(md->tmpl, l->mac, file, sizeof(file)))
+		/* The BOOTP file field too: phones that ignore option 67
+		 * read it (RFC 2131 2, "boot file name"). */
+		memcpy(buf + 108, file, strlen(file));
+	/* The model's own options first: one of them may replace a
+	 * built-in one (a per-model TFTP server, say). */
+	for (i = 0; md && i < md->nopts; i++)
+		av[n++] = (struct dhcp_optval){ md->opts[i].code,
+						md->opts[i].always,
+						md->opts[i].len,
+						md->opts[i].data };
+	for (i = 0; i < c->ndns; i++)
+		dns[i] = htonl(c->dns[i]);
+	ip4(tftp, tftp_name);
+	av[n++] = (struct dhcp_optval){ OPT_SERVER_ID, 1, 4, &sid };
+	if (l) {
+		av[n++] = (struct dhcp_optval){ OPT_LEASE_TIME, 1, 4, &lt };
+		av[n++] = (struct dhcp_optval){ OPT_RENEWAL_TIME, 1, 4, &t1 };
+		av[n++] = (struct dhcp_optval){ OPT_REBINDING_TIME, 1, 4, &t2 };
+	}
+	av[n++] = (struct dhcp_optval){ OPT_SUBNET_MASK, 1, 4, &mask };
+	av[n++] = (struct dhcp_optval){ OPT_ROUTER, 1, 4, &router };
+	if (c->ndns)
+		av[n++] = (struct dhcp_optval){ OPT_DNS, 1,
+						(uint16_t)(4 * c->ndns), dns };
+	/* Where the operational software is: 150 (Cisco) and 66. */
+	av[n++] = (struct dhcp_optval){ OPT_TFTP_SERVER_ADDR, 1, 4, &tftp };
+	av[n++] = (struct dhcp_optval){ OPT_TFTP_SERVER_NAME, 1,
+					(uint16_t)strlen(tftp_name),
+					tftp_name };
+	if (file[0])
+		av[n++] = (struct dhcp_optval){ OPT_BOOTFILE, 1,
+						(uint16_t)strlen(file), file };
+	if (l && opt159_encode(l->port_first, l->port_last, o159) == 0)
+		av[n++] = (struct dhcp_optval){ OPT_PORTPARAMS, 1, 4, o159 };
+	dhcp_put_requested(&b, req, av, n);
+tail:
+	/* RFC 6842: the client identifier comes back, so a client can
+	 * tell its replies; RFC 3046: relay agent information as it came. */
+	o = dhcp_opt_get(req, OPT_CLIENT_ID, &len);
+	if (o)
+		dhcp_put_opt(&b, OPT_CLIENT_ID, o, len);
+	o = dhcp_opt_get(req, OPT_RELAY_AGENT, &len);
+	if (o)
+		dhcp_put_opt(&b, OPT_RELAY_AGENT, o, len);
+	return dhcp_reply_finish(&b);
+}
+
+/* Build and send a reply now (OFFER, NAK, INFORM's ACK). */
+static void reply_now(struct srv *s, const struct dhcp_msg *req, uint8_t type,
+		      const struct lease *l, const struct model *md)
+{
+	uint8_t buf[DHCP_MAX_REPLY];
+	struct srv_dest d;
+	int len = build_reply(s, req, type, l, md, buf);
+
+	if (len < 0) {
+		logp(LOG_WARN_, "Failed to build reply: %s", strerror(-len));
+		return;
+	}
+	reply_dest(req, type, l ? l->priv_ip : 0, &d);
+	s->io.send(s->io.arg, &d, buf, (size_t)len);
+	if (type == DHCPOFFER)
+		s->n.offer++;
+	else if (type == DHCPNAK)
+		s->n.nak++;
+}
+
+/* --- validation ------------------------------------------------------------ */
+
+static int validate(struct srv *s, const struct dhcp_msg *m, int64_t now)
+{
+	enum verdict_reason why;
+	size_t len;
+	const uint8_t *vc = dhcp_opt_get(m, OPT_VENDOR_CLASS, &len);
+	int r = policy_validate(&s->conf->policy, m->chaddr, vc, len, &why);
+
+	if (r >= 0)
+		return r;
+	if (why == REJECT_MAC_DENIED || why == REJECT_MAC_UNKNOWN)
+		s->n.rejected_mac++;
+	else
+		s->n.rejected_vendor++;
+	/* Once per interval per reason: a flood must not flood the log. */
+	if (now - s->last_reject_log[why] >= SRV_LOG_EVERY) {
+		char mac[18], vendor[128];
+
+		s->last_reject_log[why] = (time_t)now;
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x",
+			 m->chaddr[0], m->chaddr[1], m->chaddr[2], m->chaddr[3],
+			 m->chaddr[4], m->chaddr[5]);
+		vendor_of(m, vendor, sizeof(vendor));
+		logp(LOG_NOTICE_,
+		     "reject mac=%s vendor=\"%s\": %s (rejected so far: %lu "
+		     "by MAC, %lu by vendor class)",
+		     mac, vendor, reject_reason_str(why), s->n.rejected_mac,
+		     s->n.rejected_vendor);
+	}
+	return -EACCES;
+}
+
+/* --- files ----------------------------------------------------------------- */
+
+static int file_name(const struct srv *s, const struct lt_entry *e, char *out,
+		     size_t n)
+{
+	const struct model *md = model_of(s, e);
+
+	return md ? render_file_name(md->tmpl, e->mac, out, n) : -ENOENT;
+}
+
+/* The lease is gone: its config file first, then the gating entry. */
+static void remove_config(struct srv *s, const struct lt_entry *e)
+{
+	char file[64], path[600];
+
+	if (file_name(s, e, file, sizeof(file)))
+		return;
+	snprintf(path, sizeof(path), "%s/%s", s->conf->tftp_root, file);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/.leases/%s", s->conf->tftp_root, file);
+	unlink(path);
+}
+
+/* Is the entry's config file there, with content?  A crash can leave a
+ * renamed but empty file behind (written without fsync). */
+static int config_present(const struct srv *s, const struct lt_entry *e)
+{
+	char file[64], path[600];
+	struct stat st;
+
+	if (file_name(s, e, file, sizeof(file)))
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", s->conf->tftp_root, file);
+	return !stat(path, &st) && st.st_size > 0;
+}
+
+/* The model's template, read once at start (not once per lease). */
+static int load_templates(struct srv *s, const char *dir)
+{
+	int i;
+
+	for (i = 0; i < s->conf->policy.nmodels; i++) {
+		const struct model *m = &s->conf->policy.models[i];
+		char path[512];
+		FILE *f;
+		long n;
+
+		snprintf(path, sizeof(path), "%s/%s%s", dir, m->tmpl,
+			 strcmp(m->tmpl, "cisco") ? ".cfg" : ".cnf.xml");
+		f = fopen(path, "re");
+		if (!f) {
+			int r = -errno;
+
+			logp(LOG_ERR_, "Failed to open template %s: %s", path,
+			     strerror(-r));
+			return r;
+		}
+		if (fseek(f, 0, SEEK_END) || (n = ftell(f)) <= 0 ||
+		    n >= 65536 || fseek(f, 0, SEEK_SET) ||
+		    !(s->tmpl_text[i] = calloc(1, (size_t)n + 1)) ||
+		    fread(s->tmpl_text[i], 1, (size_t)n, f) != (size_t)n) {
+			logp(LOG_ERR_, "Failed to read template %s", path);
+			fclose(f);
+			return -EIO;
+		}
+		fclose(f);
+	}
+	return 0;
+}
+
+static int write_config(struct srv *s, const struct lease *l,
+			const struct model *m)
+{
+	const struct prov_conf *c = s->conf;
+	const char *tmpl = s->tmpl_text[m - c->policy.models];
+	struct render_var v[RENDER_NVARS];
+	struct render_storage st;
+	char out[16384];
+	int r;
+
+	if (!tmpl)
+		return 0;
+	r = render_phone_vars(v, &st, m->tmpl, l->mac, l->priv_ip, l->pub_ip,
+			      l->port_first, l->port_last, m->image,
+			      htonl(c->tftp_server),
+			      m->sip_server[0] ? m->sip_server : c->sip_server);
+	if (!r)
+		r = render_text(tmpl, v, RENDER_NVARS, out, sizeof(out));
+	if (r >= 0) {
+		/* tftpd's gating (tftpd/README.md): the entry that says who
+		 * may read the file goes in first. */
+		char gate[300], who[INET_ADDRSTRLEN + 1];
+		int len = r;
+
+		snprintf(gate, sizeof(gate), "%s/.leases", c->tftp_root);
+		ip4(l->priv_ip, who);
+		strcat(who, "\n");
+		r = render_write_atomic(gate, st.file, who, strlen(who), 0);
+		if (r == -ENOENT && !mkdir(gate, 0755))
+			r = render_write_atomic(gate, st.file, who, strlen(who),
+						0);
+		if (r >= 0)
+			r = render_write_atomic(c->tftp_root, st.file, out,
+						(size_t)len, 0);
+	}
+	if (r < 0) {
+		s->n.render_failed++;
+		logp(LOG_WARN_, "Failed to write config %s: %s", st.file,
+		     strerror(-r));
+	}
+	return r < 0 ? r : 0;
+}
+
+/* --- leases and offers ----------------------------------------------------- */
+
+static void release_range(struct srv *s, const struct lt_entry *e)
+{
+	alloc_release(&s->alloc, ntohl(e->priv_ip), ntohl(e->pub_ip),
+		      e->port_first, e->port_last);
+}
+
+/* A bound lease ends (RELEASE, DECLINE, expiry, a new range): mapping,
+ * config file and addresses go; the caller deals with the store. */
+static void unbind(struct srv *s, struct lt_entry *e, const char *event)
+{
+	struct lease l;
+
+	entry_lease(s, e, &l);
+	if (s->io.map_del)
+		s->io.map_del(s->io.arg, &l);
+	remove_config(s, e);
+	release_range(s, e);
+	if (event)
+		attribution(event, &l);
+}
+
+static void drop_offer(struct srv *s, struct lt_entry *e)
+{
+	release_range(s, e);
+	lt_del(&s->lt, e);
+}
+
+static void quarantine(struct srv *s, uint32_t priv_be, int64_t now)
+{
+	uint32_t li = ntohl(priv_be) - s->alloc.lan_net;
+
+	if (!s->conf->decline_hold || li >= s->alloc.lan_size)
+		return;
+	if (s->nq == SRV_QUARANTINE_MAX) {
+		/* Full: the oldest comes back early. */
+		s->alloc.lan_used[s->q[0].priv - s->alloc.lan_net] = 0;
+		memmove(s->q, s->q + 1,
+			sizeof(s->q[0]) * (SRV_QUARANTINE_MAX - 1));
+		s->nq--;
+	}
+	s->alloc.lan_used[li] = 1;
+	s->q[s->nq].priv = ntohl(priv_be);
+	s->q[s->nq].until = now + s->conf->decline_hold;
+	s->nq++;
+}
+
+static int in_lan_range(const struct model *md, uint32_t priv_be)
+{
+	uint32_t a = ntohl(priv_be);
+
+	return !md->lan_lo || (a >= md->lan_lo && a <= md->lan_hi);
+}
+
+/*
+ * The entry holding the lease or offer this MAC has or would get, NULL
+ * when the pool has nothing for it.  A new entry comes back LT_FREE with
+ * its range already taken in the allocator: the caller offers, binds or
+ * drops it.
+ */
+static struct lt_entry *lease_for(struct srv *s, const struct dhcp_msg *m,
+				  int model, int64_t now)
+{
+	const struct model *md = &s->conf->policy.models[model];
+	struct lt_entry *e = lt_get(&s->lt, m->chaddr);
+	uint32_t priv, pub;
+	uint16_t first, last;
+	int r, tries;
+
+	/* Sticky: the MAC's own lease or offer, unless its range no longer
+	 * has the model's size or its address left the model's range. */
+	if (e &&
+	    (uint32_t)(e->port_last - e->port_first + 1) ==
+		    md->slots * s->conf->slot_size &&
+	    in_lan_range(md, e->priv_ip)) {
+		if (e->model != model) {
+			/* Another model, another file name. */
+			remove_config(s, e);
+			e->flags &= (uint8_t)~LT_RENDERED;
+			e->model = (uint16_t)model;
+		}
+		return e;
+	}
+	if (e) {
+		if (e->state == LT_BOUND) {
+			r = store_tx(s);
+			if (!r) {
+				r = lease_store_del(s->store, e->mac);
+				if (r == -ENOENT)
+					r = 0;
+			}
+			if (r) {
+				s->n.store_failed++;
+				return NULL;
+			}
+			s->dirty = 1;
+			unbind(s, e, "resize");
+		} else {
+			release_range(s, e);
+		}
+		lt_del(&s->lt, e);
+	}
+	/* An offer nobody took yet never keeps a phone out: when the pool
+	 * is full, the oldest offers give their ranges back (a DISCOVER
+	 * flood holds ranges only until real phones need them). */
+	for (tries = 0;; tries++) {
+		struct lt_entry *o;
+
+		r = alloc_pick(&s->alloc, m->chaddr, md->slots, md->lan_lo,
+			       md->lan_hi, &priv, &pub, &first, &last);
+		if (!r)
+			r = alloc_take(&s->alloc, priv, pub, first, last);
+		if (r != -ENOSPC || tries == SRV_EVICT_MAX ||
+		    !(o = lt_oldest_offer(&s->lt)))
+			break;
+		drop_offer(s, o);
+		s->n.offers_evicted++;
+	}
+	if (r == -ENOSPC) {
+		s->n.exhausted++;
+		if (now - s->last_reject_log[7] >= SRV_LOG_EVERY) {
+			s->last_reject_log[7] = (time_t)now;
+			logp(LOG_ERR_,
+			     "pool exhausted: no private address or %u free "
+			     "slots for a %s (exhausted %lu times)",
+			     md->slots, md->name, s->n.exhausted);
+		}
+		return NULL;
+	}
+	if (r)
+		return NULL;
+	e = lt_add(&s->lt, m->chaddr);
+	if (!e) {
+		alloc_release(&s->alloc, priv, pub, first, last);
+		logp(LOG_ERR_, "Out of memory for a lease");
+		return NULL;
+	}
+	e->priv_ip = htonl(priv);
+	e->pub_ip = htonl(pub);
+	e->port_first = first;
+	e->port_last = last;
+	e->model = (uint16_t)model;
+	return e;
+}
+
+static void discover(struct srv *s, struct dhcp_msg *m, int64_t now)
+{
+	struct lt_entry *e;
+	struct lease l;
+	int model = validate(s, m, now);
+
+	if (model < 0)
+		return;
+	e = lt_get(&s->lt, m->chaddr);
+	if (!e && s->lt.noffered >= s->conf->max_offers &&
+	    lt_oldest_offer(&s->lt)) {
+		/* A new offer: room is made by the oldest. */
+		drop_offer(s, lt_oldest_offer(&s->lt));
+		s->n.offers_evicted++;
+	}
+	e = lease_for(s, m, model, now);
+	if (!e)
+		return;
+	if (e->state != LT_BOUND)
+		lt_offer(&s->lt, e, now + s->conf->offer_hold);
+	entry_lease(s, e, &l);
+	reply_now(s, m, DHCPOFFER, &l, &s->conf->policy.models[model]);
+}
+
+static struct srv_pending *pending_push(struct srv *s)
+{
+	struct srv_pending *p;
+
+	if (s->pcount == SRV_PENDING_MAX)
+		return NULL;
+	p = &s->pend[(s->phead + s->pcount) % SRV_PENDING_MAX];
+	s->pcount++;
+	return p;
+}
+
+static void request(struct srv *s, struct dhcp_msg *m, int64_t now)
+{
+	uint32_t sid = dhcp_opt_addr(m, OPT_SERVER_ID), want;
+	uint8_t buf[DHCP_MAX_REPLY];
+	const struct model *md;
+	struct srv_pending *pd;
+	struct lt_entry *e;
+	struct lease l;
+	int model, r, len, renew;
+
+	/* Selecting another server's offer: ours is free again. */
+	if (sid && sid != htonl(s->conf->server_id)) {
+		e = lt_get(&s->lt, m->chaddr);
+		if (e && e->state == LT_OFFERED)
+			drop_offer(s, e);
+		return;
+	}
+	model = validate(s, m, now);
+	if (model < 0)
+		return;
+	md = &s->conf->policy.models[model];
+	want = dhcp_opt_addr(m, OPT_REQUESTED_IP);
+	if (!want)
+		want = m->ciaddr; /* renewing or rebinding */
+	e = lease_for(s, m, model, now);
+	if (!e)
+		return;
+	if (want != e->priv_ip) {
+		/* INIT-REBOOT elsewhere, or a stale address: not yours.  We
+		 * are the phones' one server (authoritative), so the phone
+		 * hears it at once instead of retrying for minutes. */
+		if (e->state == LT_FREE)
+			drop_offer(s, e);
+		reply_now(s, m, DHCPNAK, NULL, NULL);
+		return;
+	}
+	if (s->pcount == SRV_PENDING_MAX || store_tx(s)) {
+		/* The client retransmits. */
+		if (e->state == LT_FREE)
+			drop_offer(s, e);
+		s->n.overloaded++;
+		return;
+	}
+	entry_lease(s, e, &l);
+	l.expires = now + md->lease_time;
+	vendor_of(m, l.vendor, sizeof(l.vendor));
+	client_id_of(m, l.client_id, sizeof(l.client_id));
+	/* A renewal keeps its row's addresses: only the expiry changes. */
+	renew = e->state == LT_BOUND;
+	r = renew ? lease_store_renew(s->store, &l) : -ENOENT;
+	if (r == -ENOENT)
+		r = lease_store_put(s->store, &l, now);
+	if (r) {
+		if (e->state == LT_FREE)
+			drop_offer(s, e);
+		s->n.store_failed++;
+		logp(LOG_WARN_, "Failed to store lease: %s", strerror(-r));
+		return;
+	}
+	s->dirty = 1;
+	len = build_reply(s, m, DHCPACK, &l, md, buf);
+	pd = len > 0 ? pending_push(s) : NULL;
+	if (pd)
+		pd->reply = malloc((size_t)len);
+	if (!pd || !pd->reply) {
+		/* Stored but not ACKed: the client asks again and gets it. */
+		if (pd)
+			s->pcount--;
+		logp(LOG_WARN_, "Failed to build ACK: %s",
+		     strerror(len < 0 ? -len : ENOMEM));
+		if (e->state == LT_FREE)
+			drop_offer(s, e);
+		return;
+	}
+	pd->lease = l;
+	pd->group = 0;
+	pd->was = e->state;
+	pd->was_until = e->until;
+	pd->model = (uint16_t)model;
+	pd->len = (uint16_t)len;
+	memcpy(pd->reply, buf, (size_t)len);
+	reply_dest(m, DHCPACK, l.priv_ip, &pd->dest);
+	/* Bound now for the packets that follow; the ACK waits for the
+	 * commit and its sync. */
+	if (lt_bind(&s->lt, e, l.expires))
+		logp(LOG_ERR_, "Out of memory for the expiry of a lease");
+}
+
+static void release(struct srv *s, struct dhcp_msg *m, int64_t now)
+{
+	struct lt_entry *e = lt_get(&s->lt, m->chaddr);
+	uint32_t addr = m->type == DHCPDECLINE ?
+				dhcp_opt_addr(m, OPT_REQUESTED_IP) :
+				m->ciaddr;
+	uint32_t priv;
+	int r;
+
+	if (!e)
+		return;
+	if (e->state == LT_OFFERED) {
+		if (m->type == DHCPDECLINE && addr == e->priv_ip) {
+			drop_offer(s, e);
+			quarantine(s, addr, now);
+		}
+		return;
+	}
+	/* Only for the address it holds (RFC 2131 4.3.3, 4.3.4). */
+	if (addr && addr != e->priv_ip)
+		return;
+	r = store_tx(s);
+	if (!r) {
+		r = lease_store_del(s->store, m->chaddr);
+		if (r == -ENOENT)
+			r = 0;
+	}
+	if (r) {
+		s->n.store_failed++;
+		return;
+	}
+	s->dirty = 1;
+	priv = e->priv_ip;
+	unbind(s, e, m->type == DHCPRELEASE ? "release" : "decline");
+	lt_del(&s->lt, e);
+	if (m->type == DHCPDECLINE)
+		quarantine(s, priv, now);
+}
+
+void srv_handle(struct srv *s, const uint8_t *buf, size_t len, int64_t now)
+{
+	struct dhcp_msg *m = &s->msg;
+
+	s->now = now;
+	if (dhcp_parse(buf, len, m)) {
+		s->n.malformed++;
+		return;
+	}
+	/* Ethernet phones only: the data plane keys its anti-spoof check
+	 * on a 6-byte MAC. */
+	if (m->op != DHCP_BOOTREQUEST || m->htype != 1 || m->hlen != 6) {
+		s->n.ignored++;
+		return;
+	}
+	switch (m->type) {
+	case DHCPDISCOVER:
+		s->n.discover++;
+		discover(s, m, now);
+		return;
+	case DHCPREQUEST:
+		s->n.request++;
+		request(s, m, now);
+		return;
+	case DHCPRELEASE:
+		s->n.release++;
+		release(s, m, now);
+		return;
+	case DHCPDECLINE:
+		s->n.decline++;
+		release(s, m, now);
+		return;
+	case DHCPINFORM: {
+		int model = validate(s, m, now);
+
+		s->n.inform++;
+		if (model >= 0)
+			reply_now(s, m, DHCPACK, NULL,
+				  &s->conf->policy.models[model]);
+		return;
+	}
+	default:
+		s->n.ignored++;
+	}
+}
+
+/* --- commits and ACKs ------------------------------------------------------ */
+
+static void pending_drop_uncommitted(struct srv *s)
+{
+	while (s->pcount) {
+		struct srv_pending *p =
+			&s->pend[(s->phead + s->pcount - 1) % SRV_PENDING_MAX];
+
+		if (p->group)
+			break;
+		free(p->reply);
+		p->reply = NULL;
+		s->pcount--;
+		s->n.store_failed++;
+	}
+}
+
+static int load_cb(const struct lease *l, void *arg);
+
+/* After a failed commit nobody can say which of the wake-up's changes
+ * the memory kept and the store did not: start again from the store. */
+static void reload(struct srv *s)
+{
+	int i, r;
+
+	s->n.reloads++;
+	lt_free(&s->lt);
+	alloc_clear(&s->alloc);
+	if (s->conf->gateway - s->conf->lan_net < s->conf->lan_size)
+		s->alloc.lan_used[s->conf->gateway - s->conf->lan_net] = 1;
+	for (i = 0; i < s->nq; i++)
+		s->alloc.lan_used[s->q[i].priv - s->alloc.lan_net] = 1;
+	r = lt_init(&s->lt, 4096);
+	if (!r)
+		r = lease_store_foreach(s->store, 1, s->now, load_cb, s);
+	if (!r && s->io.map_reconcile)
+		r = s->io.map_reconcile(s->io.arg);
+	if (r)
+		logp(LOG_ERR_, "Failed to reload the leases: %s", strerror(-r));
+	else
+		logp(LOG_WARN_, "%u leases reloaded from the store",
+		     s->lt.used);
+}
+
+int srv_commit(struct srv *s, uint64_t *group)
+{
+	unsigned int i;
+	int r;
+
+	*group = 0;
+	if (!s->in_tx)
+		return 0;
+	s->in_tx = 0;
+	r = lease_store_commit(s->store);
+	s->dirty = 0;
+	if (r) {
+		logp(LOG_ERR_, "Failed to commit leases: %s; no ACK sent",
+		     strerror(-r));
+		pending_drop_uncommitted(s);
+		reload(s);
+		return r;
+	}
+	for (i = s->pcount; i > 0; i--) {
+		struct srv_pending *p =
+			&s->pend[(s->phead + i - 1) % SRV_PENDING_MAX];
+
+		if (p->group)
+			break;
+		if (!*group)
+			*group = ++s->group;
+		p->group = *group;
+	}
+	return 0;
+}
+
+/* The lease of p is on disk: its file, its mapping, then its ACK. */
+static void finish(struct srv *s, const struct srv_pending *p)
+{
+	const struct model *md = model_at(s, p->model);
+	const struct lease *l = &p->lease;
+	struct lt_entry *e = lt_get(&s->lt, l->mac);
+	int r;
+
+	/* Released, or given another range, since: nothing to ACK. */
+	if (!e || !md || e->state != LT_BOUND || e->priv_ip != l->priv_ip ||
+	    e->pub_ip != l->pub_ip || e->port_first != l->port_first)
+		return;
+	/* The phone's file is in place before it hears the ACK; a renewal
+	 * with the same range leaves it (the sweep checks it is there). */
+	if (!(e->flags & LT_RENDERED) && !write_config(s, l, md))
+		e->flags |= LT_RENDERED;
+	if (s->io.map_add && !(e->flags & LT_MAPPED)) {
+		r = s->io.map_add(s->io.arg, l);
+		if (r) {
+			s->n.map_failed++;
+			logp(LOG_ERR_, "Failed to map lease: %s", strerror(-r));
+		} else {
+			e->flags |= LT_MAPPED;
+		}
+	}
+	s->io.send(s->io.arg, &p->dest, p->reply, p->len);
+	s->n.ack++;
+	attribution(p->was == LT_BOUND ? "renew" : "new", l);
+}
+
+void srv_durable(struct srv *s, uint64_t group)
+{
+	while (s->pcount) {
+		struct srv_pending *p = &s->pend[s->phead];
+
+		if (!p->group || p->group > group)
+			break;
+		finish(s, p);
+		free(p->reply);
+		p->reply = NULL;
+		s->phead = (s->phead + 1) % SRV_PENDING_MAX;
+		s->pcount--;
+	}
+}
+
+unsigned int srv_pending(const struct srv *s)
+{
+	return s->pcount;
+}
+
+/* --- time ------------------------------------------------------------------ */
+
+#define EXPIRE_PER_TICK 4096 /* leases expired per second, at most */
+
+static void expire_leases(struct srv *s, int64_t now)
+{
+	struct lt_entry *e;
+	int n = 0;
+
+	while ((e = lt_soonest_bound(&s->lt)) && e->until <= now &&
+	       n++ < EXPIRE_PER_TICK) {
+		int r = store_tx(s);
+
+		if (!r) {
+			r = lease_store_del(s->store, e->mac);
+			if (r == -ENOENT)
+				r = 0;
+		}
+		if (r) {
+			s->n.store_failed++;
+			return; /* again next second */
+		}
+		s->dirty = 1;
+		s->n.expired++;
+		unbind(s, e, "expire");
+		lt_del(&s->lt, e);
+	}
+}
+
+static void expire_offers(struct srv *s, int64_t now)
+{
+	struct lt_entry *e;
+
+	while ((e = lt_oldest_offer(&s->lt)) && e->until <= now) {
+		drop_offer(s, e);
+		s->n.offers_expired++;
+	}
+}
+
+static void expire_quarantine(struct srv *s, int64_t now)
+{
+	int i = 0;
+
+	while (i < s->nq && s->q[i].until <= now) {
+		s->alloc.lan_used[s->q[i].priv - s->alloc.lan_net] = 0;
+		i++;
+	}
+	if (i) {
+		memmove(s->q, s->q + i, sizeof(s->q[0]) * (size_t)(s->nq - i));
+		s->nq -= i;
+	}
+}
+
+/*
+ * The files and mappings of bound leases are this process's work, so
+ * the packet path trusts its flags; what someone else removed (an
+ * operator's `nappt phone del`, a cleaned directory) comes back within a
+ * minute: each second checks a sixtieth of the table.
+ */
+static void sweep(struct srv *s)
+{
+	uint32_t k, n = s->lt.cap / 60 + 32;
+
+	for (k = 0; k < n && s->lt.cap; k++) {
+		struct lt_entry *e = lt_at(&s->lt, s->sweep++ % s->lt.cap);
+		const struct model *md;
+		struct lease l;
+
+		if (!e || e->state != LT_BOUND || !(md = model_of(s, e)))
+			continue;
+		entry_lease(s, e, &l);
+		if ((e->flags & LT_RENDERED) && !config_present(s, e)) {
+			s->n.repaired_files++;
+			if (write_config(s, &l, md))
+				e->flags &= (uint8_t)~LT_RENDERED;
+		}
+		if ((e->flags & LT_MAPPED) && s->io.map_check &&
+		    s->io.map_check(s->io.arg, &l) == 0) {
+			s->n.repaired_maps++;
+			if (s->io.map_add(s->io.arg, &l)) {
+				s->n.map_failed++;
+				e->flags &= (uint8_t)~LT_MAPPED;
+			}
+		}
+	}
+	if (s->sweep >= s->lt.cap)
+		s->sweep = 0;
+}
+
+void srv_tick(struct srv *s, int64_t now)
+{
+	s->now = now;
+	expire_leases(s, now);
+	expire_offers(s, now);
+	expire_quarantine(s, now);
+	sweep(s);
+}
+
+/* --- start ----------------------------------------------------------------- */
+
+static int load_cb(const struct lease *l, void *arg)
+{
+	struct srv *s = arg;
+	struct lt_entry *e;
+	int i;
+
+	if (alloc_take(&s->alloc, ntohl(l->priv_ip), ntohl(l->pub_ip),
+		       l->port_first, l->port_last)) {
+		char a[INET_ADDRSTRLEN];
+
+		logp(LOG_WARN_,
+		     "stored lease of %s overlaps another, or is outside the "
+		     "pools; ignored",
+		     ip4(l->priv_ip, a));
+		return 0;
+	}
+	e = lt_add(&s->lt, l->mac);
+	if (!e)
+		return -ENOMEM;
+	e->priv_ip = l->priv_ip;
+	e->pub_ip = l->pub_ip;
+	e->port_first = l->port_first;
+	e->port_last = l->port_last;
+	e->model = SRV_NO_MODEL;
+	for (i = 0; i < s->conf->policy.nmodels; i++)
+		if (!strcmp(s->conf->policy.models[i].name, l->model))
+			e->model = (uint16_t)i;
+	if (lt_bind(&s->lt, e, l->expires))
+		return -ENOMEM;
+	/* The maps were reconciled with the store before. */
+	if (s->io.map_add)
+		e->flags |= LT_MAPPED;
+	/* Config files are written without fsync: the store is the truth,
+	 * so rewrite what a crash may have lost. */
+	if (e->model != SRV_NO_MODEL &&
+	    (config_present(s, e) || !write_config(s, l, model_of(s, e))))
+		e->flags |= LT_RENDERED;
+	return 0;
+}
+
+int srv_new(const struct prov_conf *c, const char *tmpl_dir,
+	    struct lease_store *store, const struct srv_io *io, int64_t now,
+	    struct srv **out)
+{
+	unsigned int shift = 0;
+	struct srv *s;
+	int i, r;
+
+	if (!c || !store || !io || !io->send || !out)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->conf = c;
+	s->now = now;
+	s->store = store;
+	s->io = *io;
+	s->pend = calloc(SRV_PENDING_MAX, sizeof(*s->pend));
+	if (!s->pend) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	while ((1U << shift) < c->slot_size)
+		shift++;
+	r = alloc_init(&s->alloc, c->pub_net, c->pub_count, shift, c->lan_net,
+		       c->lan_size);
+	if (r) {
+		logp(LOG_ERR_, "Failed to set up the allocator: %s",
+		     strerror(-r));
+		goto fail;
+	}
+	for (i = 0; i < c->nreserved; i++) {
+		uint32_t port;
+
+		for (port = c->reserved[i][0]; port <= c->reserved[i][1];
+		     port++)
+			alloc_reserve_port(&s->alloc, (uint16_t)port);
+	}
+	/* The gateway's own address is not a phone's. */
+	if (c->gateway - c->lan_net < c->lan_size)
+		s->alloc.lan_used[c->gateway - c->lan_net] = 1;
+	r = load_templates(s, tmpl_dir);
+	if (r)
+		goto fail;
+	r = lt_init(&s->lt, 4096);
+	if (r)
+		goto fail;
+	/* Leases that ran out while the server was down go first. */
+	r = lease_store_expire(store, now, NULL, NULL);
+	if (r >= 0)
+		r = lease_store_foreach(store, 1, now, load_cb, s);
+	if (r < 0) {
+		logp(LOG_ERR_, "Failed to load the leases: %s", strerror(-r));
+		goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	srv_free(s);
+	return r;
+}
+
+void srv_free(struct srv *s)
+{
+	int i;
+
+	if (!s)
+		return;
+	while (s->pcount) {
+		free(s->pend[s->phead].reply);
+		s->phead = (s->phead + 1) % SRV_PENDING_MAX;
+		s->pcount--;
+	}
+	if (s->in_tx)
+		lease_store_rollback(s->store);
+	free(s->pend);
+	for (i = 0; i < POLICY_MAX_MODELS; i++)
+		free(s->tmpl_text[i]);
+	lt_free(&s->lt);
+	alloc_free(&s->alloc);
+	free(s);
+}
+
+/* --- counters -------------------------------------------------------------- */
+
+int srv_format_stats(const struct srv *s, char *buf, size_t cap)
+{
+	const struct srv_counters *n = &s->n;
+	int len = snprintf(
+		buf, cap,
+		"# HELP nappt_dhcp_received_total DHCP messages received, "
+		"by type.\n"
+		"# TYPE nappt_dhcp_received_total counter\n"
+		"nappt_dhcp_received_total{type=\"discover\"} %lu\n"
+		"nappt_dhcp_received_total{type=\"request\"} %lu\n"
+		"nappt_dhcp_received_total{type=\"release\"} %lu\n"
+		"nappt_dhcp_received_total{type=\"decline\"} %lu\n"
+		"nappt_dhcp_received_total{type=\"inform\"} %lu\n"
+		"nappt_dhcp_received_total{type=\"malformed\"} %lu\n"
+		"nappt_dhcp_received_total{type=\"ignored\"} %lu\n"
+		"# HELP nappt_dhcp_sent_total DHCP replies sent, by type.\n"
+		"# TYPE nappt_dhcp_sent_total counter\n"
+		"nappt_dhcp_sent_total{type=\"offer\"} %lu\n"
+		"nappt_dhcp_sent_total{type=\"ack\"} %lu\n"
+		"nappt_dhcp_sent_total{type=\"nak\"} %lu\n"
+		"# HELP nappt_dhcp_rejected_total Phones refused, by the "
+		"check that refused them.\n"
+		"# TYPE nappt_dhcp_rejected_total counter\n"
+		"nappt_dhcp_rejected_total{check=\"mac\"} %lu\n"
+		"nappt_dhcp_rejected_total{check=\"vendor_class\"} %lu\n"
+		"# TYPE nappt_dhcp_pool_exhausted_total counter\n"
+		"nappt_dhcp_pool_exhausted_total %lu\n"
+		"# TYPE nappt_dhcp_offers_evicted_total counter\n"
+		"nappt_dhcp_offers_evicted_total %lu\n"
+		"# TYPE nappt_dhcp_offers_expired_total counter\n"
+		"nappt_dhcp_offers_expired_total %lu\n"
+		"# TYPE nappt_dhcp_leases_expired_total counter\n"
+		"nappt_dhcp_leases_expired_total %lu\n"
+		"# HELP nappt_dhcp_overloaded_total REQUESTs dropped while "
+		"too many waited for the disk.\n"
+		"# TYPE nappt_dhcp_overloaded_total counter\n"
+		"nappt_dhcp_overloaded_total %lu\n"
+		"# HELP nappt_dhcp_repaired_total Config files and mappings "
+		"found missing and written again.\n"
+		"# TYPE nappt_dhcp_repaired_total counter\n"
+		"nappt_dhcp_repaired_total{what=\"file\"} %lu\n"
+		"nappt_dhcp_repaired_total{what=\"mapping\"} %lu\n"
+		"# TYPE nappt_dhcp_errors_total counter\n"
+		"nappt_dhcp_errors_total{stage=\"store\"} %lu\n"
+		"nappt_dhcp_errors_total{stage=\"map\"} %lu\n"
+		"nappt_dhcp_errors_total{stage=\"render\"} %lu\n"
+		"# TYPE nappt_dhcp_leases gauge\n"
+		"nappt_dhcp_leases %u\n"
+		"# TYPE nappt_dhcp_offers_outstanding gauge\n"
+		"nappt_dhcp_offers_outstanding %u\n"
+		"# TYPE nappt_dhcp_declined_addresses gauge\n"
+		"nappt_dhcp_declined_addresses %d\n",
+		n->discover, n->request, n->release, n->decline, n->inform,
+		n->malformed, n->ignored, n->offer, n->ack, n->nak,
+		n->rejected_mac, n->rejected_vendor, n->exhausted,
+		n->offers_evicted, n->offers_expired, n->expired, n->overloaded,
+		n->repaired_files, n->repaired_maps, n->store_failed,
+		n->map_failed, n->render_failed, s->lt.used - s->lt.noffered,
+		s->lt.noffered, s->nq);
+
+	return len < 0 || (size_t)len >= cap ? -ENOSPC : len;
+}
+
+void srv_log_counters(const struct srv *s, const char *why)
+{
+	logp(LOG_INFO_,
+	     "%s: %lu discover, %lu offer, %lu request, %lu ack, %lu nak, "
+	     "%lu release, %lu decline, %lu rejected (mac), %lu rejected "
+	     "(vendor), %lu exhausted, %lu malformed, %lu offers evicted, "
+	     "%lu overloaded, %u leases, %u offers outstanding",
+	     why, s->n.discover, s->n.offer, s->n.request, s->n.ack, s->n.nak,
+	     s->n.release, s->n.decline, s->n.rejected_mac,
+	     s->n.rejected_vendor, s->n.exhausted, s->n.malformed,
+	     s->n.offers_evicted, s->n.overloaded, s->lt.used - s->lt.noffered,
+	     s->lt.noffered);
+}
