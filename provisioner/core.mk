@@ -110,6 +110,29 @@ test-prov-fuzz-conf fuzz-prov-conf: $(BUILD)/fuzz_conf
 		tail -1 $(BUILD)/fuzz_conf.log; echo "1 passed, 0 failed"; \
 	else tail -30 $(BUILD)/fuzz_conf.log; echo "0 passed, 1 failed"; exit 1; fi
 
+# The server core driven without a network (fake send and maps, a real
+# SQLite store), plain and ASan/UBSan.
+TEST_RUNNERS += test-prov-server
+PROV_SERVER_SRCS := provisioner/server.c provisioner/dhcp-msg.c \
+		    provisioner/lease-store.c provisioner/log.c $(PROV_POLICY_SRCS)
+$(BUILD)/test_server: $(BUILD)/tests/provisioner/test_server.o \
+		      $(PROV_SERVER_SRCS:%.c=$(BUILD)/%.o)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ -lsqlite3 -lcmocka -o $@
+
+$(BUILD)/test_server_asan: tests/provisioner/test_server.c $(PROV_SERVER_SRCS) \
+			   $(wildcard provisioner/*.h)
+	$(call msg,CC-ASAN,$@)
+	$(Q)$(CC) -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+		-Iprovisioner -DSRCDIR='"$(CURDIR)"' tests/provisioner/test_server.c \
+		$(PROV_SERVER_SRCS) -lsqlite3 -lcmocka -o $@
+
+.PHONY: test-prov-server
+test-prov-server: $(BUILD)/test_server $(BUILD)/test_server_asan
+	$(Q)$(BUILD)/test_server_asan >$(BUILD)/test_server_asan.log 2>&1 || \
+		{ cat $(BUILD)/test_server_asan.log; exit 1; }
+	$(Q)$(BUILD)/test_server
+
 # The daemon.
 PROV_DAEMON_OBJS := $(BUILD)/provisioner/main.o $(BUILD)/provisioner/server.o \
 		    $(PROV_MSG_OBJS) $(PROV_STORE_OBJS) \

@@ -107,6 +107,24 @@ static void test_bad_files(void **state)
 		{ "", "t.conf: [global] lan_pool is required", 0 },
 		{ HEAD "[model big]\nvendor_class = exact:x\nslots = 64\n",
 		  "wants more ports than an address has", 1 },
+		{ HEAD MODEL "option = 43 hex 0g\n",
+		  "t.conf:7: option 43: bad hex bytes '0g'", 1 },
+		{ HEAD MODEL "option = 43 hex 012\n",
+		  "t.conf:7: option 43: bad hex bytes", 1 },
+		{ HEAD MODEL "force_option = 54 ip 1.2.3.4\n",
+		  "t.conf:7: force_option: want 'CODE TYPE VALUE'", 1 },
+		{ HEAD MODEL "option = 300 text x\n",
+		  "t.conf:7: option: want 'CODE TYPE VALUE'", 1 },
+		{ HEAD MODEL "option = 66 base64 eA==\n",
+		  "t.conf:7: option: type 'base64' is not hex, text or ip", 1 },
+		{ HEAD MODEL "option = 150 ip 1.2.3.4, x\n",
+		  "t.conf:7: option 150: 'x' is not an IPv4 address", 1 },
+		{ HEAD MODEL "option = 160 text\n",
+		  "t.conf:7: option 160: text of 1..255", 1 },
+		{ HEAD MODEL "lan_range = 100.64.0.9 - 100.64.0.2\n",
+		  "t.conf:7: lan_range: want 'FIRST - LAST'", 1 },
+		{ HEAD MODEL "lan_range = 100.65.0.2 - 100.65.0.9\n",
+		  "t.conf: [model m] lan_range is outside lan_pool", 1 },
 	};
 	size_t i;
 
@@ -122,6 +140,36 @@ static void test_bad_files(void **state)
 		assert_true(n > 0);
 		free(out);
 	}
+}
+
+static void test_model_extras(void **state)
+{
+	int n;
+	char *out = errors_of(HEAD "sip_server = sip.example\n" MODEL
+				   "option = 43 hex 01:04:c6:33:64:07\n"
+				   "force_option = 160 text http://p/x.cfg\n"
+				   "option = 150 ip 100.64.0.1, 100.64.0.2\n"
+				   "lan_range = 100.64.1.0 - 100.64.1.99\n"
+				   "sip_server = 198.51.100.10\n",
+			      &n);
+	const struct model *m = &c.policy.models[0];
+
+	assert_int_equal(n, 0);
+	assert_string_equal(out, "");
+	assert_string_equal(c.sip_server, "sip.example");
+	assert_string_equal(m->sip_server, "198.51.100.10");
+	assert_int_equal(m->nopts, 3);
+	assert_int_equal(m->opts[0].code, 43);
+	assert_int_equal(m->opts[0].len, 6);
+	assert_int_equal(m->opts[0].data[5], 0x07);
+	assert_int_equal(m->opts[0].always, 0);
+	assert_int_equal(m->opts[1].always, 1);
+	assert_memory_equal(m->opts[1].data, "http://p/x.cfg", 14);
+	assert_int_equal(m->opts[2].len, 8);
+	assert_int_equal(m->opts[2].data[7], 2);
+	assert_int_equal(m->lan_lo, 0x64400100);
+	assert_int_equal(m->lan_hi, 0x64400163);
+	free(out);
 }
 
 static void test_comments_and_spaces(void **state)
@@ -147,6 +195,7 @@ int main(void)
 		cmocka_unit_test(test_example_is_good),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_bad_files),
+		cmocka_unit_test(test_model_extras),
 		cmocka_unit_test(test_comments_and_spaces),
 	};
 

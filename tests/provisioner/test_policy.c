@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -351,6 +352,49 @@ static void test_lt_offers(void **state)
 	lt_free(&t);
 }
 
+/* Bound entries leave the expiry heap soonest first, whatever the order
+ * they were bound, renewed, offered again or deleted in. */
+static void test_lt_expiry_heap(void **state)
+{
+	struct lease_table t;
+	uint8_t mac[6] = { 0x00, 0x1b, 0x54, 0, 0, 0 };
+	int64_t last = -1;
+	uint32_t i, n = 0;
+
+	assert_int_equal(lt_init(&t, 0), 0);
+	assert_null(lt_soonest_bound(&t));
+	srand(3);
+	for (i = 0; i < 20000; i++) {
+		struct lt_entry *e;
+
+		mac[4] = (uint8_t)(i >> 8);
+		mac[5] = (uint8_t)i;
+		mac[3] = (uint8_t)(i >> 16);
+		e = lt_add(&t, mac);
+		assert_non_null(e);
+		assert_int_equal(lt_bind(&t, e, rand() % 100000), 0);
+		if (i % 3 == 0) /* a renewal, later or sooner */
+			assert_int_equal(lt_bind(&t, e, rand() % 100000), 0);
+		if (i % 7 == 0) /* an offer again: out of the heap */
+			lt_offer(&t, e, 5);
+		if (i % 11 == 0)
+			lt_del(&t, e);
+	}
+	assert_int_equal(t.nheap, t.used - t.noffered);
+	while (lt_soonest_bound(&t)) {
+		struct lt_entry *e = lt_soonest_bound(&t);
+
+		assert_int_equal(e->state, LT_BOUND);
+		assert_true(e->until >= last);
+		last = e->until;
+		lt_del(&t, e);
+		n++;
+	}
+	assert_int_equal(t.used, t.noffered);
+	assert_true(n > 10000);
+	lt_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -362,6 +406,7 @@ int main(void)
 		cmocka_unit_test(test_opt159),
 		cmocka_unit_test(test_lt_add_get_del),
 		cmocka_unit_test(test_lt_offers),
+		cmocka_unit_test(test_lt_expiry_heap),
 	};
 
 	return cmocka_run_group_tests_name("policy", tests, NULL, NULL);

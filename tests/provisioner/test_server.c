@@ -1,0 +1,814 @@
+// SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+/*
+ * The server core (server.h) driven without a network: requests in as
+ * bytes, replies captured by a fake send, the data plane a fake table,
+ * the store a real SQLite file, the clock a number.  What a phone sees
+ * (the OFFER, the ACK and their options), what must not happen before the
+ * lease is durable (no ACK, no mapping), and the paths around: renewal,
+ * INIT-REBOOT, another server chosen, RELEASE, DECLINE, expiry, a flood,
+ * exhaustion, the sweep that repairs, a restart.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+
+#include "conf.h"
+#include "dhcp-msg.h"
+#include "lease-store.h"
+#include "log.h"
+#include "server-internal.h"
+
+static const char CISCO[] = "Cisco Systems, Inc. IP Phone CP-7940G";
+static const uint8_t MAC_A[6] = { 0x00, 0x1b, 0x54, 0xaa, 0xbb, 0x0c };
+static const uint8_t MAC_B[6] = { 0x00, 0x1b, 0x54, 0xaa, 0xbb, 0x0d };
+static const uint8_t MAC_POLY[6] = { 0x00, 0x04, 0xf2, 0x01, 0x02, 0x03 };
+static const uint8_t MAC_UNKNOWN[6] = { 0x02, 0x11, 0x22, 0x33, 0x44, 0x55 };
+static const uint8_t MAC_DENIED[6] = { 0x00, 0x1b, 0x54, 0xde, 0xad, 0x01 };
+
+static char dir[64], db[128], phones[128];
+
+/* --- the fake world ------------------------------------------------------ */
+
+#define MAX_SENT 256
+#define MAX_MAPS 256
+
+struct sent {
+	struct srv_dest d;
+	size_t len;
+	uint8_t buf[DHCP_MAX_REPLY];
+};
+
+static struct world {
+	struct sent sent[MAX_SENT];
+	int nsent;
+	struct lease map[MAX_MAPS];
+	int nmap;
+	int map_adds, map_dels;
+} W;
+
+static void fake_send(void *arg, const struct srv_dest *d, const uint8_t *b,
+		      size_t len)
+{
+	assert_true(W.nsent < MAX_SENT);
+	W.sent[W.nsent].d = *d;
+	W.sent[W.nsent].len = len;
+	memcpy(W.sent[W.nsent].buf, b, len);
+	W.nsent++;
+}
+
+static int map_find(const struct lease *l)
+{
+	int i;
+
+	for (i = 0; i < W.nmap; i++)
+		if (W.map[i].priv_ip == l->priv_ip)
+			return i;
+	return -1;
+}
+
+static int fake_map_add(void *arg, const struct lease *l)
+{
+	int i = map_find(l);
+
+	W.map_adds++;
+	if (i < 0) {
+		assert_true(W.nmap < MAX_MAPS);
+		i = W.nmap++;
+	}
+	W.map[i] = *l;
+	return 0;
+}
+
+static int fake_map_del(void *arg, const struct lease *l)
+{
+	int i = map_find(l);
+
+	W.map_dels++;
+	if (i >= 0 && !memcmp(W.map[i].mac, l->mac, 6))
+		W.map[i] = W.map[--W.nmap];
+	return 0;
+}
+
+static int fake_map_check(void *arg, const struct lease *l)
+{
+	int i = map_find(l);
+
+	return i >= 0 && W.map[i].port_first == l->port_first &&
+	       !memcmp(W.map[i].mac, l->mac, 6);
+}
+
+static const struct srv_io IO = {
+	.send = fake_send,
+	.map_add = fake_map_add,
+	.map_del = fake_map_del,
+	.map_check = fake_map_check,
+};
+
+/* Log lines, for the tests that look for one. */
+static char loglines[1 << 16];
+static void sink(const char *line, size_t len, void *arg)
+{
+	size_t have = strlen(loglines);
+
+	if (have + len + 2 < sizeof(loglines)) {
+		memcpy(loglines + have, line, len);
+		loglines[have + len] = '\n';
+		loglines[have + len + 1] = '\0';
+	}
+}
+
+/* --- configuration --------------------------------------------------------- */
+
+static const char CONF_TEXT[] =
+	"[global]\n"
+	"interface = lan0\n"
+	"lan_pool = 100.64.0.0/24\n"
+	"gateway = 100.64.0.1\n"
+	"dns = 198.51.100.53\n"
+	"public_pool = 203.0.113.0/30\n"
+	"slot_size = 1024\n"
+	"reserved_ports = 5060, 8443\n"
+	"lease_time = 3600\n"
+	"sip_server = 198.51.100.10\n"
+	"offer_hold = 30\n"
+	"max_offers = 8\n"
+	"decline_hold = 600\n"
+	"[mac]\n"
+	"allow = 00:1b:54\n"
+	"allow = 00:04:f2\n"
+	"deny = 00:1b:54:de:ad:*\n"
+	"[model cisco]\n"
+	"vendor_class = exact:Cisco Systems, Inc. IP Phone CP-7940G\n"
+	"slots = 1\n"
+	"lease_time = 120\n"
+	"image = P0030801SR02\n"
+	"template = cisco\n"
+	"force_option = 43 hex 01:04:c6:33:64:07\n"
+	"option = 160 text http://prov.example/\n"
+	"[model polycom]\n"
+	"vendor_class = prefix:Polycom-\n"
+	"slots = 2\n"
+	"template = polycom\n"
+	"lan_range = 100.64.0.200 - 100.64.0.210\n";
+
+static struct prov_conf C;
+static struct lease_store *S;
+static struct srv *V;
+static int64_t now = 1000000;
+
+static int setup(void **state)
+{
+	memset(&W, 0, sizeof(W));
+	loglines[0] = '\0';
+	log_set_sink(sink, NULL);
+	snprintf(dir, sizeof(dir), "/tmp/test-server.XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(db, sizeof(db), "%s/leases.db", dir);
+	snprintf(phones, sizeof(phones), "%s/phones", dir);
+	if (mkdir(phones, 0755))
+		return -1;
+	if (conf_parse("test.conf", CONF_TEXT, &C, stderr))
+		return -1;
+	snprintf(C.tftp_root, sizeof(C.tftp_root), "%s", phones);
+	if (lease_store_open(db, LS_DEFER_SYNC, &S))
+		return -1;
+	return srv_new(&C, SRCDIR "/provisioner/templates", S, &IO, now, &V);
+}
+
+static int teardown(void **state)
+{
+	char cmd[160];
+
+	srv_free(V);
+	V = NULL;
+	lease_store_close(S);
+	S = NULL;
+	log_set_sink(NULL, NULL);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* --- requests ---------------------------------------------------------------- */
+
+struct req {
+	uint8_t b[1024];
+	size_t n;
+};
+
+static void rq_start(struct req *r, uint8_t type, const uint8_t mac[6],
+		     uint32_t xid)
+{
+	memset(r, 0, sizeof(*r));
+	r->b[0] = DHCP_BOOTREQUEST;
+	r->b[1] = 1;
+	r->b[2] = 6;
+	xid = htonl(xid);
+	memcpy(r->b + 4, &xid, 4);
+	memcpy(r->b + 28, mac, 6);
+	r->b[236] = 0x63;
+	r->b[237] = 0x82;
+	r->b[238] = 0x53;
+	r->b[239] = 0x63;
+	r->n = DHCP_MIN_LEN;
+	r->b[r->n++] = OPT_MSG_TYPE;
+	r->b[r->n++] = 1;
+	r->b[r->n++] = type;
+}
+
+static void rq_opt(struct req *r, uint8_t code, const void *d, size_t len)
+{
+	r->b[r->n++] = code;
+	r->b[r->n++] = (uint8_t)len;
+	memcpy(r->b + r->n, d, len);
+	r->n += len;
+}
+
+static void rq_addr(struct req *r, size_t off, uint32_t be)
+{
+	memcpy(r->b + off, &be, 4);
+}
+
+/* A phone's message: vendor class (Cisco's with its NUL), client id,
+ * a parameter request list; handled at once. */
+static void phone_msg(uint8_t type, const uint8_t mac[6], const char *vc,
+		      uint32_t want, uint32_t sid, uint32_t ciaddr)
+{
+	static const uint8_t prl[] = { 1, 3, 6, 66, 150, 67, 159, 43, 160 };
+	uint8_t cid[7] = { 1 };
+	struct req r;
+
+	rq_start(&r, type, mac, 0x1234);
+	memcpy(cid + 1, mac, 6);
+	rq_opt(&r, OPT_CLIENT_ID, cid, sizeof(cid));
+	if (vc)
+		rq_opt(&r, OPT_VENDOR_CLASS, vc,
+		       strlen(vc) + (vc == CISCO ? 1 : 0));
+	rq_opt(&r, OPT_PARAM_LIST, prl, sizeof(prl));
+	if (want)
+		rq_opt(&r, OPT_REQUESTED_IP, &want, 4);
+	if (sid)
+		rq_opt(&r, OPT_SERVER_ID, &sid, 4);
+	if (ciaddr)
+		rq_addr(&r, 12, ciaddr);
+	r.b[r.n++] = OPT_END;
+	srv_handle(V, r.b, r.n, now);
+}
+
+static uint32_t ip(const char *s)
+{
+	struct in_addr a;
+
+	assert_int_equal(inet_pton(AF_INET, s, &a), 1);
+	return a.s_addr;
+}
+
+static uint32_t our_sid(void)
+{
+	return htonl(C.server_id);
+}
+
+/* The last reply, parsed. */
+static struct dhcp_msg last;
+static const struct dhcp_msg *reply(int i)
+{
+	assert_true(i < W.nsent);
+	assert_int_equal(dhcp_parse(W.sent[i].buf, W.sent[i].len, &last), 0);
+	assert_int_equal(last.op, DHCP_BOOTREPLY);
+	return &last;
+}
+
+/* Commit and sync everything: the ACKs leave. */
+static void durable(void)
+{
+	uint64_t g;
+
+	assert_int_equal(srv_commit(V, &g), 0);
+	assert_int_equal(lease_store_sync(S), 0);
+	if (g)
+		srv_durable(V, g);
+}
+
+/* DORA for a phone; returns the ACK's yiaddr. */
+static uint32_t dora(const uint8_t mac[6], const char *vc)
+{
+	int n0 = W.nsent;
+	uint32_t yi;
+
+	phone_msg(DHCPDISCOVER, mac, vc, 0, 0, 0);
+	assert_int_equal(W.nsent, n0 + 1);
+	yi = reply(n0)->yiaddr;
+	assert_int_equal(last.type, DHCPOFFER);
+	phone_msg(DHCPREQUEST, mac, vc, yi, our_sid(), 0);
+	durable();
+	assert_int_equal(W.nsent, n0 + 2);
+	assert_int_equal(reply(n0 + 1)->type, DHCPACK);
+	assert_int_equal(last.yiaddr, yi);
+	return yi;
+}
+
+static int file_exists(const char *name)
+{
+	char path[300];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", phones, name);
+	return !stat(path, &st) && st.st_size > 0;
+}
+
+/* --- the tests --------------------------------------------------------------- */
+
+/* What a phone gets, and that nothing leaves before the lease is on
+ * disk: no ACK, no mapping, no config file. */
+static void test_dora(void **state)
+{
+	const struct dhcp_msg *m;
+	struct lease stored;
+	uint32_t yi, u;
+	size_t len;
+	const uint8_t *o;
+	uint64_t g;
+
+	phone_msg(DHCPDISCOVER, MAC_A, CISCO, 0, 0, 0);
+	assert_int_equal(W.nsent, 1);
+	m = reply(0);
+	assert_int_equal(m->type, DHCPOFFER);
+	assert_int_equal(m->xid, 0x1234);
+	yi = m->yiaddr;
+	assert_true((ntohl(yi) & 0xffffff00) == 0x64400000);
+	assert_int_not_equal(yi, ip("100.64.0.1"));
+	/* No relay, no broadcast flag, no address: unicast to the new
+	 * address at the phone's MAC (RFC 2131 4.1). */
+	assert_true(W.sent[0].d.arp);
+	assert_int_equal(W.sent[0].d.addr, yi);
+	assert_int_equal(W.sent[0].d.port, 68);
+	assert_memory_equal(W.sent[0].d.mac, MAC_A, 6);
+	assert_string_equal(m->file, "SEP001B54AABB0C.cnf.xml");
+	assert_int_equal(m->siaddr, ip("100.64.0.1"));
+	/* In the order of the parameter request list, 159 included. */
+	o = dhcp_opt_get(m, OPT_PORTPARAMS, &len);
+	assert_non_null(o);
+	assert_int_equal(len, 4);
+	assert_int_equal(o[0], 0);
+	assert_int_equal(o[1], 6); /* 1,024 ports: PSID length 6 */
+	assert_true(((o[2] << 8 | o[3]) & 1023) == 0);
+	assert_true((o[2] << 8 | o[3]) >= 1024);
+	o = dhcp_opt_get(m, OPT_VENDOR_SPECIFIC, &len);
+	assert_int_equal(len, 6);
+	assert_int_equal(o[2], 0xc6);
+	o = dhcp_opt_get(m, 160, &len);
+	assert_int_equal(len, strlen("http://prov.example/"));
+	o = dhcp_opt_get(m, OPT_CLIENT_ID, &len); /* RFC 6842 */
+	assert_int_equal(len, 7);
+	assert_memory_equal(o + 1, MAC_A, 6);
+	memcpy(&u, dhcp_opt_get(m, OPT_LEASE_TIME, &len), 4);
+	assert_int_equal(ntohl(u), 120);
+	assert_int_equal(dhcp_opt_addr(m, OPT_TFTP_SERVER_ADDR),
+			 ip("100.64.0.1"));
+	assert_int_equal(dhcp_opt_addr(m, OPT_SERVER_ID), our_sid());
+
+	phone_msg(DHCPREQUEST, MAC_A, CISCO, yi, our_sid(), 0);
+	assert_int_equal(W.nsent, 1);
+	assert_int_equal(srv_pending(V), 1);
+	assert_int_equal(srv_commit(V, &g), 0);
+	assert_true(g > 0);
+	/* Committed, not yet synced: still nothing. */
+	assert_int_equal(W.nsent, 1);
+	assert_int_equal(W.nmap, 0);
+	assert_false(file_exists("SEP001B54AABB0C.cnf.xml"));
+	assert_int_equal(lease_store_sync(S), 0);
+	srv_durable(V, g);
+	assert_int_equal(srv_pending(V), 0);
+	assert_int_equal(W.nsent, 2);
+	m = reply(1);
+	assert_int_equal(m->type, DHCPACK);
+	assert_int_equal(m->yiaddr, yi);
+	assert_int_equal(W.nmap, 1);
+	assert_int_equal(W.map[0].priv_ip, yi);
+	assert_memory_equal(W.map[0].mac, MAC_A, 6);
+	assert_true(file_exists("SEP001B54AABB0C.cnf.xml"));
+	assert_true(file_exists(".leases/SEP001B54AABB0C.cnf.xml"));
+	assert_int_equal(lease_store_get(S, MAC_A, &stored), 0);
+	assert_int_equal(stored.priv_ip, yi);
+	assert_int_equal(stored.expires, now + 120);
+	assert_string_equal(stored.vendor, CISCO);
+	assert_string_equal(stored.model, "cisco");
+	assert_string_equal(stored.client_id, "01001b54aabb0c");
+	assert_non_null(strstr(loglines, "lease new mac=00:1b:54:aa:bb:0c "
+					 "vendor=\"Cisco Systems, Inc. IP "
+					 "Phone CP-7940G\" model=cisco"));
+	assert_non_null(strstr(loglines, "client_id=01001b54aabb0c"));
+}
+
+/* The config file carries the range: SIP on the first port, RTP from
+ * the next even one to the last. */
+static void test_config_file(void **state)
+{
+	uint32_t yi = dora(MAC_A, CISCO);
+	char path[300], text[4096], want[128];
+	FILE *f;
+	size_t n;
+
+	(void)yi;
+	snprintf(path, sizeof(path), "%s/SEP001B54AABB0C.cnf.xml", phones);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	snprintf(want, sizeof(want), "<voipControlPort>%u</voipControlPort>",
+		 W.map[0].port_first);
+	assert_non_null(strstr(text, want));
+	snprintf(want, sizeof(want), "<startMediaPort>%u</startMediaPort>",
+		 W.map[0].port_first + 2);
+	assert_non_null(strstr(text, want));
+	snprintf(want, sizeof(want), "<stopMediaPort>%u</stopMediaPort>",
+		 W.map[0].port_last);
+	assert_non_null(strstr(text, want));
+	assert_non_null(strstr(text, "198.51.100.10"));
+	assert_non_null(strstr(text, "P0030801SR02"));
+}
+
+/* Claim 9: the MAC is checked first; a phone refused gets nothing and
+ * is counted under the check that refused it. */
+static void test_validation_order(void **state)
+{
+	phone_msg(DHCPDISCOVER, MAC_UNKNOWN, CISCO, 0, 0, 0);
+	phone_msg(DHCPDISCOVER, MAC_DENIED, CISCO, 0, 0, 0);
+	/* Unknown MAC and unknown vendor: refused for the MAC. */
+	phone_msg(DHCPDISCOVER, MAC_UNKNOWN, "MSFT 5.0", 0, 0, 0);
+	assert_int_equal(V->n.rejected_mac, 3);
+	assert_int_equal(V->n.rejected_vendor, 0);
+	phone_msg(DHCPDISCOVER, MAC_A, "MSFT 5.0", 0, 0, 0);
+	phone_msg(DHCPDISCOVER, MAC_A, NULL, 0, 0, 0);
+	phone_msg(DHCPREQUEST, MAC_A, "MSFT 5.0", ip("100.64.0.5"), our_sid(),
+		  0);
+	assert_int_equal(V->n.rejected_vendor, 3);
+	assert_int_equal(W.nsent, 0);
+	assert_int_equal(srv_pending(V), 0);
+	/* Logged once per interval and reason, not once per packet. */
+	assert_non_null(strstr(loglines, "MAC not on the allow-list"));
+	assert_null(strstr(strstr(loglines, "MAC not on the allow-list") + 1,
+			   "MAC not on the allow-list"));
+}
+
+/* A renewal keeps the range, is answered to ciaddr, and does not touch
+ * the data plane again. */
+static void test_renew(void **state)
+{
+	uint32_t yi = dora(MAC_A, CISCO);
+	struct lease before = W.map[0], stored;
+	int adds = W.map_adds;
+
+	now += 60;
+	phone_msg(DHCPREQUEST, MAC_A, CISCO, 0, 0, yi);
+	durable();
+	assert_int_equal(W.nsent, 3);
+	assert_int_equal(reply(2)->type, DHCPACK);
+	assert_int_equal(last.yiaddr, yi);
+	assert_int_equal(last.ciaddr, yi);
+	assert_int_equal(W.sent[2].d.addr, yi);
+	assert_false(W.sent[2].d.arp);
+	assert_int_equal(W.map_adds, adds);
+	assert_int_equal(W.map[0].port_first, before.port_first);
+	assert_int_equal(lease_store_get(S, MAC_A, &stored), 0);
+	assert_int_equal(stored.expires, now + 120);
+	assert_non_null(strstr(loglines, "lease renew mac=00:1b:54:aa:bb:0c"));
+	/* And a new DISCOVER is offered the same lease (sticky). */
+	phone_msg(DHCPDISCOVER, MAC_A, CISCO, 0, 0, 0);
+	assert_int_equal(reply(3)->yiaddr, yi);
+}
+
+/* INIT-REBOOT with an address that is not the phone's: NAK, broadcast;
+ * through a relay, to the relay with the broadcast bit set. */
+static void test_nak(void **state)
+{
+	uint32_t giaddr = ip("100.64.0.254");
+	uint8_t o82[] = { 1, 3, 'p', 'o', 'e' };
+	const struct dhcp_msg *m;
+	struct req r;
+	size_t len;
+
+	dora(MAC_A, CISCO);
+	phone_msg(DHCPREQUEST, MAC_A, CISCO, ip("10.9.9.9"), 0, 0);
+	assert_int_equal(W.nsent, 3);
+	m = reply(2);
+	assert_int_equal(m->type, DHCPNAK);
+	assert_int_equal(m->yiaddr, 0);
+	assert_int_equal(m->siaddr, 0);
+	assert_null(dhcp_opt_get(m, OPT_LEASE_TIME, &len));
+	assert_int_equal(W.sent[2].d.addr, htonl(INADDR_BROADCAST));
+
+	rq_start(&r, DHCPREQUEST, MAC_A, 77);
+	rq_addr(&r, 24, giaddr);
+	rq_opt(&r, OPT_VENDOR_CLASS, CISCO, sizeof(CISCO));
+	rq_opt(&r, OPT_REQUESTED_IP, (uint32_t[]){ ip("10.9.9.9") }, 4);
+	rq_opt(&r, OPT_RELAY_AGENT, o82, sizeof(o82));
+	r.b[r.n++] = OPT_END;
+	srv_handle(V, r.b, r.n, now);
+	m = reply(3);
+	assert_int_equal(m->type, DHCPNAK);
+	assert_true(m->flags & DHCP_FLAG_BROADCAST);
+	assert_int_equal(W.sent[3].d.addr, giaddr);
+	assert_int_equal(W.sent[3].d.port, 67);
+	assert_memory_equal(dhcp_opt_get(m, OPT_RELAY_AGENT, &len), o82,
+			    sizeof(o82));
+	/* The lease itself is untouched. */
+	assert_int_equal(W.nmap, 1);
+}
+
+/* A phone that took another server's offer frees ours at once. */
+static void test_other_server(void **state)
+{
+	uint32_t yi;
+
+	phone_msg(DHCPDISCOVER, MAC_A, CISCO, 0, 0, 0);
+	yi = reply(0)->yiaddr;
+	assert_int_equal(V->lt.noffered, 1);
+	phone_msg(DHCPREQUEST, MAC_A, CISCO, yi, ip("100.64.0.99"), 0);
+	assert_int_equal(V->lt.noffered, 0);
+	assert_int_equal(V->lt.used, 0);
+	assert_int_equal(W.nsent, 1);
+	durable();
+	assert_int_equal(W.nsent, 1);
+}
+
+/* RELEASE: mapping, file, store row go.  DECLINE: and the address is
+ * not offered again for decline_hold. */
+static void test_release_decline(void **state)
+{
+	uint32_t yi = dora(MAC_A, CISCO), yb;
+	struct lease l;
+
+	phone_msg(DHCPRELEASE, MAC_A, CISCO, 0, our_sid(), yi);
+	durable();
+	assert_int_equal(W.nmap, 0);
+	assert_false(file_exists("SEP001B54AABB0C.cnf.xml"));
+	assert_false(file_exists(".leases/SEP001B54AABB0C.cnf.xml"));
+	assert_int_equal(lease_store_get(S, MAC_A, &l), -ENOENT);
+	assert_non_null(
+		strstr(loglines, "lease release mac=00:1b:54:aa:bb:0c"));
+
+	yb = dora(MAC_B, CISCO);
+	phone_msg(DHCPDECLINE, MAC_B, CISCO, yb, our_sid(), 0);
+	durable();
+	assert_int_equal(W.nmap, 0);
+	assert_int_equal(V->nq, 1);
+	/* Asked again, B is offered another address. */
+	phone_msg(DHCPDISCOVER, MAC_B, CISCO, 0, 0, 0);
+	assert_int_not_equal(reply(W.nsent - 1)->yiaddr, yb);
+	/* After the hold it may come back. */
+	srv_tick(V, now + 601);
+	assert_int_equal(V->nq, 0);
+}
+
+/* A REQUEST whose lease is released before its sync returns: no ACK. */
+static void test_released_before_durable(void **state)
+{
+	uint32_t yi;
+	uint64_t g;
+
+	phone_msg(DHCPDISCOVER, MAC_A, CISCO, 0, 0, 0);
+	yi = reply(0)->yiaddr;
+	phone_msg(DHCPREQUEST, MAC_A, CISCO, yi, our_sid(), 0);
+	assert_int_equal(srv_commit(V, &g), 0);
+	phone_msg(DHCPRELEASE, MAC_A, CISCO, 0, our_sid(), yi);
+	durable();
+	srv_durable(V, g);
+	assert_int_equal(W.nsent, 1);
+	assert_int_equal(W.nmap, 0);
+	assert_int_equal(srv_pending(V), 0);
+}
+
+/* A lease not renewed expires: mapping, file and store row go. */
+static void test_expiry(void **state)
+{
+	struct lease l;
+
+	dora(MAC_A, CISCO);
+	srv_tick(V, now + 119);
+	assert_int_equal(W.nmap, 1);
+	srv_tick(V, now + 121);
+	durable();
+	assert_int_equal(W.nmap, 0);
+	assert_false(file_exists("SEP001B54AABB0C.cnf.xml"));
+	assert_int_equal(lease_store_get(S, MAC_A, &l), -ENOENT);
+	assert_int_equal(V->n.expired, 1);
+	assert_non_null(strstr(loglines, "lease expire mac=00:1b:54:aa:bb:0c"));
+}
+
+/*
+ * A flood of DISCOVERs from random MACs (allowed OUI, valid vendor)
+ * holds at most max_offers ranges, and a real phone still gets its
+ * lease even when the flood had filled the pool: the oldest offers give
+ * way.  The pool: 4 addresses x 63 usable slots, minus the reserved.
+ */
+static int count_cb(const struct lease *l, void *arg)
+{
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void test_flood(void **state)
+{
+	uint8_t mac[6] = { 0x00, 0x1b, 0x54, 0x10, 0, 0 };
+	int i, n = 0;
+
+	for (i = 0; i < 2000; i++) {
+		mac[4] = (uint8_t)(i >> 8);
+		mac[5] = (uint8_t)i;
+		phone_msg(DHCPDISCOVER, mac, CISCO, 0, 0, 0);
+		assert_true(V->lt.noffered <= 8);
+		W.nsent = 0;
+	}
+	assert_int_equal(V->lt.noffered, 8);
+	assert_int_equal(V->n.exhausted, 0);
+	dora(MAC_A, CISCO);
+	assert_int_equal(W.nmap, 1);
+	/* Nothing of the flood was stored. */
+	assert_int_equal(lease_store_foreach(S, 1, now, count_cb, &n), 0);
+	assert_int_equal(n, 1);
+}
+
+/* More phones than ranges: no OFFER, a counter, one log line; never a
+ * range holding a reserved port, never two overlapping. */
+static void test_exhaustion(void **state)
+{
+	uint8_t mac[6] = { 0x00, 0x1b, 0x54, 0x20, 0, 0 };
+	uint8_t used[4][64] = { { 0 } };
+	int i, got = 0, n = 0;
+
+	for (i = 0; i < 300; i++) {
+		int before = W.nsent = 0;
+
+		mac[5] = (uint8_t)i;
+		mac[4] = (uint8_t)(i >> 8);
+		phone_msg(DHCPDISCOVER, mac, CISCO, 0, 0, 0);
+		if (W.nsent == before)
+			continue;
+		phone_msg(DHCPREQUEST, mac, CISCO, reply(W.nsent - 1)->yiaddr,
+			  our_sid(), 0);
+		durable();
+		got++;
+	}
+	/* 4 addresses x 64 slots; slot 0 (0-1023) and slot 4 (5060) and
+	 * slot 8 (8443) reserved in each: 4 x 61 = 244 ranges. */
+	assert_int_equal(got, 244);
+	assert_int_equal(W.nmap, 244);
+	assert_true(V->n.exhausted > 0);
+	assert_non_null(strstr(loglines, "pool exhausted"));
+	for (i = 0; i < W.nmap; i++) {
+		uint32_t a = ntohl(W.map[i].pub_ip) - ntohl(ip("203.0.113.0"));
+		unsigned int s = W.map[i].port_first / 1024;
+
+		assert_true(a < 4);
+		assert_true(s != 0 && s != 4 && s != 8);
+		assert_int_equal(W.map[i].port_last,
+				 W.map[i].port_first + 1023);
+		assert_false(used[a][s]);
+		used[a][s] = 1;
+	}
+	assert_int_equal(lease_store_foreach(S, 1, now, count_cb, &n), 0);
+	assert_int_equal(n, 244);
+}
+
+/* A model's private range, and its two-slot ranges. */
+static void test_model_lan_range(void **state)
+{
+	uint32_t yi = dora(MAC_POLY, "Polycom-SPIP650");
+
+	assert_true(ntohl(yi) >= ntohl(ip("100.64.0.200")) &&
+		    ntohl(yi) <= ntohl(ip("100.64.0.210")));
+	assert_int_equal(W.map[0].port_last - W.map[0].port_first + 1, 2048);
+	assert_int_equal(W.map[0].port_first % 2048, 0);
+	assert_true(file_exists("0004f2010203.cfg"));
+}
+
+/* What someone else removed comes back within a minute. */
+static void test_sweep_repairs(void **state)
+{
+	char path[300];
+	int i;
+
+	dora(MAC_A, CISCO);
+	W.nmap = 0;
+	snprintf(path, sizeof(path), "%s/SEP001B54AABB0C.cnf.xml", phones);
+	assert_int_equal(unlink(path), 0);
+	for (i = 1; i <= 60; i++)
+		srv_tick(V, now + i);
+	assert_int_equal(W.nmap, 1);
+	assert_true(file_exists("SEP001B54AABB0C.cnf.xml"));
+	assert_int_equal(V->n.repaired_files, 1);
+	assert_int_equal(V->n.repaired_maps, 1);
+}
+
+/* A restart: leases come back from the store, sticky, files rewritten. */
+static void test_restart(void **state)
+{
+	uint32_t yi = dora(MAC_A, CISCO);
+	char path[300];
+
+	srv_free(V);
+	snprintf(path, sizeof(path), "%s/SEP001B54AABB0C.cnf.xml", phones);
+	unlink(path);
+	W.nsent = 0;
+	assert_int_equal(srv_new(&C, SRCDIR "/provisioner/templates", S, &IO,
+				 now + 5, &V),
+			 0);
+	assert_int_equal(V->lt.used, 1);
+	assert_true(file_exists("SEP001B54AABB0C.cnf.xml"));
+	phone_msg(DHCPDISCOVER, MAC_A, CISCO, 0, 0, 0);
+	assert_int_equal(reply(0)->yiaddr, yi);
+	/* A lease that ran out while the server was down is gone. */
+	srv_free(V);
+	assert_int_equal(srv_new(&C, SRCDIR "/provisioner/templates", S, &IO,
+				 now + 500, &V),
+			 0);
+	assert_int_equal(V->lt.used, 0);
+}
+
+/* Garbage is counted, answered by nothing, and breaks nothing. */
+static void test_malformed(void **state)
+{
+	uint8_t b[600];
+	struct req r;
+	int i;
+
+	memset(b, 0, sizeof(b));
+	srv_handle(V, b, 10, now); /* truncated */
+	srv_handle(V, b, sizeof(b), now); /* no magic cookie */
+	rq_start(&r, DHCPDISCOVER, MAC_A, 1);
+	r.b[r.n++] = OPT_VENDOR_CLASS;
+	r.b[r.n++] = 200; /* runs past the end */
+	srv_handle(V, r.b, r.n, now);
+	assert_int_equal(V->n.malformed, 3);
+	rq_start(&r, DHCPDISCOVER, MAC_A, 1);
+	r.b[0] = DHCP_BOOTREPLY; /* a server's message */
+	r.b[r.n++] = OPT_END;
+	srv_handle(V, r.b, r.n, now);
+	rq_start(&r, DHCPDISCOVER, MAC_A, 1);
+	r.b[2] = 16; /* not Ethernet */
+	r.b[r.n++] = OPT_END;
+	srv_handle(V, r.b, r.n, now);
+	assert_int_equal(V->n.ignored, 2);
+	srand(7);
+	for (i = 0; i < 5000; i++) {
+		size_t n = (size_t)(rand() % (int)sizeof(b)), k;
+
+		for (k = 0; k < n; k++)
+			b[k] = (uint8_t)rand();
+		if (n > 240 && i % 2) {
+			/* Past the cookie, so the option parser runs. */
+			b[236] = 0x63;
+			b[237] = 0x82;
+			b[238] = 0x53;
+			b[239] = 0x63;
+		}
+		srv_handle(V, b, n, now);
+	}
+	durable();
+	assert_int_equal(W.nmap, 0);
+	/* And the server still serves. */
+	dora(MAC_A, CISCO);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_dora, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_file, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_validation_order, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_renew, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nak, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_other_server, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_release_decline, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_released_before_durable,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flood, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exhaustion, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_model_lan_range, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_sweep_repairs, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed, setup,
+						teardown),
+	};
+
+	return cmocka_run_group_tests_name("server", tests, NULL, NULL);
+}
