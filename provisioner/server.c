@@ -415,19 +415,40 @@ static void release_range(struct srv *s, const struct lt_entry *e)
 		      e->port_first, e->port_last);
 }
 
-/* A bound lease ends (RELEASE, DECLINE, expiry, a new range): mapping,
- * config file and addresses go; the caller deals with the store. */
-static void unbind(struct srv *s, struct lt_entry *e, const char *event)
+/*
+ * A bound lease ends (RELEASE, DECLINE, expiry, a new range): its store
+ * row goes (in the open transaction), then its mapping, config file and
+ * addresses, and the entry.  The attribution line takes the vendor class
+ * and client id from the row, which memory does not keep.  On a store
+ * error nothing changes (the next tick or request tries again).
+ */
+static int end_lease(struct srv *s, struct lt_entry *e, const char *event)
 {
-	struct lease l;
+	struct lease l, stored;
+	int r = store_tx(s);
 
 	entry_lease(s, e, &l);
+	if (!r && !lease_store_get(s->store, e->mac, &stored)) {
+		memcpy(l.vendor, stored.vendor, sizeof(l.vendor));
+		memcpy(l.client_id, stored.client_id, sizeof(l.client_id));
+	}
+	if (!r) {
+		r = lease_store_del(s->store, e->mac);
+		if (r == -ENOENT)
+			r = 0;
+	}
+	if (r) {
+		s->n.store_failed++;
+		return r;
+	}
+	s->dirty = 1;
 	if (s->io.map_del)
 		s->io.map_del(s->io.arg, &l);
 	remove_config(s, e);
 	release_range(s, e);
-	if (event)
-		attribution(event, &l);
+	attribution(event, &l);
+	lt_del(&s->lt, e);
+	return 0;
 }
 
 static void drop_offer(struct srv *s, struct lt_entry *e)
@@ -491,24 +512,11 @@ static struct lt_entry *lease_for(struct srv *s, const struct dhcp_msg *m,
 		}
 		return e;
 	}
-	if (e) {
-		if (e->state == LT_BOUND) {
-			r = store_tx(s);
-			if (!r) {
-				r = lease_store_del(s->store, e->mac);
-				if (r == -ENOENT)
-					r = 0;
-			}
-			if (r) {
-				s->n.store_failed++;
-				return NULL;
-			}
-			s->dirty = 1;
-			unbind(s, e, "resize");
-		} else {
-			release_range(s, e);
-		}
-		lt_del(&s->lt, e);
+	if (e && e->state == LT_BOUND) {
+		if (end_lease(s, e, "resize"))
+			return NULL;
+	} else if (e) {
+		drop_offer(s, e);
 	}
 	/* An offer nobody took yet never keeps a phone out: when the pool
 	 * is full, the oldest offers give their ranges back (a DISCOVER
@@ -683,7 +691,6 @@ static void release(struct srv *s, struct dhcp_msg *m, int64_t now)
 				dhcp_opt_addr(m, OPT_REQUESTED_IP) :
 				m->ciaddr;
 	uint32_t priv;
-	int r;
 
 	if (!e)
 		return;
@@ -697,20 +704,9 @@ static void release(struct srv *s, struct dhcp_msg *m, int64_t now)
 	/* Only for the address it holds (RFC 2131 4.3.3, 4.3.4). */
 	if (addr && addr != e->priv_ip)
 		return;
-	r = store_tx(s);
-	if (!r) {
-		r = lease_store_del(s->store, m->chaddr);
-		if (r == -ENOENT)
-			r = 0;
-	}
-	if (r) {
-		s->n.store_failed++;
-		return;
-	}
-	s->dirty = 1;
 	priv = e->priv_ip;
-	unbind(s, e, m->type == DHCPRELEASE ? "release" : "decline");
-	lt_del(&s->lt, e);
+	if (end_lease(s, e, m->type == DHCPRELEASE ? "release" : "decline"))
+		return;
 	if (m->type == DHCPDECLINE)
 		quarantine(s, priv, now);
 }
@@ -897,21 +893,9 @@ static void expire_leases(struct srv *s, int64_t now)
 
 	while ((e = lt_soonest_bound(&s->lt)) && e->until <= now &&
 	       n++ < EXPIRE_PER_TICK) {
-		int r = store_tx(s);
-
-		if (!r) {
-			r = lease_store_del(s->store, e->mac);
-			if (r == -ENOENT)
-				r = 0;
-		}
-		if (r) {
-			s->n.store_failed++;
+		if (end_lease(s, e, "expire"))
 			return; /* again next second */
-		}
-		s->dirty = 1;
 		s->n.expired++;
-		unbind(s, e, "expire");
-		lt_del(&s->lt, e);
 	}
 }
 

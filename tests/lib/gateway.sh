@@ -4,7 +4,8 @@
 #   [pa] Cisco 00:1b:54:aa:bb:0c --.
 #   [pb] Polycom 00:04:f2:01:02:03 -+- [sw] bridge -- lan0 [gw] wan0 -- gw0 [inet]
 #   [pc] unknown 02:11:22:33:44:55 -+            100.64.0.1   198.18.0.1    198.51.100.7
-#   [pd] Cisco OUI, other vendor --'            public pool 203.0.113.0/28
+#   [pd] Cisco OUI, other vendor --+            public pool 203.0.113.0/28
+#   [pe] Yealink 80:5e:c0:11:22:33 -'  
 #
 # The data plane is attached (native XDP), phones have no address until
 # DHCP gives them one.  Needs tests/lib/netns.sh, BUILD, SRC, T, BPFFS;
@@ -12,7 +13,7 @@
 
 gateway_up() {
 	local n
-	for n in gw sw pa pb pc pd inet; do ns_add $n >/dev/null || return 1; done
+	for n in gw sw pa pb pc pd pe inet; do ns_add $n >/dev/null || return 1; done
 	GW=$(ns_name gw)
 	INET=$(ns_name inet)
 	N="$BUILD/nappt --pin-dir $BPFFS/nappt"
@@ -20,7 +21,7 @@ gateway_up() {
 	ip -n "$(ns_name sw)" link add br0 type bridge
 	ip -n "$(ns_name sw)" link set br0 up
 	ip -n "$(ns_name sw)" link set gw master br0
-	for n in pa pb pc pd; do
+	for n in pa pb pc pd pe; do
 		veth $n:eth0 sw:$n || return 1
 		ip -n "$(ns_name sw)" link set $n master br0
 		# XDP sees what a wire carries: full checksums.
@@ -30,6 +31,7 @@ gateway_up() {
 	ip -n "$(ns_name pb)" link set eth0 address 00:04:f2:01:02:03
 	ip -n "$(ns_name pc)" link set eth0 address 02:11:22:33:44:55
 	ip -n "$(ns_name pd)" link set eth0 address 00:1b:54:00:00:01
+	ip -n "$(ns_name pe)" link set eth0 address 80:5e:c0:11:22:33
 	ip -n "$GW" addr add 100.64.0.1/16 dev lan0
 	ip -n "$GW" addr add 198.18.0.1/24 dev wan0
 	ip -n "$GW" route add 198.51.100.0/24 via 198.18.0.2

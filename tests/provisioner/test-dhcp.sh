@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The provisioner end to end with real DHCP clients (busybox udhcpc) in
 # network namespaces, in front of the attached data plane: valid phones
-# get a lease, their config file and a mapping, and their traffic leaves
-# with the public address; an unknown MAC and an unknown vendor get
-# nothing; a second run keeps the range; RELEASE frees it; kill -9 and a
-# restart lose no lease; garbage on port 67 crashes nothing.
+# (Cisco with its trailing NUL, Polycom, Yealink) get a lease, their config
+# file and a mapping (bpftool shows it), and their traffic leaves with the
+# public address; an unknown MAC and an unknown vendor get nothing; a
+# second run and a real renewal keep the range; RELEASE frees it; kill -9
+# and a restart lose no lease; garbage and hostile datagrams on port 67
+# are counted and crash nothing; a DISCOVER flood starves nobody.
 set -u
 BUILD=$(realpath "${1:-build}")
 SRC=$(realpath "$(dirname "$0")/../..")
@@ -55,6 +57,19 @@ t_map() {
 }
 check "the lease is in the data plane's maps" t_map
 
+# What an operator sees with bpftool (BTF pretty-printing): the phone's
+# MAC and its range in the pinned phones map.
+t_bpftool() {
+	local first last
+	first=$(awk '/00:1b:54:aa:bb:0c/ {split($4, r, "-"); print r[1]}' "$T/list")
+	last=$(awk '/00:1b:54:aa:bb:0c/ {split($4, r, "-"); print r[2]}' "$T/list")
+	bpftool map dump pinned "$BPFFS/nappt/phones" >"$T/dump" || return 1
+	grep -B3 -A12 '0x1b' "$T/dump" | head -30
+	tr -d ' \n' <"$T/dump" | grep -qiE '"mac":\[0,27,84,170,187,12\]|"mac":\["?0x0"?,"?0x1b"?,"?0x54"?,"?0xaa"?,"?0xbb"?,"?0xc"?\]' &&
+		grep -q "\"port_first\": $first" "$T/dump" && grep -q "\"port_last\": $last" "$T/dump"
+}
+check "bpftool map dump pinned .../phones shows the phone and its range" t_bpftool
+
 t_traffic() {
 	local first pub out
 	first=$(awk '/00:1b:54:aa:bb:0c/ {split($4, r, "-"); print r[1]}' "$T/list")
@@ -78,6 +93,17 @@ t_polycom() {
 }
 check "polycom (prefix match) gets a lease and its config" t_polycom
 
+t_yealink() {
+	dhcp pe yea -V "yealink SIP-T46S 66.86.0.15" || { cat "$T/yea.out"; return 1; }
+	cat "$T/yea.env"
+	grep -q '^ip=100.64.' "$T/yea.env" &&
+		grep -q '^boot_file=805ec0112233.cfg' "$T/yea.env" &&
+		grep -q 'static.network.port.min_rtpport' "$T/tftp/805ec0112233.cfg" &&
+		grep -q 'sip.listen_port' "$T/tftp/805ec0112233.cfg" &&
+		nsx gw $N phone list | grep -qE "80:5e:c0:11:22:33 .* [0-9]+-[0-9]+$"
+}
+check "yealink (glob match) gets a lease and its config" t_yealink
+
 t_unknown_mac() {
 	! dhcp pc unknown -V "Cisco Systems, Inc. IP Phone CP-7940G" &&
 		[ ! -s "$T/unknown.env" ] && grep -q "MAC not on the allow-list" "$T/prov.log"
@@ -100,6 +126,74 @@ t_sticky() {
 }
 check "a second DHCP run keeps the address and range" t_sticky
 
+# A real renewal: a bound udhcpc told SIGUSR1 unicasts a REQUEST with
+# ciaddr (RFC 2131 4.3.2 RENEWING); the lease keeps address and range.
+t_renew() {
+	local pid i before after
+	before=$(nsx gw $N phone list | grep 00:04:f2:01:02:03)
+	rm -f "$T/ren.env"
+	OUT="$T/ren.env" ip netns exec "$(ns_name pb)" timeout 30 udhcpc -i eth0 -f -t 3 -T 1 -A 1 \
+		-s "$T/script" -V "Polycom-SPIP650" >"$T/renew.out" 2>&1 &
+	pid=$!
+	for i in $(seq 50); do [ -s "$T/ren.env" ] && break; sleep 0.1; done
+	: >"$T/ren.env"
+	pkill -USR1 -P $pid udhcpc
+	for i in $(seq 50); do [ -s "$T/ren.env" ] && break; sleep 0.1; done
+	kill $pid 2>/dev/null
+	wait $pid 2>/dev/null
+	after=$(nsx gw $N phone list | grep 00:04:f2:01:02:03)
+	cat "$T/renew.out"
+	echo "$before / $after"
+	[ -s "$T/ren.env" ] && [ "$before" = "$after" ] &&
+		grep -q "lease renew mac=00:04:f2:01:02:03" "$T/prov.log" &&
+		diff -q <(grep -v '^lease=' "$T/poly.env") <(grep -v '^lease=' "$T/ren.env") >/dev/null
+}
+check "a renewal (unicast REQUEST with ciaddr) keeps address and range" t_renew
+
+# Hostile datagrams, each of a known kind, counted as malformed: no
+# reply, no crash, and the counter says how many.
+t_malformed() {
+	local before after
+	kill -USR1 $PROV
+	sleep 1.2
+	before=$(sed -n 's/.* \([0-9]*\) malformed.*/\1/p' "$T/prov.log" | tail -1)
+	ip netns exec "$(ns_name pc)" /usr/bin/python3 - <<'PY' || return 1
+import socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"eth0")
+s.bind(("0.0.0.0", 68))
+mac = bytes.fromhex("001b54aabb0c")
+def fixed(cookie=True):
+    b = bytearray(236)
+    b[0:4] = b"\x01\x01\x06\x00"
+    b[28:34] = mac
+    return bytes(b) + (b"\x63\x82\x53\x63" if cookie else b"")
+bad = [
+    fixed()[:100],                                  # truncated
+    fixed(cookie=False) + b"\x35\x01\x01\xff",      # no magic cookie
+    fixed() + b"\x35\x01\x01\x3c\xf0abc",           # option past the end
+    fixed() + b"\x35\x01\x01\x34\x01\x07\xff",      # bad overload value
+    fixed() + b"\x35",                               # a code, no length
+]
+for p in bad:
+    s.sendto(p, ("255.255.255.255", 67))
+# overload = 3: the file and sname fields hold options that say
+# "overload" again; parsed once, never looped, and this one is valid.
+b = bytearray(fixed())
+b[108:112] = b"\x34\x01\x03\xff"
+b[44:48] = b"\x34\x01\x03\xff"
+s.sendto(bytes(b) + b"\x35\x01\x01\x34\x01\x03\xff", ("255.255.255.255", 67))
+PY
+	sleep 0.3
+	kill -USR1 $PROV
+	sleep 1.2
+	after=$(sed -n 's/.* \([0-9]*\) malformed.*/\1/p' "$T/prov.log" | tail -1)
+	echo "malformed before: $before, after: $after"
+	kill -0 $PROV && [ -n "$before" ] && [ "$after" -eq $((before + 5)) ]
+}
+check "truncated, cookie-less, overrunning, bad-overload datagrams: counted, no crash" t_malformed
+
 t_garbage() {
 	local i
 	for i in $(seq 20); do
@@ -117,8 +211,8 @@ t_kill9() {
 	: >"$T/prov.log"
 	start_prov || return 1
 	grep "maps reconciled" "$T/prov.log"
-	grep -q "maps reconciled: 2 kept, 0 added, 0 updated, 0 removed" "$T/prov.log" &&
-		[ "$(sqlite3 "$T/leases.db" 'select count(*) from leases')" = 2 ]
+	grep -q "maps reconciled: 3 kept, 0 added, 0 updated, 0 removed" "$T/prov.log" &&
+		[ "$(sqlite3 "$T/leases.db" 'select count(*) from leases')" = 3 ]
 }
 check "kill -9 and restart: leases kept, maps untouched" t_kill9
 
@@ -137,7 +231,7 @@ t_release() {
 	wait $pid 2>/dev/null
 	cat "$T/release.out"
 	! nsx gw $N phone list | grep -q 00:1b:54:aa:bb:0c &&
-		[ "$(sqlite3 "$T/leases.db" 'select count(*) from leases')" = 1 ] &&
+		[ "$(sqlite3 "$T/leases.db" 'select count(*) from leases')" = 2 ] &&
 		grep -q "lease release mac=00:1b:54:aa:bb:0c" "$T/prov.log" &&
 		[ ! -e "$T/tftp/SEP001B54AABB0C.cnf.xml" ] &&
 		[ ! -e "$T/tftp/.leases/SEP001B54AABB0C.cnf.xml" ]
@@ -178,7 +272,7 @@ t_flood() {
 	echo "stored leases: $leases"
 	[ $ok = 1 ] && grep -q '^ip=100.64.' "$T/flood-new.env" &&
 		diff -q "$T/poly.env" "$T/flood-old.env" >/dev/null &&
-		[ "$leases" = 2 ] &&
+		[ "$leases" = 3 ] &&
 		[ "$(awk '/^nappt_dhcp_received_total{type="discover"}/ {print $2}' "$T/stats.prom")" -gt 5000 ] &&
 		grep -q "^nappt_dhcp_pool_exhausted_total 0$" "$T/stats.prom" &&
 		! grep -q "pool exhausted" "$T/prov.log"
