@@ -12,7 +12,8 @@
 #   make test-prov-fuzz-msg libFuzzer on the DHCP parser (15 s)
 
 PROV_STORE_OBJS := $(BUILD)/provisioner/lease-store.o \
-		   $(BUILD)/provisioner/map-sync.o $(BUILD)/provisioner/log.o
+		   $(BUILD)/provisioner/map-sync.o $(BUILD)/provisioner/log.o \
+		   $(BUILD)/provisioner/privsep.o
 TEST_RUNNERS += test-prov-store
 
 $(BUILD)/tests/provisioner/test_lease_store.o: CPPFLAGS += -Iprovisioner

@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <net/if.h>
-#include <net/if_arp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -32,12 +31,10 @@
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 
 #include "conf.h"
 #include "dhcp-msg.h"
@@ -45,6 +42,7 @@
 #include "libnappt.h"
 #include "log.h"
 #include "map-sync.h"
+#include "privsep.h"
 #include "render.h"
 #include "server.h"
 
@@ -67,7 +65,8 @@ struct daemon {
 	struct prov_conf conf;
 	struct lease_store *store;
 	struct srv *srv;
-	struct nappt_maps maps;
+	struct nappt_maps maps; /* until the map writer has them */
+	struct pm *pm; /* the map writer */
 	int have_maps;
 	int fd;
 	struct out *out;
@@ -222,22 +221,11 @@ static void io_send(void *arg, const struct srv_dest *dst, const uint8_t *buf,
 				  .sin_addr.s_addr = dst->addr };
 	struct out *o;
 
-	if (dst->arp) {
-		/* RFC 2131 4.1: the client cannot answer ARP yet; tell the
-		 * kernel where its new address is (as dnsmasq does). */
-		struct arpreq ar = { 0 };
-		struct sockaddr_in *pa = (struct sockaddr_in *)&ar.arp_pa;
-
-		pa->sin_family = AF_INET;
-		pa->sin_addr.s_addr = dst->addr;
-		ar.arp_ha.sa_family = ARPHRD_ETHER;
-		memcpy(ar.arp_ha.sa_data, dst->mac, 6);
-		ar.arp_flags = ATF_COM;
-		snprintf(ar.arp_dev, sizeof(ar.arp_dev), "%s",
-			 d->conf.interface);
-		if (ioctl(d->fd, SIOCSARP, &ar) < 0)
-			to.sin_addr.s_addr = htonl(INADDR_BROADCAST);
-	}
+	/* RFC 2131 4.1: the client cannot answer ARP yet; the kernel is
+	 * told where its new address is (as dnsmasq does), by the map
+	 * writer, which holds CAP_NET_ADMIN; else the reply is broadcast. */
+	if (dst->arp && pm_arp(d->pm, dst->addr, dst->mac))
+		to.sin_addr.s_addr = htonl(INADDR_BROADCAST);
 	if (len > sizeof(o->buf))
 		return;
 	if (d->nout == OUT_MAX)
@@ -248,46 +236,58 @@ static void io_send(void *arg, const struct srv_dest *dst, const uint8_t *buf,
 	memcpy(o->buf, buf, len);
 }
 
+/* The map writer gone means no lease can reach the data plane: stop,
+ * and let the service manager start both again. */
+static int writer_result(int r)
+{
+	if (r == -EPIPE && !stop) {
+		logp(LOG_ERR_, "The map writer is gone; stopping");
+		stop = 2;
+	}
+	return r;
+}
+
 static int io_map_add(void *arg, const struct lease *l)
 {
-	return map_sync_add(&((struct daemon *)arg)->maps, l);
+	return writer_result(pm_map_add(((struct daemon *)arg)->pm, l));
 }
 
 static int io_map_del(void *arg, const struct lease *l)
 {
-	return map_sync_del(&((struct daemon *)arg)->maps, l);
+	return writer_result(pm_map_del(((struct daemon *)arg)->pm, l));
 }
 
-/* The data plane holds this lease as it is? */
 static int io_map_check(void *arg, const struct lease *l)
 {
-	struct daemon *d = arg;
-	struct nappt_phone want, cur;
+	int r = writer_result(pm_map_check(((struct daemon *)arg)->pm, l));
 
-	map_sync_phone(l, &want);
-	return !nappt_phone_get(&d->maps, l->priv_ip, &cur) &&
-	       cur.pub_ip == want.pub_ip && cur.port_first == want.port_first &&
-	       cur.port_last == want.port_last && !memcmp(cur.mac, want.mac, 6);
+	return r < 0 ? 1 : r; /* unknown is not missing */
 }
 
-static int reconcile(struct daemon *d)
+static void log_sync(const struct sync_stats *st)
 {
-	struct sync_stats st;
-	int r = map_sync_reconcile(d->store, &d->maps, time(NULL), &st);
+	logp(LOG_INFO_,
+	     "maps reconciled: %u kept, %u added, %u updated, %u removed, %u "
+	     "failed",
+	     st->kept, st->added, st->updated, st->removed, st->failed);
+}
 
-	if (r)
-		logp(LOG_ERR_, "Failed to reconcile maps: %s", strerror(-r));
-	else
-		logp(LOG_INFO_,
-		     "maps reconciled: %u kept, %u added, %u updated, %u "
-		     "removed, %u failed",
-		     st.kept, st.added, st.updated, st.removed, st.failed);
-	return r;
+static int store_each(void *src, lease_cb cb, void *arg)
+{
+	return lease_store_foreach(src, 1, time(NULL), cb, arg);
 }
 
 static int io_map_reconcile(void *arg)
 {
-	return reconcile(arg);
+	struct daemon *d = arg;
+	struct sync_stats st;
+	int r = writer_result(pm_reconcile(d->pm, store_each, d->store, &st));
+
+	if (r)
+		logp(LOG_ERR_, "Failed to reconcile maps: %s", strerror(-r));
+	else
+		log_sync(&st);
+	return r;
 }
 
 /* --- durability ------------------------------------------------------------ */
@@ -383,53 +383,23 @@ static void commit(struct daemon *d, struct syncer *y)
 
 /* --- privileges ------------------------------------------------------------ */
 
-static int capset_only(uint64_t keep)
+/*
+ * The server parses what anyone on the LAN sends: once its socket is
+ * bound, it keeps no capability at all.  Maps and ARP entries are the map
+ * writer's (privsep.h).  Capabilities are per thread: this runs before
+ * the sync thread exists.
+ */
+static void drop_privileges(void)
 {
 	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct c[2] = { 0 };
+	int cap;
 
-	c[0].effective = c[0].permitted = (uint32_t)keep;
-	c[1].effective = c[1].permitted = (uint32_t)(keep >> 32);
-	return (int)syscall(SYS_capset, &h, c);
-}
-
-/*
- * Once the socket is bound and the maps are open, the packet parser needs
- * no capability but CAP_NET_ADMIN (ARP entries for unicast replies): map
- * writes go through the open file descriptors.  Kernels before 6.5 still
- * want CAP_BPF for those on some distributions (unprivileged BPF off): a
- * child tries first, and CAP_BPF stays only if it must.  Capabilities are
- * per thread: this runs before the sync thread exists.
- */
-static void drop_privileges(struct daemon *d)
-{
-	uint64_t keep = 1ULL << CAP_NET_ADMIN;
-	int cap, status;
-
-	if (d->have_maps) {
-		pid_t c = fork();
-
-		if (c == 0) {
-			struct nappt_phone ph;
-
-			capset_only(keep);
-			_exit(nappt_phone_get(&d->maps, htonl(d->conf.lan_net),
-					      &ph) == -EPERM);
-		}
-		if (c < 0 || waitpid(c, &status, 0) != c ||
-		    !WIFEXITED(status) || WEXITSTATUS(status)) {
-			keep |= 1ULL << CAP_BPF;
-			logp(LOG_NOTICE_,
-			     "This kernel wants CAP_BPF for map writes "
-			     "through an open map: keeping it");
-		}
-	}
 	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 	for (cap = 0; cap <= CAP_LAST_CAP; cap++)
-		if (!(keep & (1ULL << cap)))
-			prctl(PR_CAPBSET_DROP, cap, 0, 0, 0); /* EPERM: fine */
+		prctl(PR_CAPBSET_DROP, cap, 0, 0, 0); /* EPERM: fine */
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-	if (capset_only(keep))
+	if (syscall(SYS_capset, &h, c))
 		logp(LOG_WARN_, "Failed to drop capabilities: %s",
 		     strerror(errno));
 }
@@ -572,6 +542,8 @@ static int set_up(struct daemon *d, const char *conf_path, const char *tmpl_dir,
 		return 1;
 	}
 	if (!no_maps) {
+		struct sync_stats st;
+
 		r = nappt_maps_open(&d->maps, d->conf.pin_dir);
 		if (r) {
 			logp(LOG_ERR_,
@@ -585,22 +557,37 @@ static int set_up(struct daemon *d, const char *conf_path, const char *tmpl_dir,
 		d->have_maps = 1;
 		/* Expired leases leave the store before the maps follow it. */
 		lease_store_expire(d->store, time(NULL), NULL, NULL);
-		reconcile(d);
+		r = map_sync_reconcile(d->store, &d->maps, time(NULL), &st);
+		if (r)
+			logp(LOG_ERR_, "Failed to reconcile maps: %s",
+			     strerror(-r));
+		else
+			log_sync(&st);
 		io.map_add = io_map_add;
 		io.map_del = io_map_del;
 		io.map_check = io_map_check;
 		io.map_reconcile = io_map_reconcile;
 	}
-	r = srv_new(&d->conf, tmpl_dir, d->store, &io, time(NULL), &d->srv);
+	r = pm_start(d->have_maps ? &d->maps : NULL, d->conf.interface,
+		     d->conf.lan_net, d->conf.lan_size, &d->pm);
 	if (r) {
-		logp(LOG_ERR_, "Failed to start the DHCP server: %s",
+		logp(LOG_ERR_, "Failed to start the map writer: %s",
 		     strerror(-r));
 		return 1;
 	}
+	/* From here on the maps are the writer's alone. */
+	nappt_maps_close(&d->maps);
 	d->fd = open_socket(d);
 	if (d->fd < 0) {
 		logp(LOG_ERR_, "Failed to open DHCP socket on %s port 67: %s",
 		     d->conf.interface, strerror(-d->fd));
+		return 1;
+	}
+	drop_privileges();
+	r = srv_new(&d->conf, tmpl_dir, d->store, &io, time(NULL), &d->srv);
+	if (r) {
+		logp(LOG_ERR_, "Failed to start the DHCP server: %s",
+		     strerror(-r));
 		return 1;
 	}
 	d->out = calloc(OUT_MAX, sizeof(*d->out));
@@ -742,7 +729,6 @@ int main(int argc, char **argv)
 	r = set_up(&d, conf_path, tmpl_dir, no_maps);
 	if (r)
 		return r;
-	drop_privileges(&d);
 	r = sync_start(&y);
 	if (r) {
 		logp(LOG_ERR_, "Failed to start the sync thread: %s",
@@ -774,6 +760,6 @@ int main(int argc, char **argv)
 	free(d.out);
 	close(d.fd);
 	lease_store_close(d.store);
-	nappt_maps_close(&d.maps);
+	pm_stop(d.pm);
 	return stop == 2 ? 1 : 0;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 
+#include "log.h"
 #include "map-sync.h"
 
 void map_sync_phone(const struct lease *l, struct nappt_phone *p)
@@ -100,9 +101,9 @@ static int reconcile_lease(const struct lease *l, void *arg)
 	}
 	if (r && r != -ENOENT) {
 		lv->st->failed++;
-		fprintf(stderr, "<4>Failed to read mapping of %s: %s\n",
-			inet_ntop(AF_INET, &l->priv_ip, a, sizeof(a)),
-			strerror(-r));
+		logp(LOG_WARN_, "Failed to read mapping of %s: %s",
+		     inet_ntop(AF_INET, &l->priv_ip, a, sizeof(a)),
+		     strerror(-r));
 		return 0;
 	}
 	r = nappt_phone_add(lv->m, l->priv_ip, &want);
@@ -112,9 +113,9 @@ static int reconcile_lease(const struct lease *l, void *arg)
 		return push_retry(lv, l);
 	if (r) {
 		lv->st->failed++;
-		fprintf(stderr, "<4>Failed to map lease of %s: %s\n",
-			inet_ntop(AF_INET, &l->priv_ip, a, sizeof(a)),
-			strerror(-r));
+		logp(LOG_WARN_, "Failed to map lease of %s: %s",
+		     inet_ntop(AF_INET, &l->priv_ip, a, sizeof(a)),
+		     strerror(-r));
 		return 0;
 	}
 	if (cur.flags & NAPPT_PHONE_VALID)
@@ -157,20 +158,42 @@ static int collect_stale(uint32_t priv, const struct nappt_phone *p, void *arg)
 	return 0;
 }
 
+struct store_src {
+	struct lease_store *s;
+	int64_t now;
+};
+
+static int store_each(void *src, lease_cb cb, void *arg)
+{
+	struct store_src *ss = src;
+
+	return lease_store_foreach(ss->s, 1, ss->now, cb, arg);
+}
+
 int map_sync_reconcile(struct lease_store *s, struct nappt_maps *m, int64_t now,
 		       struct sync_stats *st)
+{
+	struct store_src ss = { s, now };
+
+	if (!s)
+		return -EINVAL;
+	return map_sync_reconcile_from(store_each, &ss, m, st);
+}
+
+int map_sync_reconcile_from(lease_source each, void *src, struct nappt_maps *m,
+			    struct sync_stats *st)
 {
 	struct live lv = { .m = m, .st = st };
 	struct stale sl = { .lv = &lv };
 	size_t i;
 	int r;
 
-	if (!s || !m || !st)
+	if (!each || !m || !st)
 		return -EINVAL;
 	memset(st, 0, sizeof(*st));
 	/* Add and fix first, remove after: a phone moving between
 	 * addresses is never without a mapping in between. */
-	r = lease_store_foreach(s, 1, now, reconcile_lease, &lv);
+	r = each(src, reconcile_lease, &lv);
 	if (r)
 		goto out;
 	qsort(lv.ips, lv.n, sizeof(*lv.ips), cmp_u32);
@@ -193,10 +216,10 @@ int map_sync_reconcile(struct lease_store *s, struct nappt_maps *m, int64_t now,
 		r = nappt_phone_add(m, lv.retry[i].priv_ip, &p);
 		if (r) {
 			st->failed++;
-			fprintf(stderr, "<4>Failed to map lease of %s: %s\n",
-				inet_ntop(AF_INET, &lv.retry[i].priv_ip, a,
-					  sizeof(a)),
-				strerror(-r));
+			logp(LOG_WARN_, "Failed to map lease of %s: %s",
+			     inet_ntop(AF_INET, &lv.retry[i].priv_ip, a,
+				       sizeof(a)),
+			     strerror(-r));
 			continue;
 		}
 		st->added++;

@@ -33,4 +33,10 @@ int map_sync_del(struct nappt_maps *m, const struct lease *l);
 int map_sync_reconcile(struct lease_store *s, struct nappt_maps *m, int64_t now,
 		       struct sync_stats *st);
 
+/* The same from any source of live leases: each(src, cb, arg) calls cb
+ * for each (the map writer reconciles from a list it was sent). */
+typedef int (*lease_source)(void *src, lease_cb cb, void *arg);
+int map_sync_reconcile_from(lease_source each, void *src, struct nappt_maps *m,
+			    struct sync_stats *st);
+
 #endif /* NAPPT_MAP_SYNC_H */

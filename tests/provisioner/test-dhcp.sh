@@ -94,15 +94,25 @@ t_polycom() {
 check "polycom (prefix match) gets a lease and its config" t_polycom
 
 t_yealink() {
+	local cap
+	ip netns exec "$(ns_name pe)" timeout 10 tcpdump -i eth0 -n -U -c 2 -w "$T/yea.pcap" \
+		udp src port 67 2>/dev/null &
+	cap=$!
+	sleep 0.5
 	dhcp pe yea -V "yealink SIP-T46S 66.86.0.15" || { cat "$T/yea.out"; return 1; }
+	wait $cap
 	cat "$T/yea.env"
+	# No broadcast flag: OFFER and ACK unicast to the new address
+	# (RFC 2131 4.1), through the ARP entry the map writer set.
+	tcpdump -n -r "$T/yea.pcap" 2>/dev/null | tee "$T/yea.txt"
+	[ "$(grep -c "100.64.0.1.67 > $(sed -n 's/^ip=//p' "$T/yea.env").68" "$T/yea.txt")" = 2 ] &&
 	grep -q '^ip=100.64.' "$T/yea.env" &&
 		grep -q '^boot_file=805ec0112233.cfg' "$T/yea.env" &&
 		grep -q 'static.network.port.min_rtpport' "$T/tftp/805ec0112233.cfg" &&
 		grep -q 'sip.listen_port' "$T/tftp/805ec0112233.cfg" &&
 		nsx gw $N phone list | grep -qE "80:5e:c0:11:22:33 .* [0-9]+-[0-9]+$"
 }
-check "yealink (glob match) gets a lease and its config" t_yealink
+check "yealink (glob match) gets a lease and its config, unicast to its new address" t_yealink
 
 t_unknown_mac() {
 	! dhcp pc unknown -V "Cisco Systems, Inc. IP Phone CP-7940G" &&
@@ -239,12 +249,19 @@ t_release() {
 check "RELEASE frees the lease, the mapping and the config file" t_release
 
 t_caps() {
-	# After start: CAP_NET_ADMIN (ARP entries) only; the maps are
-	# written through descriptors opened before the drop.
+	# The server parses what the LAN sends: no capability at all.  The
+	# map writer, its child, holds the maps and CAP_NET_ADMIN (ARP
+	# entries), and nothing else (no CAP_BPF on this kernel).
+	local w
+	w=$(pgrep -P $PROV | head -1)
 	grep CapEff /proc/$PROV/status
-	grep -q "^CapEff:.*0000000000001000$" /proc/$PROV/status
+	grep CapEff /proc/$w/status
+	grep -q "^CapEff:.*0000000000000000$" /proc/$PROV/status &&
+		grep -q "^CapEff:.*0000000000001000$" /proc/$w/status &&
+		! ls -l /proc/$PROV/fd | grep -q "anon_inode:bpf-map" &&
+		ls -l /proc/$w/fd | grep -q "anon_inode:bpf-map"
 }
-check "the running daemon holds CAP_NET_ADMIN only (no CAP_BPF)" t_caps
+check "the DHCP parser holds no capability and no map; its map writer CAP_NET_ADMIN only" t_caps
 
 # A DISCOVER flood from random MACs in an allowed OUI with a valid vendor
 # class (perfdhcp, DISCOVER-OFFER only, relayed from phone C's port): the

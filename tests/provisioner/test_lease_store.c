@@ -23,6 +23,7 @@
 
 #include "lease-store.h"
 #include "map-sync.h"
+#include "privsep.h"
 #include "private-maps.h"
 
 static char dir[64], path[128];
@@ -443,6 +444,66 @@ static void test_reconcile(void **state)
 	nappt_bpf__destroy(skel);
 }
 
+/* The map writer over the same maps: what the parser may ask, and what
+ * it may not. */
+static int list2(void *src, lease_cb cb, void *arg)
+{
+	const struct lease *l = src;
+	int r = cb(&l[0], arg);
+
+	return r ? r : cb(&l[1], arg);
+}
+
+static int list_fails(void *src, lease_cb cb, void *arg)
+{
+	const struct lease *l = src;
+
+	cb(&l[0], arg);
+	return -EIO;
+}
+
+static void test_map_writer(void **state)
+{
+	struct lease a = mk(1, "100.64.0.10", "203.0.113.1", 2048, 3071, 500);
+	struct lease b = mk(2, "100.64.0.11", "203.0.113.1", 3072, 4095, 500);
+	struct lease bad = mk(3, "100.65.0.11", "203.0.113.1", 4096, 5119, 500);
+	struct lease two[2];
+	struct nappt_phone p;
+	struct sync_stats st;
+	struct pm *pm;
+
+	assert_int_equal(maps_setup(), 0);
+	assert_int_equal(pm_start(&M, "lo", ntohl(ip("100.64.0.0")), 256, &pm),
+			 0);
+	assert_true(pm_pid(pm) > 0);
+	assert_int_equal(pm_map_add(pm, &a), 0);
+	assert_int_equal(nappt_phone_get(&M, a.priv_ip, &p), 0);
+	assert_int_equal(p.port_first, 2048);
+	assert_int_equal(pm_map_check(pm, &a), 1);
+	assert_int_equal(pm_map_check(pm, &b), 0);
+	/* Outside the pools, or a slot another phone holds: refused. */
+	assert_true(pm_map_add(pm, &bad) < 0);
+	b.port_first = 2048;
+	b.port_last = 3071;
+	assert_int_equal(pm_map_add(pm, &b), -EBUSY);
+	b.port_first = 3072;
+	b.port_last = 4095;
+	/* An ARP entry only for an address of the LAN pool. */
+	assert_int_equal(pm_arp(pm, ip("198.51.100.1"), a.mac), -ERANGE);
+	/* Reconcile: b added, a kept; a list cut short changes nothing. */
+	two[0] = a;
+	two[1] = b;
+	assert_int_equal(pm_reconcile(pm, list_fails, two, &st), -EIO);
+	assert_int_equal(nappt_phone_get(&M, b.priv_ip, &p), -ENOENT);
+	assert_int_equal(pm_reconcile(pm, list2, two, &st), 0);
+	assert_int_equal(st.kept, 1);
+	assert_int_equal(st.added, 1);
+	assert_int_equal(pm_map_del(pm, &a), 0);
+	assert_int_equal(nappt_phone_get(&M, a.priv_ip, &p), -ENOENT);
+	pm_stop(pm);
+	nappt_bpf__destroy(skel);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -455,6 +516,7 @@ int main(void)
 		cmocka_unit_test(test_schema),
 		cmocka_unit_test(test_bad_path),
 		cmocka_unit_test(test_reconcile),
+		cmocka_unit_test(test_map_writer),
 	};
 
 	return cmocka_run_group_tests_name("lease_store", tests, setup,

@@ -1,0 +1,466 @@
+// SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+/*
+ * The map writer: see privsep.h.  One request, one reply, over a
+ * SOCK_SEQPACKET socket pair (message boundaries kept, so a short or long
+ * message is refused whole).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <linux/capability.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "log.h"
+#include "privsep.h"
+
+enum pm_op {
+	PM_ADD = 1,
+	PM_DEL,
+	PM_CHECK,
+	PM_ARP,
+	PM_RC_LEASE, /* one lease of a reconcile list; no reply */
+	PM_RC_END, /* the list is complete: reconcile, reply with stats */
+	PM_RC_ABORT, /* forget the list */
+};
+
+struct pm_req {
+	uint32_t op;
+	uint8_t mac[6];
+	uint16_t port_first, port_last;
+	uint32_t priv_ip, pub_ip; /* network order */
+};
+
+struct pm_rep {
+	int32_t r;
+	struct sync_stats st;
+};
+
+struct pm {
+	int fd;
+	pid_t pid;
+};
+
+/* --- the writer ------------------------------------------------------------ */
+
+struct writer {
+	struct nappt_maps *maps;
+	char ifname[IFNAMSIZ];
+	uint32_t lan_net, lan_size; /* host order */
+	int arp_fd;
+	struct lease *list; /* a reconcile in progress */
+	size_t nlist, caplist;
+	int list_err; /* the first error while it was sent */
+};
+
+static void lease_of(const struct pm_req *q, struct lease *l)
+{
+	memset(l, 0, sizeof(*l));
+	memcpy(l->mac, q->mac, 6);
+	l->priv_ip = q->priv_ip;
+	l->pub_ip = q->pub_ip;
+	l->port_first = q->port_first;
+	l->port_last = q->port_last;
+}
+
+static int list_each(void *src, lease_cb cb, void *arg)
+{
+	struct writer *w = src;
+	size_t i;
+	int r;
+
+	for (i = 0; i < w->nlist; i++) {
+		r = cb(&w->list[i], arg);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static int do_arp(struct writer *w, uint32_t ip, const uint8_t mac[6])
+{
+	struct arpreq ar = { 0 };
+	struct sockaddr_in *pa = (struct sockaddr_in *)&ar.arp_pa;
+
+	/* Only a phone's address, only on the LAN. */
+	if (ntohl(ip) - w->lan_net >= w->lan_size)
+		return -ERANGE;
+	pa->sin_family = AF_INET;
+	pa->sin_addr.s_addr = ip;
+	ar.arp_ha.sa_family = ARPHRD_ETHER;
+	memcpy(ar.arp_ha.sa_data, mac, 6);
+	ar.arp_flags = ATF_COM;
+	snprintf(ar.arp_dev, sizeof(ar.arp_dev), "%s", w->ifname);
+	return ioctl(w->arp_fd, SIOCSARP, &ar) ? -errno : 0;
+}
+
+static int serve_one(struct writer *w, const struct pm_req *q,
+		     struct pm_rep *rep)
+{
+	struct nappt_phone want, cur;
+	struct lease l;
+
+	lease_of(q, &l);
+	if (q->op == PM_ARP)
+		return do_arp(w, q->priv_ip, q->mac);
+	if (!w->maps)
+		return -ENODEV;
+	switch (q->op) {
+	case PM_ADD:
+		/* nappt_phone_add checks the pools and the slots itself. */
+		return map_sync_add(w->maps, &l);
+	case PM_DEL:
+		return map_sync_del(w->maps, &l);
+	case PM_CHECK:
+		map_sync_phone(&l, &want);
+		return !nappt_phone_get(w->maps, l.priv_ip, &cur) &&
+		       cur.pub_ip == want.pub_ip &&
+		       cur.port_first == want.port_first &&
+		       cur.port_last == want.port_last &&
+		       !memcmp(cur.mac, want.mac, 6);
+	case PM_RC_LEASE:
+		if (w->list_err)
+			return 0;
+		if (w->nlist == w->caplist) {
+			size_t cap = w->caplist ? w->caplist * 2 : 1024;
+			struct lease *n;
+
+			/* More leases than addresses: not from a store. */
+			if (cap > (size_t)w->lan_size + 1024) {
+				w->list_err = -E2BIG;
+				return 0;
+			}
+			n = realloc(w->list, cap * sizeof(*n));
+			if (!n) {
+				w->list_err = -ENOMEM;
+				return 0;
+			}
+			w->list = n;
+			w->caplist = cap;
+		}
+		w->list[w->nlist++] = l;
+		return 0;
+	case PM_RC_ABORT:
+		free(w->list);
+		w->list = NULL;
+		w->nlist = w->caplist = 0;
+		w->list_err = 0;
+		return 0;
+	case PM_RC_END: {
+		int r = w->list_err ?
+				w->list_err :
+				map_sync_reconcile_from(list_each, w, w->maps,
+							&rep->st);
+
+		free(w->list);
+		w->list = NULL;
+		w->nlist = w->caplist = 0;
+		w->list_err = 0;
+		return r;
+	}
+	}
+	return -EOPNOTSUPP;
+}
+
+static int capset_only(uint64_t keep)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct c[2] = { 0 };
+
+	c[0].effective = c[0].permitted = (uint32_t)keep;
+	c[1].effective = c[1].permitted = (uint32_t)(keep >> 32);
+	return (int)syscall(SYS_capset, &h, c);
+}
+
+/* Keep only the capabilities in keep, for good (bounding set included,
+ * no new privileges through exec). */
+static int caps_keep(uint64_t keep)
+{
+	int cap;
+
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	for (cap = 0; cap <= CAP_LAST_CAP; cap++)
+		if (!(keep & (1ULL << cap)))
+			prctl(PR_CAPBSET_DROP, cap, 0, 0, 0); /* EPERM: fine */
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	return capset_only(keep) ? -errno : 0;
+}
+
+/*
+ * Map writes through an open map need no capability on recent kernels;
+ * where unprivileged BPF is off, older ones still want CAP_BPF.  Ask a
+ * child that has dropped it.
+ */
+static int needs_cap_bpf(struct writer *w)
+{
+	struct nappt_phone ph;
+	int status;
+	pid_t c;
+
+	if (!w->maps)
+		return 0;
+	c = fork();
+	if (c == 0) {
+		capset_only(1ULL << CAP_NET_ADMIN);
+		_exit(nappt_phone_get(w->maps, htonl(w->lan_net), &ph) ==
+		      -EPERM);
+	}
+	return c < 0 || waitpid(c, &status, 0) != c || !WIFEXITED(status) ||
+	       WEXITSTATUS(status);
+}
+
+/* Everything inherited from the server but the maps, the pair's end and
+ * stderr is closed: the writer has no business with the DHCP socket or
+ * the lease store. */
+static void close_others(const struct writer *w, int fd)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int keep[] = { fd,
+		       STDERR_FILENO,
+		       w->maps ? w->maps->config_fd : -1,
+		       w->maps ? w->maps->phones_fd : -1,
+		       w->maps ? w->maps->slots_fd : -1,
+		       w->maps ? w->maps->stats_fd : -1,
+		       w->maps ? w->maps->frags_fd : -1,
+		       w->maps ? w->maps->tx_ports_fd : -1 };
+	int fds[256], n = 0, i, k;
+
+	if (!d)
+		return;
+	while ((de = readdir(d)) && n < 256) {
+		int f = atoi(de->d_name);
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9' ||
+		    f == dirfd(d) || f <= STDERR_FILENO)
+			continue;
+		for (k = 0; k < (int)(sizeof(keep) / sizeof(keep[0])); k++)
+			if (keep[k] == f)
+				break;
+		if (k == (int)(sizeof(keep) / sizeof(keep[0])))
+			fds[n++] = f;
+	}
+	closedir(d);
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+static void writer_main(struct writer *w, int fd)
+{
+	uint64_t keep = 1ULL << CAP_NET_ADMIN;
+
+	/* Outlives nothing: when the server goes, so does the writer.  A
+	 * service stop's SIGTERM is the server's to act on; the writer
+	 * serves its last requests and leaves when the pair closes. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() == 1)
+		_exit(0);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	log_set_batched(0);
+	close_others(w, fd);
+	w->arp_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (w->arp_fd < 0)
+		logp(LOG_ERR_, "map writer: Failed to open a socket: %s",
+		     strerror(errno));
+	if (needs_cap_bpf(w)) {
+		keep |= 1ULL << CAP_BPF;
+		logp(LOG_NOTICE_, "This kernel wants CAP_BPF for map writes "
+				  "through an open map: the map writer keeps "
+				  "it");
+	}
+	if (caps_keep(keep))
+		logp(LOG_WARN_, "map writer: Failed to drop capabilities: %s",
+		     strerror(errno));
+	for (;;) {
+		struct pm_req q;
+		struct pm_rep rep;
+		ssize_t n = recv(fd, &q, sizeof(q), 0);
+
+		if (n == 0)
+			_exit(0); /* the server is gone */
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			_exit(1);
+		}
+		memset(&rep, 0, sizeof(rep));
+		rep.r = n == (ssize_t)sizeof(q) ? serve_one(w, &q, &rep) :
+						  -EBADMSG;
+		if (q.op == PM_RC_LEASE && n == (ssize_t)sizeof(q))
+			continue; /* no reply: its errors come with PM_RC_END */
+		if (send(fd, &rep, sizeof(rep), MSG_NOSIGNAL) < 0)
+			_exit(1);
+	}
+}
+
+/* --- the server's side ------------------------------------------------------ */
+
+int pm_start(struct nappt_maps *maps, const char *ifname, uint32_t lan_net,
+	     uint32_t lan_size, struct pm **out)
+{
+	struct pm *pm;
+	int sv[2];
+
+	if (!ifname || !out)
+		return -EINVAL;
+	pm = calloc(1, sizeof(*pm));
+	if (!pm)
+		return -ENOMEM;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) {
+		int r = -errno;
+
+		free(pm);
+		return r;
+	}
+	log_flush();
+	pm->pid = fork();
+	if (pm->pid < 0) {
+		int r = -errno;
+
+		close(sv[0]);
+		close(sv[1]);
+		free(pm);
+		return r;
+	}
+	if (pm->pid == 0) {
+		struct writer w = { .maps = maps,
+				    .lan_net = lan_net,
+				    .lan_size = lan_size,
+				    .arp_fd = -1 };
+
+		close(sv[0]);
+		snprintf(w.ifname, sizeof(w.ifname), "%s", ifname);
+		writer_main(&w, sv[1]);
+		_exit(0);
+	}
+	close(sv[1]);
+	pm->fd = sv[0];
+	*out = pm;
+	return 0;
+}
+
+void pm_stop(struct pm *pm)
+{
+	if (!pm)
+		return;
+	close(pm->fd); /* the writer leaves */
+	waitpid(pm->pid, NULL, 0);
+	free(pm);
+}
+
+pid_t pm_pid(const struct pm *pm)
+{
+	return pm ? pm->pid : -1;
+}
+
+static int call(struct pm *pm, const struct pm_req *q, struct pm_rep *rep)
+{
+	ssize_t n;
+
+	if (send(pm->fd, q, sizeof(*q), MSG_NOSIGNAL) < 0)
+		return -EPIPE;
+	if (q->op == PM_RC_LEASE)
+		return 0;
+	do
+		n = recv(pm->fd, rep, sizeof(*rep), 0);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(*rep))
+		return -EPIPE;
+	return rep->r;
+}
+
+static struct pm_req req_of(uint32_t op, const struct lease *l)
+{
+	struct pm_req q = { .op = op };
+
+	memcpy(q.mac, l->mac, 6);
+	q.priv_ip = l->priv_ip;
+	q.pub_ip = l->pub_ip;
+	q.port_first = l->port_first;
+	q.port_last = l->port_last;
+	return q;
+}
+
+int pm_map_add(struct pm *pm, const struct lease *l)
+{
+	struct pm_req q = req_of(PM_ADD, l);
+	struct pm_rep rep;
+
+	return call(pm, &q, &rep);
+}
+
+int pm_map_del(struct pm *pm, const struct lease *l)
+{
+	struct pm_req q = req_of(PM_DEL, l);
+	struct pm_rep rep;
+
+	return call(pm, &q, &rep);
+}
+
+int pm_map_check(struct pm *pm, const struct lease *l)
+{
+	struct pm_req q = req_of(PM_CHECK, l);
+	struct pm_rep rep;
+
+	return call(pm, &q, &rep);
+}
+
+int pm_arp(struct pm *pm, uint32_t ip, const uint8_t mac[6])
+{
+	struct pm_req q = { .op = PM_ARP, .priv_ip = ip };
+	struct pm_rep rep;
+
+	memcpy(q.mac, mac, 6);
+	return call(pm, &q, &rep);
+}
+
+struct rc {
+	struct pm *pm;
+	int err;
+};
+
+static int send_lease(const struct lease *l, void *arg)
+{
+	struct rc *rc = arg;
+	struct pm_req q = req_of(PM_RC_LEASE, l);
+	struct pm_rep rep;
+
+	rc->err = call(rc->pm, &q, &rep);
+	return rc->err;
+}
+
+int pm_reconcile(struct pm *pm, lease_source each, void *src,
+		 struct sync_stats *st)
+{
+	struct pm_req q = { 0 };
+	struct pm_rep rep;
+	struct rc rc = { pm, 0 };
+	int r = each(src, send_lease, &rc);
+
+	if (rc.err == -EPIPE)
+		return -EPIPE;
+	/* A list its source cut short is not acted on: the writer would
+	 * remove the mappings of the leases never sent. */
+	q.op = r ? PM_RC_ABORT : PM_RC_END;
+	rc.err = call(pm, &q, &rep);
+	if (r)
+		return r;
+	if (st)
+		*st = rep.st;
+	return rc.err;
+}
