@@ -39,6 +39,8 @@ dhcp pa a -V "" -x "0x3c:$CISCO_HEX" && sed 's/^/  /' "$T/a.env"
 echo "  (opt159 = RFC 7618 offset/PSID-len/PSID of its port range; opt150 = TFTP server)"
 say "Phone B boots: Polycom, MAC 00:04:f2:01:02:03, vendor class Polycom-SPIP650"
 dhcp pb b -V "Polycom-SPIP650" && sed 's/^/  /' "$T/b.env"
+say "Phone E boots: Yealink, MAC 80:5e:c0:11:22:33, vendor class yealink SIP-T46S"
+dhcp pe e -V "yealink SIP-T46S 66.86.0.15" && sed 's/^/  /' "$T/e.env"
 say "Phone C (MAC not allowed) and phone D (allowed OUI, vendor class 'MSFT 5.0') get nothing"
 dhcp pc c -V "Polycom-SPIP650" || echo "  phone C: no lease"
 dhcp pd d -V "MSFT 5.0" || echo "  phone D: no lease"
@@ -57,6 +59,10 @@ in_ns pb tftp 100.64.0.1 -m binary -c get SEP001B54AABB0C.cnf.xml "$T/stolen" 2>
 
 A_FIRST=$(awk '/00:1b:54:aa:bb:0c/ {split($4, r, "-"); print r[1]}' "$T/list")
 A_PUB=$(awk '/00:1b:54:aa:bb:0c/ {print $3}' "$T/list")
+say "Phone E's config (Yealink): SIP port and RTP range from its lease"
+in_ns pe tftp 100.64.0.1 -m binary -c get 805ec0112233.cfg "$T/e.cfg" &&
+	grep -E "sip_server|listen_port|rtpport" "$T/e.cfg" | sed 's/^/  /'
+
 say "Phone A registers (SIP from its port $A_FIRST) and the internet host answers to ($A_PUB, $A_FIRST)"
 ip netns exec "$(ns_name inet)" timeout 5 tcpdump -i gw0 -n -U --immediate-mode -c 2 -w "$T/cap.pcap" udp 2>/dev/null &
 CAP=$!

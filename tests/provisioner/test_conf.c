@@ -57,6 +57,10 @@ static void test_example_is_good(void **state)
 	assert_int_equal(c.policy.models[1].slots, 2);
 	assert_int_equal(c.policy.models[1].lease_time, 3600); /* default */
 	assert_int_equal(c.policy.models[2].vc[0].kind, VC_GLOB);
+	assert_int_equal(c.policy.models[2].nopts, 1);
+	assert_int_equal(c.policy.models[2].opts[0].code, 160);
+	assert_int_equal(c.policy.models[2].lan_lo, 0x64408002);
+	assert_string_equal(c.sip_server, "198.51.100.7");
 	assert_int_equal(c.server_id, c.gateway);
 }
 
