@@ -128,6 +128,25 @@ $(BUILD)/test_server_asan: tests/provisioner/test_server.c $(PROV_SERVER_SRCS) \
 		-Iprovisioner -DSRCDIR='"$(CURDIR)"' tests/provisioner/test_server.c \
 		$(PROV_SERVER_SRCS) -lsqlite3 -lcmocka -o $@
 
+# libFuzzer on the whole core: replies must parse, mappings never overlap.
+TEST_RUNNERS += test-prov-fuzz-server
+FUZZ_TARGETS += fuzz-prov-server
+$(BUILD)/fuzz_server: tests/provisioner/fuzz_server.c $(PROV_SERVER_SRCS) \
+		      $(wildcard provisioner/*.h)
+	$(call msg,FUZZ-CC,$@)
+	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -Iprovisioner -DSRCDIR='"$(CURDIR)"' \
+		tests/provisioner/fuzz_server.c $(PROV_SERVER_SRCS) -lsqlite3 -o $@
+
+.PHONY: test-prov-fuzz-server fuzz-prov-server
+test-prov-fuzz-server fuzz-prov-server: $(BUILD)/fuzz_server
+	$(Q)mkdir -p $(BUILD)/corpus/server
+	$(Q)cp tests/provisioner/corpus-server/* $(BUILD)/corpus/server/
+	$(Q)if $(BUILD)/fuzz_server -max_total_time=$(PROV_FUZZ_SECONDS) \
+		-max_len=4096 $(BUILD)/corpus/server >$(BUILD)/fuzz_server.log 2>&1; then \
+		tail -1 $(BUILD)/fuzz_server.log; echo "1 passed, 0 failed"; \
+	else tail -30 $(BUILD)/fuzz_server.log; echo "0 passed, 1 failed"; exit 1; fi
+
 .PHONY: test-prov-server
 test-prov-server: $(BUILD)/test_server $(BUILD)/test_server_asan
 	$(Q)$(BUILD)/test_server_asan >$(BUILD)/test_server_asan.log 2>&1 || \
