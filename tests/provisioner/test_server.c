@@ -783,31 +783,24 @@ static void test_malformed(void **state)
 
 int main(void)
 {
+	/* Each test gets a fresh store, directory and server. */
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_dora, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_config_file, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_validation_order, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_renew, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nak, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_other_server, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_release_decline, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_released_before_durable,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_flood, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_exhaustion, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_model_lan_range, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_sweep_repairs, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_malformed, setup,
-						teardown),
+		T(test_dora),
+		T(test_config_file),
+		T(test_validation_order),
+		T(test_renew),
+		T(test_nak),
+		T(test_other_server),
+		T(test_release_decline),
+		T(test_released_before_durable),
+		T(test_expiry),
+		T(test_flood),
+		T(test_exhaustion),
+		T(test_model_lan_range),
+		T(test_sweep_repairs),
+		T(test_restart),
+		T(test_malformed),
 	};
 
 	return cmocka_run_group_tests_name("server", tests, NULL, NULL);
