@@ -50,8 +50,8 @@ if [ ! -x "$HPA" ]; then
 	rm -rf "$TFT_TMP/deb"
 fi
 
-tft_ns_add s || exit 0
-tft_ns_add c || exit 0
+ns_add s >/dev/null || exit 0
+ns_add c >/dev/null || exit 0
 tft_link s c || exit 0
 
 # one client: config then image, each compared with the original
@@ -76,15 +76,15 @@ storm() {
 	# Every server runs at nice -10: the clients share the same 2 CPUs,
 	# and a single-threaded server would otherwise get 1/(clients+1) of
 	# the CPU while a forking or threaded one gets half.  Same for all.
-	ip netns exec "$(tft_ns s)" nice -n -10 "$@" >"$TFT_TMP/$name.log" 2>&1 &
+	ip netns exec "$(ns_name s)" nice -n -10 "$@" >"$TFT_TMP/$name.log" 2>&1 &
 	pid=$!
-	tft_track $pid
+	ns_track $pid
 	for _ in $(seq 1 50); do
-		tft_x s ss -uln | grep -q "$SRV:69" && break
+		ns_exec s ss -uln | grep -q "$SRV:69" && break
 		sleep 0.1
 	done
 	t0=$(date +%s.%N)
-	tft_x c timeout "$LIMIT" bash -c '
+	ns_exec c timeout "$LIMIT" bash -c '
 		for i in $(seq 1 '"$CLIENTS"'); do
 			'"$TFT_TMP"'/client.sh '"$out"'/$i && echo ok &
 		done

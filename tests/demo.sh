@@ -16,7 +16,6 @@ bpffs_setup
 . "$SRC/tests/lib/gateway.sh"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-in_ns() { local ns=$1; shift; ip netns exec "$(ns_name "$ns")" "$@"; }
 
 say "Gateway: lan0 100.64.0.1 (phones) -- XDP NAPPT -- wan0 198.18.0.1; public pool 203.0.113.0/28"
 gateway_up || { echo "demo: setup failed"; exit 1; }
@@ -50,17 +49,17 @@ say "The data plane's mappings, written by the provisioner after each lease was 
 nsx gw $N phone list | tee "$T/list" | sed 's/^/  /'
 
 say "Phone A fetches its config over TFTP: its port range is in it (real phones ignore option 159)"
-in_ns pa tftp 100.64.0.1 -m binary -c get SEP001B54AABB0C.cnf.xml "$T/a.cnf.xml" &&
+ns_exec pa tftp 100.64.0.1 -m binary -c get SEP001B54AABB0C.cnf.xml "$T/a.cnf.xml" &&
 	grep -E "MediaPort|voipControlPort|loadInformation" "$T/a.cnf.xml" | sed 's/^ */  /'
-in_ns pa tftp 100.64.0.1 -m binary -c get P0030801SR02.loads "$T/a.loads" &&
+ns_exec pa tftp 100.64.0.1 -m binary -c get P0030801SR02.loads "$T/a.loads" &&
 	cmp -s "$T/a.loads" "$T/images/P0030801SR02.loads" && echo "  firmware image: 200000 bytes, identical"
 say "Phone B asks for phone A's config: refused (gated to A's address)"
-in_ns pb tftp 100.64.0.1 -m binary -c get SEP001B54AABB0C.cnf.xml "$T/stolen" 2>&1 | sed 's/^/  /'
+ns_exec pb tftp 100.64.0.1 -m binary -c get SEP001B54AABB0C.cnf.xml "$T/stolen" 2>&1 | sed 's/^/  /'
 
 A_FIRST=$(awk '/00:1b:54:aa:bb:0c/ {split($4, r, "-"); print r[1]}' "$T/list")
 A_PUB=$(awk '/00:1b:54:aa:bb:0c/ {print $3}' "$T/list")
 say "Phone E's config (Yealink): SIP port and RTP range from its lease"
-in_ns pe tftp 100.64.0.1 -m binary -c get 805ec0112233.cfg "$T/e.cfg" &&
+ns_exec pe tftp 100.64.0.1 -m binary -c get 805ec0112233.cfg "$T/e.cfg" &&
 	grep -E "sip_server|listen_port|rtpport" "$T/e.cfg" | sed 's/^/  /'
 
 say "Phone A registers (SIP from its port $A_FIRST) and the internet host answers to ($A_PUB, $A_FIRST)"
@@ -68,8 +67,8 @@ ip netns exec "$(ns_name inet)" timeout 5 tcpdump -i gw0 -n -U --immediate-mode 
 CAP=$!
 ip netns exec "$(ns_name pa)" timeout 4 socat -u UDP-RECVFROM:$A_FIRST,reuseaddr SYSTEM:'echo "  phone A got \"$(cat)\" from $SOCAT_PEERADDR:$SOCAT_PEERPORT"' &
 sleep 1
-echo "REGISTER sip:demo SIP/2.0" | in_ns pa socat -u - UDP:198.51.100.7:5060,sourceport=$A_FIRST,reuseaddr
-echo "SIP/2.0 200 OK" | in_ns inet socat -u - UDP:$A_PUB:$A_FIRST,bind=198.51.100.7:5060
+echo "REGISTER sip:demo SIP/2.0" | ns_exec pa socat -u - UDP:198.51.100.7:5060,sourceport=$A_FIRST,reuseaddr
+echo "SIP/2.0 200 OK" | ns_exec inet socat -u - UDP:$A_PUB:$A_FIRST,bind=198.51.100.7:5060
 wait $CAP
 echo "  what the internet host saw:"
 tcpdump -n -r "$T/cap.pcap" 2>/dev/null | sed 's/^/    /'

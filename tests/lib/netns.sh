@@ -42,6 +42,14 @@ ns_cleanup() {
 	for p in "${NS_PIDS[@]:-}"; do
 		[ -n "$p" ] && kill "$p" 2>/dev/null
 	done
+	# What did not leave on TERM (a server stuck in a transfer) is
+	# killed: the namespaces must go.
+	if [ -n "${NS_PIDS[*]:-}" ]; then
+		sleep 0.2
+		for p in "${NS_PIDS[@]}"; do
+			[ -n "$p" ] && kill -9 "$p" 2>/dev/null
+		done
+	fi
 	for ns in "${NS_LIST[@]:-}"; do
 		[ -n "$ns" ] && ip netns del "$ns" 2>/dev/null
 	done
@@ -52,6 +60,14 @@ ns_cleanup() {
 		rmdir "$BPFFS" 2>/dev/null
 		BPFFS=""
 	fi
+}
+
+# ns_exec NS CMD...: run in namespace NS (short name).
+ns_exec() {
+	local ns
+	ns=$(ns_name "$1")
+	shift
+	ip netns exec "$ns" "$@"
 }
 
 # nsx NS CMD...: run in namespace NS (short name) with bpffs mounted, as

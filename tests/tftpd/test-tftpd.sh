@@ -56,19 +56,19 @@ echo 198.18.69.99 >"$PHONES/.leases/SEP0000000000BB.cnf.xml"
 echo root >"$ROOT/shadow.cfg"
 echo phones >"$PHONES/shadow.cfg"
 
-tft_ns_add s || exit 1
-tft_ns_add c || exit 1
+ns_add s >/dev/null || exit 1
+ns_add c >/dev/null || exit 1
 tft_link s c || exit 1
 
-ip netns exec "$(tft_ns s)" "$BIN" -l $SRV:69 --phones "$PHONES" -g -t 200 -R 8 "$ROOT" 2>"$TFT_TMP/server.log" &
-tft_track $!
+ip netns exec "$(ns_name s)" "$BIN" -l $SRV:69 --phones "$PHONES" -g -t 200 -R 8 "$ROOT" 2>"$TFT_TMP/server.log" &
+ns_track $!
 for _ in $(seq 1 50); do
-	tft_x s ss -uln | grep -q "$SRV:69" && break
+	ns_exec s ss -uln | grep -q "$SRV:69" && break
 	sleep 0.1
 done
 
 hpa() { # MODE FILE OUT
-	tft_x c timeout 120 tftp $SRV -m "$1" -c get "$2" "$3"
+	ns_exec c timeout 120 tftp $SRV -m "$1" -c get "$2" "$3"
 }
 same() { # the phones dir first, as the server looks
 	if [ -e "$PHONES/$1" ]; then cmp "$PHONES/$1" "$2"; else cmp "$ROOT/$1" "$2"; fi
@@ -82,24 +82,24 @@ t_hpa() { # MODE FILE
 t_atftp() { # FILE BLKSIZE WINDOWSIZE
 	local o="$OUT/atftp-$1-$2-$3"
 	rm -f "$o"
-	tft_x c timeout 120 atftp --option "blksize $2" --option "windowsize $3" \
+	ns_exec c timeout 120 atftp --option "blksize $2" --option "windowsize $3" \
 		-g -r "$1" -l "$o" $SRV && same "$1" "$o"
 }
 t_curl() { # FILE BLKSIZE
 	local o="$OUT/curl-$1-$2"
 	rm -f "$o"
-	tft_x c timeout 120 curl -sS --tftp-blksize "$2" -o "$o" "tftp://$SRV/$1" &&
+	ns_exec c timeout 120 curl -sS --tftp-blksize "$2" -o "$o" "tftp://$SRV/$1" &&
 		same "$1" "$o"
 }
 raw() { # CMD NAME ARGS...
 	local cmd=$1
 	shift
-	tft_x c timeout 20 "$PY" "$RAW" "$cmd" $SRV "$@"
+	ns_exec c timeout 20 "$PY" "$RAW" "$cmd" $SRV "$@"
 }
 # refused NAME CODE [CMD]: the server answers NAME with ERROR CODE
 refused() {
 	local r
-	r=$(tft_x c timeout 20 "$PY" "$RAW" "${3:-rrq}" $SRV "$1")
+	r=$(ns_exec c timeout 20 "$PY" "$RAW" "${3:-rrq}" $SRV "$1")
 	echo "$r"
 	case "$r" in "ERROR $2 "*) return 0 ;; esac
 	return 1
@@ -172,7 +172,7 @@ echo "# concurrency"
 t_parallel() {
 	local i pids=() bad=0
 	for i in $(seq 1 50); do
-		tft_x c timeout 120 curl -sS --tftp-blksize 1428 -o "$OUT/par-$i" \
+		ns_exec c timeout 120 curl -sS --tftp-blksize 1428 -o "$OUT/par-$i" \
 			"tftp://$SRV/img.bin" &
 		pids+=($!)
 	done
@@ -186,7 +186,7 @@ check "50 concurrent curl clients, all exact" t_parallel
 echo "# packet loss (nftables numgen drops 1 in 20 DATA and 1 in 20 ACKs)"
 # The handshake (RRQ, OACK, ACK 0) is spared: atftp aborts on a repeated
 # OACK ("unexpected OACK") when its ACK 0 was lost, a client limitation.
-tft_x s nft -f - <<'NFT'
+ns_exec s nft -f - <<'NFT'
 table inet tftloss {
 	chain in { type filter hook input priority 0; udp dport != 69 @th,64,16 4 @th,80,16 != 0 numgen random mod 20 0 counter drop; }
 	chain out { type filter hook output priority 0; udp sport != 69 @th,64,16 3 numgen random mod 20 0 counter drop; }
@@ -197,17 +197,17 @@ check "loss: tftp-hpa lock-step 256 KiB" t_hpa binary quarter.bin
 # re-ACK only on their own timer, which our retransmissions keep resetting
 # (atftp) or which runs tens of seconds (curl): a lost ACK stalls them.
 # For these two clients only DATA is dropped.
-tft_x s nft flush chain inet tftloss in
+ns_exec s nft flush chain inet tftloss in
 check "loss: atftp windowsize 8 blksize 1428 1 MiB (DATA loss only)" t_atftp one.bin 1428 8
 check "loss: curl blksize 1428 256 KiB (DATA loss only)" t_curl quarter.bin 1428
 t_dropped() {
 	local n
-	n=$(tft_x s nft list table inet tftloss | grep -o 'packets [0-9]*' | awk '{s+=$2} END {print s+0}')
+	n=$(ns_exec s nft list table inet tftloss | grep -o 'packets [0-9]*' | awk '{s+=$2} END {print s+0}')
 	echo "dropped $n packets"
 	[ "$n" -gt 0 ]
 }
 check "loss: packets were really dropped" t_dropped
-tft_x s nft delete table inet tftloss
+ns_exec s nft delete table inet tftloss
 
 echo "# command line and unit"
 check "--help" "$BIN" --help
@@ -221,12 +221,12 @@ t_unit() {
 	systemd-analyze verify "$u"
 }
 check "systemd-analyze verify unit" t_unit
-t_alive() { kill -0 "${TFT_PIDS[0]}"; }
+t_alive() { kill -0 "${NS_PIDS[0]}"; }
 check "server still running" t_alive
 
 if [ "$T_FAIL" -ne 0 ]; then
 	echo "# server log (tail)"
 	tail -n 20 "$TFT_TMP/server.log"
 fi
-summary
+check_summary
 [ "$T_FAIL" -eq 0 ]
