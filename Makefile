@@ -60,7 +60,7 @@ LIBNAPPT_OBJS := $(BUILD)/lib/libnappt.o
 
 BINS := $(BUILD)/nappt
 TEST_RUNNERS := test-datapath test-libnappt test-loader test-e2e
-BENCH_TARGETS := bench-xdp bench-fwd bench-dhcp
+BENCH_TARGETS := bench-xdp bench-fwd bench-dhcp bench-fuzz
 FUZZ_TARGETS :=
 INSTALL_BINS := $(BUILD)/nappt
 INSTALL_EXTRA :=
@@ -119,7 +119,7 @@ $(BUILD)/bench_xdp: $(BUILD)/bench/bench_xdp.o $(LIBNAPPT)
 # --- top-level targets ------------------------------------------------------
 
 .PHONY: all deps test bench demo lint format install clean fuzz \
-	$(TEST_RUNNERS) $(BENCH_TARGETS)
+	$(TEST_RUNNERS) $(BENCH_TARGETS) bench-fuzz
 
 all: $(BPF_OBJS) $(SKELS) $(LIBNAPPT) $(BINS)
 
@@ -155,6 +155,11 @@ bench-fwd: all
 
 bench-dhcp: all
 	$(Q)bash bench/bench-dhcp.sh $(BUILD)
+
+# Every fuzzer for long (SECONDS_EACH, default 120); the tests run them
+# for seconds.
+bench-fuzz:
+	$(Q)bash bench/bench-fuzz.sh $(BUILD)
 
 fuzz: $(FUZZ_TARGETS)
 

@@ -297,8 +297,14 @@ int lease_store_commit(struct lease_store *s)
 		exec(s, "ROLLBACK", "roll back");
 	} else if ((s->flags & LS_DEFER_SYNC) && s->wal_fd < 0) {
 		/* The WAL exists from the first commit on and stays while
-		 * the connection is open (it is reused, not recreated). */
+		 * the connection is open (it is reused, not recreated).  A
+		 * commit that could not be made durable is a failed one. */
 		s->wal_fd = open(s->wal_path, O_RDONLY | O_CLOEXEC);
+		if (s->wal_fd < 0) {
+			r = -errno;
+			logp(LOG_ERR_, "Failed to open %s: %s", s->wal_path,
+			     strerror(-r));
+		}
 	}
 	s->in_tx = 0;
 	return r;

@@ -212,6 +212,37 @@ static void send_out(struct daemon *d)
 	d->nout = 0;
 }
 
+/*
+ * The ARP entries set in the last ARP_FRESH seconds: the ACK that follows
+ * an OFFER to the same phone needs no second round trip to the writer.
+ */
+#define ARP_CACHE 256
+#define ARP_FRESH 30
+static struct arp_seen {
+	uint32_t ip;
+	uint8_t mac[6];
+	time_t at;
+} arp_seen[ARP_CACHE];
+
+static int arp_set(struct daemon *d, uint32_t ip, const uint8_t mac[6])
+{
+	struct arp_seen *a = &arp_seen[(ntohl(ip) * 2654435761U) >> 24];
+	time_t now = time(NULL);
+	int r;
+
+	if (a->ip == ip && !memcmp(a->mac, mac, 6) && now - a->at < ARP_FRESH)
+		return 0;
+	r = pm_arp(d->pm, ip, mac);
+	if (r) {
+		a->ip = 0;
+		return r;
+	}
+	a->ip = ip;
+	memcpy(a->mac, mac, 6);
+	a->at = now;
+	return 0;
+}
+
 static void io_send(void *arg, const struct srv_dest *dst, const uint8_t *buf,
 		    size_t len)
 {
@@ -224,7 +255,7 @@ static void io_send(void *arg, const struct srv_dest *dst, const uint8_t *buf,
 	/* RFC 2131 4.1: the client cannot answer ARP yet; the kernel is
 	 * told where its new address is (as dnsmasq does), by the map
 	 * writer, which holds CAP_NET_ADMIN; else the reply is broadcast. */
-	if (dst->arp && pm_arp(d->pm, dst->addr, dst->mac))
+	if (dst->arp && arp_set(d, dst->addr, dst->mac))
 		to.sin_addr.s_addr = htonl(INADDR_BROADCAST);
 	if (len > sizeof(o->buf))
 		return;
@@ -318,13 +349,19 @@ static void *sync_main(void *arg)
 
 static int sync_start(struct syncer *y)
 {
+	sigset_t all, was;
 	int r;
 
 	y->req_fd = eventfd(0, EFD_CLOEXEC);
 	y->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (y->req_fd < 0 || y->done_fd < 0)
 		return -errno;
+	/* Signals are the serving thread's: the sync thread blocks them
+	 * all, so a SIGTERM always wakes the poll that must act on it. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &was);
 	r = pthread_create(&y->thread, NULL, sync_main, y);
+	pthread_sigmask(SIG_SETMASK, &was, NULL);
 	if (r)
 		return -r;
 	y->started = 1;

@@ -372,8 +372,9 @@ static int call(struct pm *pm, const struct pm_req *q, struct pm_rep *rep)
 {
 	ssize_t n;
 
-	if (send(pm->fd, q, sizeof(*q), MSG_NOSIGNAL) < 0)
-		return -EPIPE;
+	while (send(pm->fd, q, sizeof(*q), MSG_NOSIGNAL) < 0)
+		if (errno != EINTR)
+			return -EPIPE;
 	if (q->op == PM_RC_LEASE)
 		return 0;
 	do
