@@ -9,11 +9,16 @@
 
 #include "conf.h"
 
-/* Options the server writes itself: message type, server identifier,
- * relay agent information. */
-#define OPT_CODE_53 53
-#define OPT_CODE_54 54
-#define OPT_CODE_82 82
+/*
+ * Options a model may not set: the lease's own terms (51, 58, 59, the
+ * range in 159: the server enforces what it sends), the protocol's (50,
+ * 52-55, 57, 61, 82).
+ */
+static int server_owned(unsigned long code)
+{
+	return (code >= 50 && code <= 55) || (code >= 57 && code <= 59) ||
+	       code == 61 || code == 82 || code == 159;
+}
 
 enum section { SEC_NONE, SEC_GLOBAL, SEC_MAC, SEC_MODEL };
 
@@ -146,11 +151,10 @@ static void model_option(struct parser *p, char *v, int always)
 	if (*val)
 		*val++ = '\0';
 	val = trim(val);
-	if (parse_uint(v, 254, &code) || code == 0 || code == OPT_CODE_53 ||
-	    code == OPT_CODE_54 || code == OPT_CODE_82) {
+	if (parse_uint(v, 254, &code) || code == 0 || server_owned(code)) {
 		bad(p,
 		    "%s: want 'CODE TYPE VALUE' with CODE in 1..254, not one "
-		    "the server owns (53, 54, 82)",
+		    "the server owns (50-55, 57-59, 61, 82, 159)",
 		    key);
 		return;
 	}

@@ -220,6 +220,15 @@ int lease_store_open(const char *path, unsigned int flags,
 	r = set_up_schema(s, path);
 	if (r)
 		goto fail;
+	{
+		/* The WAL SQLite really writes (it resolves symbolic links
+		 * in path): the one lease_store_sync() must sync. */
+		const char *db = sqlite3_db_filename(s->db, "main");
+		const char *wal = db && *db ? sqlite3_filename_wal(db) : NULL;
+
+		if (wal && *wal)
+			snprintf(s->wal_path, sizeof(s->wal_path), "%s", wal);
+	}
 	r = prepare(s, &s->put,
 		    "INSERT INTO leases (" COLS ") VALUES (?,?,?,?,?,?,?,?,?)"
 		    " ON CONFLICT(mac) DO UPDATE SET priv_ip=excluded.priv_ip,"
@@ -273,6 +282,32 @@ static int exec(struct lease_store *s, const char *sql, const char *what)
 	return rc == SQLITE_OK ? 0 : sql_err(s, rc, what);
 }
 
+/* The WAL's directory entry, once: a WAL created at start must be
+ * found after a power loss for what is synced into it to count. */
+static int sync_dir_of(const char *file)
+{
+	char dir[4096], *slash;
+	int fd, r = 0;
+
+	snprintf(dir, sizeof(dir), "%s", file);
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd))
+		r = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (r)
+		logp(LOG_ERR_, "Failed to sync directory %s: %s", dir,
+		     strerror(-r));
+	return r;
+}
+
 int lease_store_begin(struct lease_store *s)
 {
 	int r;
@@ -304,6 +339,8 @@ int lease_store_commit(struct lease_store *s)
 			r = -errno;
 			logp(LOG_ERR_, "Failed to open %s: %s", s->wal_path,
 			     strerror(-r));
+		} else {
+			r = sync_dir_of(s->wal_path);
 		}
 	}
 	s->in_tx = 0;

@@ -60,7 +60,7 @@ static int grow_buckets(struct lease_table *t)
 		struct lt_entry *e = &t->e[i];
 		uint32_t h;
 
-		if (e->state == LT_FREE)
+		if (!e->live)
 			continue;
 		h = hash_mac(e->mac) & (n - 1);
 		e->next = b[h];
@@ -105,6 +105,7 @@ struct lt_entry *lt_add(struct lease_table *t, const uint8_t mac[6])
 	memset(e, 0, sizeof(*e));
 	memcpy(e->mac, mac, 6);
 	e->state = LT_FREE;
+	e->live = 1;
 	h = hash_mac(mac) & (t->nbucket - 1);
 	e->next = t->bucket[h];
 	t->bucket[h] = i + 1;

@@ -31,6 +31,7 @@ enum lt_state {
 /* What this process already did for the entry's current range. */
 #define LT_RENDERED 0x01 /* config file + tftpd gate entry written */
 #define LT_MAPPED 0x02 /* mapping written into the data plane */
+#define LT_DURABLE 0x04 /* its lease is on disk (loaded, or ACKed) */
 
 struct lt_entry {
 	uint8_t mac[6];
@@ -41,7 +42,7 @@ struct lt_entry {
 	uint16_t port_first;
 	uint16_t port_last;
 	uint16_t model; /* index into the policy's models */
-	uint16_t pad;
+	uint16_t live; /* 1 from lt_add to lt_del, whatever the state */
 	uint32_t next; /* hash chain, or free list: index + 1, 0 = end */
 	uint32_t hpos; /* position in the expiry heap + 1, 0 = not in it */
 	int64_t until;

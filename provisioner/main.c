@@ -413,9 +413,14 @@ static int sync_done(struct daemon *d, struct syncer *y)
 static void commit(struct daemon *d, struct syncer *y)
 {
 	uint64_t group;
+	int r = srv_commit(d->srv, &group);
 
-	if (srv_commit(d->srv, &group) == 0 && group)
+	if (r == 0 && group)
 		y->committed = group;
+	if (r == -ENOTRECOVERABLE) {
+		logp(LOG_ERR_, "Lost track of the leases; stopping");
+		stop = 2;
+	}
 }
 
 /* --- privileges ------------------------------------------------------------ */
@@ -781,6 +786,10 @@ int main(int argc, char **argv)
 	serve(&d, &y);
 
 	sync_stop(&y);
+	/* A sync that failed is not retried: Linux reports a writeback
+	 * error once, so a second fdatasync could say 0 for lost data. */
+	if (atomic_load(&y.err))
+		stop = 2;
 	if (stop != 2) {
 		/* What is committed goes to disk, and its ACKs out. */
 		uint64_t group;

@@ -289,7 +289,9 @@ static void writer_main(struct writer *w, int fd)
 	for (;;) {
 		struct pm_req q;
 		struct pm_rep rep;
-		ssize_t n = recv(fd, &q, sizeof(q), 0);
+		/* MSG_TRUNC: the real length, so a longer message is
+		 * refused whole, not cut. */
+		ssize_t n = recv(fd, &q, sizeof(q), MSG_TRUNC);
 
 		if (n == 0)
 			_exit(0); /* the server is gone */

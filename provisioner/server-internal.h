@@ -60,6 +60,7 @@ struct srv {
 	struct srv_quarantined q[SRV_QUARANTINE_MAX];
 	int nq;
 	int in_tx; /* a transaction is open in the store */
+	int broken; /* memory could not be rebuilt from the store */
 	int dirty; /* it holds writes */
 	/* Held ACKs, oldest first: a ring of SRV_PENDING_MAX. */
 	struct srv_pending *pend;

@@ -164,9 +164,9 @@ static void reply_dest(const struct dhcp_msg *req, uint8_t type,
  * bytes).  l is the lease for OFFER and ACK, NULL for NAK and the ACK
  * of an INFORM.  Returns the length or a negative errno.
  */
-static int build_reply(const struct srv *s, const struct dhcp_msg *req,
-		       uint8_t type, const struct lease *l,
-		       const struct model *md, uint8_t *buf)
+static int build_try(const struct srv *s, const struct dhcp_msg *req,
+		     uint8_t type, const struct lease *l,
+		     const struct model *md, uint8_t *buf, int extras)
 {
 	const struct prov_conf *c = s->conf;
 	uint32_t mask = htonl(~(c->lan_size - 1)), router = htonl(c->gateway),
@@ -181,7 +181,7 @@ static int build_reply(const struct srv *s, const struct dhcp_msg *req,
 	uint8_t o159[4];
 	size_t n = 0, len;
 	const uint8_t *o;
-	int i;
+	int i, r = 0, was;
 
 	dhcp_reply_init(&b, buf, dhcp_reply_cap(req), req, type,
 			l ? l->priv_ip : 0, type == DHCPNAK ? 0 : tftp);
@@ -199,7 +199,7 @@ static int build_reply(const struct srv *s, const struct dhcp_msg *req,
 		memcpy(buf + 108, file, strlen(file));
 	/* The model's own options first: one of them may replace a
 	 * built-in one (a per-model TFTP server, say). */
-	for (i = 0; md && i < md->nopts; i++)
+	for (i = 0; extras && md && i < md->nopts; i++)
 		av[n++] = (struct dhcp_optval){ md->opts[i].code,
 						md->opts[i].always,
 						md->opts[i].len,
@@ -228,17 +228,35 @@ static int build_reply(const struct srv *s, const struct dhcp_msg *req,
 						(uint16_t)strlen(file), file };
 	if (l && opt159_encode(l->port_first, l->port_last, o159) == 0)
 		av[n++] = (struct dhcp_optval){ OPT_PORTPARAMS, 1, 4, o159 };
-	dhcp_put_requested(&b, req, av, n);
+	r = dhcp_put_requested(&b, req, av, n);
 tail:
 	/* RFC 6842: the client identifier comes back, so a client can
-	 * tell its replies; RFC 3046: relay agent information as it came. */
+	 * tell its replies; RFC 3046: relay agent information as it came.
+	 * One too long for the reply is left out, not the reply. */
+	was = b.overflow;
 	o = dhcp_opt_get(req, OPT_CLIENT_ID, &len);
-	if (o)
-		dhcp_put_opt(&b, OPT_CLIENT_ID, o, len);
+	if (o && dhcp_put_opt(&b, OPT_CLIENT_ID, o, len))
+		r = -EMSGSIZE;
 	o = dhcp_opt_get(req, OPT_RELAY_AGENT, &len);
-	if (o)
-		dhcp_put_opt(&b, OPT_RELAY_AGENT, o, len);
-	return dhcp_reply_finish(&b);
+	if (o && dhcp_put_opt(&b, OPT_RELAY_AGENT, o, len))
+		r = -EMSGSIZE;
+	b.overflow = was;
+	i = dhcp_reply_finish(&b);
+	return i < 0 ? i : r < 0 && extras && md && md->nopts ? r : i;
+}
+
+/*
+ * The model's own options go first in the list (one may replace a
+ * built-in one), so a large one could crowd out 54 or 51 within the
+ * client's size: then the reply is built again without them.
+ */
+static int build_reply(const struct srv *s, const struct dhcp_msg *req,
+		       uint8_t type, const struct lease *l,
+		       const struct model *md, uint8_t *buf)
+{
+	int len = build_try(s, req, type, l, md, buf, 1);
+
+	return len == -EMSGSIZE ? build_try(s, req, type, l, md, buf, 0) : len;
 }
 
 /* Build and send a reply now (OFFER, NAK, INFORM's ACK). */
@@ -490,7 +508,7 @@ static int in_lan_range(const struct model *md, uint32_t priv_be)
  * drops it.
  */
 static struct lt_entry *lease_for(struct srv *s, const struct dhcp_msg *m,
-				  int model, int64_t now)
+				  int model, int commit, int64_t now)
 {
 	const struct model *md = &s->conf->policy.models[model];
 	struct lt_entry *e = lt_get(&s->lt, m->chaddr);
@@ -504,8 +522,9 @@ static struct lt_entry *lease_for(struct srv *s, const struct dhcp_msg *m,
 	    (uint32_t)(e->port_last - e->port_first + 1) ==
 		    md->slots * s->conf->slot_size &&
 	    in_lan_range(md, e->priv_ip)) {
-		if (e->model != model) {
-			/* Another model, another file name. */
+		/* Another model, another file name: a lease changes model
+		 * when it is REQUESTed, not when a DISCOVER asks. */
+		if (e->model != model && (commit || e->state != LT_BOUND)) {
 			remove_config(s, e);
 			e->flags &= (uint8_t)~LT_RENDERED;
 			e->model = (uint16_t)model;
@@ -576,7 +595,7 @@ static void discover(struct srv *s, struct dhcp_msg *m, int64_t now)
 		drop_offer(s, lt_oldest_offer(&s->lt));
 		s->n.offers_evicted++;
 	}
-	e = lease_for(s, m, model, now);
+	e = lease_for(s, m, model, 0, now);
 	if (!e)
 		return;
 	if (e->state != LT_BOUND)
@@ -596,15 +615,28 @@ static struct srv_pending *pending_push(struct srv *s)
 	return p;
 }
 
+/* Where an entry stood before a REQUEST the store refused. */
+static void restore(struct srv *s, struct lt_entry *e, uint8_t was,
+		    int64_t until)
+{
+	if (was == LT_FREE)
+		drop_offer(s, e);
+	else if (was == LT_OFFERED)
+		lt_offer(&s->lt, e, until);
+	else
+		lt_bind(&s->lt, e, until); /* in the heap: cannot fail */
+}
+
 static void request(struct srv *s, struct dhcp_msg *m, int64_t now)
 {
 	uint32_t sid = dhcp_opt_addr(m, OPT_SERVER_ID), want;
-	uint8_t buf[DHCP_MAX_REPLY];
+	uint8_t buf[DHCP_MAX_REPLY], *reply, was;
 	const struct model *md;
 	struct srv_pending *pd;
 	struct lt_entry *e;
+	int64_t was_until;
 	struct lease l;
-	int model, r, len, renew;
+	int model, r, len;
 
 	/* Selecting another server's offer: ours is free again. */
 	if (sid && sid != htonl(s->conf->server_id)) {
@@ -620,7 +652,7 @@ static void request(struct srv *s, struct dhcp_msg *m, int64_t now)
 	want = dhcp_opt_addr(m, OPT_REQUESTED_IP);
 	if (!want)
 		want = m->ciaddr; /* renewing or rebinding */
-	e = lease_for(s, m, model, now);
+	e = lease_for(s, m, model, 1, now);
 	if (!e)
 		return;
 	if (want != e->priv_ip) {
@@ -632,56 +664,59 @@ static void request(struct srv *s, struct dhcp_msg *m, int64_t now)
 		reply_now(s, m, DHCPNAK, NULL, NULL);
 		return;
 	}
-	if (s->pcount == SRV_PENDING_MAX || store_tx(s)) {
-		/* The client retransmits. */
-		if (e->state == LT_FREE)
-			drop_offer(s, e);
-		s->n.overloaded++;
-		return;
-	}
 	entry_lease(s, e, &l);
 	l.expires = now + md->lease_time;
 	vendor_of(m, l.vendor, sizeof(l.vendor));
 	client_id_of(m, l.client_id, sizeof(l.client_id));
-	/* A renewal keeps its row's addresses: only the expiry changes. */
-	renew = e->state == LT_BOUND;
-	r = renew ? lease_store_renew(s->store, &l) : -ENOENT;
-	if (r == -ENOENT)
-		r = lease_store_put(s->store, &l, now);
-	if (r) {
+	/* The ACK first: what cannot be answered is not stored. */
+	len = build_reply(s, m, DHCPACK, &l, md, buf);
+	reply = len > 0 ? malloc((size_t)len) : NULL;
+	if (reply)
+		memcpy(reply, buf, (size_t)len);
+	if (!reply || s->pcount == SRV_PENDING_MAX || store_tx(s)) {
+		/* The client retransmits. */
+		if (!reply)
+			logp(LOG_WARN_, "Failed to build ACK: %s",
+			     strerror(len < 0 ? -len : ENOMEM));
+		else
+			s->n.overloaded++;
+		free(reply);
 		if (e->state == LT_FREE)
 			drop_offer(s, e);
+		return;
+	}
+	/* Bound now for the packets that follow (undone if the store
+	 * refuses); the ACK waits for the commit and its sync. */
+	was = e->state;
+	was_until = e->until;
+	r = lt_bind(&s->lt, e, l.expires);
+	if (!r) {
+		/* A renewal keeps its row's addresses: only the expiry
+		 * changes. */
+		r = was == LT_BOUND ? lease_store_renew(s->store, &l) : -ENOENT;
+		if (r == -ENOENT)
+			r = lease_store_put(s->store, &l, now);
+		if (r)
+			restore(s, e, was, was_until);
+	} else if (was == LT_FREE) {
+		drop_offer(s, e);
+	}
+	if (r) {
+		free(reply);
 		s->n.store_failed++;
 		logp(LOG_WARN_, "Failed to store lease: %s", strerror(-r));
 		return;
 	}
 	s->dirty = 1;
-	len = build_reply(s, m, DHCPACK, &l, md, buf);
-	pd = len > 0 ? pending_push(s) : NULL;
-	if (pd)
-		pd->reply = malloc((size_t)len);
-	if (!pd || !pd->reply) {
-		/* Stored but not ACKed: the client asks again and gets it. */
-		if (pd)
-			s->pcount--;
-		logp(LOG_WARN_, "Failed to build ACK: %s",
-		     strerror(len < 0 ? -len : ENOMEM));
-		if (e->state == LT_FREE)
-			drop_offer(s, e);
-		return;
-	}
+	pd = pending_push(s);
 	pd->lease = l;
 	pd->group = 0;
-	pd->was = e->state;
-	pd->was_until = e->until;
+	pd->was = was;
+	pd->was_until = was_until;
 	pd->model = (uint16_t)model;
 	pd->len = (uint16_t)len;
-	memcpy(pd->reply, buf, (size_t)len);
+	pd->reply = reply;
 	reply_dest(m, DHCPACK, l.priv_ip, &pd->dest);
-	/* Bound now for the packets that follow; the ACK waits for the
-	 * commit and its sync. */
-	if (lt_bind(&s->lt, e, l.expires))
-		logp(LOG_ERR_, "Out of memory for the expiry of a lease");
 }
 
 static void release(struct srv *s, struct dhcp_msg *m, int64_t now)
@@ -715,6 +750,8 @@ void srv_handle(struct srv *s, const uint8_t *buf, size_t len, int64_t now)
 {
 	struct dhcp_msg *m = &s->msg;
 
+	if (s->broken)
+		return;
 	s->now = now;
 	if (dhcp_parse(buf, len, m)) {
 		s->n.malformed++;
@@ -794,11 +831,15 @@ static void reload(struct srv *s)
 		r = lease_store_foreach(s->store, 1, s->now, load_cb, s);
 	if (!r && s->io.map_reconcile)
 		r = s->io.map_reconcile(s->io.arg);
-	if (r)
+	if (r) {
+		/* Memory no longer says what the store does: only a fresh
+		 * start from the store can. */
 		logp(LOG_ERR_, "Failed to reload the leases: %s", strerror(-r));
-	else
+		s->broken = 1;
+	} else {
 		logp(LOG_WARN_, "%u leases reloaded from the store",
 		     s->lt.used);
+	}
 }
 
 int srv_commit(struct srv *s, uint64_t *group)
@@ -807,6 +848,8 @@ int srv_commit(struct srv *s, uint64_t *group)
 	int r;
 
 	*group = 0;
+	if (s->broken)
+		return -ENOTRECOVERABLE;
 	if (!s->in_tx)
 		return 0;
 	s->in_tx = 0;
@@ -817,7 +860,7 @@ int srv_commit(struct srv *s, uint64_t *group)
 		     strerror(-r));
 		pending_drop_uncommitted(s);
 		reload(s);
-		return r;
+		return s->broken ? -ENOTRECOVERABLE : r;
 	}
 	for (i = s->pcount; i > 0; i--) {
 		struct srv_pending *p =
@@ -844,6 +887,7 @@ static void finish(struct srv *s, const struct srv_pending *p)
 	if (!e || !md || e->state != LT_BOUND || e->priv_ip != l->priv_ip ||
 	    e->pub_ip != l->pub_ip || e->port_first != l->port_first)
 		return;
+	e->flags |= LT_DURABLE;
 	/* The phone's file is in place before it hears the ACK; a renewal
 	 * with the same range leaves it (the sweep checks it is there). */
 	if (!(e->flags & LT_RENDERED) && !write_config(s, l, md))
@@ -864,7 +908,7 @@ static void finish(struct srv *s, const struct srv_pending *p)
 
 void srv_durable(struct srv *s, uint64_t group)
 {
-	while (s->pcount) {
+	while (s->pcount && !s->broken) {
 		struct srv_pending *p = &s->pend[s->phead];
 
 		if (!p->group || p->group > group)
@@ -938,20 +982,30 @@ static void sweep(struct srv *s)
 		const struct model *md;
 		struct lease l;
 
-		if (!e || e->state != LT_BOUND || !(md = model_of(s, e)))
+		/* Only what is on disk: a lease still waiting for its sync
+		 * gets its file and mapping when its ACK leaves. */
+		if (!e || e->state != LT_BOUND || !(e->flags & LT_DURABLE) ||
+		    !(md = model_of(s, e)))
 			continue;
 		entry_lease(s, e, &l);
-		if ((e->flags & LT_RENDERED) && !config_present(s, e)) {
+		if (!(e->flags & LT_RENDERED) || !config_present(s, e)) {
+			/* Removed by someone, or never written (an error). */
 			s->n.repaired_files++;
 			if (write_config(s, &l, md))
 				e->flags &= (uint8_t)~LT_RENDERED;
+			else
+				e->flags |= LT_RENDERED;
 		}
-		if ((e->flags & LT_MAPPED) && s->io.map_check &&
-		    s->io.map_check(s->io.arg, &l) == 0) {
+		if (!s->io.map_add)
+			continue;
+		if (!(e->flags & LT_MAPPED) ||
+		    (s->io.map_check && s->io.map_check(s->io.arg, &l) == 0)) {
 			s->n.repaired_maps++;
 			if (s->io.map_add(s->io.arg, &l)) {
 				s->n.map_failed++;
 				e->flags &= (uint8_t)~LT_MAPPED;
+			} else {
+				e->flags |= LT_MAPPED;
 			}
 		}
 	}
@@ -961,6 +1015,8 @@ static void sweep(struct srv *s)
 
 void srv_tick(struct srv *s, int64_t now)
 {
+	if (s->broken)
+		return;
 	s->now = now;
 	expire_leases(s, now);
 	expire_offers(s, now);
@@ -999,6 +1055,7 @@ static int load_cb(const struct lease *l, void *arg)
 			e->model = (uint16_t)i;
 	if (lt_bind(&s->lt, e, l->expires))
 		return -ENOMEM;
+	e->flags |= LT_DURABLE;
 	/* The maps were reconciled with the store before. */
 	if (s->io.map_add)
 		e->flags |= LT_MAPPED;

@@ -53,6 +53,7 @@ static struct world {
 	struct lease map[MAX_MAPS];
 	int nmap;
 	int map_adds, map_dels;
+	int fail_adds; /* the next map_add calls that fail */
 } W;
 
 static void fake_send(void *arg, const struct srv_dest *d, const uint8_t *b,
@@ -80,6 +81,10 @@ static int fake_map_add(void *arg, const struct lease *l)
 	int i = map_find(l);
 
 	W.map_adds++;
+	if (W.fail_adds) {
+		W.fail_adds--;
+		return -EIO;
+	}
 	if (i < 0) {
 		assert_true(W.nmap < MAX_MAPS);
 		i = W.nmap++;
@@ -128,6 +133,12 @@ static void sink(const char *line, size_t len, void *arg)
 
 /* --- configuration --------------------------------------------------------- */
 
+/* 250 bytes of vendor options: with a long client id, more than a
+ * 576-byte reply holds. */
+#define HEX10 "00112233445566778899"
+#define HEX50 HEX10 HEX10 HEX10 HEX10 HEX10
+#define BIG43 HEX50 HEX50 HEX50 HEX50 HEX50
+
 static const char CONF_TEXT[] =
 	"[global]\n"
 	"interface = lan0\n"
@@ -154,6 +165,11 @@ static const char CONF_TEXT[] =
 	"template = cisco\n"
 	"force_option = 43 hex 01:04:c6:33:64:07\n"
 	"option = 160 text http://prov.example/\n"
+	"[model big]\n"
+	"vendor_class = prefix:Big\n"
+	"slots = 1\n"
+	"template = generic\n"
+	"force_option = 43 hex " BIG43 "\n"
 	"[model polycom]\n"
 	"vendor_class = prefix:Polycom-\n"
 	"slots = 2\n"
@@ -781,6 +797,83 @@ static void test_malformed(void **state)
 	dora(MAC_A, CISCO);
 }
 
+/* A model option and a client id too large for the reply together:
+ * the reply still carries 54 and 51 (the model's options give way), the
+ * lease is stored and ACKed, nothing is left half done. */
+static void test_oversized_options(void **state)
+{
+	static const uint8_t prl[] = { 1, 3, 43, 51, 54 };
+	uint8_t cid[200];
+	const struct dhcp_msg *m;
+	struct lease stored;
+	struct req r;
+	uint32_t yi;
+	size_t len;
+	int i;
+
+	memset(cid, 0x42, sizeof(cid));
+	for (i = 0; i < 2; i++) {
+		rq_start(&r, i ? DHCPREQUEST : DHCPDISCOVER, MAC_B, 9);
+		rq_opt(&r, OPT_CLIENT_ID, cid, sizeof(cid));
+		rq_opt(&r, OPT_VENDOR_CLASS, "Big phone", 9);
+		rq_opt(&r, OPT_PARAM_LIST, prl, sizeof(prl));
+		if (i) {
+			rq_opt(&r, OPT_REQUESTED_IP, &yi, 4);
+			rq_opt(&r, OPT_SERVER_ID, (uint32_t[]){ our_sid() }, 4);
+		}
+		r.b[r.n++] = OPT_END;
+		srv_handle(V, r.b, r.n, now);
+		if (i)
+			durable();
+		assert_int_equal(W.nsent, i + 1);
+		m = reply(i);
+		assert_int_equal(m->type, i ? DHCPACK : DHCPOFFER);
+		assert_true(W.sent[i].len <= 548);
+		assert_int_equal(dhcp_opt_addr(m, OPT_SERVER_ID), our_sid());
+		assert_non_null(dhcp_opt_get(m, OPT_LEASE_TIME, &len));
+		assert_null(dhcp_opt_get(m, OPT_VENDOR_SPECIFIC, &len));
+		yi = m->yiaddr;
+	}
+	assert_int_equal(lease_store_get(S, MAC_B, &stored), 0);
+	assert_int_equal(stored.priv_ip, yi);
+	assert_int_equal(W.nmap, 1);
+}
+
+/* A lease whose mapping could not be written is ACKed (it is on disk)
+ * and mapped by the sweep within a minute. */
+static void test_failed_map_retried(void **state)
+{
+	int i;
+
+	W.fail_adds = 1;
+	dora(MAC_A, CISCO);
+	assert_int_equal(W.nmap, 0);
+	assert_int_equal(V->n.map_failed, 1);
+	for (i = 1; i <= 60 && !W.nmap; i++)
+		srv_tick(V, now + i);
+	assert_int_equal(W.nmap, 1);
+}
+
+/* A DISCOVER naming another model (same size) leaves a bound lease as
+ * it is; the REQUEST that follows moves it: new file, old one gone. */
+static void test_model_change(void **state)
+{
+	uint32_t yi = dora(MAC_A, CISCO);
+	struct lease stored;
+
+	phone_msg(DHCPDISCOVER, MAC_A, "Big phone", 0, 0, 0);
+	assert_int_equal(reply(W.nsent - 1)->yiaddr, yi);
+	assert_true(file_exists("SEP001B54AABB0C.cnf.xml"));
+	assert_int_equal(lt_get(&V->lt, MAC_A)->model, 0);
+	phone_msg(DHCPREQUEST, MAC_A, "Big phone", yi, our_sid(), 0);
+	durable();
+	assert_int_equal(reply(W.nsent - 1)->type, DHCPACK);
+	assert_false(file_exists("SEP001B54AABB0C.cnf.xml"));
+	assert_true(file_exists("001b54aabb0c.cfg"));
+	assert_int_equal(lease_store_get(S, MAC_A, &stored), 0);
+	assert_string_equal(stored.model, "big");
+}
+
 int main(void)
 {
 	/* Each test gets a fresh store, directory and server. */
@@ -801,6 +894,9 @@ int main(void)
 		T(test_sweep_repairs),
 		T(test_restart),
 		T(test_malformed),
+		T(test_oversized_options),
+		T(test_failed_map_retried),
+		T(test_model_change),
 	};
 
 	return cmocka_run_group_tests_name("server", tests, NULL, NULL);
