@@ -27,14 +27,11 @@
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
-#include <linux/capability.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <sys/eventfd.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 
 #include "conf.h"
 #include "dhcp-msg.h"
@@ -433,17 +430,11 @@ static void commit(struct daemon *d, struct syncer *y)
  */
 static void drop_privileges(void)
 {
-	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct c[2] = { 0 };
-	int cap;
+	int r = privsep_keep_caps(0);
 
-	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-	for (cap = 0; cap <= CAP_LAST_CAP; cap++)
-		prctl(PR_CAPBSET_DROP, cap, 0, 0, 0); /* EPERM: fine */
-	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-	if (syscall(SYS_capset, &h, c))
+	if (r)
 		logp(LOG_WARN_, "Failed to drop capabilities: %s",
-		     strerror(errno));
+		     strerror(-r));
 }
 
 /* --- setup ----------------------------------------------------------------- */
@@ -597,8 +588,8 @@ static int set_up(struct daemon *d, const char *conf_path, const char *tmpl_dir,
 		if (check_maps(d))
 			return 1;
 		d->have_maps = 1;
-		/* Expired leases leave the store before the maps follow it. */
-		lease_store_expire(d->store, time(NULL), NULL, NULL);
+		/* Live leases only: expired ones lose their mapping here and
+		 * their row in srv_new(). */
 		r = map_sync_reconcile(d->store, &d->maps, time(NULL), &st);
 		if (r)
 			logp(LOG_ERR_, "Failed to reconcile maps: %s",

@@ -75,6 +75,14 @@ static int same(const struct nappt_phone *a, const struct nappt_phone *b)
 	       (a->flags & NAPPT_PHONE_VALID) == (b->flags & NAPPT_PHONE_VALID);
 }
 
+int map_sync_holds(struct nappt_maps *m, const struct lease *l)
+{
+	struct nappt_phone want, cur;
+
+	map_sync_phone(l, &want);
+	return !nappt_phone_get(m, l->priv_ip, &cur) && same(&cur, &want);
+}
+
 static int reconcile_lease(const struct lease *l, void *arg)
 {
 	struct live *lv = arg;

@@ -27,6 +27,8 @@ void map_sync_phone(const struct lease *l, struct nappt_phone *p);
 
 /* Write one lease's mapping (after its ACK is durable). */
 int map_sync_add(struct nappt_maps *m, const struct lease *l);
+/* 1 if the maps hold the lease's mapping as it is, 0 if not. */
+int map_sync_holds(struct nappt_maps *m, const struct lease *l);
 /* Remove it (RELEASE, expiry).  A mapping already gone is not an error. */
 int map_sync_del(struct nappt_maps *m, const struct lease *l);
 

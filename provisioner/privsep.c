@@ -109,7 +109,6 @@ static int do_arp(struct writer *w, uint32_t ip, const uint8_t mac[6])
 static int serve_one(struct writer *w, const struct pm_req *q,
 		     struct pm_rep *rep)
 {
-	struct nappt_phone want, cur;
 	struct lease l;
 
 	lease_of(q, &l);
@@ -124,12 +123,7 @@ static int serve_one(struct writer *w, const struct pm_req *q,
 	case PM_DEL:
 		return map_sync_del(w->maps, &l);
 	case PM_CHECK:
-		map_sync_phone(&l, &want);
-		return !nappt_phone_get(w->maps, l.priv_ip, &cur) &&
-		       cur.pub_ip == want.pub_ip &&
-		       cur.port_first == want.port_first &&
-		       cur.port_last == want.port_last &&
-		       !memcmp(cur.mac, want.mac, 6);
+		return map_sync_holds(w->maps, &l);
 	case PM_RC_LEASE:
 		if (w->list_err)
 			return 0;
@@ -184,9 +178,7 @@ static int capset_only(uint64_t keep)
 	return (int)syscall(SYS_capset, &h, c);
 }
 
-/* Keep only the capabilities in keep, for good (bounding set included,
- * no new privileges through exec). */
-static int caps_keep(uint64_t keep)
+int privsep_keep_caps(uint64_t keep)
 {
 	int cap;
 
@@ -283,7 +275,7 @@ static void writer_main(struct writer *w, int fd)
 				  "through an open map: the map writer keeps "
 				  "it");
 	}
-	if (caps_keep(keep))
+	if (privsep_keep_caps(keep))
 		logp(LOG_WARN_, "map writer: Failed to drop capabilities: %s",
 		     strerror(errno));
 	for (;;) {

@@ -34,6 +34,11 @@ struct pm;
  * writer keeps CAP_NET_ADMIN, and CAP_BPF only where the kernel wants it
  * for writes through an open map; it ends when the parent does.
  */
+/* Keep only the capabilities in keep (a mask of 1 << CAP_*), for good:
+ * bounding and ambient sets included, no new privileges through exec.
+ * Per thread: call it before starting threads. */
+int privsep_keep_caps(uint64_t keep);
+
 int pm_start(struct nappt_maps *maps, const char *ifname, uint32_t lan_net,
 	     uint32_t lan_size, struct pm **out);
 void pm_stop(struct pm *pm);

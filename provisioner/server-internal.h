@@ -39,9 +39,7 @@ struct srv_pending {
 	struct lease lease;
 	uint64_t group; /* 0: not committed yet */
 	uint8_t was; /* the entry's state before this REQUEST */
-	uint8_t fresh; /* new range: render and map even if flagged */
 	uint16_t model;
-	int64_t was_until;
 	struct srv_dest dest;
 	uint16_t len;
 	uint8_t *reply;
@@ -61,7 +59,6 @@ struct srv {
 	int nq;
 	int in_tx; /* a transaction is open in the store */
 	int broken; /* memory could not be rebuilt from the store */
-	int dirty; /* it holds writes */
 	/* Held ACKs, oldest first: a ring of SRV_PENDING_MAX. */
 	struct srv_pending *pend;
 	unsigned int phead, pcount;

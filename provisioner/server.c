@@ -459,7 +459,6 @@ static int end_lease(struct srv *s, struct lt_entry *e, const char *event)
 		s->n.store_failed++;
 		return r;
 	}
-	s->dirty = 1;
 	if (s->io.map_del)
 		s->io.map_del(s->io.arg, &l);
 	remove_config(s, e);
@@ -707,12 +706,10 @@ static void request(struct srv *s, struct dhcp_msg *m, int64_t now)
 		logp(LOG_WARN_, "Failed to store lease: %s", strerror(-r));
 		return;
 	}
-	s->dirty = 1;
 	pd = pending_push(s);
 	pd->lease = l;
 	pd->group = 0;
 	pd->was = was;
-	pd->was_until = was_until;
 	pd->model = (uint16_t)model;
 	pd->len = (uint16_t)len;
 	pd->reply = reply;
@@ -854,7 +851,6 @@ int srv_commit(struct srv *s, uint64_t *group)
 		return 0;
 	s->in_tx = 0;
 	r = lease_store_commit(s->store);
-	s->dirty = 0;
 	if (r) {
 		logp(LOG_ERR_, "Failed to commit leases: %s; no ACK sent",
 		     strerror(-r));
