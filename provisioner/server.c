@@ -677,8 +677,9 @@ static void request(struct srv *s, struct dhcp_msg *m, int64_t now)
 		if (!reply)
 			logp(LOG_WARN_, "Failed to build ACK: %s",
 			     strerror(len < 0 ? -len : ENOMEM));
-		else
+		else if (s->pcount == SRV_PENDING_MAX)
 			s->n.overloaded++;
+		/* (a transaction that would not begin counted itself) */
 		free(reply);
 		if (e->state == LT_FREE)
 			drop_offer(s, e);
