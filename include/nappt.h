@@ -172,4 +172,75 @@ struct nappt_counter {
 };
 _Static_assert(sizeof(struct nappt_counter) == 16, "nappt_counter size");
 
+/*
+ * Index, slot-key and range arithmetic.  The data plane and libnappt must
+ * compute these identically (a slot written by one side under one formula
+ * and read by the other under another would name the wrong phone), so they
+ * exist once, here.  Byte swaps by builtin so this header needs neither
+ * <arpa/inet.h> nor <bpf/bpf_endian.h>; always_inline because BPF callers
+ * rely on the verifier seeing the bounds checks inline.
+ */
+#define NAPPT_INLINE static inline __attribute__((always_inline))
+
+NAPPT_INLINE __u32 nappt_ntoh32(__be32 x)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return __builtin_bswap32((__u32)x);
+#else
+	return (__u32)x;
+#endif
+}
+
+NAPPT_INLINE __be32 nappt_hton32(__u32 x)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (__be32)__builtin_bswap32(x);
+#else
+	return (__be32)x;
+#endif
+}
+
+/* Index of a private address in `phones`, or -1 outside the LAN pool. */
+NAPPT_INLINE __s64 nappt_lan_index(const struct nappt_config *cfg, __be32 addr)
+{
+	__u32 idx = nappt_ntoh32(addr) - nappt_ntoh32(cfg->lan_net);
+
+	return idx < cfg->lan_size ? (__s64)idx : -1;
+}
+
+/* The private address of `phones` entry idx. */
+NAPPT_INLINE __be32 nappt_lan_addr(const struct nappt_config *cfg, __u32 idx)
+{
+	return nappt_hton32(nappt_ntoh32(cfg->lan_net) + idx);
+}
+
+/* Index of a public address in the public pool, or -1 outside it. */
+NAPPT_INLINE __s64 nappt_pub_index(const struct nappt_config *cfg, __be32 addr)
+{
+	__u32 idx = nappt_ntoh32(addr) - nappt_ntoh32(cfg->pub_net);
+
+	return idx < cfg->pub_count ? (__s64)idx : -1;
+}
+
+/* Key of `slots` for port on the public address of pool index pub_idx. */
+NAPPT_INLINE __u32 nappt_slot_key(const struct nappt_config *cfg, __u32 pub_idx,
+				  __u16 port)
+{
+	return pub_idx * cfg->slots_per_ip + (port >> (cfg->slot_shift & 31));
+}
+
+NAPPT_INLINE int nappt_port_in_range(const struct nappt_phone *ph, __u16 port)
+{
+	return port >= ph->port_first && port <= ph->port_last;
+}
+
+/* A range the slot index can hold: whole slots, first <= last. */
+NAPPT_INLINE int nappt_range_whole_slots(const struct nappt_config *cfg,
+					 __u16 first, __u16 last)
+{
+	__u32 mask = (1U << (cfg->slot_shift & 31)) - 1;
+
+	return first <= last && !(first & mask) && ((__u32)last & mask) == mask;
+}
+
 #endif /* NAPPT_H */

@@ -67,25 +67,15 @@ struct plan {
 	enum nappt_stat stat;
 };
 
-static __always_inline int port_in_range(const struct nappt_phone *ph,
-					 __u16 port)
-{
-	return port >= ph->port_first && port <= ph->port_last;
-}
-
-/* Index of a private address in `phones`, or -1. */
-static __always_inline __s64 lan_index(const struct nappt_config *cfg,
-				       __be32 addr)
-{
-	__u32 idx = bpf_ntohl(addr) - bpf_ntohl(cfg->lan_net);
-
-	return idx < cfg->lan_size ? (__s64)idx : -1;
-}
+/* The arithmetic itself lives in include/nappt.h, shared with libnappt. */
+#define port_in_range nappt_port_in_range
+#define lan_index nappt_lan_index
+#define phone_addr nappt_lan_addr
 
 static __always_inline int in_pub_pool(const struct nappt_config *cfg,
 				       __be32 addr)
 {
-	return bpf_ntohl(addr) - bpf_ntohl(cfg->pub_net) < cfg->pub_count;
+	return nappt_pub_index(cfg, addr) >= 0;
 }
 
 /*
@@ -97,14 +87,14 @@ static __always_inline struct nappt_phone *
 slot_lookup(const struct nappt_config *cfg, __be32 pub, __u16 port,
 	    __u32 *phone_idx)
 {
-	__u32 pidx = bpf_ntohl(pub) - bpf_ntohl(cfg->pub_net);
+	__s64 pidx = nappt_pub_index(cfg, pub);
 	struct nappt_phone *ph;
 	nappt_slot_t *slot;
 	__u32 key;
 
-	if (pidx >= cfg->pub_count)
+	if (pidx < 0)
 		return NULL;
-	key = pidx * cfg->slots_per_ip + (port >> (cfg->slot_shift & 31));
+	key = nappt_slot_key(cfg, (__u32)pidx, port);
 	slot = bpf_map_lookup_elem(&slots, &key);
 	if (!slot || !*slot)
 		return NULL;
@@ -115,12 +105,6 @@ slot_lookup(const struct nappt_config *cfg, __be32 pub, __u16 port,
 		return NULL;
 	*phone_idx = key;
 	return ph;
-}
-
-static __always_inline __be32 phone_addr(const struct nappt_config *cfg,
-					 __u32 idx)
-{
-	return bpf_htonl(bpf_ntohl(cfg->lan_net) + idx);
 }
 
 static __always_inline int mac_equal(const __u8 *a, const __u8 *b)
