@@ -102,9 +102,11 @@ $(BUILD)/test_datapath: $(BUILD)/tests/bpf/test_datapath.o $(LIBNAPPT)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_BPF) -lcmocka -o $@
 
 $(BUILD)/tests/test_libnappt.o: $(BUILD)/nappt.skel.h
+# --wrap: the test models what a BPF reader sees of every phone write.
 $(BUILD)/test_libnappt: $(BUILD)/tests/test_libnappt.o $(LIBNAPPT)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_BPF) -lcmocka -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_BPF) -lcmocka \
+		-Wl,--wrap=bpf_map_update_elem -o $@
 
 $(BUILD)/bench/bench_xdp.o: $(BUILD)/bench.skel.h
 $(BUILD)/bench_xdp: $(BUILD)/bench/bench_xdp.o $(LIBNAPPT)

@@ -2,17 +2,22 @@
 /*
  * libnappt: user-space side of the pinned data-plane maps.
  *
- * Writers keep one rule so that the data plane never sees a half-written
- * mapping: on add, the phone entry is written before the slots that point
- * at it; on delete, the slots are cleared before the phone entry.  The
- * data plane re-checks the phone entry on every inbound lookup anyway.
+ * Writers hold the pin directory's flock() across every check and the
+ * write that relies on it, and change a phone entry only in steps a
+ * concurrent BPF reader cannot see half-done (libnappt.h,
+ * nappt_phone_add).  The data plane re-checks the phone entry (VALID,
+ * address, range) on every inbound lookup, so a slot that points at an
+ * invalid or other entry, or a torn 4-byte slot read, matches nothing.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <sys/file.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -79,6 +84,9 @@ void nappt_maps_close(struct nappt_maps *m)
 	close_fd(&m->stats_fd);
 	close_fd(&m->frags_fd);
 	close_fd(&m->tx_ports_fd);
+	close_fd(&m->lock_fd);
+	close_fd(&m->grace_fd);
+	close_fd(&m->grace_inner_fd);
 }
 
 int nappt_maps_reload_config(struct nappt_maps *m)
@@ -90,6 +98,84 @@ int nappt_maps_reload_config(struct nappt_maps *m)
 	if (bpf_map_lookup_elem(m->config_fd, &zero, &m->cfg))
 		return -errno;
 	return 0;
+}
+
+/*
+ * The kernel waits for an RCU grace period after every update of a
+ * map-in-map ("so that userspace, when we return to it, knows that all
+ * non-sleepable programs that could be running use the new map value",
+ * maybe_wait_bpf_programs() in kernel/bpf/syscall.c).  XDP and TC programs
+ * are non-sleepable, so one such update is a grace period for them.  The
+ * map is this process's own; no program uses it.
+ */
+static int grace_create(struct nappt_maps *m)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, o);
+	int inner, outer;
+
+	if (m->grace_fd >= 0)
+		return 0;
+	inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, NULL, 4, 4, 1, NULL);
+	if (inner < 0)
+		return -errno;
+	o.inner_map_fd = inner;
+	outer = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "nappt_grace", 4, 4,
+			       1, &o);
+	if (outer < 0) {
+		int r = -errno;
+
+		close(inner);
+		return r;
+	}
+	m->grace_inner_fd = inner;
+	m->grace_fd = outer;
+	return 0;
+}
+
+int nappt_maps_grace(struct nappt_maps *m)
+{
+	__u32 zero = 0, val;
+	int r;
+
+	if (!m)
+		return -EINVAL;
+	r = grace_create(m);
+	if (r < 0)
+		return r;
+	val = (__u32)m->grace_inner_fd;
+	if (bpf_map_update_elem(m->grace_fd, &zero, &val, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+int nappt_maps_lock(struct nappt_maps *m)
+{
+	struct timespec ts = { 0, 100 * 1000 };
+	long waited_ns = 0;
+
+	if (!m)
+		return -EINVAL;
+	if (m->lock_fd < 0)
+		return 0;
+	/* Polled, not LOCK_EX: bounded, and no signal games in a library. */
+	for (;;) {
+		if (flock(m->lock_fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return -errno;
+		if (waited_ns > 5L * 1000 * 1000 * 1000)
+			return -ETIMEDOUT;
+		nanosleep(&ts, NULL);
+		waited_ns += ts.tv_nsec;
+		if (ts.tv_nsec < 4 * 1000 * 1000)
+			ts.tv_nsec *= 2;
+	}
+}
+
+void nappt_maps_unlock(struct nappt_maps *m)
+{
+	if (m && m->lock_fd >= 0)
+		flock(m->lock_fd, LOCK_UN);
 }
 
 int nappt_maps_open(struct nappt_maps *m, const char *pin_dir)
@@ -115,9 +201,16 @@ int nappt_maps_open(struct nappt_maps *m, const char *pin_dir)
 		if (r < 0)
 			goto fail;
 	}
+	m->lock_fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (m->lock_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
 	r = nappt_maps_reload_config(m);
 	if (r < 0)
 		goto fail;
+	/* Now, while privileged; a later write retries and fails closed. */
+	grace_create(m);
 	return 0;
 fail:
 	nappt_maps_close(m);
@@ -126,77 +219,83 @@ fail:
 
 int nappt_phone_index(const struct nappt_config *cfg, uint32_t priv_be)
 {
-	uint32_t idx = ntohl(priv_be) - ntohl(cfg->lan_net);
+	__s64 idx = nappt_lan_index(cfg, priv_be);
 
-	if (idx >= cfg->lan_size)
-		return -ERANGE;
-	return (int)idx;
+	return idx < 0 ? -ERANGE : (int)idx;
 }
 
 int nappt_phone_check(const struct nappt_config *cfg, uint32_t priv_be,
 		      const struct nappt_phone *p)
 {
-	uint32_t slot = 1U << cfg->slot_shift;
-	uint32_t pidx;
-
 	if (!cfg || !p)
 		return -EINVAL;
-	if (nappt_phone_index(cfg, priv_be) < 0)
+	if (nappt_lan_index(cfg, priv_be) < 0)
 		return -ERANGE;
-	pidx = ntohl(p->pub_ip) - ntohl(cfg->pub_net);
-	if (pidx >= cfg->pub_count)
+	if (nappt_pub_index(cfg, p->pub_ip) < 0)
 		return -ERANGE;
-	if (p->port_first > p->port_last || p->port_first < 1024)
+	if (p->port_first < 1024)
 		return -EINVAL;
 	/* Whole slots only: the inbound index maps slots, not ports. */
-	if (p->port_first % slot || ((uint32_t)p->port_last + 1) % slot)
+	if (!nappt_range_whole_slots(cfg, p->port_first, p->port_last))
 		return -EINVAL;
 	return 0;
 }
 
+/* Only after nappt_phone_check (pub_ip in the pool). */
 static uint32_t slot_key(const struct nappt_config *cfg, uint32_t pub_be,
 			 uint32_t port)
 {
-	return (ntohl(pub_be) - ntohl(cfg->pub_net)) * cfg->slots_per_ip +
-	       (port >> cfg->slot_shift);
+	return nappt_slot_key(cfg, (__u32)nappt_pub_index(cfg, pub_be),
+			      (__u16)port);
 }
 
+/* Point p's slots at val, or (val == 0) free those of p that point at
+ * own (idx + 1) and that keep (may be NULL) does not cover. */
 static int set_slots(struct nappt_maps *m, const struct nappt_phone *p,
-		     nappt_slot_t val)
+		     nappt_slot_t val, nappt_slot_t own,
+		     const struct nappt_phone *keep)
 {
 	uint32_t step = 1U << m->cfg.slot_shift;
 	uint32_t port, key;
+	nappt_slot_t cur;
 
 	for (port = p->port_first; port <= p->port_last; port += step) {
 		key = slot_key(&m->cfg, p->pub_ip, port);
+		if (!val) {
+			if (keep && keep->pub_ip == p->pub_ip &&
+			    nappt_port_in_range(keep, (__u16)port))
+				continue;
+			if (bpf_map_lookup_elem(m->slots_fd, &key, &cur))
+				return -errno;
+			if (cur != own)
+				continue;
+		}
 		if (bpf_map_update_elem(m->slots_fd, &key, &val, BPF_ANY))
 			return -errno;
 	}
 	return 0;
 }
 
-/* Does p cover the slot that begins at port on pub? */
-static int covers(const struct nappt_phone *p, uint32_t pub_be, uint32_t port)
+static int put_phone(struct nappt_maps *m, uint32_t idx,
+		     const struct nappt_phone *p)
 {
-	return (p->flags & NAPPT_PHONE_VALID) && p->pub_ip == pub_be &&
-	       port >= p->port_first && port <= p->port_last;
+	return bpf_map_update_elem(m->phones_fd, &idx, p, BPF_ANY) ? -errno : 0;
 }
 
-int nappt_phone_add(struct nappt_maps *m, uint32_t priv_be,
-		    const struct nappt_phone *p)
+static int is_zero(const struct nappt_phone *p)
 {
-	uint32_t step, port, key, idx;
-	struct nappt_phone old, nw;
+	static const struct nappt_phone zero;
+
+	return !memcmp(p, &zero, sizeof(zero));
+}
+
+static int add_locked(struct nappt_maps *m, uint32_t idx,
+		      const struct nappt_phone *p)
+{
+	struct nappt_phone old, nw, inv;
+	uint32_t step = 1U << m->cfg.slot_shift, port, key;
 	nappt_slot_t cur;
 	int r;
-
-	if (!m || !p)
-		return -EINVAL;
-	r = nappt_phone_check(&m->cfg, priv_be, p);
-	if (r < 0)
-		return r;
-	idx = (uint32_t)nappt_phone_index(&m->cfg, priv_be);
-	step = 1U << m->cfg.slot_shift;
 
 	/* Refuse before writing anything if a slot belongs to another. */
 	for (port = p->port_first; port <= p->port_last; port += step) {
@@ -211,31 +310,65 @@ int nappt_phone_add(struct nappt_maps *m, uint32_t priv_be,
 
 	nw = *p;
 	nw.flags |= NAPPT_PHONE_VALID;
-	if (bpf_map_update_elem(m->phones_fd, &idx, &nw, BPF_ANY))
-		return -errno;
-	r = set_slots(m, &nw, idx + 1);
+	inv = nw;
+	inv.flags &= ~NAPPT_PHONE_VALID;
+	if (!memcmp(&old, &nw, sizeof(nw)))
+		/* A renewal: only make sure the slots are there. */
+		return set_slots(m, &nw, idx + 1, 0, NULL);
+
+	if (old.flags & NAPPT_PHONE_VALID) {
+		/* Inbound to the ports it loses ends first, then the entry
+		 * goes invalid by its VALID bit alone. */
+		if (!nappt_phone_check(&m->cfg, nappt_lan_addr(&m->cfg, idx),
+				       &old)) {
+			r = set_slots(m, &old, 0, idx + 1, &nw);
+			if (r < 0)
+				return r;
+		}
+		old.flags &= ~NAPPT_PHONE_VALID;
+		r = put_phone(m, idx, &old);
+		if (r < 0)
+			return r;
+	}
+	if (memcmp(&old, &inv, sizeof(inv))) {
+		/* Content changes.  A program that read the entry while it
+		 * was valid may still be reading its fields: wait for it
+		 * (a zeroed entry was never valid since its last wait). */
+		if (!is_zero(&old)) {
+			r = nappt_maps_grace(m);
+			if (r < 0)
+				return r;
+		}
+		r = put_phone(m, idx, &inv);
+		if (r < 0)
+			return r;
+	}
+	/* Slots before VALID: outbound may check that its slot points back
+	 * at the phone, and a slot at an invalid entry matches nothing. */
+	r = set_slots(m, &nw, idx + 1, 0, NULL);
 	if (r < 0)
 		return r;
+	return put_phone(m, idx, &nw);
+}
 
-	/* Free what the old range had and the new one does not. */
-	if (old.flags & NAPPT_PHONE_VALID) {
-		nappt_slot_t zero = 0;
+int nappt_phone_add(struct nappt_maps *m, uint32_t priv_be,
+		    const struct nappt_phone *p)
+{
+	uint32_t idx;
+	int r;
 
-		for (port = old.port_first; port <= old.port_last;
-		     port += step) {
-			if (covers(&nw, old.pub_ip, port))
-				continue;
-			key = slot_key(&m->cfg, old.pub_ip, port);
-			if (bpf_map_lookup_elem(m->slots_fd, &key, &cur))
-				return -errno;
-			if (cur != idx + 1)
-				continue;
-			if (bpf_map_update_elem(m->slots_fd, &key, &zero,
-						BPF_ANY))
-				return -errno;
-		}
-	}
-	return 0;
+	if (!m || !p)
+		return -EINVAL;
+	r = nappt_phone_check(&m->cfg, priv_be, p);
+	if (r < 0)
+		return r;
+	idx = (uint32_t)nappt_phone_index(&m->cfg, priv_be);
+	r = nappt_maps_lock(m);
+	if (r < 0)
+		return r;
+	r = add_locked(m, idx, p);
+	nappt_maps_unlock(m);
+	return r;
 }
 
 int nappt_phone_get(struct nappt_maps *m, uint32_t priv_be,
@@ -255,30 +388,39 @@ int nappt_phone_get(struct nappt_maps *m, uint32_t priv_be,
 	return 0;
 }
 
-int nappt_phone_del(struct nappt_maps *m, uint32_t priv_be)
+static int del_locked(struct nappt_maps *m, uint32_t priv_be)
 {
-	struct nappt_phone old, empty = { 0 };
-	uint32_t step, port, key, idx;
-	nappt_slot_t cur, zero = 0;
+	struct nappt_phone old;
+	uint32_t idx;
 	int r;
 
 	r = nappt_phone_get(m, priv_be, &old);
 	if (r < 0)
 		return r;
 	idx = (uint32_t)nappt_phone_index(&m->cfg, priv_be);
-	step = 1U << m->cfg.slot_shift;
-	for (port = old.port_first; port <= old.port_last; port += step) {
-		key = slot_key(&m->cfg, old.pub_ip, port);
-		if (bpf_map_lookup_elem(m->slots_fd, &key, &cur))
-			return -errno;
-		if (cur != idx + 1)
-			continue;
-		if (bpf_map_update_elem(m->slots_fd, &key, &zero, BPF_ANY))
-			return -errno;
+	/* A stored range outside the pools (written by something other
+	 * than libnappt) has no slots we could compute: drop the entry. */
+	if (!nappt_phone_check(&m->cfg, priv_be, &old)) {
+		r = set_slots(m, &old, 0, idx + 1, NULL);
+		if (r < 0)
+			return r;
 	}
-	if (bpf_map_update_elem(m->phones_fd, &idx, &empty, BPF_ANY))
-		return -errno;
-	return 0;
+	old.flags &= ~NAPPT_PHONE_VALID;
+	return put_phone(m, idx, &old);
+}
+
+int nappt_phone_del(struct nappt_maps *m, uint32_t priv_be)
+{
+	int r;
+
+	if (!m)
+		return -EINVAL;
+	r = nappt_maps_lock(m);
+	if (r < 0)
+		return r;
+	r = del_locked(m, priv_be);
+	nappt_maps_unlock(m);
+	return r;
 }
 
 #define BATCH 4096
@@ -293,7 +435,7 @@ static int visit(struct nappt_maps *m, const uint32_t *keys,
 	for (i = 0; i < n; i++) {
 		if (!(vals[i].flags & NAPPT_PHONE_VALID))
 			continue;
-		r = cb(htonl(ntohl(m->cfg.lan_net) + keys[i]), &vals[i], arg);
+		r = cb(nappt_lan_addr(&m->cfg, keys[i]), &vals[i], arg);
 		if (r)
 			return r;
 	}

@@ -23,19 +23,47 @@ struct nappt_maps {
 	int stats_fd;
 	int frags_fd;
 	int tx_ports_fd;
+	/* The pin directory, flock()ed by every writer (see below); -1 for
+	 * maps that are not pinned (tests): one writer only. */
+	int lock_fd;
+	/* A map-in-map whose update waits for an RCU grace period, i.e.
+	 * for every BPF program that may still read an old phone entry. */
+	int grace_fd;
+	int grace_inner_fd;
 	struct nappt_config cfg; /* read at open */
 };
 
-#define NAPPT_MAPS_INIT                                            \
-	{                                                          \
-		.config_fd = -1, .phones_fd = -1, .slots_fd = -1,  \
-		.stats_fd = -1, .frags_fd = -1, .tx_ports_fd = -1, \
+#define NAPPT_MAPS_INIT                                              \
+	{                                                            \
+		.config_fd = -1, .phones_fd = -1, .slots_fd = -1,    \
+		.stats_fd = -1, .frags_fd = -1, .tx_ports_fd = -1,   \
+		.lock_fd = -1, .grace_fd = -1, .grace_inner_fd = -1, \
 	}
 
 /* Open the maps pinned below pin_dir (NULL: NAPPT_PIN_DIR) and read the
- * config.  -ENOENT: nothing attached; -EPERM/-EACCES: no privilege. */
+ * config.  -ENOENT: nothing attached; -EPERM/-EACCES: no privilege.
+ * Everything a writer needs later (the lock, the grace map) is taken
+ * here, so a caller may drop its privileges after opening. */
 int nappt_maps_open(struct nappt_maps *m, const char *pin_dir);
 void nappt_maps_close(struct nappt_maps *m);
+
+/*
+ * Writers: the CLI, the provisioner's map writer and the loader all write
+ * the same maps.  A check (is this slot free?) and the write that relies
+ * on it must not interleave with another writer's, so every libnappt
+ * write holds an exclusive flock() on the pin directory (bpffs holds no
+ * regular files; a directory can be locked) for the whole check + write.
+ * The lock is per open (m->lock_fd): processes that share one open
+ * description (fork without closing) do not exclude each other.
+ * nappt_maps_lock waits at most about 5 s (-ETIMEDOUT): a stopped writer
+ * must not stall the provisioner forever.  Not recursive.
+ */
+int nappt_maps_lock(struct nappt_maps *m);
+void nappt_maps_unlock(struct nappt_maps *m);
+
+/* Wait until every BPF program that may have read the maps before this
+ * call has finished (an RCU grace period, ~ms). */
+int nappt_maps_grace(struct nappt_maps *m);
 
 /* Re-read the config entry (after the loader changed it). */
 int nappt_maps_reload_config(struct nappt_maps *m);
@@ -52,15 +80,29 @@ int nappt_phone_check(const struct nappt_config *cfg, uint32_t priv_be,
 		      const struct nappt_phone *p);
 
 /*
- * Install or replace the mapping of priv_be.  The phone entry is written
- * before the inbound slots so that a slot never points at nothing; slots
- * of a replaced range that the new one does not cover are freed.  A slot
- * owned by another phone fails with -EBUSY and changes nothing.
+ * Install or replace the mapping of priv_be, under the writers' lock: a
+ * slot owned by another phone fails with -EBUSY and changes nothing, and
+ * no other libnappt writer can take a slot between that check and the
+ * write.  Slots of a replaced range that the new one does not cover are
+ * freed.
+ *
+ * A packet never sees a half-written entry (bpf_map_update_elem copies the
+ * 16 bytes with no lock, so a program on another CPU can read a mix of old
+ * and new): a write either changes only the NAPPT_PHONE_VALID bit (one
+ * byte: old or new, nothing between), or it writes an entry whose VALID is
+ * clear in both the old and the new value (any mix is invalid, and the
+ * data plane ignores invalid entries).  An entry whose content changes is
+ * first made invalid, then a grace period lets every program that read it
+ * while valid finish, then the new content is written invalid, its slots
+ * set, and only then made valid.  Renewing with the same content writes
+ * nothing to the entry.
  */
 int nappt_phone_add(struct nappt_maps *m, uint32_t priv_be,
 		    const struct nappt_phone *p);
 
-/* Remove the mapping (slots first).  -ENOENT if there was none. */
+/* Remove the mapping, under the writers' lock: slots first, then the
+ * VALID bit alone (the stale content stays until the next add, which
+ * waits for a grace period before overwriting it).  -ENOENT if none. */
 int nappt_phone_del(struct nappt_maps *m, uint32_t priv_be);
 
 /* Read one mapping.  -ENOENT if the slot is empty. */

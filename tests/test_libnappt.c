@@ -11,7 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <arpa/inet.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <cmocka.h>
@@ -45,9 +49,9 @@ static struct nappt_phone phone(const char *pub, uint16_t first, uint16_t last,
 
 static nappt_slot_t slot_at(const char *pub, uint32_t port)
 {
-	uint32_t key =
-		(ntohl(ip(pub)) - ntohl(M.cfg.pub_net)) * M.cfg.slots_per_ip +
-		(port >> M.cfg.slot_shift);
+	uint32_t key = nappt_slot_key(
+		&M.cfg, (uint32_t)nappt_pub_index(&M.cfg, ip(pub)),
+		(__u16)port);
 	nappt_slot_t v = 0xdead;
 
 	assert_int_equal(bpf_map_lookup_elem(M.slots_fd, &key, &v), 0);
@@ -237,6 +241,242 @@ static void test_foreach(void **state)
 	assert_int_equal(s.n, 0);
 }
 
+/*
+ * A model of what a BPF reader on another CPU can see.  The test binary is
+ * linked with --wrap=bpf_map_update_elem, so every write libnappt makes to
+ * `phones` passes through here first.  bpf_map_update_elem copies the
+ * value with no lock, so a reader may see any mix of the old and the new
+ * bytes.  A write is safe only if every mix is harmless:
+ *  - it changes nothing but the flags (VALID sits in one byte), or
+ *  - VALID is clear before and after (any mix is invalid, and ignored),
+ *    and no program can still be reading the entry from a time it was
+ *    valid: a grace period (an update of libnappt's map-in-map) passed
+ *    since it was last valid.
+ */
+static int model_on, model_bad, model_graces;
+static uint8_t model_dirty[256]; /* valid since the last grace */
+
+int __real_bpf_map_update_elem(int fd, const void *key, const void *value,
+			       __u64 flags);
+
+int __wrap_bpf_map_update_elem(int fd, const void *key, const void *value,
+			       __u64 flags)
+{
+	if (model_on && fd >= 0 && fd == M.grace_fd) {
+		struct nappt_phone cur;
+		uint32_t i;
+
+		model_graces++;
+		for (i = 0; i < M.cfg.lan_size && i < 256; i++)
+			if (!bpf_map_lookup_elem(M.phones_fd, &i, &cur) &&
+			    !(cur.flags & NAPPT_PHONE_VALID))
+				model_dirty[i] = 0;
+	} else if (model_on && fd == M.phones_fd) {
+		uint32_t idx = *(const uint32_t *)key;
+		struct nappt_phone old, nw = *(const struct nappt_phone *)value;
+		struct nappt_phone oc, nc;
+
+		assert_true(idx < 256);
+		assert_int_equal(bpf_map_lookup_elem(fd, &idx, &old), 0);
+		oc = old;
+		nc = nw;
+		oc.flags = nc.flags = 0;
+		if (memcmp(&oc, &nc, sizeof(oc)) &&
+		    ((old.flags | nw.flags) & NAPPT_PHONE_VALID ||
+		     model_dirty[idx])) {
+			if (!model_bad)
+				fprintf(stderr,
+					"# unsafe write to phones[%u]: "
+					"valid %d -> %d, dirty %d\n",
+					idx, old.flags & NAPPT_PHONE_VALID,
+					nw.flags & NAPPT_PHONE_VALID,
+					model_dirty[idx]);
+			model_bad++;
+		}
+		if (nw.flags & NAPPT_PHONE_VALID)
+			model_dirty[idx] = 1;
+	}
+	return __real_bpf_map_update_elem(fd, key, value, flags);
+}
+
+static void model_start(void)
+{
+	struct nappt_phone cur;
+	uint32_t i;
+
+	/* Unknown history: whatever is not zero may have been valid. */
+	for (i = 0; i < M.cfg.lan_size && i < 256; i++) {
+		assert_int_equal(bpf_map_lookup_elem(M.phones_fd, &i, &cur), 0);
+		model_dirty[i] = cur.pub_ip || cur.flags || cur.port_last;
+	}
+	model_bad = model_graces = 0;
+	model_on = 1;
+}
+
+/* Defect 9: replacing or deleting a lease never shows a reader a mix. */
+static void test_replace_never_torn(void **state)
+{
+	struct nappt_phone a = phone("203.0.113.9", 32768, 34815, 0x41);
+	struct nappt_phone b = phone("203.0.113.10", 40960, 41983, 0x41);
+	struct nappt_phone c = phone("203.0.113.10", 40960, 41983, 0x42);
+	uint32_t priv = ip("100.64.1.60");
+	int graces;
+
+	model_start();
+	assert_int_equal(nappt_phone_add(&M, priv, &a), 0); /* new */
+	assert_int_equal(model_graces, 0); /* a fresh entry needs none */
+	assert_int_equal(nappt_phone_add(&M, priv, &b), 0); /* moved */
+	assert_int_equal(nappt_phone_add(&M, priv, &c), 0); /* new MAC */
+	graces = model_graces;
+	assert_true(graces >= 2);
+	assert_int_equal(nappt_phone_add(&M, priv, &c), 0); /* renewal */
+	assert_int_equal(model_graces, graces); /* costs no grace */
+	assert_int_equal(nappt_phone_del(&M, priv), 0);
+	assert_int_equal(nappt_phone_add(&M, priv, &a), 0); /* reused */
+	assert_int_equal(nappt_phone_del(&M, priv), 0);
+	assert_int_equal(nappt_phone_add(&M, priv, &a), 0); /* same again */
+	model_on = 0;
+	assert_int_equal(model_bad, 0);
+	assert_int_equal(slot_at("203.0.113.9", 32768), 61);
+	assert_int_equal(slot_at("203.0.113.10", 40960), 0);
+	assert_int_equal(nappt_phone_del(&M, priv), 0);
+}
+
+/* Pin M's maps below dir, as the loader would, for nappt_maps_open. */
+static void pin_all(const char *dir, int unpin)
+{
+	static const char *const names[] = { "config", "phones", "slots",
+					     "stats",  "frags",	 "tx_ports" };
+	int fds[] = { M.config_fd, M.phones_fd, M.slots_fd,
+		      M.stats_fd,  M.frags_fd,	M.tx_ports_fd };
+	char path[256];
+	size_t i;
+
+	if (!unpin)
+		assert_int_equal(mkdir(dir, 0700), 0);
+	for (i = 0; i < 6; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		if (unpin)
+			unlink(path);
+		else
+			assert_int_equal(bpf_obj_pin(fds[i], path), 0);
+	}
+	if (unpin)
+		rmdir(dir);
+}
+
+/*
+ * Defect 9: two writers (the CLI and the provisioner, each with its own
+ * nappt_maps_open) add overlapping ranges for two phones at the same
+ * moment.  Exactly one may win, every round, and every slot must name a
+ * phone whose range covers it.  Bounded: 150 rounds or 60 s.
+ */
+static void test_two_writers_race(void **state)
+{
+	struct nappt_phone a = phone("203.0.113.11", 1024, 33791, 0xa);
+	struct nappt_phone b = phone("203.0.113.11", 17408, 50175, 0xb);
+	uint32_t pa = ip("100.64.1.200"), pb = ip("100.64.1.201");
+	int go[2], res[2], round, both = 0, st, rb;
+	struct nappt_maps P = NAPPT_MAPS_INIT;
+	char dir[64];
+	time_t t0 = time(NULL);
+	pid_t pid;
+	char c;
+
+	snprintf(dir, sizeof(dir), "/sys/fs/bpf/libnappt-test-%d", getpid());
+	pin_all(dir, 0);
+	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(res), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct nappt_maps C;
+
+		close(go[1]);
+		close(res[0]);
+		if (nappt_maps_open(&C, dir))
+			_exit(1);
+		while (read(go[0], &c, 1) == 1) {
+			rb = nappt_phone_add(&C, pb, &b);
+			if (write(res[1], &rb, sizeof(rb)) != sizeof(rb))
+				_exit(1);
+		}
+		_exit(0);
+	}
+	close(go[0]);
+	close(res[1]);
+	assert_int_equal(nappt_maps_open(&P, dir), 0);
+	for (round = 0; round < 150 && time(NULL) - t0 < 60; round++) {
+		uint32_t port;
+		int ra;
+
+		c = 'g';
+		assert_int_equal(write(go[1], &c, 1), 1);
+		ra = nappt_phone_add(&P, pa, &a);
+		assert_int_equal(read(res[0], &rb, sizeof(rb)), sizeof(rb));
+		assert_true(ra == 0 || ra == -EBUSY);
+		assert_true(rb == 0 || rb == -EBUSY);
+		if (ra == 0 && rb == 0)
+			both++;
+		/* Every slot names a phone that owns it. */
+		for (port = 1024; port <= 50175; port += 1024) {
+			nappt_slot_t s = slot_at("203.0.113.11", port);
+			struct nappt_phone got;
+
+			if (!s)
+				continue;
+			assert_int_equal(
+				nappt_phone_get(&M,
+						nappt_lan_addr(&M.cfg, s - 1),
+						&got),
+				0);
+			assert_true(nappt_port_in_range(&got, (__u16)port));
+		}
+		nappt_phone_del(&P, pa);
+		nappt_phone_del(&P, pb);
+	}
+	close(go[1]);
+	waitpid(pid, &st, 0);
+	nappt_maps_close(&P);
+	pin_all(dir, 1);
+	fprintf(stderr, "# %d rounds, both writers won %d times\n", round,
+		both);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(both, 0);
+}
+
+/* The lock is exclusive between two opens, and bounded. */
+static void test_lock_exclusive(void **state)
+{
+	struct nappt_maps P = NAPPT_MAPS_INIT, Q = NAPPT_MAPS_INIT;
+	struct nappt_phone a = phone("203.0.113.8", 8192, 9215, 1);
+	char dir[64];
+	int st;
+	pid_t pid;
+
+	snprintf(dir, sizeof(dir), "/sys/fs/bpf/libnappt-lock-%d", getpid());
+	pin_all(dir, 0);
+	assert_int_equal(nappt_maps_open(&P, dir), 0);
+	assert_int_equal(nappt_maps_open(&Q, dir), 0);
+	assert_int_equal(nappt_maps_lock(&P), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* Q's open is its own: it must wait, and give up. */
+		_exit(nappt_phone_add(&Q, ip("100.64.1.90"), &a) == -ETIMEDOUT ?
+			      0 :
+			      1);
+	}
+	waitpid(pid, &st, 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	nappt_maps_unlock(&P);
+	assert_int_equal(nappt_phone_add(&Q, ip("100.64.1.90"), &a), 0);
+	assert_int_equal(nappt_phone_del(&Q, ip("100.64.1.90")), 0);
+	nappt_maps_close(&P);
+	nappt_maps_close(&Q);
+	pin_all(dir, 1);
+}
+
 static void test_stats_names(void **state)
 {
 	struct nappt_counter c[NAPPT_STAT_MAX];
@@ -270,6 +510,9 @@ int main(void)
 		cmocka_unit_test(test_overlap_refused),
 		cmocka_unit_test(test_replace_frees_old),
 		cmocka_unit_test(test_foreach),
+		cmocka_unit_test(test_replace_never_torn),
+		cmocka_unit_test(test_two_writers_race),
+		cmocka_unit_test(test_lock_exclusive),
 		cmocka_unit_test(test_stats_names),
 		cmocka_unit_test(test_open_missing),
 	};
