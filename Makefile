@@ -89,12 +89,19 @@ $(LIBNAPPT): $(LIBNAPPT_OBJS)
 	$(call msg,AR,$@)
 	$(Q)$(AR) rcs $@ $^
 
-$(BUILD)/loader/loader.o: $(BUILD)/nappt.skel.h $(BUILD)/pass.skel.h
+$(BUILD)/loader/loader.o: $(BUILD)/nappt.skel.h
 $(BUILD)/nappt: $(BUILD)/loader/loader.o $(LIBNAPPT)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_BPF) -o $@
 
 # --- tests ----------------------------------------------------------------
+
+# XDP on the far veth ends of the test and bench topologies (not installed).
+TEST_TOOLS := $(BUILD)/nappt-test-pass
+$(BUILD)/tests/tools/nappt-pass.o: $(BUILD)/pass.skel.h
+$(BUILD)/nappt-test-pass: $(BUILD)/tests/tools/nappt-pass.o
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_BPF) -o $@
 
 $(BUILD)/tests/bpf/test_datapath.o: $(BUILD)/nappt.skel.h
 $(BUILD)/test_datapath: $(BUILD)/tests/bpf/test_datapath.o $(LIBNAPPT)
@@ -123,7 +130,7 @@ $(BUILD)/bench_xdp: $(BUILD)/bench/bench_xdp.o $(LIBNAPPT)
 .PHONY: all deps test bench demo lint format install clean fuzz \
 	$(TEST_RUNNERS) $(BENCH_TARGETS) bench-fuzz
 
-all: $(BPF_OBJS) $(SKELS) $(LIBNAPPT) $(BINS)
+all: $(BPF_OBJS) $(SKELS) $(LIBNAPPT) $(BINS) $(TEST_TOOLS)
 
 deps:
 	$(Q)bash scripts/deps.sh

@@ -131,7 +131,7 @@ sent() {
 	taskset -c 1 ip netns exec "$GEN" sh -c \
 		'echo $(($(cat /sys/class/net/eth0/statistics/tx_packets) + $(cat /sys/class/net/eth0/statistics/tx_dropped)))'
 }
-xdp_count() { taskset -c 1 ip netns exec "$1" "$NAPPT_BIN" pass count "$2"; }
+xdp_count() { taskset -c 1 ip netns exec "$1" "$(dirname "$NAPPT_BIN")/nappt-test-pass" count "$2"; }
 now_ns() { date +%s%N; }
 
 # measure NS IF LOG: run the generator for WARMUP + DURATION seconds,

@@ -59,8 +59,8 @@ topo_up() {
 		done
 		# A frame redirected into a veth is received only if XDP runs
 		# on the peer.
-		nsx sw "$NAPPT_BIN" pass attach gw || return 1
-		nsx inet "$NAPPT_BIN" pass attach gw0 || return 1
+		nsx sw "$(dirname "$NAPPT_BIN")/nappt-test-pass" attach gw || return 1
+		nsx inet "$(dirname "$NAPPT_BIN")/nappt-test-pass" attach gw0 || return 1
 	fi
 
 	nsx gw $NAPPT attach --lan lan0 --wan wan0 --lan-pool 100.64.0.0/16 \

@@ -41,8 +41,8 @@ gateway_up() {
 	ip netns exec "$INET" ethtool -K gw0 tx off >/dev/null
 	# A frame redirected into a veth is received only if XDP runs on
 	# the peer.
-	nsx sw "$BUILD/nappt" pass attach gw || return 1
-	nsx inet "$BUILD/nappt" pass attach gw0 || return 1
+	nsx sw "$BUILD/nappt-test-pass" attach gw || return 1
+	nsx inet "$BUILD/nappt-test-pass" attach gw0 || return 1
 	nsx gw $N attach --lan lan0 --wan wan0 --lan-pool 100.64.0.0/16 \
 		--pub-pool 203.0.113.0/28 >/dev/null || return 1
 
