@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <net/if.h>
 #include <stdarg.h>
@@ -32,7 +33,6 @@
 
 #include "libnappt.h"
 #include "nappt.skel.h"
-#include "pass.skel.h"
 
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
@@ -100,6 +100,7 @@ static void usage(void)
 	       "         [--mode auto|native|generic|tc|tc-legacy]\n"
 	       "         [--slot-size N]\n"
 	       "         [--lan-gw ADDR] [--drop-unknown] [--route-by-source]\n"
+	       "         [--discard-leases]\n"
 	       "                      load the programs, pin maps and links\n"
 	       "  detach [--keep-maps] remove the programs (and the maps)\n"
 	       "  status              what is attached where, program ids,\n"
@@ -112,8 +113,6 @@ static void usage(void)
 	       "  phone add PRIV_IP MAC PUB_IP FIRST-LAST\n"
 	       "  phone del PRIV_IP\n"
 	       "  phone list\n"
-	       "  pass attach|detach IF  trivial XDP program for a veth peer\n"
-	       "  pass count IF          packets it has seen\n"
 	       "\n"
 	       "Options:\n"
 	       "  --pin-dir DIR   bpffs directory (default %s)\n"
@@ -333,6 +332,31 @@ static __u32 prog_id(int fd)
 
 /* --- attach / detach / upgrade ------------------------------------------- */
 
+/*
+ * Where one side ("lan", "wan") is attached: a pinned bpf_link
+ * (links/<side>: XDP or tcx), or, on kernels without tcx, a cls_bpf filter
+ * whose program is pinned as links/<side>-cls-<ifindex>.  The one lookup
+ * every command uses.
+ */
+enum side_kind { SIDE_NONE, SIDE_LINK, SIDE_CLS };
+
+struct side_att {
+	enum side_kind kind;
+	char path[256];
+	int ifindex;
+	int fd; /* the link, or the cls program; -1 */
+	__u32 prog_id;
+	struct bpf_link_info info; /* SIDE_LINK, when readable */
+	bool info_ok;
+};
+
+static void side_put(struct side_att *a)
+{
+	if (a->fd >= 0)
+		close(a->fd);
+	a->fd = -1;
+}
+
 /* The cls_bpf attachment of side: its pin path and interface. */
 static int legacy_find(const char *side, char *path, size_t len, int *ifindex)
 {
@@ -356,6 +380,44 @@ static int legacy_find(const char *side, char *path, size_t len, int *ifindex)
 	}
 	closedir(d);
 	return -ENOENT;
+}
+
+/* 0 and a filled *a if side is attached (or its pin is there), else
+ * -ENOENT.  side_put() after. */
+static int side_find(const char *side, struct side_att *a)
+{
+	__u32 len = sizeof(a->info);
+
+	memset(a, 0, sizeof(*a));
+	a->fd = -1;
+	if (legacy_find(side, a->path, sizeof(a->path), &a->ifindex) == 0) {
+		a->kind = SIDE_CLS;
+		a->fd = bpf_obj_get(a->path);
+		if (a->fd >= 0)
+			a->prog_id = prog_id(a->fd);
+		return 0;
+	}
+	link_path(a->path, sizeof(a->path), side);
+	if (access(a->path, F_OK))
+		return -ENOENT;
+	a->kind = SIDE_LINK;
+	a->fd = bpf_obj_get(a->path);
+	if (a->fd >= 0 && !bpf_obj_get_info_by_fd(a->fd, &a->info, &len)) {
+		a->info_ok = true;
+		a->prog_id = a->info.prog_id;
+		/* tcx info sits where xdp info sits: ifindex first. */
+		a->ifindex = (int)a->info.xdp.ifindex;
+	}
+	return 0;
+}
+
+static int attached(const char *side)
+{
+	struct side_att a;
+	int r = side_find(side, &a);
+
+	side_put(&a);
+	return r == 0;
 }
 
 static int attach_tc_legacy(int prog_fd, int ifindex, const char *ifname,
@@ -393,65 +455,69 @@ static int attach_tc_legacy(int prog_fd, int ifindex, const char *ifname,
 	return 0;
 }
 
-static int detach_tc_legacy(const char *side)
+/* Remove side's attachment and its pin; 1 if there was one. */
+static int side_detach(const char *side)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_INGRESS);
 	LIBBPF_OPTS(bpf_tc_opts, o, .handle = NAPPT_TC_HANDLE,
 		    .priority = NAPPT_TC_PRIO);
-	char path[256];
-	int ifx;
+	struct side_att a;
 
-	if (legacy_find(side, path, sizeof(path), &ifx))
+	if (side_find(side, &a))
 		return 0;
-	hook.ifindex = ifx;
-	bpf_tc_detach(&hook, &o);
-	unlink(path);
+	if (a.kind == SIDE_CLS) {
+		hook.ifindex = a.ifindex;
+		bpf_tc_detach(&hook, &o);
+	} else if (a.fd >= 0) {
+		/* Detach now even if another process holds the link open. */
+		bpf_link_detach(a.fd);
+	}
+	unlink(a.path);
+	side_put(&a);
 	return 1;
 }
 
 /* cls_bpf replaces a filter's program in place (BPF_TC_F_REPLACE): the
  * old one serves every packet until the new one is in. */
-static int upgrade_tc_legacy(const char *path, int ifx, int prog_fd,
-			     const char *side)
+static int replace_tc_legacy(const char *path, int ifx, int prog_fd)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifx,
 		    .attach_point = BPF_TC_INGRESS);
 	LIBBPF_OPTS(bpf_tc_opts, o, .prog_fd = prog_fd,
 		    .flags = BPF_TC_F_REPLACE, .handle = NAPPT_TC_HANDLE,
 		    .priority = NAPPT_TC_PRIO);
-	__u32 old = 0;
-	int fd, r;
+	int r;
 
-	fd = bpf_obj_get(path);
-	if (fd >= 0) {
-		old = prog_id(fd);
-		close(fd);
-	}
 	r = bpf_tc_attach(&hook, &o);
-	if (r) {
-		explain(r, "replace TC program");
+	if (r)
 		return r;
-	}
 	unlink(path);
 	if (bpf_obj_pin(prog_fd, path))
 		err("warning: could not re-pin %s: %s", path, strerror(errno));
-	printf("upgraded %s: program %u -> %u\n", side, old, prog_id(prog_fd));
 	return 0;
 }
 
-static int attached(const char *side)
+/* Put prog (new_fd) on an attached side; old_fd is what must be there
+ * (links: BPF_F_REPLACE refuses if another upgrade got there first). */
+static int side_replace(struct side_att *a, int new_fd, int old_fd)
 {
-	char path[256];
-	int ifx;
+	LIBBPF_OPTS(bpf_link_update_opts, uo);
 
-	link_path(path, sizeof(path), side);
-	return access(path, F_OK) == 0 ||
-	       legacy_find(side, path, sizeof(path), &ifx) == 0;
+	if (a->kind == SIDE_CLS)
+		return replace_tc_legacy(a->path, a->ifindex, new_fd);
+	if (old_fd >= 0) {
+		uo.old_prog_fd = old_fd;
+		uo.flags = BPF_F_REPLACE;
+	}
+	return bpf_link_update(a->fd, new_fd, &uo) ? -errno : 0;
 }
 
+/* Attach one side in exactly mode (no fallback here: the caller picks one
+ * mode for both sides).  quiet: the caller will try another mode, so no
+ * error message for an unsupported one. */
 static int attach_one(struct bpf_program *xdp_prog, struct bpf_program *tc_prog,
 		      int ifindex, const char *ifname, enum mode mode,
-		      const char *side, enum mode *used)
+		      const char *side, enum mode *used, bool quiet)
 {
 	LIBBPF_OPTS(bpf_link_create_opts, opts);
 	char path[256];
@@ -485,17 +551,10 @@ static int attach_one(struct bpf_program *xdp_prog, struct bpf_program *tc_prog,
 						    XDP_FLAGS_DRV_MODE;
 		fd = bpf_link_create(bpf_program__fd(xdp_prog), ifindex,
 				     BPF_XDP, &opts);
-		if (fd < 0 && mode == MODE_AUTO &&
-		    (errno == EOPNOTSUPP || errno == EINVAL)) {
-			err("warning: %s: native XDP not supported by the "
-			    "driver, using generic XDP (slower)",
-			    ifname);
-			opts.flags = XDP_FLAGS_SKB_MODE;
-			fd = bpf_link_create(bpf_program__fd(xdp_prog), ifindex,
-					     BPF_XDP, &opts);
-		}
 		if (fd < 0) {
 			r = -errno;
+			if (quiet && (r == -EOPNOTSUPP || r == -EINVAL))
+				return r;
 			if (r == -EBUSY || r == -EEXIST)
 				err("Failed to attach XDP program to %s: "
 				    "another XDP program is attached there",
@@ -509,8 +568,7 @@ static int attach_one(struct bpf_program *xdp_prog, struct bpf_program *tc_prog,
 				explain(r, "attach XDP program");
 			return r;
 		}
-		*used = opts.flags == XDP_FLAGS_SKB_MODE ? MODE_GENERIC :
-							   MODE_NATIVE;
+		*used = mode;
 	}
 	link_path(path, sizeof(path), side);
 	if (bpf_obj_pin(fd, path)) {
@@ -525,37 +583,38 @@ static int attach_one(struct bpf_program *xdp_prog, struct bpf_program *tc_prog,
 
 static int unpin_links(void)
 {
-	static const char *const sides[] = { "lan", "wan" };
 	char path[256];
-	int i, fd, n = 0;
+	int n;
 
-	for (i = 0; i < 2; i++) {
-		link_path(path, sizeof(path), sides[i]);
-		fd = bpf_obj_get(path);
-		if (fd >= 0) {
-			/* Detach now even if another process holds the
-			 * link open. */
-			bpf_link_detach(fd);
-			close(fd);
-			n++;
-		}
-		unlink(path);
-		n += detach_tc_legacy(sides[i]);
-	}
+	n = side_detach("lan") + side_detach("wan");
 	snprintf(path, sizeof(path), "%s/links", pin_dir);
 	rmdir(path);
 	return n;
 }
 
-static void unpin_maps(void)
+static const char *const map_names[] = { "config", "phones", "slots",
+					 "stats",  "frags",  "tx_ports" };
+#define NMAPS (sizeof(map_names) / sizeof(map_names[0]))
+
+static bool pinned(const char *name)
 {
-	static const char *const names[] = { "config", "phones", "slots",
-					     "stats",  "frags",	 "tx_ports" };
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, name);
+	return access(path, F_OK) == 0;
+}
+
+/* Unpin the maps (those with keep[i] set stay); the directory goes if it
+ * is then empty. */
+static void unpin_maps(const bool *keep)
+{
 	char path[256];
 	size_t i;
 
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", pin_dir, names[i]);
+	for (i = 0; i < NMAPS; i++) {
+		if (keep && keep[i])
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, map_names[i]);
 		unlink(path);
 	}
 	rmdir(pin_dir);
@@ -612,6 +671,136 @@ static int open_skel(struct nappt_bpf **out, uint32_t phones, uint32_t slots)
 	return 0;
 }
 
+static const char *pool_str(uint32_t net_be, uint32_t size, char *buf,
+			    size_t len)
+{
+	char a[INET_ADDRSTRLEN];
+
+	snprintf(buf, len, "%s/%d", ip_str(net_be, a),
+		 size ? 32 - __builtin_ctz(size) : 0);
+	return buf;
+}
+
+static void geometry_str(const struct nappt_config *c, char *buf, size_t len)
+{
+	char l[32], p[32];
+
+	snprintf(buf, len, "lan pool %s, public pool %s, slot %u ports",
+		 pool_str(c->lan_net, c->lan_size, l, sizeof(l)),
+		 pool_str(c->pub_net, c->pub_count, p, sizeof(p)),
+		 1U << (c->slot_shift & 31));
+}
+
+static int count_leases(uint32_t priv, const struct nappt_phone *p, void *arg)
+{
+	(*(long *)arg)++;
+	return 0;
+}
+
+/*
+ * Maps kept by `detach --keep-maps` hold leases as indices into the pools
+ * they were made for: the same indices under other pools name other
+ * addresses (every lease silently reinterpreted).  Reuse them only for
+ * the same geometry; otherwise refuse, naming both, unless they hold no
+ * lease or the operator said --discard-leases.  0: go on (maps reusable or
+ * removed); <0: refused.
+ */
+static int check_kept_maps(const struct nappt_config *want, bool discard)
+{
+	struct nappt_maps m = NAPPT_MAPS_INIT;
+	struct bpf_map_info info = {};
+	struct nappt_config have;
+	__u32 len = sizeof(info), zero = 0;
+	char path[256], hs[128], ws[128];
+	bool same = false, layout = false;
+	long n = -1;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/config", pin_dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return explain(-errno, "open pinned config");
+	}
+	/* A config of another layout: reading it into ours would overflow. */
+	if (!bpf_obj_get_info_by_fd(fd, &info, &len) &&
+	    info.value_size == sizeof(have) && info.max_entries == 1 &&
+	    !bpf_map_lookup_elem(fd, &zero, &have)) {
+		layout = true;
+		same = have.lan_net == want->lan_net &&
+		       have.lan_size == want->lan_size &&
+		       have.pub_net == want->pub_net &&
+		       have.pub_count == want->pub_count &&
+		       have.slot_shift == want->slot_shift;
+	}
+	close(fd);
+	if (same)
+		return 0;
+	if (layout && nappt_maps_open(&m, pin_dir) == 0) {
+		n = 0;
+		if (nappt_phone_foreach(&m, count_leases, &n))
+			n = -1;
+		nappt_maps_close(&m);
+	}
+	geometry_str(want, ws, sizeof(ws));
+	if (layout)
+		geometry_str(&have, hs, sizeof(hs));
+	else
+		snprintf(hs, sizeof(hs), "an unknown layout");
+	if (n != 0 && !discard) {
+		if (n > 0)
+			err("Failed to attach: the maps kept in %s hold %ld "
+			    "lease(s) for %s; this attach asks for %s",
+			    pin_dir, n, hs, ws);
+		else
+			err("Failed to attach: the maps kept in %s are of %s; "
+			    "this attach asks for %s",
+			    pin_dir, hs, ws);
+		err("attach with the same pools and slot size, or add "
+		    "--discard-leases (every kept lease is lost; restart the "
+		    "provisioner after)");
+		return -EEXIST;
+	}
+	if (n != 0)
+		err("warning: discarding the maps kept in %s (%s%s%ld "
+		    "lease(s)); restart the provisioner",
+		    pin_dir, hs, n > 0 ? ", " : "", n > 0 ? n : 0);
+	/* tx_ports holds interfaces, not leases: it stays. */
+	{
+		static const bool keep[NMAPS] = { [5] = true };
+
+		unpin_maps(keep);
+	}
+	return 0;
+}
+
+/* Pools the data plane cannot serve or that make its checks meaningless. */
+static const char *bad_pools(const struct nappt_config *c)
+{
+	static const struct {
+		uint32_t net, size;
+	} martian[] = {
+		{ 0x00000000, 1U << 24 }, /* 0/8 */
+		{ 0x7f000000, 1U << 24 }, /* 127/8 */
+		{ 0xe0000000, 1U << 28 }, /* 224/4 */
+		{ 0xf0000000, 1U << 28 }, /* 240/4 */
+	};
+	uint64_t l0 = ntohl(c->lan_net), l1 = l0 + c->lan_size;
+	uint64_t p0 = ntohl(c->pub_net), p1 = p0 + c->pub_count;
+	size_t i;
+
+	if (l0 < p1 && p0 < l1)
+		return "--lan-pool and --pub-pool overlap";
+	for (i = 0; i < sizeof(martian) / sizeof(martian[0]); i++) {
+		uint64_t m0 = martian[i].net, m1 = m0 + martian[i].size;
+
+		if ((l0 < m1 && m0 < l1) || (p0 < m1 && m0 < p1))
+			return "a pool overlaps 0/8, 127/8, 224/4 or 240/4";
+	}
+	return NULL;
+}
+
 static int cmd_attach(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -624,15 +813,19 @@ static int cmd_attach(int argc, char **argv)
 		{ "lan-gw", required_argument, NULL, 'g' },
 		{ "drop-unknown", no_argument, NULL, 'd' },
 		{ "route-by-source", no_argument, NULL, 'r' },
+		{ "discard-leases", no_argument, NULL, 'D' },
 		{},
 	};
 	const char *lan = NULL, *wan = NULL, *lan_pool = NULL, *pub_pool = NULL,
-		   *lan_gw = NULL;
+		   *lan_gw = NULL, *why;
 	struct nappt_config cfg = { .slot_shift = NAPPT_SLOT_SHIFT_DEFAULT };
-	enum mode mode = MODE_AUTO, used_lan, used_wan;
+	enum mode mode = MODE_AUTO, used_lan, used_wan, try[2];
+	struct nappt_maps lk = NAPPT_MAPS_INIT;
 	struct nappt_bpf *skel = NULL;
 	unsigned long slot_size = 1UL << NAPPT_SLOT_SHIFT_DEFAULT;
-	int lan_if, wan_if, c, r, i;
+	bool discard = false, had_map[NMAPS], made_dir, made_links;
+	bool lan_on = false, wan_on = false;
+	int lan_if, wan_if, c, r, i, t, ntry;
 	uint64_t nslots;
 	char path[256], b1[INET_ADDRSTRLEN];
 	__u32 zero = 0;
@@ -684,6 +877,9 @@ static int cmd_attach(int argc, char **argv)
 		case 'r':
 			cfg.flags |= NAPPT_CFG_ROUTE_BY_SRC;
 			break;
+		case 'D':
+			discard = true;
+			break;
 		default:
 			die_usage("bad arguments to attach");
 		}
@@ -705,6 +901,9 @@ static int cmd_attach(int argc, char **argv)
 	if (cfg.lan_size > NAPPT_MAX_PHONES)
 		die_usage("--lan-pool larger than %u addresses",
 			  NAPPT_MAX_PHONES);
+	why = bad_pools(&cfg);
+	if (why)
+		die_usage("%s", why);
 	for (cfg.slot_shift = 0; (1UL << cfg.slot_shift) < slot_size;
 	     cfg.slot_shift++)
 		;
@@ -727,6 +926,9 @@ static int cmd_attach(int argc, char **argv)
 		    strerror(errno));
 		return 1;
 	}
+	if (lan_if == wan_if)
+		die_usage("--lan %s and --wan %s are the same interface", lan,
+			  wan);
 	cfg.lan_ifindex = (uint32_t)lan_if;
 	if (lan_link_info(lan, &cfg) < 0) {
 		err("warning: could not read %s's MTU/MAC: inbound packets "
@@ -753,15 +955,30 @@ static int cmd_attach(int argc, char **argv)
 		    pin_dir);
 		return 1;
 	}
-	if (mkdir(pin_dir, 0700) && errno != EEXIST) {
+	made_dir = mkdir(pin_dir, 0700) == 0;
+	if (!made_dir && errno != EEXIST) {
 		explain(-errno, "create pin directory");
 		return 1;
 	}
 	snprintf(path, sizeof(path), "%s/links", pin_dir);
-	if (mkdir(path, 0700) && errno != EEXIST) {
-		explain(-errno, "create link directory");
-		return 1;
+	made_links = mkdir(path, 0700) == 0;
+	if (!made_links && errno != EEXIST) {
+		r = explain(-errno, "create link directory");
+		goto fail;
 	}
+	/* The writers' lock (libnappt): no lease is written between the
+	 * check of the kept maps and the new config. */
+	lk.lock_fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	r = lk.lock_fd < 0 ? -errno : nappt_maps_lock(&lk);
+	if (r) {
+		explain(r, "lock the pin directory");
+		goto fail;
+	}
+	r = check_kept_maps(&cfg, discard);
+	if (r)
+		goto fail;
+	for (i = 0; i < (int)NMAPS; i++)
+		had_map[i] = pinned(map_names[i]);
 
 	r = open_skel(&skel, cfg.lan_size, (uint32_t)nslots);
 	if (r)
@@ -781,14 +998,48 @@ static int cmd_attach(int argc, char **argv)
 			goto fail;
 		}
 	}
-	r = attach_one(skel->progs.xdp_lan, skel->progs.tc_lan, lan_if, lan,
-		       mode, "lan", &used_lan);
-	if (r)
-		goto fail;
-	r = attach_one(skel->progs.xdp_wan, skel->progs.tc_wan, wan_if, wan,
-		       mode, "wan", &used_wan);
-	if (r)
-		goto fail;
+	/*
+	 * Both sides in one mode.  A native side redirects only into a
+	 * device that takes XDP frames from a driver (ndo_xdp_xmit), and a
+	 * generic side's frame is an skb: mixing them drops every redirected
+	 * packet.  auto: native on both, else generic on both.
+	 */
+	ntry = 0;
+	if (mode == MODE_AUTO) {
+		try[ntry++] = MODE_NATIVE;
+		try[ntry++] = MODE_GENERIC;
+	} else {
+		try[ntry++] = mode;
+	}
+	for (t = 0; t < ntry; t++) {
+		bool quiet = t + 1 < ntry;
+
+		r = attach_one(skel->progs.xdp_lan, skel->progs.tc_lan, lan_if,
+			       lan, try[t], "lan", &used_lan, quiet);
+		if (r && quiet) {
+			err("warning: %s: native XDP not supported by the "
+			    "driver, using generic XDP on both sides (slower)",
+			    lan);
+			continue;
+		}
+		if (r)
+			goto fail;
+		lan_on = true;
+		r = attach_one(skel->progs.xdp_wan, skel->progs.tc_wan, wan_if,
+			       wan, try[t], "wan", &used_wan, quiet);
+		if (r && quiet) {
+			err("warning: %s: native XDP not supported by the "
+			    "driver, using generic XDP on both sides (slower)",
+			    wan);
+			side_detach("lan");
+			lan_on = false;
+			continue;
+		}
+		if (r)
+			goto fail;
+		wan_on = true;
+		break;
+	}
 	tune_sysctls(lan, wan);
 	printf("attached: lan %s (%s) wan %s (%s); lan pool %s (%u phones), "
 	       "public pool %s/%u, slot %lu ports\n",
@@ -796,14 +1047,28 @@ static int cmd_attach(int argc, char **argv)
 	       cfg.lan_size, ip_str(cfg.pub_net, b1),
 	       32 - __builtin_ctz(cfg.pub_count), slot_size);
 	nappt_bpf__destroy(skel);
+	nappt_maps_close(&lk);
 	return 0;
 fail:
-	unpin_links();
-	if (skel) {
-		/* Remove only what this attach pinned. */
-		nappt_bpf__destroy(skel);
-		unpin_maps();
+	/*
+	 * Remove only what this attach made: maps kept by `detach
+	 * --keep-maps` hold every lease, and the provisioner writes to them.
+	 */
+	if (wan_on)
+		side_detach("wan");
+	if (lan_on)
+		side_detach("lan");
+	if (made_links) {
+		snprintf(path, sizeof(path), "%s/links", pin_dir);
+		rmdir(path);
 	}
+	if (skel) {
+		nappt_bpf__destroy(skel);
+		unpin_maps(had_map);
+	} else if (made_dir) {
+		rmdir(pin_dir);
+	}
+	nappt_maps_close(&lk);
 	return 1;
 }
 
@@ -816,7 +1081,7 @@ static int cmd_detach(int argc, char **argv)
 		die_usage("detach takes only --keep-maps");
 	n = unpin_links();
 	if (!keep)
-		unpin_maps();
+		unpin_maps(NULL);
 	if (n == 0 && access(pin_dir, F_OK) != 0) {
 		err("nothing attached (no %s)", pin_dir);
 		return 1;
@@ -825,82 +1090,108 @@ static int cmd_detach(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Both sides or neither: a half-done upgrade would run two program
+ * generations against the same maps.  Every side is found and its old
+ * program held before anything changes; if a replacement fails, the sides
+ * already done get their old program back.
+ */
 static int cmd_upgrade(int argc, char **argv)
 {
 	static const char *const sides[] = { "lan", "wan" };
 	struct nappt_maps m = NAPPT_MAPS_INIT;
 	struct nappt_bpf *skel = NULL;
+	struct side_att a[2];
+	int old_fd[2] = { -1, -1 }, new_fd[2];
 	uint64_t nslots;
-	int i, r, ok = 0;
+	int i, k, r, rc = 1;
 
 	if (argc > 1)
 		die_usage("upgrade takes no arguments");
+	for (i = 0; i < 2; i++)
+		a[i].fd = -1;
 	r = nappt_maps_open(&m, pin_dir);
 	if (r) {
 		explain(r, "open pinned maps (is it attached?)");
 		return 1;
 	}
-	nslots = (uint64_t)m.cfg.pub_count * m.cfg.slots_per_ip;
-	r = open_skel(&skel, m.cfg.lan_size, (uint32_t)nslots);
+	/* One upgrade (or attach) at a time. */
+	r = nappt_maps_lock(&m);
 	if (r) {
-		nappt_maps_close(&m);
-		return 1;
+		explain(r, "lock the pin directory");
+		goto out;
 	}
+	for (i = 0; i < 2; i++) {
+		if (side_find(sides[i], &a[i]) || a[i].fd < 0 ||
+		    (a[i].kind == SIDE_LINK && !a[i].info_ok)) {
+			err("Failed to upgrade: %s side not attached or its pin "
+			    "unreadable; nothing changed",
+			    sides[i]);
+			goto out;
+		}
+		old_fd[i] = a[i].kind == SIDE_CLS ?
+				    dup(a[i].fd) :
+				    bpf_prog_get_fd_by_id(a[i].prog_id);
+		if (old_fd[i] < 0) {
+			explain(-errno, "hold the running program");
+			goto out;
+		}
+	}
+	nslots = (uint64_t)m.cfg.pub_count * m.cfg.slots_per_ip;
+	if (open_skel(&skel, m.cfg.lan_size, (uint32_t)nslots))
+		goto out;
+	for (i = 0; i < 2; i++) {
+		struct bpf_program *prog;
+
+		if (a[i].kind == SIDE_CLS ||
+		    a[i].info.type == NAPPT_BPF_LINK_TYPE_TCX)
+			prog = i ? skel->progs.tc_wan : skel->progs.tc_lan;
+		else
+			prog = i ? skel->progs.xdp_wan : skel->progs.xdp_lan;
+		new_fd[i] = bpf_program__fd(prog);
+	}
+	for (i = 0; i < 2; i++) {
+		/* Atomic per side: the link swaps its program in one step. */
+		r = side_replace(&a[i], new_fd[i], old_fd[i]);
+		if (!r)
+			continue;
+		err("Failed to upgrade %s (%s): %s", sides[i], a[i].path,
+		    strerror(-r));
+		for (k = i - 1; k >= 0; k--) {
+			if (side_replace(&a[k], old_fd[k], new_fd[k]))
+				err("Failed to roll back %s: it runs the new "
+				    "program, %s the old one",
+				    sides[k], sides[i]);
+			else
+				err("rolled back %s to program %u", sides[k],
+				    a[k].prog_id);
+		}
+		goto out;
+	}
+	for (i = 0; i < 2; i++)
+		printf("upgraded %s: program %u -> %u\n", sides[i],
+		       a[i].prog_id, prog_id(new_fd[i]));
 	/* Pick up a changed LAN MTU or MAC for the inbound fast path. */
 	if (m.cfg.lan_ifindex) {
 		char ifn[IF_NAMESIZE];
 		__u32 zero = 0;
 
 		if (if_indextoname(m.cfg.lan_ifindex, ifn) &&
+		    nappt_maps_reload_config(&m) == 0 &&
 		    lan_link_info(ifn, &m.cfg) == 0)
 			bpf_map_update_elem(m.config_fd, &zero, &m.cfg,
 					    BPF_ANY);
 	}
-	nappt_maps_close(&m);
+	rc = 0;
+out:
 	for (i = 0; i < 2; i++) {
-		struct bpf_link_info info = {};
-		__u32 len = sizeof(info);
-		struct bpf_program *prog;
-		char path[256];
-		int fd, ifx;
-
-		if (legacy_find(sides[i], path, sizeof(path), &ifx) == 0) {
-			prog = i ? skel->progs.tc_wan : skel->progs.tc_lan;
-			if (upgrade_tc_legacy(path, ifx, bpf_program__fd(prog),
-					      sides[i]) == 0)
-				ok++;
-			continue;
-		}
-		link_path(path, sizeof(path), sides[i]);
-		fd = bpf_obj_get(path);
-		if (fd < 0) {
-			err("Failed to open link %s: %s", path,
-			    strerror(errno));
-			continue;
-		}
-		if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
-			err("Failed to read link %s: %s", path,
-			    strerror(errno));
-			close(fd);
-			continue;
-		}
-		if (info.type == NAPPT_BPF_LINK_TYPE_TCX)
-			prog = i ? skel->progs.tc_wan : skel->progs.tc_lan;
-		else
-			prog = i ? skel->progs.xdp_wan : skel->progs.xdp_lan;
-		/* Atomic: the link swaps its program in one step. */
-		if (bpf_link_update(fd, bpf_program__fd(prog), NULL)) {
-			err("Failed to update link %s: %s", path,
-			    strerror(errno));
-		} else {
-			printf("upgraded %s: program %u -> %u\n", sides[i],
-			       info.prog_id, prog_id(bpf_program__fd(prog)));
-			ok++;
-		}
-		close(fd);
+		side_put(&a[i]);
+		if (old_fd[i] >= 0)
+			close(old_fd[i]);
 	}
 	nappt_bpf__destroy(skel);
-	return ok == 2 ? 0 : 1;
+	nappt_maps_close(&m);
+	return rc;
 }
 
 /* --- status / stats / pool ------------------------------------------------ */
@@ -959,48 +1250,36 @@ static int cmd_status(int argc, char **argv)
 		return 1;
 	}
 	for (i = 0; i < 2; i++) {
-		struct bpf_link_info info = {};
-		__u32 len = sizeof(info);
-		char path[256], ifn[IF_NAMESIZE] = "?";
+		char ifn[IF_NAMESIZE] = "?";
 		const char *kind = "?";
-		__u32 ifx = 0;
-		int fd;
+		struct side_att a;
 
-		if (legacy_find(sides[i], path, sizeof(path), &fd) == 0) {
-			int pfd = bpf_obj_get(path);
-
-			if (!if_indextoname((unsigned int)fd, ifn))
-				snprintf(ifn, sizeof(ifn), "?");
+		if (side_find(sides[i], &a)) {
+			printf("%s: not attached\n", sides[i]);
+			continue;
+		}
+		if (a.ifindex > 0 &&
+		    !if_indextoname((unsigned int)a.ifindex, ifn))
+			snprintf(ifn, sizeof(ifn), "?");
+		if (a.kind == SIDE_CLS) {
 			printf("%s: tc cls_bpf on %s (ifindex %d), program id "
 			       "%u\n",
-			       sides[i], ifn, fd, pfd >= 0 ? prog_id(pfd) : 0);
-			if (pfd >= 0)
-				close(pfd);
-			continue;
+			       sides[i], ifn, a.ifindex, a.prog_id);
+		} else if (!a.info_ok) {
+			printf("%s: pinned link %s unreadable\n", sides[i],
+			       a.path);
+		} else {
+			if (a.info.type == BPF_LINK_TYPE_XDP)
+				kind = "xdp";
+			else if (a.info.type == NAPPT_BPF_LINK_TYPE_TCX)
+				kind = "tcx";
+			printf("%s: %s on %s (ifindex %d), program id %u, link "
+			       "id %u%s\n",
+			       sides[i], kind, ifn, a.ifindex, a.prog_id,
+			       a.info.id,
+			       a.ifindex ? "" : " (detached from its device)");
 		}
-		link_path(path, sizeof(path), sides[i]);
-		fd = bpf_obj_get(path);
-		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len)) {
-			printf("%s: not attached\n", sides[i]);
-			if (fd >= 0)
-				close(fd);
-			continue;
-		}
-		if (info.type == BPF_LINK_TYPE_XDP) {
-			kind = "xdp";
-			ifx = info.xdp.ifindex;
-		} else if (info.type == NAPPT_BPF_LINK_TYPE_TCX) {
-			kind = "tcx";
-			/* tcx info sits where netns/xdp info sits: ifindex
-			 * first. */
-			ifx = info.xdp.ifindex;
-		}
-		if (ifx)
-			if_indextoname(ifx, ifn);
-		printf("%s: %s on %s (ifindex %u), program id %u, link id "
-		       "%u\n",
-		       sides[i], kind, ifn, ifx, info.prog_id, info.id);
-		close(fd);
+		side_put(&a);
 	}
 	print_config(&m.cfg);
 	r = nappt_phone_foreach(&m, count_phone, &f);
@@ -1065,6 +1344,15 @@ static int cmd_pool(int argc, char **argv)
 	 * changeable in place; new pools mean detach + attach. */
 	if (strcmp(argv[1], "set"))
 		die_usage("pool takes no argument or 'set'");
+	/* Read-modify-write of the config: one writer at a time, from the
+	 * config as it is now. */
+	r = nappt_maps_lock(&m);
+	if (!r)
+		r = nappt_maps_reload_config(&m);
+	if (r) {
+		explain(r, "lock and read the config");
+		goto out;
+	}
 	for (i = 2; i < argc; i++) {
 		if (!strcmp(argv[i], "--lan-gw") && i + 1 < argc) {
 			if (parse_ip(argv[++i], &m.cfg.lan_gw))
@@ -1183,85 +1471,6 @@ static int cmd_phone(int argc, char **argv)
 	return r ? 1 : 0;
 }
 
-/* --- pass program for veth peers ------------------------------------------ */
-
-static int cmd_pass(int argc, char **argv)
-{
-	struct pass_bpf *skel;
-	int ifx, r;
-
-	if (argc != 3)
-		die_usage("usage: pass attach|detach|count IF");
-	ifx = if_nametoindex(argv[2]);
-	if (!ifx) {
-		err("Failed to find interface '%s': %s", argv[2],
-		    strerror(errno));
-		return 1;
-	}
-	if (!strcmp(argv[1], "detach")) {
-		r = bpf_xdp_detach(ifx, 0, NULL);
-		if (r)
-			return explain(r, "detach XDP program"), 1;
-		return 0;
-	}
-	if (!strcmp(argv[1], "count")) {
-		struct bpf_prog_info info = {};
-		__u32 len = sizeof(info), prog_id = 0, map_id = 0, nids = 1;
-		unsigned long long sum = 0;
-		int pfd, mfd, ncpu, i;
-		__u64 *v;
-		__u32 zero = 0;
-
-		if (bpf_xdp_query_id(ifx, 0, &prog_id) || !prog_id) {
-			err("no XDP program on %s", argv[2]);
-			return 1;
-		}
-		pfd = bpf_prog_get_fd_by_id(prog_id);
-		if (pfd < 0)
-			return explain(-errno, "open program"), 1;
-		info.nr_map_ids = 1;
-		info.map_ids = (__u64)(unsigned long)&map_id;
-		r = bpf_obj_get_info_by_fd(pfd, &info, &len);
-		close(pfd);
-		if (r || info.nr_map_ids < nids || !map_id) {
-			err("program on %s has no counter", argv[2]);
-			return 1;
-		}
-		mfd = bpf_map_get_fd_by_id(map_id);
-		if (mfd < 0)
-			return explain(-errno, "open counter map"), 1;
-		ncpu = libbpf_num_possible_cpus();
-		v = calloc(ncpu, sizeof(*v));
-		if (!v || bpf_map_lookup_elem(mfd, &zero, v)) {
-			close(mfd);
-			free(v);
-			return explain(-ENOMEM, "read counter"), 1;
-		}
-		for (i = 0; i < ncpu; i++)
-			sum += v[i];
-		printf("%llu\n", sum);
-		free(v);
-		close(mfd);
-		return 0;
-	}
-	if (strcmp(argv[1], "attach"))
-		die_usage("usage: pass attach|detach|count IF");
-	skel = pass_bpf__open_and_load();
-	if (!skel)
-		return explain(-errno, "load pass program"), 1;
-	/* Native on veth (the peer of a redirect must run XDP in the driver
-	 * path), generic where the driver has none. */
-	r = bpf_xdp_attach(ifx, bpf_program__fd(skel->progs.xdp_pass),
-			   XDP_FLAGS_DRV_MODE, NULL);
-	if (r)
-		r = bpf_xdp_attach(ifx, bpf_program__fd(skel->progs.xdp_pass),
-				   XDP_FLAGS_SKB_MODE, NULL);
-	pass_bpf__destroy(skel);
-	if (r)
-		return explain(r, "attach pass program"), 1;
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1277,7 +1486,7 @@ int main(int argc, char **argv)
 		{ "attach", cmd_attach },   { "detach", cmd_detach },
 		{ "status", cmd_status },   { "stats", cmd_stats },
 		{ "upgrade", cmd_upgrade }, { "pool", cmd_pool },
-		{ "phone", cmd_phone },	    { "pass", cmd_pass },
+		{ "phone", cmd_phone },
 	};
 	size_t i;
 	int c;

@@ -105,6 +105,50 @@ check "tc-legacy already attached" run 1 "already attached" "$N" "${D[@]}" attac
 check "upgrade tc-legacy" run 0 "upgraded wan: program [0-9]+ -> [0-9]+" "$N" "${D[@]}" upgrade
 check "detach tc-legacy" run 0 "detached 2" "$N" "${D[@]}" detach
 check "no filter left" run 1 "" sh -c "ip netns exec $NS tc filter show dev lan0 ingress | grep -q tc_lan"
+# --- issue 9: one mode for both sides, failed attach, kept maps, upgrade ---
+# Defect 7: a native side cannot redirect into a generic one (or back);
+# auto picks one mode for both.
+check "auto: native-capable lan + bridge wan: both generic" run 0 "lan lan0 \(generic\) wan br0 \(generic\)" "$N" "${D[@]}" attach --lan lan0 --wan br0 "${POOLS[@]}"
+check "detach mixed" run 0 "detached 2" "$N" "${D[@]}" detach
+check "auto: bridge lan + native-capable wan: both generic" run 0 "lan br0 \(generic\) wan wan0 \(generic\)" "$N" "${D[@]}" attach --lan br0 --wan wan0 "${POOLS[@]}"
+check "detach mixed again" run 0 "detached 2" "$N" "${D[@]}" detach
+# Defect 10: maps kept by detach --keep-maps hold every lease.
+check "attach for kept maps" run 0 "attached" "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}"
+check "lease to keep" run 0 "" "$N" "${D[@]}" phone add 100.64.0.10 02:00:00:00:00:0a 203.0.113.1 2048-3071
+check "detach --keep-maps" run 0 "maps kept" "$N" "${D[@]}" detach --keep-maps
+check "failed attach over kept maps" run 1 "native XDP not supported" "$N" "${D[@]}" attach --lan br0 --wan wan0 "${POOLS[@]}" --mode native
+check "failed attach left the kept lease" run 0 "100.64.0.10 +02:00:00:00:00:0a 203.0.113.1 +2048-3071" "$N" "${D[@]}" phone list
+check "other pools of the same size refused, both named" run 1 "hold 1 lease.*lan pool 100.64.0.0/16, public pool 203.0.113.0/28.*asks for lan pool 100.65.0.0/16, public pool 203.0.113.16/28" "$N" "${D[@]}" attach --lan lan0 --wan wan0 --lan-pool 100.65.0.0/16 --pub-pool 203.0.113.16/28
+check "other slot size refused" run 1 "slot 1024 ports.*slot 2048 ports" "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}" --slot-size 2048
+check "refused attach left the kept lease" run 0 "2048-3071" "$N" "${D[@]}" phone list
+check "same pools reuse the kept lease" run 0 "attached" "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}"
+check "kept lease served again" run 0 "100.64.0.10 +02:00:00:00:00:0a 203.0.113.1 +2048-3071" "$N" "${D[@]}" phone list
+check "detach --keep-maps again" run 0 "maps kept" "$N" "${D[@]}" detach --keep-maps
+check "--discard-leases takes other pools" run 0 "discarding.*1 lease" "$N" "${D[@]}" attach --lan lan0 --wan wan0 --lan-pool 100.65.0.0/16 --pub-pool 203.0.113.16/28 --discard-leases
+t_no_leases() { [ -z "$(nsx ld "$N" "${D[@]}" phone list)" ]; }
+check "discarded: no lease reinterpreted" t_no_leases
+check "detach --keep-maps (empty)" run 0 "maps kept" "$N" "${D[@]}" detach --keep-maps
+check "empty kept maps take other pools" run 0 "attached.*lan pool 100.64.0.0/16" "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}"
+# A half-failed upgrade: the wan link is cut from its device, so its
+# update fails after lan's succeeded; lan must get its old program back.
+lan_prog() { nsx ld "$N" "${D[@]}" status | sed -n 's/^lan: .*program id \([0-9]*\).*/\1/p'; }
+t_upgrade_rolls_back() {
+	local before after out
+	before=$(lan_prog)
+	nsx ld bpftool link detach pinned "$BPFFS/nappt/links/wan" || return 1
+	out=$(nsx ld "$N" "${D[@]}" upgrade 2>&1) && { echo "upgrade succeeded: $out"; return 1; }
+	after=$(lan_prog)
+	echo "$out"
+	[ -n "$before" ] && [ "$before" = "$after" ] && grep -q "rolled back lan" <<<"$out"
+}
+check "half-failed upgrade rolls lan back" t_upgrade_rolls_back
+check "status shows the cut link" run 0 "wan: xdp on .*detached from its device" "$N" "${D[@]}" status
+check "detach after cut link" run 0 "detached 2" "$N" "${D[@]}" detach
+# A confused operator: pools that make the checks meaningless.
+check "overlapping pools refused" run 2 "overlap" "$N" "${D[@]}" attach --lan lan0 --wan wan0 --lan-pool 203.0.113.0/24 --pub-pool 203.0.113.0/28
+check "martian pool refused" run 2 "127/8" "$N" "${D[@]}" attach --lan lan0 --wan wan0 --lan-pool 127.0.0.0/16 --pub-pool 203.0.113.0/28
+check "pass is a test tool, not an operator command" run 2 "unknown command" "$N" pass count lan0
+
 # The unit as installed, pointing at this build's binary.
 t_unit_verify() {
 	local d out
