@@ -178,6 +178,77 @@ void nappt_maps_unlock(struct nappt_maps *m)
 		flock(m->lock_fd, LOCK_UN);
 }
 
+static int map_info(int fd, struct bpf_map_info *info)
+{
+	__u32 len = sizeof(*info);
+
+	memset(info, 0, sizeof(*info));
+	return bpf_obj_get_info_by_fd(fd, info, &len) ? -errno : 0;
+}
+
+/*
+ * Pins of another layout (an older or newer build, another program's maps
+ * under our names) would be read into buffers of our sizes: the kernel
+ * copies value_size bytes, so a larger value overruns them.  Refused.
+ */
+static int check_layout(struct nappt_maps *m)
+{
+	const struct {
+		int fd;
+		__u32 type, key, value;
+	} want[] = {
+		{ m->config_fd, BPF_MAP_TYPE_ARRAY, 4,
+		  sizeof(struct nappt_config) },
+		{ m->phones_fd, BPF_MAP_TYPE_ARRAY, 4,
+		  sizeof(struct nappt_phone) },
+		{ m->slots_fd, BPF_MAP_TYPE_ARRAY, 4, sizeof(nappt_slot_t) },
+		{ m->stats_fd, BPF_MAP_TYPE_PERCPU_ARRAY, 4,
+		  sizeof(struct nappt_counter) },
+		{ m->frags_fd, BPF_MAP_TYPE_LRU_HASH,
+		  sizeof(struct nappt_frag_key),
+		  sizeof(struct nappt_frag_val) },
+	};
+	struct bpf_map_info info;
+	size_t i;
+	int r;
+
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		r = map_info(want[i].fd, &info);
+		if (r < 0)
+			return r;
+		if (info.type != want[i].type || info.key_size != want[i].key ||
+		    info.value_size != want[i].value)
+			return -EPROTO;
+		if (want[i].fd == m->config_fd && info.max_entries != 1)
+			return -EPROTO;
+		if (want[i].fd == m->phones_fd)
+			m->phones_n = info.max_entries;
+		if (want[i].fd == m->slots_fd)
+			m->slots_n = info.max_entries;
+		/* An older data plane may count fewer reasons. */
+		if (want[i].fd == m->stats_fd)
+			m->stats_n = info.max_entries < NAPPT_STAT_MAX ?
+					     info.max_entries :
+					     NAPPT_STAT_MAX;
+	}
+	return 0;
+}
+
+/* The config must describe the maps it sits next to: every index libnappt
+ * computes from it must fall inside them. */
+static int check_geometry(const struct nappt_maps *m)
+{
+	const struct nappt_config *c = &m->cfg;
+
+	if (c->slot_shift < NAPPT_SLOT_SHIFT_MIN ||
+	    c->slot_shift > NAPPT_SLOT_SHIFT_MAX ||
+	    c->slots_per_ip != 65536U >> c->slot_shift || !c->lan_size ||
+	    !c->pub_count || c->lan_size != m->phones_n ||
+	    (uint64_t)c->pub_count * c->slots_per_ip != m->slots_n)
+		return -EPROTO;
+	return 0;
+}
+
 int nappt_maps_open(struct nappt_maps *m, const char *pin_dir)
 {
 	struct {
@@ -201,12 +272,18 @@ int nappt_maps_open(struct nappt_maps *m, const char *pin_dir)
 		if (r < 0)
 			goto fail;
 	}
+	r = check_layout(m);
+	if (r < 0)
+		goto fail;
 	m->lock_fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (m->lock_fd < 0) {
 		r = -errno;
 		goto fail;
 	}
 	r = nappt_maps_reload_config(m);
+	if (r < 0)
+		goto fail;
+	r = check_geometry(m);
 	if (r < 0)
 		goto fail;
 	/* Now, while privileged; a later write retries and fails closed. */
@@ -234,6 +311,13 @@ int nappt_phone_check(const struct nappt_config *cfg, uint32_t priv_be,
 	if (nappt_pub_index(cfg, p->pub_ip) < 0)
 		return -ERANGE;
 	if (p->port_first < 1024)
+		return -EINVAL;
+	/* Inbound frames to the phone carry this MAC as destination: a
+	 * group (or broadcast) address would hand the phone's traffic to
+	 * every host on the LAN, and a DHCP chaddr is whatever the client
+	 * says.  All-zero is no station. */
+	if ((p->mac[0] & 1) || !(p->mac[0] | p->mac[1] | p->mac[2] | p->mac[3] |
+				 p->mac[4] | p->mac[5]))
 		return -EINVAL;
 	/* Whole slots only: the inbound index maps slots, not ports. */
 	if (!nappt_range_whole_slots(cfg, p->port_first, p->port_last))
@@ -520,6 +604,8 @@ int nappt_stats_read(struct nappt_maps *m, struct nappt_counter *out)
 		return ncpu;
 	for (k = 0; k < NAPPT_STAT_MAX; k++) {
 		out[k].packets = out[k].bytes = 0;
+		if (m->stats_n && k >= m->stats_n)
+			continue;
 		if (bpf_map_lookup_elem(m->stats_fd, &k, percpu)) {
 			int r = -errno;
 
@@ -546,7 +632,7 @@ int nappt_stats_reset(struct nappt_maps *m)
 	ncpu = percpu_alloc(&percpu);
 	if (ncpu < 0)
 		return ncpu;
-	for (k = 0; k < NAPPT_STAT_MAX; k++)
+	for (k = 0; k < NAPPT_STAT_MAX && (!m->stats_n || k < m->stats_n); k++)
 		if (bpf_map_update_elem(m->stats_fd, &k, percpu, BPF_ANY)) {
 			r = -errno;
 			break;

@@ -31,6 +31,9 @@ struct nappt_maps {
 	int grace_fd;
 	int grace_inner_fd;
 	struct nappt_config cfg; /* read at open */
+	/* max_entries of phones, slots, stats as pinned (0: not checked,
+	 * maps not opened by nappt_maps_open). */
+	uint32_t phones_n, slots_n, stats_n;
 };
 
 #define NAPPT_MAPS_INIT                                              \
@@ -41,7 +44,9 @@ struct nappt_maps {
 	}
 
 /* Open the maps pinned below pin_dir (NULL: NAPPT_PIN_DIR) and read the
- * config.  -ENOENT: nothing attached; -EPERM/-EACCES: no privilege.
+ * config.  -ENOENT: nothing attached; -EPERM/-EACCES: no privilege;
+ * -EPROTO: pins of another layout, or a config that does not describe
+ * the maps (nothing is read from them).
  * Everything a writer needs later (the lock, the grace map) is taken
  * here, so a caller may drop its privileges after opening. */
 int nappt_maps_open(struct nappt_maps *m, const char *pin_dir);
@@ -74,7 +79,8 @@ int nappt_phone_index(const struct nappt_config *cfg, uint32_t priv_be);
 /*
  * Check a mapping against the config: private address in the LAN pool,
  * public address in the public pool, range non-empty and slot-aligned,
- * not touching ports 0-1023.  -EINVAL/-ERANGE with no side effect.
+ * not touching ports 0-1023, MAC a unicast station address (not group,
+ * broadcast or zero).  -EINVAL/-ERANGE with no side effect.
  */
 int nappt_phone_check(const struct nappt_config *cfg, uint32_t priv_be,
 		      const struct nappt_phone *p);

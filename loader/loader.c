@@ -128,6 +128,11 @@ static int explain(int r, const char *what)
 	if (r == -EPERM || r == -EACCES)
 		err("Failed to %s: %s (needs root, or CAP_BPF + CAP_NET_ADMIN)",
 		    what, strerror(-r));
+	else if (r == -EPROTO)
+		err("Failed to %s: the maps pinned in %s are of another layout "
+		    "or do not match their config ('nappt detach' removes "
+		    "them)",
+		    what, pin_dir);
 	else
 		err("Failed to %s: %s", what, strerror(-r));
 	return r;
@@ -1439,12 +1444,17 @@ static int cmd_phone(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "add")) {
 		r = nappt_phone_add(&m, priv, &p);
+		if (r == -ETIMEDOUT)
+			err("Failed to add phone: another writer holds %s "
+			    "locked",
+			    pin_dir);
 		if (r == -ERANGE)
 			err("Failed to add phone: address outside the "
 			    "configured pools");
 		else if (r == -EINVAL)
 			err("Failed to add phone: range %u-%u must be whole "
-			    "slots of %u ports and above 1023",
+			    "slots of %u ports and above 1023, MAC a unicast "
+			    "address",
 			    p.port_first, p.port_last, 1U << m.cfg.slot_shift);
 		else if (r == -EBUSY)
 			err("Failed to add phone: part of %s %u-%u belongs to "

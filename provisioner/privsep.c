@@ -220,6 +220,7 @@ static void close_others(const struct writer *w, int fd)
 {
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *de;
+	/* The maps, libnappt's writers' lock and its grace map. */
 	int keep[] = { fd,
 		       STDERR_FILENO,
 		       w->maps ? w->maps->config_fd : -1,
@@ -227,7 +228,10 @@ static void close_others(const struct writer *w, int fd)
 		       w->maps ? w->maps->slots_fd : -1,
 		       w->maps ? w->maps->stats_fd : -1,
 		       w->maps ? w->maps->frags_fd : -1,
-		       w->maps ? w->maps->tx_ports_fd : -1 };
+		       w->maps ? w->maps->tx_ports_fd : -1,
+		       w->maps ? w->maps->lock_fd : -1,
+		       w->maps ? w->maps->grace_fd : -1,
+		       w->maps ? w->maps->grace_inner_fd : -1 };
 	int fds[256], n = 0, i, k;
 
 	if (!d)

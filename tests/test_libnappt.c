@@ -134,6 +134,16 @@ static void test_check(void **state)
 			 -EINVAL);
 	p = phone("203.0.113.8", 64512, 65535, 1);
 	assert_int_equal(nappt_phone_check(&M.cfg, ip("100.64.1.5"), &p), 0);
+	/* A group MAC would flood the phone's traffic to the whole LAN. */
+	p.mac[0] = 0x01;
+	assert_int_equal(nappt_phone_check(&M.cfg, ip("100.64.1.5"), &p),
+			 -EINVAL);
+	memset(p.mac, 0xff, 6);
+	assert_int_equal(nappt_phone_check(&M.cfg, ip("100.64.1.5"), &p),
+			 -EINVAL);
+	memset(p.mac, 0, 6);
+	assert_int_equal(nappt_phone_check(&M.cfg, ip("100.64.1.5"), &p),
+			 -EINVAL);
 }
 
 static void test_add_get_del(void **state)
@@ -369,7 +379,7 @@ static void pin_all(const char *dir, int unpin)
  * Defect 9: two writers (the CLI and the provisioner, each with its own
  * nappt_maps_open) add overlapping ranges for two phones at the same
  * moment.  Exactly one may win, every round, and every slot must name a
- * phone whose range covers it.  Bounded: 150 rounds or 60 s.
+ * phone whose range covers it.  Bounded: 400 rounds or 60 s.
  */
 static void test_two_writers_race(void **state)
 {
@@ -406,7 +416,7 @@ static void test_two_writers_race(void **state)
 	close(go[0]);
 	close(res[1]);
 	assert_int_equal(nappt_maps_open(&P, dir), 0);
-	for (round = 0; round < 150 && time(NULL) - t0 < 60; round++) {
+	for (round = 0; round < 400 && time(NULL) - t0 < 60; round++) {
 		uint32_t port;
 		int ra;
 
@@ -477,6 +487,55 @@ static void test_lock_exclusive(void **state)
 	pin_all(dir, 1);
 }
 
+/*
+ * Pins of another layout are refused before anything is read from them: a
+ * config of a larger value would overrun struct nappt_config.  And a
+ * config that does not describe its maps (phones sized for another pool).
+ */
+static void test_open_other_layout(void **state)
+{
+	static const char *const names[] = { "config", "phones", "slots",
+					     "stats",  "frags",	 "tx_ports" };
+	LIBBPF_OPTS(bpf_map_create_opts, o);
+	struct nappt_maps m;
+	char dir[64], path[128];
+	int fd, i, round;
+
+	snprintf(dir, sizeof(dir), "/sys/fs/bpf/libnappt-layout-%d", getpid());
+	for (round = 0; round < 2; round++) {
+		pin_all(dir, 0);
+		snprintf(path, sizeof(path), "%s/%s", dir,
+			 round ? "phones" : "config");
+		unlink(path);
+		/* round 0: a config of 64-byte values; round 1: phones of
+		 * 512 entries where the config says 256. */
+		fd = round ? bpf_map_create(BPF_MAP_TYPE_ARRAY, NULL, 4,
+					    sizeof(struct nappt_phone), 512,
+					    &o) :
+			     bpf_map_create(BPF_MAP_TYPE_ARRAY, NULL, 4, 64, 1,
+					    &o);
+		assert_true(fd >= 0);
+		if (!round) {
+			uint8_t big[64];
+			__u32 zero = 0;
+
+			memset(big, 0x5a, sizeof(big));
+			assert_int_equal(bpf_map_update_elem(fd, &zero, big,
+							     BPF_ANY),
+					 0);
+		}
+		assert_int_equal(bpf_obj_pin(fd, path), 0);
+		close(fd);
+		assert_int_equal(nappt_maps_open(&m, dir), -EPROTO);
+		assert_int_equal(m.config_fd, -1);
+		for (i = 0; i < 6; i++) {
+			snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+			unlink(path);
+		}
+		rmdir(dir);
+	}
+}
+
 static void test_stats_names(void **state)
 {
 	struct nappt_counter c[NAPPT_STAT_MAX];
@@ -513,6 +572,7 @@ int main(void)
 		cmocka_unit_test(test_replace_never_torn),
 		cmocka_unit_test(test_two_writers_race),
 		cmocka_unit_test(test_lock_exclusive),
+		cmocka_unit_test(test_open_other_layout),
 		cmocka_unit_test(test_stats_names),
 		cmocka_unit_test(test_open_missing),
 	};
