@@ -204,9 +204,6 @@ static int check_layout(struct nappt_maps *m)
 		{ m->slots_fd, BPF_MAP_TYPE_ARRAY, 4, sizeof(nappt_slot_t) },
 		{ m->stats_fd, BPF_MAP_TYPE_PERCPU_ARRAY, 4,
 		  sizeof(struct nappt_counter) },
-		{ m->frags_fd, BPF_MAP_TYPE_LRU_HASH,
-		  sizeof(struct nappt_frag_key),
-		  sizeof(struct nappt_frag_val) },
 	};
 	struct bpf_map_info info;
 	size_t i;

@@ -625,7 +625,111 @@ static void unpin_maps(const bool *keep)
 	rmdir(pin_dir);
 }
 
-static int open_skel(struct nappt_bpf **out, uint32_t phones, uint32_t slots)
+/*
+ * Maps that hold no lease (counters, fragment tracking) may change shape
+ * between builds: a new drop reason grows `stats`.  Reusing a pinned one
+ * of another shape fails the load, so an upgrade to a build with one more
+ * counter would be impossible without a detach.  Such a map is made anew
+ * instead; the old one keeps serving the running programs until
+ * adopt_transient() pins the new one in its place (after the programs
+ * are switched), carrying the counters that both know.
+ */
+struct transient {
+	const char *name;
+	int old_fd; /* the pinned map of another shape, or -1 */
+	struct bpf_map *map;
+};
+
+static void transient_init(struct nappt_bpf *skel, struct transient *t)
+{
+	struct bpf_map *maps[2] = { skel->maps.stats, skel->maps.frags };
+	static const char *const names[2] = { "stats", "frags" };
+	struct bpf_map_info info;
+	char path[256];
+	__u32 len;
+	int i, fd;
+
+	for (i = 0; i < 2; i++) {
+		t[i].name = names[i];
+		t[i].old_fd = -1;
+		t[i].map = maps[i];
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, names[i]);
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		memset(&info, 0, sizeof(info));
+		len = sizeof(info);
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len) &&
+		    info.type == bpf_map__type(maps[i]) &&
+		    info.key_size == bpf_map__key_size(maps[i]) &&
+		    info.value_size == bpf_map__value_size(maps[i]) &&
+		    info.max_entries == bpf_map__max_entries(maps[i])) {
+			close(fd);
+			continue;
+		}
+		bpf_map__set_pin_path(maps[i], NULL);
+		t[i].old_fd = fd;
+	}
+}
+
+static void transient_put(struct transient *t)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if (t[i].old_fd >= 0)
+			close(t[i].old_fd);
+		t[i].old_fd = -1;
+	}
+}
+
+/* Pin the new transient maps in place of the old (0 or -errno). */
+static int adopt_transient(struct transient *t)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info), k, n;
+	char path[256];
+	void *buf = NULL;
+	int i, ncpu, r = 0;
+
+	for (i = 0; i < 2; i++) {
+		if (t[i].old_fd < 0)
+			continue;
+		/* Counters: carry what both layouts count. */
+		if (!strcmp(t[i].name, "stats") &&
+		    !bpf_obj_get_info_by_fd(t[i].old_fd, &info, &len) &&
+		    info.type == BPF_MAP_TYPE_PERCPU_ARRAY &&
+		    info.key_size == 4 &&
+		    info.value_size == sizeof(struct nappt_counter)) {
+			ncpu = libbpf_num_possible_cpus();
+			buf = ncpu > 0 ? calloc(ncpu, info.value_size) : NULL;
+			n = info.max_entries < NAPPT_STAT_MAX ?
+				    info.max_entries :
+				    NAPPT_STAT_MAX;
+			for (k = 0; buf && k < n; k++)
+				if (!bpf_map_lookup_elem(t[i].old_fd, &k, buf))
+					bpf_map_update_elem(
+						bpf_map__fd(t[i].map), &k, buf,
+						BPF_ANY);
+			free(buf);
+			buf = NULL;
+		}
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, t[i].name);
+		unlink(path);
+		if (bpf_obj_pin(bpf_map__fd(t[i].map), path)) {
+			r = -errno;
+			err("Failed to pin the new %s map %s: %s", t[i].name,
+			    path, strerror(-r));
+		} else if (verbose) {
+			err("%s: replaced by a map of this build's layout",
+			    path);
+		}
+	}
+	return r;
+}
+
+static int open_skel(struct nappt_bpf **out, uint32_t phones, uint32_t slots,
+		     struct transient *t)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = pin_dir);
 	struct nappt_bpf *skel;
@@ -639,6 +743,7 @@ static int open_skel(struct nappt_bpf **out, uint32_t phones, uint32_t slots)
 		bpf_map__set_max_entries(skel->maps.phones, phones);
 		bpf_map__set_max_entries(skel->maps.slots, slots);
 	}
+	transient_init(skel, t);
 	/* See maps.h: the devmap's flags change after creation. */
 	snprintf(path, sizeof(path), "%s/tx_ports", pin_dir);
 	bpf_map__set_pin_path(skel->maps.tx_ports, NULL);
@@ -649,6 +754,7 @@ static int open_skel(struct nappt_bpf **out, uint32_t phones, uint32_t slots)
 		if (r) {
 			explain(r, "reuse pinned tx_ports");
 			nappt_bpf__destroy(skel);
+			transient_put(t);
 			return r;
 		}
 	}
@@ -662,6 +768,7 @@ static int open_skel(struct nappt_bpf **out, uint32_t phones, uint32_t slots)
 		else
 			explain(r, "load BPF programs");
 		nappt_bpf__destroy(skel);
+		transient_put(t);
 		return r;
 	}
 	if (txfd < 0) {
@@ -669,6 +776,7 @@ static int open_skel(struct nappt_bpf **out, uint32_t phones, uint32_t slots)
 		if (r) {
 			r = explain(-errno, "pin tx_ports");
 			nappt_bpf__destroy(skel);
+			transient_put(t);
 			return r;
 		}
 	}
@@ -830,6 +938,7 @@ static int cmd_attach(int argc, char **argv)
 	unsigned long slot_size = 1UL << NAPPT_SLOT_SHIFT_DEFAULT;
 	bool discard = false, had_map[NMAPS], made_dir, made_links;
 	bool lan_on = false, wan_on = false;
+	struct transient tr[2];
 	int lan_if, wan_if, c, r, i, t, ntry;
 	uint64_t nslots;
 	char path[256], b1[INET_ADDRSTRLEN];
@@ -985,7 +1094,12 @@ static int cmd_attach(int argc, char **argv)
 	for (i = 0; i < (int)NMAPS; i++)
 		had_map[i] = pinned(map_names[i]);
 
-	r = open_skel(&skel, cfg.lan_size, (uint32_t)nslots);
+	r = open_skel(&skel, cfg.lan_size, (uint32_t)nslots, tr);
+	if (r)
+		goto fail;
+	/* Nothing of ours runs yet: the new transient maps go in now. */
+	r = adopt_transient(tr);
+	transient_put(tr);
 	if (r)
 		goto fail;
 	r = bpf_map_update_elem(bpf_map__fd(skel->maps.config), &zero, &cfg,
@@ -1107,6 +1221,7 @@ static int cmd_upgrade(int argc, char **argv)
 	struct nappt_maps m = NAPPT_MAPS_INIT;
 	struct nappt_bpf *skel = NULL;
 	struct side_att a[2];
+	struct transient tr[2] = { { .old_fd = -1 }, { .old_fd = -1 } };
 	int old_fd[2] = { -1, -1 }, new_fd[2];
 	uint64_t nslots;
 	int i, k, r, rc = 1;
@@ -1143,7 +1258,7 @@ static int cmd_upgrade(int argc, char **argv)
 		}
 	}
 	nslots = (uint64_t)m.cfg.pub_count * m.cfg.slots_per_ip;
-	if (open_skel(&skel, m.cfg.lan_size, (uint32_t)nslots))
+	if (open_skel(&skel, m.cfg.lan_size, (uint32_t)nslots, tr))
 		goto out;
 	for (i = 0; i < 2; i++) {
 		struct bpf_program *prog;
@@ -1176,6 +1291,10 @@ static int cmd_upgrade(int argc, char **argv)
 	for (i = 0; i < 2; i++)
 		printf("upgraded %s: program %u -> %u\n", sides[i],
 		       a[i].prog_id, prog_id(new_fd[i]));
+	/* The new programs run: their maps take the pins. */
+	if (adopt_transient(tr))
+		err("warning: 'nappt stats' reads the old counters until the "
+		    "next upgrade");
 	/* Pick up a changed LAN MTU or MAC for the inbound fast path. */
 	if (m.cfg.lan_ifindex) {
 		char ifn[IF_NAMESIZE];
@@ -1194,6 +1313,7 @@ out:
 		if (old_fd[i] >= 0)
 			close(old_fd[i]);
 	}
+	transient_put(tr);
 	nappt_bpf__destroy(skel);
 	nappt_maps_close(&m);
 	return rc;

@@ -144,6 +144,20 @@ t_upgrade_rolls_back() {
 check "half-failed upgrade rolls lan back" t_upgrade_rolls_back
 check "status shows the cut link" run 0 "wan: xdp on .*detached from its device" "$N" "${D[@]}" status
 check "detach after cut link" run 0 "detached 2" "$N" "${D[@]}" detach
+# A build with one more counter: the pinned stats map of the running
+# build has fewer entries and cannot be reused; upgrade must still work
+# (the counters move to a map of the new shape once the programs switch).
+t_upgrade_new_stats() {
+	local st=$BPFFS/nappt/stats out
+	nsx ld "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}" >/dev/null || return 1
+	rm -f "$st"
+	nsx ld bpftool map create "$st" type percpu_array key 4 value 16 entries 3 name stats || return 1
+	out=$(nsx ld "$N" "${D[@]}" upgrade 2>&1) || { echo "$out"; return 1; }
+	nsx ld bpftool map show pinned "$st" | grep -q "max_entries 3" && { echo "still the old stats"; return 1; }
+	nsx ld "$N" "${D[@]}" stats | grep -q "^redirect " || return 1
+	nsx ld "$N" "${D[@]}" detach >/dev/null
+}
+check "upgrade to a build with other counters" t_upgrade_new_stats
 # A confused operator: pools that make the checks meaningless.
 check "overlapping pools refused" run 2 "overlap" "$N" "${D[@]}" attach --lan lan0 --wan wan0 --lan-pool 203.0.113.0/24 --pub-pool 203.0.113.0/28
 check "martian pool refused" run 2 "127/8" "$N" "${D[@]}" attach --lan lan0 --wan wan0 --lan-pool 127.0.0.0/16 --pub-pool 203.0.113.0/28
