@@ -147,7 +147,7 @@ test-datapath: $(BUILD)/test_datapath $(BUILD)/nappt
 test-libnappt: $(BUILD)/test_libnappt
 	$(Q)bash tests/run-in-netns.sh $(BUILD)/test_libnappt
 
-test-loader: $(BUILD)/nappt
+test-loader: $(BUILD)/nappt $(TEST_TOOLS)
 	$(Q)bash tests/loader/test-loader.sh $(BUILD)
 
 test-e2e: all

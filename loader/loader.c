@@ -21,7 +21,9 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <ifaddrs.h>
+#include <linux/genetlink.h>
 #include <linux/if_link.h>
+#include <linux/netlink.h>
 #include <linux/magic.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -323,6 +325,124 @@ static int ifaddr_of(const char *ifname, uint32_t *be)
 	}
 	freeifaddrs(ifa);
 	return r;
+}
+
+/*
+ * XDP features of a device (kernel >= 6.3, generic netlink family
+ * "netdev"; Debian 12's headers and libbpf 1.1 predate it, hence the
+ * constants).  NDO_XMIT: the device takes frames redirected from a
+ * native-XDP program (on a veth: only while its peer runs XDP or GRO).
+ */
+#define NAPPT_NETDEV_CMD_DEV_GET 1
+#define NAPPT_NETDEV_A_DEV_IFINDEX 1
+#define NAPPT_NETDEV_A_DEV_XDP_FEATURES 3
+#define NAPPT_XDP_ACT_NDO_XMIT (1ULL << 2)
+
+struct nl_req {
+	struct nlmsghdr n;
+	struct genlmsghdr g;
+	char buf[64];
+};
+
+static void nl_put(struct nl_req *q, __u16 type, const void *data, __u16 len)
+{
+	struct nlattr *a =
+		(struct nlattr *)((char *)q + NLMSG_ALIGN(q->n.nlmsg_len));
+
+	a->nla_type = type;
+	a->nla_len = NLA_HDRLEN + len;
+	memcpy((char *)a + NLA_HDRLEN, data, len);
+	q->n.nlmsg_len = NLMSG_ALIGN(q->n.nlmsg_len) + NLA_ALIGN(a->nla_len);
+}
+
+/* One request, one answer: the attribute `want` of it copied to out. */
+static int nl_ask(int s, struct nl_req *q, __u16 want, void *out, size_t len)
+{
+	char buf[4096];
+	struct nlmsghdr *h;
+	struct nlattr *a;
+	ssize_t n;
+	int rem;
+
+	if (send(s, q, q->n.nlmsg_len, 0) < 0)
+		return -errno;
+	n = recv(s, buf, sizeof(buf), 0);
+	if (n < 0)
+		return -errno;
+	h = (struct nlmsghdr *)buf;
+	if (!NLMSG_OK(h, (__u32)n))
+		return -EBADMSG;
+	if (h->nlmsg_type == NLMSG_ERROR) {
+		struct nlmsgerr *e = NLMSG_DATA(h);
+
+		return e->error ? e->error : -ENOENT;
+	}
+	a = (struct nlattr *)((char *)NLMSG_DATA(h) + GENL_HDRLEN);
+	rem = (int)h->nlmsg_len - NLMSG_HDRLEN - GENL_HDRLEN;
+	while (rem >= NLA_HDRLEN && a->nla_len >= NLA_HDRLEN &&
+	       a->nla_len <= rem) {
+		if ((a->nla_type & NLA_TYPE_MASK) == want) {
+			if ((size_t)(a->nla_len - NLA_HDRLEN) < len)
+				return -EBADMSG;
+			memcpy(out, (char *)a + NLA_HDRLEN, len);
+			return 0;
+		}
+		rem -= NLA_ALIGN(a->nla_len);
+		a = (struct nlattr *)((char *)a + NLA_ALIGN(a->nla_len));
+	}
+	return -ENOENT;
+}
+
+/* The device's XDP features, or -errno (-ENOENT: kernel cannot say). */
+static int xdp_features(int ifindex, __u64 *out)
+{
+	struct nl_req q = {};
+	__u32 ifx = (__u32)ifindex;
+	__u16 family;
+	int s, r;
+
+	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
+	if (s < 0)
+		return -errno;
+	q.n.nlmsg_len = NLMSG_LENGTH(GENL_HDRLEN);
+	q.n.nlmsg_type = GENL_ID_CTRL;
+	q.n.nlmsg_flags = NLM_F_REQUEST;
+	q.g.cmd = CTRL_CMD_GETFAMILY;
+	q.g.version = 1;
+	nl_put(&q, CTRL_ATTR_FAMILY_NAME, "netdev", sizeof("netdev"));
+	r = nl_ask(s, &q, CTRL_ATTR_FAMILY_ID, &family, sizeof(family));
+	if (r)
+		goto out;
+	memset(&q, 0, sizeof(q));
+	q.n.nlmsg_len = NLMSG_LENGTH(GENL_HDRLEN);
+	q.n.nlmsg_type = family;
+	q.n.nlmsg_flags = NLM_F_REQUEST;
+	q.g.cmd = NAPPT_NETDEV_CMD_DEV_GET;
+	q.g.version = 1;
+	nl_put(&q, NAPPT_NETDEV_A_DEV_IFINDEX, &ifx, sizeof(ifx));
+	r = nl_ask(s, &q, NAPPT_NETDEV_A_DEV_XDP_FEATURES, out, sizeof(*out));
+out:
+	close(s);
+	return r == -ENOENT || r == -EINVAL || r == -EOPNOTSUPP ? -ENOENT : r;
+}
+
+/* Can ifname be the target of a native-XDP redirect?  1 yes, 0 no (and
+ * says why), -ENOENT when the kernel cannot tell (then attach decides). */
+static int takes_xdp_redirect(int ifindex, const char *ifname, bool say)
+{
+	__u64 f = 0;
+	int r = xdp_features(ifindex, &f);
+
+	if (r < 0)
+		return r;
+	if (f & NAPPT_XDP_ACT_NDO_XMIT)
+		return 1;
+	if (say)
+		err("%s cannot take frames redirected by native XDP (no "
+		    "ndo_xdp_xmit; a veth takes them only while its peer runs "
+		    "an XDP program or GRO)",
+		    ifname);
+	return 0;
 }
 
 static __u32 prog_id(int fd)
@@ -1124,6 +1244,27 @@ static int cmd_attach(int argc, char **argv)
 	 * packet.  auto: native on both, else generic on both.
 	 */
 	ntry = 0;
+	if (mode == MODE_NATIVE || mode == MODE_AUTO) {
+		/* Each side redirects into the other (and hairpins into its
+		 * own): both must take native-XDP frames. */
+		bool say = mode == MODE_NATIVE;
+
+		if (!takes_xdp_redirect(lan_if, lan, say) ||
+		    !takes_xdp_redirect(wan_if, wan, say)) {
+			if (mode == MODE_NATIVE) {
+				err("Failed to attach in native mode: "
+				    "redirected packets would be dropped (try "
+				    "--mode generic)");
+				r = -EOPNOTSUPP;
+				goto fail;
+			}
+			err("warning: %s or %s cannot take frames redirected "
+			    "by native XDP: using generic XDP on both sides "
+			    "(slower)",
+			    lan, wan);
+			mode = MODE_GENERIC;
+		}
+	}
 	if (mode == MODE_AUTO) {
 		try[ntry++] = MODE_NATIVE;
 		try[ntry++] = MODE_GENERIC;

@@ -6,6 +6,7 @@
 set -u
 BUILD=${1:-build}
 N=$(realpath "$BUILD/nappt")
+PASS=$(realpath "$BUILD/nappt-test-pass")
 . "$(dirname "$0")/../lib/netns.sh"
 need_root
 trap ns_cleanup EXIT
@@ -66,10 +67,18 @@ check "phone list when nothing attached" run 1 "is it attached" "$N" "${D[@]}" p
 check "missing bpffs is mounted and said" run_nomount 0 "mounted bpffs" "$N" attach --lan lan0 --wan wan0 "${POOLS[@]}"
 check "pin dir not on bpffs: says how" run_nomount 1 "mount it with: mount -t bpf bpf /tmp" "$N" --pin-dir /tmp/nappt attach --lan lan0 --wan wan0 "${POOLS[@]}"
 check "no privilege: clear error" run 1 "needs root" setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}"
-check "native demanded on a bridge fails" run 1 "native XDP not supported" "$N" "${D[@]}" attach --lan br0 --wan wan0 "${POOLS[@]}" --mode native
+check "native demanded on a bridge fails" run 1 "native XDP not supported|cannot take frames redirected by native XDP" "$N" "${D[@]}" attach --lan br0 --wan wan0 "${POOLS[@]}" --mode native
 check "nothing left pinned after a failed attach" run 1 "not attached" "$N" "${D[@]}" status
 check "auto mode falls back to generic with a warning" run 0 "warning: br0: native XDP not supported.*|lan br0 \(generic\)" "$N" "${D[@]}" attach --lan br0 --wan wan0 "${POOLS[@]}"
 check "detach bridge" run 0 "detached" "$N" "${D[@]}" detach
+# Defect 7: a veth takes native-XDP redirects only while its peer runs
+# XDP (its XDP features say so): native would drop every translated
+# packet, so native is refused and auto takes generic on both sides.
+check "native refused while the veth peers run no XDP" run 1 "lan0 cannot take frames redirected by native XDP.*|try --mode generic" "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}" --mode native
+check "auto: veth peers without XDP: generic on both, says why" run 0 "cannot take frames redirected.*|lan lan0 \(generic\) wan wan0 \(generic\)" "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}"
+check "detach generic" run 0 "detached 2" "$N" "${D[@]}" detach
+check "XDP on the veth peers" nsx ld "$PASS" attach lanp
+check "XDP on the other veth peer" nsx ld "$PASS" attach wanp
 check "attach native" run 0 "lan lan0 \(native\) wan wan0 \(native\)" "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}"
 check "already attached" run 1 "already attached" "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}"
 check "status shows programs and pools" run 0 "lan: xdp on lan0.*program id" "$N" "${D[@]}" status
@@ -116,7 +125,7 @@ check "detach mixed again" run 0 "detached 2" "$N" "${D[@]}" detach
 check "attach for kept maps" run 0 "attached" "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}"
 check "lease to keep" run 0 "" "$N" "${D[@]}" phone add 100.64.0.10 02:00:00:00:00:0a 203.0.113.1 2048-3071
 check "detach --keep-maps" run 0 "maps kept" "$N" "${D[@]}" detach --keep-maps
-check "failed attach over kept maps" run 1 "native XDP not supported" "$N" "${D[@]}" attach --lan br0 --wan wan0 "${POOLS[@]}" --mode native
+check "failed attach over kept maps" run 1 "native XDP not supported|cannot take frames redirected by native XDP" "$N" "${D[@]}" attach --lan br0 --wan wan0 "${POOLS[@]}" --mode native
 check "failed attach left the kept lease" run 0 "100.64.0.10 +02:00:00:00:00:0a 203.0.113.1 +2048-3071" "$N" "${D[@]}" phone list
 check "other pools of the same size refused, both named" run 1 "hold 1 lease.*lan pool 100.64.0.0/16, public pool 203.0.113.0/28.*asks for lan pool 100.65.0.0/16, public pool 203.0.113.16/28" "$N" "${D[@]}" attach --lan lan0 --wan wan0 --lan-pool 100.65.0.0/16 --pub-pool 203.0.113.16/28
 check "other slot size refused" run 1 "slot 1024 ports.*slot 2048 ports" "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}" --slot-size 2048

@@ -60,10 +60,11 @@ static int count(int ifx, const char *ifname)
 	if (mfd < 0)
 		return fail(-errno, "open counter map");
 	/* Another program's first map (nappt's own, say) would be read into
-	 * a buffer of the wrong size: only our counter is read. */
+	 * a buffer of the wrong size: only pass.bpf.c's counter (xdp_pass or
+	 * xdp_drop) is read. */
 	len = sizeof(minfo);
-	if (strcmp(info.name, "xdp_pass") ||
-	    bpf_obj_get_info_by_fd(mfd, &minfo, &len) ||
+	if (bpf_obj_get_info_by_fd(mfd, &minfo, &len) ||
+	    strcmp(minfo.name, "rx_count") ||
 	    minfo.type != BPF_MAP_TYPE_PERCPU_ARRAY ||
 	    minfo.value_size != sizeof(__u64)) {
 		fprintf(stderr,
