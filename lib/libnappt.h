@@ -101,7 +101,10 @@ int nappt_phone_check(const struct nappt_config *cfg, uint32_t priv_be,
  * first made invalid, then a grace period lets every program that read it
  * while valid finish, then the new content is written invalid, its slots
  * set, and only then made valid.  Renewing with the same content writes
- * nothing to the entry.
+ * nothing to the entry.  A change of content costs a grace period (~10 ms,
+ * with the lock held); a new lease on a never-used or same-content entry
+ * does not.  On an error the phone may be left without service (its
+ * entry invalid), never half-written.
  */
 int nappt_phone_add(struct nappt_maps *m, uint32_t priv_be,
 		    const struct nappt_phone *p);

@@ -1376,12 +1376,6 @@ static int cmd_upgrade(int argc, char **argv)
 		explain(r, "open pinned maps (is it attached?)");
 		return 1;
 	}
-	/* One upgrade (or attach) at a time. */
-	r = nappt_maps_lock(&m);
-	if (r) {
-		explain(r, "lock the pin directory");
-		goto out;
-	}
 	for (i = 0; i < 2; i++) {
 		if (side_find(sides[i], &a[i]) || a[i].fd < 0 ||
 		    (a[i].kind == SIDE_LINK && !a[i].info_ok)) {
@@ -1410,6 +1404,14 @@ static int cmd_upgrade(int argc, char **argv)
 		else
 			prog = i ? skel->progs.xdp_wan : skel->progs.xdp_lan;
 		new_fd[i] = bpf_program__fd(prog);
+	}
+	/* One upgrade at a time, and the config rewrite below is a
+	 * read-modify-write; not held across the load above (the
+	 * provisioner's writes wait for it). */
+	r = nappt_maps_lock(&m);
+	if (r) {
+		explain(r, "lock the pin directory");
+		goto out;
 	}
 	for (i = 0; i < 2; i++) {
 		/* Atomic per side: the link swaps its program in one step. */
