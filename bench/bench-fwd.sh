@@ -207,6 +207,11 @@ mode_setup() {
 		;;
 	nappt)
 		echo "$NFT_BLOCK" | ip netns exec "$GW" nft -f - || return 1
+		# Native mode needs both devices to take redirected frames
+		# (the loader checks): a veth only while its peer runs XDP.
+		# The generator only sends, so this costs the path nothing.
+		ip netns exec "$GEN" "$(dirname "$NAPPT_BIN")/nappt-test-pass" \
+			attach eth0 || return 1
 		gwx attach --lan lan0 --wan wan0 --lan-pool 100.64.0.0/16 \
 			--pub-pool 203.0.113.0/28 --mode native >/dev/null || return 1
 		for ((i = 0; i < PHONES; i++)); do
@@ -239,6 +244,7 @@ mode_teardown() {
 	nft) ip netns exec "$GW" nft delete table ip bench_nat ;;
 	nappt)
 		gwx detach >/dev/null
+		ip netns exec "$GEN" "$(dirname "$NAPPT_BIN")/nappt-test-pass" detach eth0
 		ip netns exec "$GW" nft delete table inet bench_block
 		;;
 	esac
