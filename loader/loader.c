@@ -256,16 +256,25 @@ static void tune_sysctls(const char *lan, const char *wan)
 /* The pin directory must sit on a bpffs.  /sys/fs/bpf is mounted by
  * systemd at boot; a bare VM or `ip netns exec` (fresh /sys) may lack it,
  * so it is mounted there, as systemd would.  Elsewhere: say how. */
-static int check_bpffs(void)
+/* The directory the pin directory sits in; true if it is on bpffs. */
+static bool pin_parent_on_bpffs(char *parent, size_t len)
 {
-	char parent[256], *slash;
 	struct statfs st;
+	char *slash;
 
-	snprintf(parent, sizeof(parent), "%s", pin_dir);
+	snprintf(parent, len, "%s", pin_dir);
 	slash = strrchr(parent, '/');
 	if (slash && slash != parent)
 		*slash = '\0';
-	if (statfs(parent, &st) == 0 && st.f_type == BPF_FS_MAGIC)
+	errno = 0;
+	return statfs(parent, &st) == 0 && st.f_type == BPF_FS_MAGIC;
+}
+
+static int check_bpffs(void)
+{
+	char parent[256];
+
+	if (pin_parent_on_bpffs(parent, sizeof(parent)))
 		return 0;
 	if (!strcmp(parent, "/sys/fs/bpf") &&
 	    mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") == 0) {
@@ -276,6 +285,33 @@ static int check_bpffs(void)
 	    errno ? strerror(errno) : "not a bpf filesystem");
 	err("mount it with: mount -t bpf bpf %s", parent);
 	return -ENOENT;
+}
+
+/* Did ENOENT come from a missing bpffs rather than from nothing pinned?
+ * (`ip netns exec` and bare VMs have no /sys/fs/bpf: "not attached" would
+ * be a lie about a gateway that is attached in the real one.) */
+static bool no_bpffs(void)
+{
+	char parent[256];
+
+	if (pin_parent_on_bpffs(parent, sizeof(parent)))
+		return false;
+	err("Failed to open the pinned maps: %s is not on a bpf filesystem "
+	    "(mount it with: mount -t bpf bpf %s)",
+	    pin_dir, parent);
+	return true;
+}
+
+/* nappt_maps_open for the commands, with the error said. */
+static int open_maps(struct nappt_maps *m)
+{
+	int r = nappt_maps_open(m, pin_dir);
+
+	if (r == -ENOENT && no_bpffs())
+		return r;
+	if (r)
+		explain(r, "open pinned maps (is it attached?)");
+	return r;
 }
 
 static void link_path(char *buf, size_t len, const char *side)
@@ -1371,11 +1407,9 @@ static int cmd_upgrade(int argc, char **argv)
 		die_usage("upgrade takes no arguments");
 	for (i = 0; i < 2; i++)
 		a[i].fd = -1;
-	r = nappt_maps_open(&m, pin_dir);
-	if (r) {
-		explain(r, "open pinned maps (is it attached?)");
+	r = open_maps(&m);
+	if (r)
 		return 1;
-	}
 	for (i = 0; i < 2; i++) {
 		if (side_find(sides[i], &a[i]) || a[i].fd < 0 ||
 		    (a[i].kind == SIDE_LINK && !a[i].info_ok)) {
@@ -1509,12 +1543,13 @@ static int cmd_status(int argc, char **argv)
 	int i, r;
 
 	r = nappt_maps_open(&m, pin_dir);
-	if (r == -ENOENT) {
+	if (r == -ENOENT && !no_bpffs()) {
 		printf("not attached (nothing pinned in %s)\n", pin_dir);
 		return 1;
 	}
 	if (r) {
-		explain(r, "open pinned maps");
+		if (r != -ENOENT)
+			explain(r, "open pinned maps");
 		return 1;
 	}
 	for (i = 0; i < 2; i++) {
@@ -1569,11 +1604,9 @@ static int cmd_stats(int argc, char **argv)
 
 	if (argc > 2 || (argc == 2 && !reset))
 		die_usage("stats takes only --reset");
-	r = nappt_maps_open(&m, pin_dir);
-	if (r) {
-		explain(r, "open pinned maps (is it attached?)");
+	r = open_maps(&m);
+	if (r)
 		return 1;
-	}
 	r = nappt_stats_read(&m, c);
 	if (r) {
 		explain(r, "read stats");
@@ -1599,11 +1632,9 @@ static int cmd_pool(int argc, char **argv)
 	__u32 zero = 0;
 	int r, i;
 
-	r = nappt_maps_open(&m, pin_dir);
-	if (r) {
-		explain(r, "open pinned maps (is it attached?)");
+	r = open_maps(&m);
+	if (r)
 		return 1;
-	}
 	if (argc == 1) {
 		print_config(&m.cfg);
 		goto out;
@@ -1700,11 +1731,9 @@ static int cmd_phone(int argc, char **argv)
 		die_usage("unknown phone command '%s'", argv[1]);
 	}
 
-	r = nappt_maps_open(&m, pin_dir);
-	if (r) {
-		explain(r, "open pinned maps (is it attached?)");
+	r = open_maps(&m);
+	if (r)
 		return 1;
-	}
 	if (!strcmp(argv[1], "add")) {
 		r = nappt_phone_add(&m, priv, &p);
 		if (r == -ETIMEDOUT)

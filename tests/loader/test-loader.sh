@@ -65,6 +65,8 @@ check "phone list when nothing attached" run 1 "is it attached" "$N" "${D[@]}" p
 # Default pin dir, no bpffs in this fresh /sys: mounted and said.  The
 # mount (and so the attachment) ends with the command.
 check "missing bpffs is mounted and said" run_nomount 0 "mounted bpffs" "$N" attach --lan lan0 --wan wan0 "${POOLS[@]}"
+check "status without bpffs: says so, not 'not attached'" run_nomount 1 "not on a bpf filesystem.*mount -t bpf bpf /sys/fs/bpf" "$N" status
+check "phone list without bpffs: says so" run_nomount 1 "not on a bpf filesystem" "$N" phone list
 check "pin dir not on bpffs: says how" run_nomount 1 "mount it with: mount -t bpf bpf /tmp" "$N" --pin-dir /tmp/nappt attach --lan lan0 --wan wan0 "${POOLS[@]}"
 check "no privilege: clear error" run 1 "needs root" setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}"
 check "native demanded on a bridge fails" run 1 "native XDP not supported|cannot take frames redirected by native XDP" "$N" "${D[@]}" attach --lan br0 --wan wan0 "${POOLS[@]}" --mode native
