@@ -305,6 +305,9 @@ int nappt_phone_check(const struct nappt_config *cfg, uint32_t priv_be,
 		return -EINVAL;
 	if (nappt_lan_index(cfg, priv_be) < 0)
 		return -ERANGE;
+	/* The gateway's own LAN address is never a phone's. */
+	if (cfg->lan_gw && priv_be == cfg->lan_gw)
+		return -EINVAL;
 	if (nappt_pub_index(cfg, p->pub_ip) < 0)
 		return -ERANGE;
 	if (p->port_first < 1024)

@@ -77,7 +77,8 @@ int nappt_maps_reload_config(struct nappt_maps *m);
 int nappt_phone_index(const struct nappt_config *cfg, uint32_t priv_be);
 
 /*
- * Check a mapping against the config: private address in the LAN pool,
+ * Check a mapping against the config: private address in the LAN pool
+ * and not the gateway's (lan_gw),
  * public address in the public pool, range non-empty and slot-aligned,
  * not touching ports 0-1023, MAC a unicast station address (not group,
  * broadcast or zero).  -EINVAL/-ERANGE with no side effect.

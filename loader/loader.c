@@ -1746,7 +1746,7 @@ static int cmd_phone(int argc, char **argv)
 		else if (r == -EINVAL)
 			err("Failed to add phone: range %u-%u must be whole "
 			    "slots of %u ports and above 1023, MAC a unicast "
-			    "address",
+			    "address, the address not the gateway's",
 			    p.port_first, p.port_last, 1U << m.cfg.slot_shift);
 		else if (r == -EBUSY)
 			err("Failed to add phone: part of %s %u-%u belongs to "

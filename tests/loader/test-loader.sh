@@ -91,6 +91,8 @@ check "phone add overlapping range" run 1 "belongs to another phone" "$N" "${D[@
 check "phone add unaligned range" run 1 "whole slots" "$N" "${D[@]}" phone add 100.64.0.11 02:00:00:00:00:0b 203.0.113.1 2048-2100
 check "phone add well-known ports" run 1 "above 1023" "$N" "${D[@]}" phone add 100.64.0.11 02:00:00:00:00:0b 203.0.113.1 0-1023
 check "phone add outside pool" run 1 "outside the configured pools" "$N" "${D[@]}" phone add 100.65.0.11 02:00:00:00:00:0b 203.0.113.1 4096-5119
+check "phone add on the gateway's own address" run 1 "Failed to add phone" "$N" "${D[@]}" phone add 100.64.0.1 02:00:00:00:00:0b 203.0.113.1 4096-5119
+check "phone add with a broadcast MAC" run 1 "MAC a unicast" "$N" "${D[@]}" phone add 100.64.0.11 ff:ff:ff:ff:ff:ff 203.0.113.1 4096-5119
 check "phone add bad mac" run 2 "bad MAC" "$N" "${D[@]}" phone add 100.64.0.11 02:00:00:00:00 203.0.113.1 4096-5119
 check "phone list" run 0 "100.64.0.10 +02:00:00:00:00:0a 203.0.113.1 +2048-3071" "$N" "${D[@]}" phone list
 check "status counts the phone" run 0 "phones: +1 of 65536 leased, 1024 ports" "$N" "${D[@]}" status
