@@ -373,6 +373,98 @@ static int is_zero(const struct nappt_phone *p)
 	return !memcmp(p, &zero, sizeof(zero));
 }
 
+/*
+ * Forget the fragment trackers that send later fragments to phone idx: a
+ * tracker outlives the lease it was made under, and the index may be
+ * leased to another phone next (defence in depth: the data plane checks
+ * the lease too).  Best effort on a map without one (tests' own maps).
+ */
+#define FRAG_BATCH 1024
+
+static int purge_frags(struct nappt_maps *m, uint32_t idx)
+{
+	struct nappt_frag_key *keys = NULL, *del = NULL, k, next;
+	struct nappt_frag_val *vals = NULL, v;
+	uint32_t n, i, ndel = 0, cap = 0, batch;
+	int r = 0, err, first = 1;
+	__u64 in = 0, out = 0;
+
+	if (m->frags_fd < 0)
+		return 0;
+	keys = calloc(FRAG_BATCH, sizeof(*keys));
+	vals = calloc(FRAG_BATCH, sizeof(*vals));
+	if (!keys || !vals) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (batch = 1;;) {
+		n = FRAG_BATCH;
+		if (batch) {
+			err = bpf_map_lookup_batch(m->frags_fd,
+						   first ? NULL : &in, &out,
+						   keys, vals, &n, NULL) ?
+				      errno :
+				      0;
+			if (err == EINVAL || err == EOPNOTSUPP ||
+			    err == 524 /* ENOTSUPP */) {
+				batch = 0;
+				continue;
+			}
+			if (err && err != ENOENT) {
+				r = -err;
+				goto out;
+			}
+		} else {
+			/* No batch ops: one key at a time. */
+			err = 0;
+			for (n = 0; n < FRAG_BATCH;) {
+				if (bpf_map_get_next_key(m->frags_fd,
+							 first ? NULL : &k,
+							 &next)) {
+					err = ENOENT;
+					break;
+				}
+				first = 0;
+				k = next;
+				if (bpf_map_lookup_elem(m->frags_fd, &k, &v))
+					continue; /* gone meanwhile */
+				keys[n] = k;
+				vals[n++] = v;
+			}
+		}
+		for (i = 0; i < n; i++) {
+			if (vals[i].phone != idx)
+				continue;
+			if (ndel == cap) {
+				struct nappt_frag_key *d;
+
+				cap = cap ? cap * 2 : 64;
+				d = realloc(del, cap * sizeof(*d));
+				if (!d) {
+					r = -ENOMEM;
+					goto out;
+				}
+				del = d;
+			}
+			del[ndel++] = keys[i];
+		}
+		if (err == ENOENT)
+			break;
+		if (batch) {
+			in = out;
+			first = 0;
+		}
+	}
+	/* Deleted after the walk: deleting during it restarts a hash walk. */
+	for (i = 0; i < ndel; i++)
+		bpf_map_delete_elem(m->frags_fd, &del[i]);
+out:
+	free(keys);
+	free(vals);
+	free(del);
+	return r;
+}
+
 static int add_locked(struct nappt_maps *m, uint32_t idx,
 		      const struct nappt_phone *p)
 {
@@ -420,6 +512,11 @@ static int add_locked(struct nappt_maps *m, uint32_t idx,
 		 * (a zeroed entry was never valid since its last wait). */
 		if (!is_zero(&old)) {
 			r = nappt_maps_grace(m);
+			if (r < 0)
+				return r;
+			/* After the grace: no program still holds the old
+			 * entry valid, so none adds a tracker for it. */
+			r = purge_frags(m, idx);
 			if (r < 0)
 				return r;
 		}
@@ -490,7 +587,13 @@ static int del_locked(struct nappt_maps *m, uint32_t priv_be)
 			return r;
 	}
 	old.flags &= ~NAPPT_PHONE_VALID;
-	return put_phone(m, idx, &old);
+	r = put_phone(m, idx, &old);
+	if (r < 0)
+		return r;
+	/* Early, best effort: a program in flight may still add one; the
+	 * next add with other content purges again after a grace. */
+	purge_frags(m, idx);
+	return 0;
 }
 
 int nappt_phone_del(struct nappt_maps *m, uint32_t priv_be)
