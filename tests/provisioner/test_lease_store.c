@@ -444,6 +444,118 @@ static void test_reconcile(void **state)
 	nappt_bpf__destroy(skel);
 }
 
+/* Raw writes into the maps, as a writer killed half-way leaves them. */
+static void raw_phone(uint32_t priv_be, const struct lease *l)
+{
+	struct nappt_phone p;
+	uint32_t idx = ntohl(priv_be) - ntohl(M.cfg.lan_net);
+
+	map_sync_phone(l, &p);
+	assert_int_equal(bpf_map_update_elem(M.phones_fd, &idx, &p, BPF_ANY),
+			 0);
+}
+
+static void raw_slot(uint32_t pub_be, uint16_t port, uint32_t owner_priv_be)
+{
+	uint32_t key =
+		(ntohl(pub_be) - ntohl(M.cfg.pub_net)) * M.cfg.slots_per_ip +
+		(port >> M.cfg.slot_shift);
+	nappt_slot_t v = owner_priv_be ? ntohl(owner_priv_be) -
+						 ntohl(M.cfg.lan_net) + 1 :
+					 0;
+
+	assert_int_equal(bpf_map_update_elem(M.slots_fd, &key, &v, BPF_ANY), 0);
+}
+
+static nappt_slot_t slot_of(uint32_t pub_be, uint16_t port)
+{
+	uint32_t key =
+		(ntohl(pub_be) - ntohl(M.cfg.pub_net)) * M.cfg.slots_per_ip +
+		(port >> M.cfg.slot_shift);
+	nappt_slot_t v = 0xdead;
+
+	assert_int_equal(bpf_map_lookup_elem(M.slots_fd, &key, &v), 0);
+	return v;
+}
+
+/*
+ * Defect 6: kill -9 in the middle of a map add or delete.  A phone entry
+ * without (all of) its slots is not "held"; slots whose phone entry is
+ * gone or no longer covers them are orphans, cleared by reconcile, and
+ * never make the next owner's add fail with -EBUSY.
+ */
+static void test_half_mappings(void **state)
+{
+	/* Its entry written, its second slot never. */
+	struct lease half =
+		mk(1, "100.64.0.10", "203.0.113.1", 2048, 4095, 500);
+	/* The next owner of slots an empty entry (0.20) still points at. */
+	struct lease next =
+		mk(2, "100.64.0.11", "203.0.113.5", 2048, 3071, 500);
+	/* Moved to 5120-6143; the free of its old slot (3072) never ran. */
+	struct lease moved =
+		mk(3, "100.64.0.12", "203.0.113.6", 5120, 6143, 500);
+	struct lease after =
+		mk(4, "100.64.0.13", "203.0.113.6", 3072, 4095, 500);
+	struct nappt_phone p;
+	struct sync_stats st;
+	struct lease_store *s;
+	struct pm *pm;
+
+	assert_int_equal(maps_setup(), 0);
+	raw_phone(half.priv_ip, &half);
+	raw_slot(half.pub_ip, 2048, half.priv_ip);
+	raw_slot(next.pub_ip, 2048, ip("100.64.0.20"));
+	raw_phone(moved.priv_ip, &moved);
+	raw_slot(moved.pub_ip, 5120, moved.priv_ip);
+	raw_slot(moved.pub_ip, 3072, moved.priv_ip);
+
+	/* The sweep's check sees the missing slot. */
+	assert_int_equal(map_sync_holds(&M, &half), 0);
+	assert_int_equal(map_sync_holds(&M, &moved), 1);
+	/* The next owner of an orphan slot gets it. */
+	assert_int_equal(map_sync_add(&M, &next), 0);
+	assert_int_equal(slot_of(next.pub_ip, 2048),
+			 ntohl(next.priv_ip) - ntohl(M.cfg.lan_net) + 1);
+	/* But never a slot its live owner covers. */
+	after.port_first = 5120;
+	after.port_last = 6143;
+	assert_int_equal(map_sync_add(&M, &after), -EBUSY);
+	after.port_first = 3072;
+	after.port_last = 4095;
+
+	/* Reconcile: the half one completed, the orphan of the move
+	 * cleared, so `after` maps in the same pass. */
+	assert_int_equal(lease_store_open(path, 0, &s), 0);
+	assert_int_equal(lease_store_put(s, &half, 0), 0);
+	assert_int_equal(lease_store_put(s, &moved, 0), 0);
+	assert_int_equal(lease_store_put(s, &after, 0), 0);
+	assert_int_equal(map_sync_reconcile(s, &M, 100, &st), 0);
+	assert_int_equal(st.failed, 0);
+	assert_int_equal(map_sync_holds(&M, &half), 1);
+	assert_int_equal(map_sync_holds(&M, &moved), 1);
+	assert_int_equal(map_sync_holds(&M, &after), 1);
+	/* next has no lease: its mapping is stale and goes, slots too. */
+	assert_int_equal(nappt_phone_get(&M, next.priv_ip, &p), -ENOENT);
+	assert_int_equal(slot_of(next.pub_ip, 2048), 0);
+
+	/* The same through the map writer (the running server's sweep):
+	 * a half mapping is reported missing and repaired by an add; a
+	 * delete cut after the slots leaves an entry the check refuses. */
+	assert_int_equal(pm_start(&M, "lo", ntohl(ip("100.64.0.0")), 256, &pm),
+			 0);
+	raw_slot(half.pub_ip, 3072, 0);
+	assert_int_equal(pm_map_check(pm, &half), 0);
+	assert_int_equal(pm_map_add(pm, &half), 0);
+	assert_int_equal(pm_map_check(pm, &half), 1);
+	raw_slot(next.pub_ip, 2048, ip("100.64.0.30"));
+	assert_int_equal(pm_map_add(pm, &next), 0);
+	pm_stop(pm);
+	lease_store_close(s);
+	unlink(path);
+	nappt_bpf__destroy(skel);
+}
+
 /* The map writer over the same maps: what the parser may ask, and what
  * it may not. */
 static int list2(void *src, lease_cb cb, void *arg)
@@ -517,6 +629,7 @@ int main(void)
 		cmocka_unit_test(test_bad_path),
 		cmocka_unit_test(test_reconcile),
 		cmocka_unit_test(test_map_writer),
+		cmocka_unit_test(test_half_mappings),
 	};
 
 	return cmocka_run_group_tests_name("lease_store", tests, setup,
