@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 #include <sqlite3.h>
 
@@ -24,6 +25,8 @@ struct lease_store {
 	sqlite3 *db;
 	sqlite3_stmt *put, *renew, *del, *get, *conflict, *all, *live, *expired,
 		*expire;
+	/* the attribution history: open an interval, extend, close, ask */
+	sqlite3_stmt *h_open, *h_extend, *h_close, *h_expire, *h_who, *h_prune;
 	int in_tx;
 	unsigned int flags;
 	char wal_path[4096];
@@ -34,9 +37,11 @@ struct lease_store {
  * Version 2: no rowid (the MAC is the key, one B-tree less per write),
  * no index on the expiry (every renewal would rewrite it; the server
  * expires leases from memory), the client identifier (option 61).
- * Version 1 is the first layout (user_version 0); it is converted.
+ * Version 3: the attribution history (lease-store.h), written in the
+ * same transaction as the lease.  Version 1 is the first layout
+ * (user_version 0); older versions are converted.
  */
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define TABLE(name)                                                    \
 	"CREATE TABLE " name " ("                                      \
 	" mac BLOB PRIMARY KEY NOT NULL CHECK (length(mac) = 6),"      \
@@ -51,9 +56,21 @@ struct lease_store {
 #define INDEXES                                                   \
 	"CREATE INDEX leases_pub ON leases (pub_ip, port_first);" \
 	"CREATE INDEX leases_priv ON leases (priv_ip);"
+/* [t_from, t_until): held from, until (the lease's expiry while open). */
+#define HISTORY                                                         \
+	"CREATE TABLE attribution (id INTEGER PRIMARY KEY,"             \
+	" pub_ip INTEGER NOT NULL, port_first INTEGER NOT NULL,"        \
+	" port_last INTEGER NOT NULL, mac BLOB NOT NULL,"               \
+	" priv_ip INTEGER NOT NULL, model TEXT NOT NULL DEFAULT '',"    \
+	" vendor TEXT NOT NULL DEFAULT '',"                             \
+	" client_id TEXT NOT NULL DEFAULT '', t_from INTEGER NOT NULL," \
+	" t_until INTEGER NOT NULL, open INTEGER NOT NULL DEFAULT 1);"  \
+	"CREATE INDEX attribution_pub ON attribution"                   \
+	" (pub_ip, port_first, t_from);"                                \
+	"CREATE INDEX attribution_open ON attribution (mac) WHERE open = 1;"
 
-static const char schema_new[] = "BEGIN;" TABLE("leases") INDEXES
-	"PRAGMA user_version = 2; COMMIT;";
+static const char schema_new[] = "BEGIN;" TABLE("leases") INDEXES HISTORY
+	"PRAGMA user_version = 3; COMMIT;";
 #define COPY_FROM_V1                                                       \
 	"INSERT INTO leases_v2 (mac, priv_ip, pub_ip, port_first,"         \
 	" port_last, expires, vendor, model) SELECT mac, priv_ip, pub_ip," \
@@ -61,6 +78,16 @@ static const char schema_new[] = "BEGIN;" TABLE("leases") INDEXES
 static const char schema_from_v1[] = "BEGIN;" TABLE("leases_v2") COPY_FROM_V1
 	"DROP TABLE leases; ALTER TABLE leases_v2 RENAME TO leases;" INDEXES
 	"PRAGMA user_version = 2; COMMIT;";
+/* The leases standing at the conversion open their intervals then: what
+ * came before was only in the log. */
+static const char schema_from_v2[] =
+	"BEGIN;" HISTORY
+	"INSERT INTO attribution (pub_ip, port_first, port_last, mac,"
+	" priv_ip, model, vendor, client_id, t_from, t_until) SELECT pub_ip,"
+	" port_first, port_last, mac, priv_ip, model, vendor, client_id,"
+	" min(CAST(strftime('%s', 'now') AS INTEGER), expires), expires"
+	" FROM leases;"
+	"PRAGMA user_version = 3; COMMIT;";
 
 #define COLS                                                                   \
 	"mac, priv_ip, pub_ip, port_first, port_last, expires, vendor, model," \
@@ -103,6 +130,12 @@ void lease_store_close(struct lease_store *s)
 	sqlite3_finalize(s->live);
 	sqlite3_finalize(s->expired);
 	sqlite3_finalize(s->expire);
+	sqlite3_finalize(s->h_open);
+	sqlite3_finalize(s->h_extend);
+	sqlite3_finalize(s->h_close);
+	sqlite3_finalize(s->h_expire);
+	sqlite3_finalize(s->h_who);
+	sqlite3_finalize(s->h_prune);
 	sqlite3_close(s->db);
 	if (s->wal_fd >= 0)
 		close(s->wal_fd);
@@ -124,12 +157,24 @@ static int int_pragma(struct lease_store *s, const char *sql, int *v)
 		       sql_err(s, rc, "read the schema version");
 }
 
-/* Create the table, or bring an older one to SCHEMA_VERSION. */
+static int run_schema(struct lease_store *s, const char *path, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+
+	if (rc == SQLITE_OK)
+		return 0;
+	logp(LOG_ERR_, "Failed to set up lease store %s: %s", path,
+	     msg ? msg : sqlite3_errstr(rc));
+	sqlite3_free(msg);
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc == SQLITE_READONLY ? -EACCES : -EIO;
+}
+
+/* Create the tables, or bring older ones to SCHEMA_VERSION. */
 static int set_up_schema(struct lease_store *s, const char *path)
 {
-	const char *sql = NULL;
-	char *msg = NULL;
-	int version, tables, r, rc;
+	int version, tables, r;
 
 	r = int_pragma(s, "PRAGMA user_version", &version);
 	if (!r)
@@ -147,25 +192,22 @@ static int set_up_schema(struct lease_store *s, const char *path)
 		return -EPROTO;
 	}
 	if (!tables)
-		sql = schema_new;
-	else if (version < SCHEMA_VERSION)
-		sql = schema_from_v1;
-	if (!sql)
+		return run_schema(s, path, schema_new);
+	if (version == SCHEMA_VERSION)
 		return 0;
-	rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
-	if (rc != SQLITE_OK) {
-		logp(LOG_ERR_, "Failed to set up lease store %s: %s", path,
-		     msg ? msg : sqlite3_errstr(rc));
-		sqlite3_free(msg);
-		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-		return rc == SQLITE_READONLY ? -EACCES : -EIO;
-	}
-	if (tables)
+	if (version < 2)
+		r = run_schema(s, path, schema_from_v1);
+	if (!r)
+		r = run_schema(s, path, schema_from_v2);
+	if (!r)
 		logp(LOG_NOTICE_,
 		     "lease store %s converted to schema version %d", path,
 		     SCHEMA_VERSION);
-	return 0;
+	return r;
 }
+
+static int exec(struct lease_store *s, const char *sql, const char *what);
+static int open_wal(struct lease_store *s);
 
 int lease_store_open(const char *path, unsigned int flags,
 		     struct lease_store **out)
@@ -266,6 +308,51 @@ int lease_store_open(const char *path, unsigned int flags,
 	if (!r)
 		r = prepare(s, &s->expire,
 			    "DELETE FROM leases WHERE expires <= ?");
+	if (!r)
+		r = prepare(s, &s->h_open,
+			    "INSERT INTO attribution (pub_ip, port_first,"
+			    " port_last, mac, priv_ip, model, vendor,"
+			    " client_id, t_from, t_until)"
+			    " VALUES (?,?,?,?,?,?,?,?,?,?)");
+	if (!r)
+		r = prepare(s, &s->h_extend,
+			    "UPDATE attribution SET t_until = ?2"
+			    " WHERE mac = ?1 AND open = 1");
+	if (!r)
+		r = prepare(s, &s->h_close,
+			    "UPDATE attribution SET open = 0,"
+			    " t_until = min(t_until, ?2)"
+			    " WHERE mac = ?1 AND open = 1");
+	if (!r)
+		r = prepare(
+			s, &s->h_expire,
+			"UPDATE attribution SET open = 0,"
+			" t_until = min(t_until, ?1) WHERE open = 1 AND"
+			" mac IN (SELECT mac FROM leases WHERE expires <= ?1)");
+	if (!r)
+		r = prepare(
+			s, &s->h_who,
+			"SELECT mac, priv_ip, pub_ip, port_first, port_last,"
+			" t_from, t_until, open, vendor, model, client_id"
+			" FROM attribution WHERE pub_ip = ?1 AND"
+			" port_first <= ?2 AND port_last >= ?2 AND"
+			" t_from <= ?3 AND t_until > ?3 ORDER BY t_from");
+	if (!r)
+		r = prepare(s, &s->h_prune,
+			    "DELETE FROM attribution WHERE open = 0 AND"
+			    " t_until < ?");
+	if (r)
+		goto fail;
+	/*
+	 * Every file the store will use is open before the caller drops
+	 * its privileges and its view of the file system (privsep.h): the
+	 * WAL for lease_store_sync(), its directory synced once; temporary
+	 * tables and statement journals in memory, never a new file.
+	 */
+	r = exec(s, "PRAGMA temp_store = MEMORY",
+		 "keep temporary data in memory");
+	if (!r && (flags & LS_DEFER_SYNC))
+		r = open_wal(s);
 	if (r)
 		goto fail;
 	*out = s;
@@ -308,6 +395,30 @@ static int sync_dir_of(const char *file)
 	return r;
 }
 
+/*
+ * The WAL exists once a transaction has run in WAL mode and stays while
+ * the connection is open (it is reused, not recreated).
+ */
+static int open_wal(struct lease_store *s)
+{
+	int r;
+
+	if (s->wal_fd >= 0)
+		return 0;
+	r = exec(s, "BEGIN; SELECT count(*) FROM leases; COMMIT",
+		 "open the write-ahead log");
+	if (r)
+		return r;
+	s->wal_fd = open(s->wal_path, O_RDONLY | O_CLOEXEC);
+	if (s->wal_fd < 0) {
+		r = -errno;
+		logp(LOG_ERR_, "Failed to open %s: %s", s->wal_path,
+		     strerror(-r));
+		return r;
+	}
+	return sync_dir_of(s->wal_path);
+}
+
 int lease_store_begin(struct lease_store *s)
 {
 	int r;
@@ -331,17 +442,8 @@ int lease_store_commit(struct lease_store *s)
 	if (r) {
 		exec(s, "ROLLBACK", "roll back");
 	} else if ((s->flags & LS_DEFER_SYNC) && s->wal_fd < 0) {
-		/* The WAL exists from the first commit on and stays while
-		 * the connection is open (it is reused, not recreated).  A
-		 * commit that could not be made durable is a failed one. */
-		s->wal_fd = open(s->wal_path, O_RDONLY | O_CLOEXEC);
-		if (s->wal_fd < 0) {
-			r = -errno;
-			logp(LOG_ERR_, "Failed to open %s: %s", s->wal_path,
-			     strerror(-r));
-		} else {
-			r = sync_dir_of(s->wal_path);
-		}
+		/* A commit that could not be made durable is a failed one. */
+		r = open_wal(s);
 	}
 	s->in_tx = 0;
 	return r;
@@ -378,12 +480,10 @@ static int step_done(struct lease_store *s, sqlite3_stmt *st, const char *w)
 	return rc == SQLITE_DONE ? 0 : sql_err(s, rc, w);
 }
 
-int lease_store_put(struct lease_store *s, const struct lease *l, int64_t now)
+static int put_row(struct lease_store *s, const struct lease *l, int64_t now)
 {
 	int rc;
 
-	if (!s || !l || l->port_last < l->port_first)
-		return -EINVAL;
 	sqlite3_bind_blob(s->conflict, 1, l->mac, 6, SQLITE_STATIC);
 	sqlite3_bind_int64(s->conflict, 2, now);
 	sqlite3_bind_int64(s->conflict, 3, l->priv_ip);
@@ -410,12 +510,92 @@ int lease_store_put(struct lease_store *s, const struct lease *l, int64_t now)
 	return step_done(s, s->put, "store lease");
 }
 
+/* Outside the caller's transaction, a lease and its history still
+ * change together. */
+static int tx_in(struct lease_store *s)
+{
+	return s->in_tx ? 0 : exec(s, "SAVEPOINT lease", "begin savepoint");
+}
+
+static int tx_out(struct lease_store *s, int r)
+{
+	if (s->in_tx)
+		return r;
+	if (r) {
+		exec(s, "ROLLBACK TO lease; RELEASE lease", "roll back");
+		return r;
+	}
+	return exec(s, "RELEASE lease", "commit savepoint");
+}
+
+static int history_close(struct lease_store *s, const uint8_t mac[6],
+			 int64_t now)
+{
+	sqlite3_bind_blob(s->h_close, 1, mac, 6, SQLITE_STATIC);
+	sqlite3_bind_int64(s->h_close, 2, now);
+	return step_done(s, s->h_close, "close attribution");
+}
+
+static int history_open(struct lease_store *s, const struct lease *l,
+			int64_t now)
+{
+	sqlite3_bind_int64(s->h_open, 1, l->pub_ip);
+	sqlite3_bind_int(s->h_open, 2, l->port_first);
+	sqlite3_bind_int(s->h_open, 3, l->port_last);
+	sqlite3_bind_blob(s->h_open, 4, l->mac, 6, SQLITE_STATIC);
+	sqlite3_bind_int64(s->h_open, 5, l->priv_ip);
+	sqlite3_bind_text(s->h_open, 6, l->model, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->h_open, 7, l->vendor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->h_open, 8, l->client_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s->h_open, 9, now);
+	sqlite3_bind_int64(s->h_open, 10, l->expires);
+	return step_done(s, s->h_open, "open attribution");
+}
+
+static int renew_row(struct lease_store *s, const struct lease *l);
+
+/* A new lease or a new range: the MAC's last interval ends at now, the
+ * new one begins. */
+int lease_store_put(struct lease_store *s, const struct lease *l, int64_t now)
+{
+	int r;
+
+	if (!s || !l || l->port_last < l->port_first)
+		return -EINVAL;
+	r = tx_in(s);
+	if (r)
+		return r;
+	r = put_row(s, l, now);
+	if (!r)
+		r = history_close(s, l->mac, now);
+	if (!r)
+		r = history_open(s, l, now);
+	return tx_out(s, r);
+}
+
 int lease_store_renew(struct lease_store *s, const struct lease *l)
 {
 	int r;
 
 	if (!s || !l)
 		return -EINVAL;
+	r = tx_in(s);
+	if (r)
+		return r;
+	r = renew_row(s, l);
+	/* The interval stretches to the new expiry. */
+	if (!r) {
+		sqlite3_bind_blob(s->h_extend, 1, l->mac, 6, SQLITE_STATIC);
+		sqlite3_bind_int64(s->h_extend, 2, l->expires);
+		r = step_done(s, s->h_extend, "extend attribution");
+	}
+	return tx_out(s, r);
+}
+
+static int renew_row(struct lease_store *s, const struct lease *l)
+{
+	int r;
+
 	sqlite3_bind_blob(s->renew, 1, l->mac, 6, SQLITE_STATIC);
 	sqlite3_bind_int64(s->renew, 2, l->expires);
 	sqlite3_bind_text(s->renew, 3, l->vendor, -1, SQLITE_STATIC);
@@ -427,17 +607,30 @@ int lease_store_renew(struct lease_store *s, const struct lease *l)
 	return sqlite3_changes(s->db) ? 0 : -ENOENT;
 }
 
-int lease_store_del(struct lease_store *s, const uint8_t mac[6])
+int lease_store_del_at(struct lease_store *s, const uint8_t mac[6], int64_t now)
 {
-	int r;
+	int r, gone;
 
 	if (!s || !mac)
 		return -EINVAL;
-	sqlite3_bind_blob(s->del, 1, mac, 6, SQLITE_STATIC);
-	r = step_done(s, s->del, "delete lease");
+	r = tx_in(s);
 	if (r)
 		return r;
-	return sqlite3_changes(s->db) ? 0 : -ENOENT;
+	sqlite3_bind_blob(s->del, 1, mac, 6, SQLITE_STATIC);
+	r = step_done(s, s->del, "delete lease");
+	gone = !r && sqlite3_changes(s->db);
+	/* Released or declined: held until now, or its expiry if that
+	 * came first. */
+	if (gone)
+		r = history_close(s, mac, now);
+	r = tx_out(s, r);
+	return r ? r : gone ? 0 : -ENOENT;
+}
+
+int lease_store_del(struct lease_store *s, const uint8_t mac[6])
+{
+	/* Attribution is wall-clock time: what an operator asks about. */
+	return lease_store_del_at(s, mac, (int64_t)time(NULL));
 }
 
 static void row_to_lease(sqlite3_stmt *st, struct lease *l)
@@ -535,6 +728,10 @@ int lease_store_expire(struct lease_store *s, int64_t now, lease_cb cb,
 	sqlite3_bind_int64(s->expired, 1, now);
 	r = walk(s, s->expired, cb, arg, &n);
 	if (!r) {
+		sqlite3_bind_int64(s->h_expire, 1, now);
+		r = step_done(s, s->h_expire, "close expired attribution");
+	}
+	if (!r) {
 		sqlite3_bind_int64(s->expire, 1, now);
 		r = step_done(s, s->expire, "delete expired leases");
 	}
@@ -545,4 +742,64 @@ int lease_store_expire(struct lease_store *s, int64_t now, lease_cb cb,
 			r = lease_store_commit(s);
 	}
 	return r ? r : n;
+}
+
+int lease_store_who(struct lease_store *s, uint32_t pub_ip, uint16_t port,
+		    int64_t at, attribution_cb cb, void *arg)
+{
+	struct attribution a;
+	int rc, n = 0, r = 0;
+
+	if (!s || !cb)
+		return -EINVAL;
+	sqlite3_bind_int64(s->h_who, 1, pub_ip);
+	sqlite3_bind_int(s->h_who, 2, port);
+	sqlite3_bind_int64(s->h_who, 3, at);
+	while ((rc = sqlite3_step(s->h_who)) == SQLITE_ROW) {
+		const void *mac = sqlite3_column_blob(s->h_who, 0);
+		const unsigned char *t;
+
+		memset(&a, 0, sizeof(a));
+		if (mac && sqlite3_column_bytes(s->h_who, 0) == 6)
+			memcpy(a.mac, mac, 6);
+		a.priv_ip = (uint32_t)sqlite3_column_int64(s->h_who, 1);
+		a.pub_ip = (uint32_t)sqlite3_column_int64(s->h_who, 2);
+		a.port_first = (uint16_t)sqlite3_column_int(s->h_who, 3);
+		a.port_last = (uint16_t)sqlite3_column_int(s->h_who, 4);
+		a.from = sqlite3_column_int64(s->h_who, 5);
+		a.until = sqlite3_column_int64(s->h_who, 6);
+		a.open = sqlite3_column_int(s->h_who, 7);
+		t = sqlite3_column_text(s->h_who, 8);
+		if (t)
+			snprintf(a.vendor, sizeof(a.vendor), "%s",
+				 (const char *)t);
+		t = sqlite3_column_text(s->h_who, 9);
+		if (t)
+			snprintf(a.model, sizeof(a.model), "%s",
+				 (const char *)t);
+		t = sqlite3_column_text(s->h_who, 10);
+		if (t)
+			snprintf(a.client_id, sizeof(a.client_id), "%s",
+				 (const char *)t);
+		n++;
+		r = cb(&a, arg);
+		if (r)
+			break;
+	}
+	if (!r && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = sql_err(s, rc, "read attribution");
+	sqlite3_reset(s->h_who);
+	sqlite3_clear_bindings(s->h_who);
+	return r ? r : n;
+}
+
+int lease_store_prune_history(struct lease_store *s, int64_t before)
+{
+	int r;
+
+	if (!s)
+		return -EINVAL;
+	sqlite3_bind_int64(s->h_prune, 1, before);
+	r = step_done(s, s->h_prune, "prune attribution");
+	return r ? r : sqlite3_changes(s->db);
 }

@@ -259,8 +259,10 @@ static void test_deferred_sync_kill9(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		close(fds[0]);
+		/* The WAL is open from the start: the parser that uses
+		 * the store may have no path to it (privsep.h). */
 		if (lease_store_open(path, LS_DEFER_SYNC, &s) ||
-		    lease_store_sync_fd(s) != -1 || lease_store_begin(s) ||
+		    lease_store_sync_fd(s) < 0 || lease_store_begin(s) ||
 		    lease_store_put(s, &a, 10) || lease_store_commit(s) ||
 		    lease_store_sync_fd(s) < 0 || lease_store_sync(s))
 			_exit(1);
