@@ -343,6 +343,11 @@ static void global_key(struct parser *p, const char *k, char *v)
 			bad(p, "user: the parser must not run as root");
 		else
 			set_str(p, c->user, sizeof(c->user), v, k);
+	} else if (!strcmp(k, "reconcile_every")) {
+		if (parse_uint(v, 86400, &n) || n < 1)
+			bad(p, "reconcile_every: want seconds in 1..86400");
+		else
+			c->reconcile_every = (uint32_t)n;
 	} else if (!strcmp(k, "attribution_days")) {
 		if (parse_uint(v, 36500, &n) || n < 1)
 			bad(p, "attribution_days: want days in 1..36500");
@@ -577,6 +582,7 @@ int conf_parse(const char *name, const char *text, struct prov_conf *c,
 	snprintf(c->pin_dir, sizeof(c->pin_dir), "/sys/fs/bpf/nappt");
 	snprintf(c->user, sizeof(c->user), "nappt");
 	c->attribution_days = 400;
+	c->reconcile_every = 300;
 	c->offer_hold = 30;
 	c->max_offers = 4096;
 	c->decline_hold = 600;

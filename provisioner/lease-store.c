@@ -26,7 +26,7 @@ struct lease_store {
 	sqlite3_stmt *put, *renew, *del, *get, *conflict, *all, *live, *expired,
 		*expire;
 	/* the attribution history: open an interval, extend, close, ask */
-	sqlite3_stmt *h_open, *h_extend, *h_close, *h_expire, *h_who, *h_prune;
+	sqlite3_stmt *h_open, *h_close, *h_undo, *h_expire, *h_who, *h_prune;
 	int in_tx;
 	unsigned int flags;
 	char wal_path[4096];
@@ -56,21 +56,32 @@ struct lease_store {
 #define INDEXES                                                   \
 	"CREATE INDEX leases_pub ON leases (pub_ip, port_first);" \
 	"CREATE INDEX leases_priv ON leases (priv_ip);"
-/* [t_from, t_until): held from, until (the lease's expiry while open). */
-#define HISTORY                                                         \
-	"CREATE TABLE attribution (id INTEGER PRIMARY KEY,"             \
-	" pub_ip INTEGER NOT NULL, port_first INTEGER NOT NULL,"        \
-	" port_last INTEGER NOT NULL, mac BLOB NOT NULL,"               \
-	" priv_ip INTEGER NOT NULL, model TEXT NOT NULL DEFAULT '',"    \
-	" vendor TEXT NOT NULL DEFAULT '',"                             \
-	" client_id TEXT NOT NULL DEFAULT '', t_from INTEGER NOT NULL," \
-	" t_until INTEGER NOT NULL, open INTEGER NOT NULL DEFAULT 1);"  \
-	"CREATE INDEX attribution_pub ON attribution"                   \
-	" (pub_ip, port_first, t_from);"                                \
-	"CREATE INDEX attribution_open ON attribution (mac) WHERE open = 1;"
+/*
+ * [t_from, t_until): held from, until (the lease's expiry while open).
+ * Rows are appended (increasing rowid: the end of one B-tree), and the
+ * lease row points at its open interval (leases.hist), so a put, renewal
+ * or release finds it without an index of its own; only the who index
+ * takes a write anywhere else.
+ */
+#define HISTORY                                                          \
+	"CREATE TABLE attribution (id INTEGER PRIMARY KEY,"              \
+	" pub_ip INTEGER NOT NULL, port_first INTEGER NOT NULL,"         \
+	" port_last INTEGER NOT NULL, mac BLOB NOT NULL,"                \
+	" priv_ip INTEGER NOT NULL, model TEXT NOT NULL DEFAULT '',"     \
+	" vendor TEXT NOT NULL DEFAULT '',"                              \
+	" client_id TEXT NOT NULL DEFAULT '', t_from INTEGER NOT NULL,"  \
+	" t_until INTEGER NOT NULL, open INTEGER NOT NULL DEFAULT 1);"   \
+	"CREATE INDEX attribution_pub ON attribution"                    \
+	" (pub_ip, port_first, t_from);"                                 \
+	"CREATE TRIGGER attribution_next AFTER UPDATE OF hist ON leases" \
+	" WHEN old.hist <> new.hist BEGIN UPDATE attribution SET"        \
+	" open = 0, t_until = min(old.expires, (SELECT t_from FROM"      \
+	" attribution WHERE id = new.hist)) WHERE id = old.hist AND"     \
+	" open = 1; END;"
 
-static const char schema_new[] = "BEGIN;" TABLE("leases") INDEXES HISTORY
-	"PRAGMA user_version = 3; COMMIT;";
+/* A new store is made as version 2, then converted like any other. */
+static const char schema_new[] = "BEGIN;" TABLE("leases") INDEXES
+	"PRAGMA user_version = 2; COMMIT;";
 #define COPY_FROM_V1                                                       \
 	"INSERT INTO leases_v2 (mac, priv_ip, pub_ip, port_first,"         \
 	" port_last, expires, vendor, model) SELECT mac, priv_ip, pub_ip," \
@@ -81,12 +92,15 @@ static const char schema_from_v1[] = "BEGIN;" TABLE("leases_v2") COPY_FROM_V1
 /* The leases standing at the conversion open their intervals then: what
  * came before was only in the log. */
 static const char schema_from_v2[] =
-	"BEGIN;" HISTORY
+	"BEGIN;"
+	"ALTER TABLE leases ADD COLUMN hist INTEGER NOT NULL DEFAULT 0;" HISTORY
 	"INSERT INTO attribution (pub_ip, port_first, port_last, mac,"
 	" priv_ip, model, vendor, client_id, t_from, t_until) SELECT pub_ip,"
 	" port_first, port_last, mac, priv_ip, model, vendor, client_id,"
 	" min(CAST(strftime('%s', 'now') AS INTEGER), expires), expires"
 	" FROM leases;"
+	"UPDATE leases SET hist = (SELECT id FROM attribution a"
+	" WHERE a.mac = leases.mac AND a.open = 1);"
 	"PRAGMA user_version = 3; COMMIT;";
 
 #define COLS                                                                   \
@@ -131,7 +145,7 @@ void lease_store_close(struct lease_store *s)
 	sqlite3_finalize(s->expired);
 	sqlite3_finalize(s->expire);
 	sqlite3_finalize(s->h_open);
-	sqlite3_finalize(s->h_extend);
+	sqlite3_finalize(s->h_undo);
 	sqlite3_finalize(s->h_close);
 	sqlite3_finalize(s->h_expire);
 	sqlite3_finalize(s->h_who);
@@ -191,15 +205,15 @@ static int set_up_schema(struct lease_store *s, const char *path)
 		     path, version, SCHEMA_VERSION);
 		return -EPROTO;
 	}
-	if (!tables)
-		return run_schema(s, path, schema_new);
 	if (version == SCHEMA_VERSION)
 		return 0;
-	if (version < 2)
+	if (!tables)
+		r = run_schema(s, path, schema_new);
+	else if (version < 2)
 		r = run_schema(s, path, schema_from_v1);
 	if (!r)
 		r = run_schema(s, path, schema_from_v2);
-	if (!r)
+	if (!r && tables)
 		logp(LOG_NOTICE_,
 		     "lease store %s converted to schema version %d", path,
 		     SCHEMA_VERSION);
@@ -272,12 +286,13 @@ int lease_store_open(const char *path, unsigned int flags,
 			snprintf(s->wal_path, sizeof(s->wal_path), "%s", wal);
 	}
 	r = prepare(s, &s->put,
-		    "INSERT INTO leases (" COLS ") VALUES (?,?,?,?,?,?,?,?,?)"
+		    "INSERT INTO leases (" COLS ", hist)"
+		    " VALUES (?,?,?,?,?,?,?,?,?,?)"
 		    " ON CONFLICT(mac) DO UPDATE SET priv_ip=excluded.priv_ip,"
 		    " pub_ip=excluded.pub_ip, port_first=excluded.port_first,"
 		    " port_last=excluded.port_last, expires=excluded.expires,"
 		    " vendor=excluded.vendor, model=excluded.model,"
-		    " client_id=excluded.client_id");
+		    " client_id=excluded.client_id, hist=excluded.hist");
 	if (!r)
 		r = prepare(s, &s->renew,
 			    "UPDATE leases SET expires = ?2, vendor = ?3,"
@@ -314,29 +329,37 @@ int lease_store_open(const char *path, unsigned int flags,
 			    " port_last, mac, priv_ip, model, vendor,"
 			    " client_id, t_from, t_until)"
 			    " VALUES (?,?,?,?,?,?,?,?,?,?)");
-	if (!r)
-		r = prepare(s, &s->h_extend,
-			    "UPDATE attribution SET t_until = ?2"
-			    " WHERE mac = ?1 AND open = 1");
+	/* Closed at now, or at the lease's expiry if that came first. */
 	if (!r)
 		r = prepare(s, &s->h_close,
-			    "UPDATE attribution SET open = 0,"
-			    " t_until = min(t_until, ?2)"
-			    " WHERE mac = ?1 AND open = 1");
+			    "UPDATE attribution SET open = 0, t_until ="
+			    " (SELECT min(expires, ?2) FROM leases"
+			    " WHERE mac = ?1) WHERE id ="
+			    " (SELECT hist FROM leases WHERE mac = ?1)"
+			    " AND open = 1");
 	if (!r)
 		r = prepare(
 			s, &s->h_expire,
-			"UPDATE attribution SET open = 0,"
-			" t_until = min(t_until, ?1) WHERE open = 1 AND"
-			" mac IN (SELECT mac FROM leases WHERE expires <= ?1)");
+			"UPDATE attribution SET open = 0, t_until ="
+			" (SELECT min(l.expires, ?1) FROM leases l"
+			" WHERE l.mac = attribution.mac) WHERE open = 1 AND"
+			" id IN (SELECT hist FROM leases WHERE expires <= ?1)");
 	if (!r)
-		r = prepare(
-			s, &s->h_who,
-			"SELECT mac, priv_ip, pub_ip, port_first, port_last,"
-			" t_from, t_until, open, vendor, model, client_id"
-			" FROM attribution WHERE pub_ip = ?1 AND"
-			" port_first <= ?2 AND port_last >= ?2 AND"
-			" t_from <= ?3 AND t_until > ?3 ORDER BY t_from");
+		r = prepare(s, &s->h_undo,
+			    "DELETE FROM attribution WHERE id = ?");
+	/* While open, an interval lasts as long as its lease: renewals
+	 * write nothing here. */
+	if (!r)
+		r = prepare(s, &s->h_who,
+			    "SELECT a.mac, a.priv_ip, a.pub_ip, a.port_first,"
+			    " a.port_last, a.t_from, CASE WHEN a.open THEN"
+			    " coalesce(l.expires, a.t_until) ELSE a.t_until END"
+			    " AS until, a.open, a.vendor, a.model, a.client_id"
+			    " FROM attribution a LEFT JOIN leases l ON"
+			    " l.mac = a.mac AND l.hist = a.id"
+			    " WHERE a.pub_ip = ?1 AND a.port_first <= ?2 AND"
+			    " a.port_last >= ?2 AND a.t_from <= ?3 AND"
+			    " until > ?3 ORDER BY a.t_from");
 	if (!r)
 		r = prepare(s, &s->h_prune,
 			    "DELETE FROM attribution WHERE open = 0 AND"
@@ -480,54 +503,6 @@ static int step_done(struct lease_store *s, sqlite3_stmt *st, const char *w)
 	return rc == SQLITE_DONE ? 0 : sql_err(s, rc, w);
 }
 
-static int put_row(struct lease_store *s, const struct lease *l, int64_t now)
-{
-	int rc;
-
-	sqlite3_bind_blob(s->conflict, 1, l->mac, 6, SQLITE_STATIC);
-	sqlite3_bind_int64(s->conflict, 2, now);
-	sqlite3_bind_int64(s->conflict, 3, l->priv_ip);
-	sqlite3_bind_int64(s->conflict, 4, l->pub_ip);
-	sqlite3_bind_int(s->conflict, 5, l->port_first);
-	sqlite3_bind_int(s->conflict, 6, l->port_last);
-	rc = sqlite3_step(s->conflict);
-	sqlite3_reset(s->conflict);
-	sqlite3_clear_bindings(s->conflict);
-	if (rc == SQLITE_ROW)
-		return -EADDRINUSE;
-	if (rc != SQLITE_DONE)
-		return sql_err(s, rc, "check lease conflicts");
-
-	sqlite3_bind_blob(s->put, 1, l->mac, 6, SQLITE_STATIC);
-	sqlite3_bind_int64(s->put, 2, l->priv_ip);
-	sqlite3_bind_int64(s->put, 3, l->pub_ip);
-	sqlite3_bind_int(s->put, 4, l->port_first);
-	sqlite3_bind_int(s->put, 5, l->port_last);
-	sqlite3_bind_int64(s->put, 6, l->expires);
-	sqlite3_bind_text(s->put, 7, l->vendor, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s->put, 8, l->model, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s->put, 9, l->client_id, -1, SQLITE_STATIC);
-	return step_done(s, s->put, "store lease");
-}
-
-/* Outside the caller's transaction, a lease and its history still
- * change together. */
-static int tx_in(struct lease_store *s)
-{
-	return s->in_tx ? 0 : exec(s, "SAVEPOINT lease", "begin savepoint");
-}
-
-static int tx_out(struct lease_store *s, int r)
-{
-	if (s->in_tx)
-		return r;
-	if (r) {
-		exec(s, "ROLLBACK TO lease; RELEASE lease", "roll back");
-		return r;
-	}
-	return exec(s, "RELEASE lease", "commit savepoint");
-}
-
 static int history_close(struct lease_store *s, const uint8_t mac[6],
 			 int64_t now)
 {
@@ -552,44 +527,76 @@ static int history_open(struct lease_store *s, const struct lease *l,
 	return step_done(s, s->h_open, "open attribution");
 }
 
-static int renew_row(struct lease_store *s, const struct lease *l);
+static int check_put(struct lease_store *s, const struct lease *l, int64_t now)
+{
+	int rc;
 
-/* A new lease or a new range: the MAC's last interval ends at now, the
- * new one begins. */
+	sqlite3_bind_blob(s->conflict, 1, l->mac, 6, SQLITE_STATIC);
+	sqlite3_bind_int64(s->conflict, 2, now);
+	sqlite3_bind_int64(s->conflict, 3, l->priv_ip);
+	sqlite3_bind_int64(s->conflict, 4, l->pub_ip);
+	sqlite3_bind_int(s->conflict, 5, l->port_first);
+	sqlite3_bind_int(s->conflict, 6, l->port_last);
+	rc = sqlite3_step(s->conflict);
+	sqlite3_reset(s->conflict);
+	sqlite3_clear_bindings(s->conflict);
+	if (rc == SQLITE_ROW)
+		return -EADDRINUSE;
+	return rc == SQLITE_DONE ? 0 : sql_err(s, rc, "check lease conflicts");
+}
+
+static int put_row(struct lease_store *s, const struct lease *l, int64_t hist)
+{
+	sqlite3_bind_blob(s->put, 1, l->mac, 6, SQLITE_STATIC);
+	sqlite3_bind_int64(s->put, 2, l->priv_ip);
+	sqlite3_bind_int64(s->put, 3, l->pub_ip);
+	sqlite3_bind_int(s->put, 4, l->port_first);
+	sqlite3_bind_int(s->put, 5, l->port_last);
+	sqlite3_bind_int64(s->put, 6, l->expires);
+	sqlite3_bind_text(s->put, 7, l->vendor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->put, 8, l->model, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->put, 9, l->client_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s->put, 10, hist);
+	return step_done(s, s->put, "store lease");
+}
+
+/*
+ * A new lease or a new range: a new interval begins at now, and the
+ * MAC's previous one, if any, ends there (the trigger attribution_next,
+ * run by the row's update: a new MAC pays nothing for it).  Refused
+ * (-EADDRINUSE) before anything is written; the two writes go together
+ * or the first is taken back.
+ */
 int lease_store_put(struct lease_store *s, const struct lease *l, int64_t now)
 {
+	int64_t hist;
 	int r;
 
 	if (!s || !l || l->port_last < l->port_first)
 		return -EINVAL;
-	r = tx_in(s);
-	if (r)
-		return r;
-	r = put_row(s, l, now);
-	if (!r)
-		r = history_close(s, l->mac, now);
+	r = check_put(s, l, now);
 	if (!r)
 		r = history_open(s, l, now);
-	return tx_out(s, r);
-}
-
-int lease_store_renew(struct lease_store *s, const struct lease *l)
-{
-	int r;
-
-	if (!s || !l)
-		return -EINVAL;
-	r = tx_in(s);
 	if (r)
 		return r;
-	r = renew_row(s, l);
-	/* The interval stretches to the new expiry. */
-	if (!r) {
-		sqlite3_bind_blob(s->h_extend, 1, l->mac, 6, SQLITE_STATIC);
-		sqlite3_bind_int64(s->h_extend, 2, l->expires);
-		r = step_done(s, s->h_extend, "extend attribution");
+	hist = sqlite3_last_insert_rowid(s->db);
+	r = put_row(s, l, hist);
+	if (r) {
+		sqlite3_bind_int64(s->h_undo, 1, hist);
+		step_done(s, s->h_undo, "take back attribution");
 	}
-	return tx_out(s, r);
+	return r;
+}
+
+static int renew_row(struct lease_store *s, const struct lease *l);
+
+/* The open interval lasts as long as the lease (the who query reads the
+ * lease's expiry): a renewal writes one row, as before. */
+int lease_store_renew(struct lease_store *s, const struct lease *l)
+{
+	if (!s || !l)
+		return -EINVAL;
+	return renew_row(s, l);
 }
 
 static int renew_row(struct lease_store *s, const struct lease *l)
@@ -609,22 +616,21 @@ static int renew_row(struct lease_store *s, const struct lease *l)
 
 int lease_store_del_at(struct lease_store *s, const uint8_t mac[6], int64_t now)
 {
-	int r, gone;
+	int r;
 
 	if (!s || !mac)
 		return -EINVAL;
-	r = tx_in(s);
+	/* Released or declined: held until now, or its expiry if that
+	 * came first (found through the row, so first).  In the caller's
+	 * transaction the two go together. */
+	r = history_close(s, mac, now);
 	if (r)
 		return r;
 	sqlite3_bind_blob(s->del, 1, mac, 6, SQLITE_STATIC);
 	r = step_done(s, s->del, "delete lease");
-	gone = !r && sqlite3_changes(s->db);
-	/* Released or declined: held until now, or its expiry if that
-	 * came first. */
-	if (gone)
-		r = history_close(s, mac, now);
-	r = tx_out(s, r);
-	return r ? r : gone ? 0 : -ENOENT;
+	if (r)
+		return r;
+	return sqlite3_changes(s->db) ? 0 : -ENOENT;
 }
 
 int lease_store_del(struct lease_store *s, const uint8_t mac[6])

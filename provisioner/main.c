@@ -48,10 +48,9 @@
 #define BATCH 64 /* messages read per wake-up */
 #define OUT_MAX (2 * BATCH) /* replies queued before a sendmmsg */
 #define STATS_EVERY 5 /* seconds between two writes of the stats file */
-/* Seconds between two reconciliations of the maps with the store while
- * serving (mappings whose lease is gone, half-written ones, orphan
- * slots), and after a failed removal, at most this often. */
-#define RECONCILE_EVERY 300
+/* After a failed removal, the maps are reconciled with the store at most
+ * this often (else every reconcile_every s: mappings whose lease is gone,
+ * half-written ones, orphan slots). */
 #define RECONCILE_RETRY 5
 /* Stop reading while this many REQUESTs wait for the disk: the socket
  * buffer holds the rest, and nothing is dropped for want of room. */
@@ -745,7 +744,8 @@ static int who_main(int argc, char **argv)
 		}
 		db = conf.lease_db;
 	}
-	r = lease_store_open(db, 0, &s);
+	/* An operator's question never creates a store. */
+	r = access(db, R_OK) ? -errno : lease_store_open(db, 0, &s);
 	if (r) {
 		fprintf(stderr, "who: Failed to open lease store %s: %s\n", db,
 			strerror(-r));
@@ -985,7 +985,7 @@ static void serve(struct daemon *d, struct syncer *y)
 			sync_kick(d, y);
 			/* After the commit: the store says what is live. */
 			if (d->have_maps &&
-			    (now - last_rc >= RECONCILE_EVERY ||
+			    (now - last_rc >= (time_t)d->conf.reconcile_every ||
 			     (d->reconcile_due &&
 			      now - last_rc >= RECONCILE_RETRY))) {
 				last_rc = now;

@@ -54,6 +54,7 @@ phone_dir = $T/phones
 lease_db = $T/leases.db
 pin_dir = $BPFFS/nappt
 stats_file = $T/stats.prom
+reconcile_every = 2
 
 [model cisco]
 vendor_class = prefix:Cisco Systems, Inc. IP Phone
@@ -88,6 +89,21 @@ t_stats_through_writer() {
 	grep -q "^nappt_dhcp_leases 0" "$T/stats.prom"
 }
 check "the counters file is written (by the map writer)" t_stats_through_writer
+
+# A mapping whose lease is gone (a failed removal, an operator's stray
+# entry) does not stay: the maps are reconciled while serving.
+t_sweep() {
+	local i
+	ip netns exec "$GW" $N phone add 100.64.0.50 02:00:00:00:00:50 203.0.113.3 2048-3071 || return 1
+	ip netns exec "$GW" $N phone list | grep 100.64.0.50 || return 1
+	for i in $(seq 100); do
+		ip netns exec "$GW" $N phone list | grep -q 100.64.0.50 || break
+		sleep 0.1
+	done
+	grep "maps reconciled" "$T/prov.log" | tail -1
+	! ip netns exec "$GW" $N phone list | grep -q 100.64.0.50
+}
+check "a mapping without a lease is swept while serving" t_sweep
 
 # Fail closed: a parser that cannot be jailed does not serve.
 t_fail_closed() {
