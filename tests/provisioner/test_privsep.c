@@ -27,7 +27,10 @@
 #include <arpa/inet.h>
 #include <linux/bpf.h>
 #include <linux/capability.h>
+#include <net/if_arp.h>
+#include <net/route.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -42,7 +45,7 @@
 #include "privsep.h"
 #include "render.h"
 
-static char pin_dir[200], links[8][512], dir[64], jail[128], db[128];
+static char lan[16], pin_dir[200], links[8][512], dir[64], jail[128], db[128];
 static int nlinks;
 static struct pm *pm;
 static struct lease_store *store;
@@ -191,11 +194,36 @@ static void test_cannot_kill_root(void **state)
 	assert_int_equal(errno, EPERM);
 }
 
-static void test_no_raw_network(void **state)
+static void test_no_network_admin(void **state)
 {
-	/* No CAP_NET_RAW / CAP_NET_ADMIN: no raw frames, no ARP. */
+	struct arpreq ar = { 0 };
+	struct rtentry rt = { 0 };
+	struct sockaddr_in *a = (struct sockaddr_in *)&ar.arp_pa;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	/* No CAP_NET_RAW: no raw frames or packets. */
 	assert_int_equal(socket(AF_PACKET, SOCK_RAW, 0), -1);
 	assert_int_equal(socket(AF_INET, SOCK_RAW, IPPROTO_UDP), -1);
+	/* No CAP_NET_ADMIN: no ARP entry of its own, no route. */
+	assert_true(fd >= 0);
+	a->sin_family = AF_INET;
+	a->sin_addr.s_addr = ip("100.64.0.1");
+	ar.arp_ha.sa_family = ARPHRD_ETHER;
+	ar.arp_flags = ATF_COM;
+	snprintf(ar.arp_dev, sizeof(ar.arp_dev), "%s", lan);
+	assert_int_equal(ioctl(fd, SIOCSARP, &ar), -1);
+	assert_int_equal(errno, EPERM);
+	a = (struct sockaddr_in *)&rt.rt_dst;
+	a->sin_family = AF_INET;
+	a = (struct sockaddr_in *)&rt.rt_gateway;
+	a->sin_family = AF_INET;
+	a->sin_addr.s_addr = ip("100.64.0.99");
+	a = (struct sockaddr_in *)&rt.rt_genmask;
+	a->sin_family = AF_INET;
+	rt.rt_flags = RTF_UP | RTF_GATEWAY;
+	assert_int_equal(ioctl(fd, SIOCADDRT, &rt), -1);
+	assert_int_equal(errno, EPERM);
+	close(fd);
 }
 
 static void test_writer_refuses(void **state)
@@ -356,7 +384,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_cannot_open_maps),
 		cmocka_unit_test(test_cannot_read_root_files),
 		cmocka_unit_test(test_cannot_kill_root),
-		cmocka_unit_test(test_no_raw_network),
+		cmocka_unit_test(test_no_network_admin),
 		cmocka_unit_test(test_writer_refuses),
 		cmocka_unit_test(test_writer_refuses_arp),
 		cmocka_unit_test(test_parser_still_works),
@@ -368,6 +396,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	snprintf(pin_dir, sizeof(pin_dir), "%s", argv[1]);
+	snprintf(lan, sizeof(lan), "%s", argv[2]);
 	r = become_parser(argv[2]);
 	if (r) {
 		fprintf(stderr, "Failed to become the parser: %s\n",
