@@ -124,7 +124,7 @@ start_ours() {
 	# phone_dir is on tmpfs, as /run/nappt/phones is on a real box.
 	mkdir -p "$T/phones"
 	mountpoint -q "$T/phones" && umount "$T/phones"
-	mount -t tmpfs -o size=512m tmpfs "$T/phones"
+	mount -t tmpfs -o size=512m,mode=0755 tmpfs "$T/phones"
 	ip netns exec "$SRV" ${PROV_WRAP:-} taskset -c "$SRV_CPU" "$BUILD/nappt-provisioner" -c "$T/prov.conf" \
 		--templates "$SRC/provisioner/templates" 2>"$T/prov.log" &
 	OURS=$!

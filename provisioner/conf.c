@@ -334,6 +334,25 @@ static void global_key(struct parser *p, const char *k, char *v)
 		set_str(p, c->pin_dir, sizeof(c->pin_dir), v, k);
 	} else if (!strcmp(k, "stats_file")) {
 		set_str(p, c->stats_file, sizeof(c->stats_file), v, k);
+	} else if (!strcmp(k, "templates")) {
+		set_str(p, c->templates, sizeof(c->templates), v, k);
+	} else if (!strcmp(k, "user")) {
+		/* Never root: the parser's user (privsep.h). */
+		if (!strcmp(v, "root") || !strcmp(v, "0") ||
+		    !strncmp(v, "0:", 2))
+			bad(p, "user: the parser must not run as root");
+		else
+			set_str(p, c->user, sizeof(c->user), v, k);
+	} else if (!strcmp(k, "reconcile_every")) {
+		if (parse_uint(v, 86400, &n) || n < 1)
+			bad(p, "reconcile_every: want seconds in 1..86400");
+		else
+			c->reconcile_every = (uint32_t)n;
+	} else if (!strcmp(k, "attribution_days")) {
+		if (parse_uint(v, 36500, &n) || n < 1)
+			bad(p, "attribution_days: want days in 1..36500");
+		else
+			c->attribution_days = (uint32_t)n;
 	} else if (!strcmp(k, "offer_hold")) {
 		if (parse_uint(v, 3600, &n) || n < 1)
 			bad(p, "offer_hold: want seconds in 1..3600");
@@ -561,6 +580,9 @@ int conf_parse(const char *name, const char *text, struct prov_conf *c,
 	snprintf(c->tftp_root, sizeof(c->tftp_root), "/run/nappt/phones");
 	snprintf(c->lease_db, sizeof(c->lease_db), "/var/lib/nappt/leases.db");
 	snprintf(c->pin_dir, sizeof(c->pin_dir), "/sys/fs/bpf/nappt");
+	snprintf(c->user, sizeof(c->user), "nappt");
+	c->attribution_days = 400;
+	c->reconcile_every = 300;
 	c->offer_hold = 30;
 	c->max_offers = 4096;
 	c->decline_hold = 600;

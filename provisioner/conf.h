@@ -36,6 +36,13 @@ struct prov_conf {
 	char lease_db[256];
 	char pin_dir[256];
 	char stats_file[256]; /* counters, Prometheus text format; "" = none */
+	/* per-phone config templates; "": next to the config file or the
+	 * binary (main.c) */
+	char templates[256];
+	char user[64]; /* the parser's user: NAME or UID[:GID] (privsep.h) */
+	uint32_t attribution_days; /* attribution history kept, in days */
+	/* seconds between two reconciliations of the maps while serving */
+	uint32_t reconcile_every;
 	uint32_t offer_hold; /* seconds an offered range stays reserved */
 	uint32_t max_offers; /* outstanding offers; the oldest goes first */
 	uint32_t decline_hold; /* seconds a DECLINEd address is not offered */

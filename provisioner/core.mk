@@ -13,19 +13,34 @@
 
 PROV_STORE_OBJS := $(BUILD)/provisioner/lease-store.o \
 		   $(BUILD)/provisioner/map-sync.o $(BUILD)/provisioner/log.o \
-		   $(BUILD)/provisioner/privsep.o
+		   $(BUILD)/provisioner/privsep.o $(BUILD)/provisioner/startup.o
 TEST_RUNNERS += test-prov-store
 
 $(BUILD)/tests/provisioner/test_lease_store.o: CPPFLAGS += -Iprovisioner
 $(BUILD)/tests/provisioner/test_lease_store.o: $(BUILD)/nappt.skel.h
 $(BUILD)/test_lease_store: $(BUILD)/tests/provisioner/test_lease_store.o \
-			   $(PROV_STORE_OBJS) $(LIBNAPPT)
+			   $(PROV_STORE_OBJS) $(BUILD)/provisioner/render.o \
+			   $(LIBNAPPT)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ -lsqlite3 -lcmocka $(LDLIBS_BPF) -o $@
 
 .PHONY: test-prov-store
 test-prov-store: $(BUILD)/test_lease_store
 	$(Q)bash tests/run-in-netns.sh $(BUILD)/test_lease_store
+
+# A compromised parser (privilege separation): becomes the parser as the
+# daemon does, then tries what it must not be able to do.
+TEST_RUNNERS += test-prov-privsep
+$(BUILD)/tests/provisioner/test_privsep.o: $(BUILD)/nappt.skel.h
+$(BUILD)/test_privsep: $(BUILD)/tests/provisioner/test_privsep.o \
+		       $(PROV_STORE_OBJS) $(BUILD)/provisioner/render.o \
+		       $(LIBNAPPT)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ -lsqlite3 -lcmocka $(LDLIBS_BPF) -o $@
+
+.PHONY: test-prov-privsep
+test-prov-privsep: all $(BUILD)/test_privsep
+	$(Q)bash tests/provisioner/test-privsep.sh $(BUILD)
 
 # The DHCP message codec: golden-packet tests (plain and ASan/UBSan) and
 # a libFuzzer run.

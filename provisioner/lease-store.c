@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 #include <sqlite3.h>
 
@@ -24,6 +25,8 @@ struct lease_store {
 	sqlite3 *db;
 	sqlite3_stmt *put, *renew, *del, *get, *conflict, *all, *live, *expired,
 		*expire;
+	/* the attribution history: open an interval, extend, close, ask */
+	sqlite3_stmt *h_open, *h_close, *h_undo, *h_expire, *h_who, *h_prune;
 	int in_tx;
 	unsigned int flags;
 	char wal_path[4096];
@@ -34,9 +37,11 @@ struct lease_store {
  * Version 2: no rowid (the MAC is the key, one B-tree less per write),
  * no index on the expiry (every renewal would rewrite it; the server
  * expires leases from memory), the client identifier (option 61).
- * Version 1 is the first layout (user_version 0); it is converted.
+ * Version 3: the attribution history (lease-store.h), written in the
+ * same transaction as the lease.  Version 1 is the first layout
+ * (user_version 0); older versions are converted.
  */
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define TABLE(name)                                                    \
 	"CREATE TABLE " name " ("                                      \
 	" mac BLOB PRIMARY KEY NOT NULL CHECK (length(mac) = 6),"      \
@@ -51,7 +56,30 @@ struct lease_store {
 #define INDEXES                                                   \
 	"CREATE INDEX leases_pub ON leases (pub_ip, port_first);" \
 	"CREATE INDEX leases_priv ON leases (priv_ip);"
+/*
+ * [t_from, t_until): held from, until (the lease's expiry while open).
+ * Rows are appended (increasing rowid: the end of one B-tree), and the
+ * lease row points at its open interval (leases.hist), so a put, renewal
+ * or release finds it without an index of its own; only the who index
+ * takes a write anywhere else.
+ */
+#define HISTORY                                                          \
+	"CREATE TABLE attribution (id INTEGER PRIMARY KEY,"              \
+	" pub_ip INTEGER NOT NULL, port_first INTEGER NOT NULL,"         \
+	" port_last INTEGER NOT NULL, mac BLOB NOT NULL,"                \
+	" priv_ip INTEGER NOT NULL, model TEXT NOT NULL DEFAULT '',"     \
+	" vendor TEXT NOT NULL DEFAULT '',"                              \
+	" client_id TEXT NOT NULL DEFAULT '', t_from INTEGER NOT NULL,"  \
+	" t_until INTEGER NOT NULL, open INTEGER NOT NULL DEFAULT 1);"   \
+	"CREATE INDEX attribution_pub ON attribution"                    \
+	" (pub_ip, port_first, t_from);"                                 \
+	"CREATE TRIGGER attribution_next AFTER UPDATE OF hist ON leases" \
+	" WHEN old.hist <> new.hist BEGIN UPDATE attribution SET"        \
+	" open = 0, t_until = min(old.expires, (SELECT t_from FROM"      \
+	" attribution WHERE id = new.hist)) WHERE id = old.hist AND"     \
+	" open = 1; END;"
 
+/* A new store is made as version 2, then converted like any other. */
 static const char schema_new[] = "BEGIN;" TABLE("leases") INDEXES
 	"PRAGMA user_version = 2; COMMIT;";
 #define COPY_FROM_V1                                                       \
@@ -61,6 +89,19 @@ static const char schema_new[] = "BEGIN;" TABLE("leases") INDEXES
 static const char schema_from_v1[] = "BEGIN;" TABLE("leases_v2") COPY_FROM_V1
 	"DROP TABLE leases; ALTER TABLE leases_v2 RENAME TO leases;" INDEXES
 	"PRAGMA user_version = 2; COMMIT;";
+/* The leases standing at the conversion open their intervals then: what
+ * came before was only in the log. */
+static const char schema_from_v2[] =
+	"BEGIN;"
+	"ALTER TABLE leases ADD COLUMN hist INTEGER NOT NULL DEFAULT 0;" HISTORY
+	"INSERT INTO attribution (pub_ip, port_first, port_last, mac,"
+	" priv_ip, model, vendor, client_id, t_from, t_until) SELECT pub_ip,"
+	" port_first, port_last, mac, priv_ip, model, vendor, client_id,"
+	" min(CAST(strftime('%s', 'now') AS INTEGER), expires), expires"
+	" FROM leases;"
+	"UPDATE leases SET hist = (SELECT id FROM attribution a"
+	" WHERE a.mac = leases.mac AND a.open = 1);"
+	"PRAGMA user_version = 3; COMMIT;";
 
 #define COLS                                                                   \
 	"mac, priv_ip, pub_ip, port_first, port_last, expires, vendor, model," \
@@ -103,6 +144,12 @@ void lease_store_close(struct lease_store *s)
 	sqlite3_finalize(s->live);
 	sqlite3_finalize(s->expired);
 	sqlite3_finalize(s->expire);
+	sqlite3_finalize(s->h_open);
+	sqlite3_finalize(s->h_undo);
+	sqlite3_finalize(s->h_close);
+	sqlite3_finalize(s->h_expire);
+	sqlite3_finalize(s->h_who);
+	sqlite3_finalize(s->h_prune);
 	sqlite3_close(s->db);
 	if (s->wal_fd >= 0)
 		close(s->wal_fd);
@@ -124,12 +171,24 @@ static int int_pragma(struct lease_store *s, const char *sql, int *v)
 		       sql_err(s, rc, "read the schema version");
 }
 
-/* Create the table, or bring an older one to SCHEMA_VERSION. */
+static int run_schema(struct lease_store *s, const char *path, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+
+	if (rc == SQLITE_OK)
+		return 0;
+	logp(LOG_ERR_, "Failed to set up lease store %s: %s", path,
+	     msg ? msg : sqlite3_errstr(rc));
+	sqlite3_free(msg);
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc == SQLITE_READONLY ? -EACCES : -EIO;
+}
+
+/* Create the tables, or bring older ones to SCHEMA_VERSION. */
 static int set_up_schema(struct lease_store *s, const char *path)
 {
-	const char *sql = NULL;
-	char *msg = NULL;
-	int version, tables, r, rc;
+	int version, tables, r;
 
 	r = int_pragma(s, "PRAGMA user_version", &version);
 	if (!r)
@@ -146,26 +205,23 @@ static int set_up_schema(struct lease_store *s, const char *path)
 		     path, version, SCHEMA_VERSION);
 		return -EPROTO;
 	}
-	if (!tables)
-		sql = schema_new;
-	else if (version < SCHEMA_VERSION)
-		sql = schema_from_v1;
-	if (!sql)
+	if (version == SCHEMA_VERSION)
 		return 0;
-	rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
-	if (rc != SQLITE_OK) {
-		logp(LOG_ERR_, "Failed to set up lease store %s: %s", path,
-		     msg ? msg : sqlite3_errstr(rc));
-		sqlite3_free(msg);
-		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-		return rc == SQLITE_READONLY ? -EACCES : -EIO;
-	}
-	if (tables)
+	if (!tables)
+		r = run_schema(s, path, schema_new);
+	else if (version < 2)
+		r = run_schema(s, path, schema_from_v1);
+	if (!r)
+		r = run_schema(s, path, schema_from_v2);
+	if (!r && tables)
 		logp(LOG_NOTICE_,
 		     "lease store %s converted to schema version %d", path,
 		     SCHEMA_VERSION);
-	return 0;
+	return r;
 }
+
+static int exec(struct lease_store *s, const char *sql, const char *what);
+static int open_wal(struct lease_store *s);
 
 int lease_store_open(const char *path, unsigned int flags,
 		     struct lease_store **out)
@@ -230,12 +286,13 @@ int lease_store_open(const char *path, unsigned int flags,
 			snprintf(s->wal_path, sizeof(s->wal_path), "%s", wal);
 	}
 	r = prepare(s, &s->put,
-		    "INSERT INTO leases (" COLS ") VALUES (?,?,?,?,?,?,?,?,?)"
+		    "INSERT INTO leases (" COLS ", hist)"
+		    " VALUES (?,?,?,?,?,?,?,?,?,?)"
 		    " ON CONFLICT(mac) DO UPDATE SET priv_ip=excluded.priv_ip,"
 		    " pub_ip=excluded.pub_ip, port_first=excluded.port_first,"
 		    " port_last=excluded.port_last, expires=excluded.expires,"
 		    " vendor=excluded.vendor, model=excluded.model,"
-		    " client_id=excluded.client_id");
+		    " client_id=excluded.client_id, hist=excluded.hist");
 	if (!r)
 		r = prepare(s, &s->renew,
 			    "UPDATE leases SET expires = ?2, vendor = ?3,"
@@ -266,6 +323,59 @@ int lease_store_open(const char *path, unsigned int flags,
 	if (!r)
 		r = prepare(s, &s->expire,
 			    "DELETE FROM leases WHERE expires <= ?");
+	if (!r)
+		r = prepare(s, &s->h_open,
+			    "INSERT INTO attribution (pub_ip, port_first,"
+			    " port_last, mac, priv_ip, model, vendor,"
+			    " client_id, t_from, t_until)"
+			    " VALUES (?,?,?,?,?,?,?,?,?,?)");
+	/* Closed at now, or at the lease's expiry if that came first. */
+	if (!r)
+		r = prepare(s, &s->h_close,
+			    "UPDATE attribution SET open = 0, t_until ="
+			    " (SELECT min(expires, ?2) FROM leases"
+			    " WHERE mac = ?1) WHERE id ="
+			    " (SELECT hist FROM leases WHERE mac = ?1)"
+			    " AND open = 1");
+	if (!r)
+		r = prepare(
+			s, &s->h_expire,
+			"UPDATE attribution SET open = 0, t_until ="
+			" (SELECT min(l.expires, ?1) FROM leases l"
+			" WHERE l.mac = attribution.mac) WHERE open = 1 AND"
+			" id IN (SELECT hist FROM leases WHERE expires <= ?1)");
+	if (!r)
+		r = prepare(s, &s->h_undo,
+			    "DELETE FROM attribution WHERE id = ?");
+	/* While open, an interval lasts as long as its lease: renewals
+	 * write nothing here. */
+	if (!r)
+		r = prepare(s, &s->h_who,
+			    "SELECT a.mac, a.priv_ip, a.pub_ip, a.port_first,"
+			    " a.port_last, a.t_from, CASE WHEN a.open THEN"
+			    " coalesce(l.expires, a.t_until) ELSE a.t_until END"
+			    " AS until, a.open, a.vendor, a.model, a.client_id"
+			    " FROM attribution a LEFT JOIN leases l ON"
+			    " l.mac = a.mac AND l.hist = a.id"
+			    " WHERE a.pub_ip = ?1 AND a.port_first <= ?2 AND"
+			    " a.port_last >= ?2 AND a.t_from <= ?3 AND"
+			    " until > ?3 ORDER BY a.t_from");
+	if (!r)
+		r = prepare(s, &s->h_prune,
+			    "DELETE FROM attribution WHERE open = 0 AND"
+			    " t_until < ?");
+	if (r)
+		goto fail;
+	/*
+	 * Every file the store will use is open before the caller drops
+	 * its privileges and its view of the file system (privsep.h): the
+	 * WAL for lease_store_sync(), its directory synced once; temporary
+	 * tables and statement journals in memory, never a new file.
+	 */
+	r = exec(s, "PRAGMA temp_store = MEMORY",
+		 "keep temporary data in memory");
+	if (!r && (flags & LS_DEFER_SYNC))
+		r = open_wal(s);
 	if (r)
 		goto fail;
 	*out = s;
@@ -308,6 +418,30 @@ static int sync_dir_of(const char *file)
 	return r;
 }
 
+/*
+ * The WAL exists once a transaction has run in WAL mode and stays while
+ * the connection is open (it is reused, not recreated).
+ */
+static int open_wal(struct lease_store *s)
+{
+	int r;
+
+	if (s->wal_fd >= 0)
+		return 0;
+	r = exec(s, "BEGIN; SELECT count(*) FROM leases; COMMIT",
+		 "open the write-ahead log");
+	if (r)
+		return r;
+	s->wal_fd = open(s->wal_path, O_RDONLY | O_CLOEXEC);
+	if (s->wal_fd < 0) {
+		r = -errno;
+		logp(LOG_ERR_, "Failed to open %s: %s", s->wal_path,
+		     strerror(-r));
+		return r;
+	}
+	return sync_dir_of(s->wal_path);
+}
+
 int lease_store_begin(struct lease_store *s)
 {
 	int r;
@@ -331,17 +465,8 @@ int lease_store_commit(struct lease_store *s)
 	if (r) {
 		exec(s, "ROLLBACK", "roll back");
 	} else if ((s->flags & LS_DEFER_SYNC) && s->wal_fd < 0) {
-		/* The WAL exists from the first commit on and stays while
-		 * the connection is open (it is reused, not recreated).  A
-		 * commit that could not be made durable is a failed one. */
-		s->wal_fd = open(s->wal_path, O_RDONLY | O_CLOEXEC);
-		if (s->wal_fd < 0) {
-			r = -errno;
-			logp(LOG_ERR_, "Failed to open %s: %s", s->wal_path,
-			     strerror(-r));
-		} else {
-			r = sync_dir_of(s->wal_path);
-		}
+		/* A commit that could not be made durable is a failed one. */
+		r = open_wal(s);
 	}
 	s->in_tx = 0;
 	return r;
@@ -378,12 +503,34 @@ static int step_done(struct lease_store *s, sqlite3_stmt *st, const char *w)
 	return rc == SQLITE_DONE ? 0 : sql_err(s, rc, w);
 }
 
-int lease_store_put(struct lease_store *s, const struct lease *l, int64_t now)
+static int history_close(struct lease_store *s, const uint8_t mac[6],
+			 int64_t now)
+{
+	sqlite3_bind_blob(s->h_close, 1, mac, 6, SQLITE_STATIC);
+	sqlite3_bind_int64(s->h_close, 2, now);
+	return step_done(s, s->h_close, "close attribution");
+}
+
+static int history_open(struct lease_store *s, const struct lease *l,
+			int64_t now)
+{
+	sqlite3_bind_int64(s->h_open, 1, l->pub_ip);
+	sqlite3_bind_int(s->h_open, 2, l->port_first);
+	sqlite3_bind_int(s->h_open, 3, l->port_last);
+	sqlite3_bind_blob(s->h_open, 4, l->mac, 6, SQLITE_STATIC);
+	sqlite3_bind_int64(s->h_open, 5, l->priv_ip);
+	sqlite3_bind_text(s->h_open, 6, l->model, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->h_open, 7, l->vendor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->h_open, 8, l->client_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s->h_open, 9, now);
+	sqlite3_bind_int64(s->h_open, 10, l->expires);
+	return step_done(s, s->h_open, "open attribution");
+}
+
+static int check_put(struct lease_store *s, const struct lease *l, int64_t now)
 {
 	int rc;
 
-	if (!s || !l || l->port_last < l->port_first)
-		return -EINVAL;
 	sqlite3_bind_blob(s->conflict, 1, l->mac, 6, SQLITE_STATIC);
 	sqlite3_bind_int64(s->conflict, 2, now);
 	sqlite3_bind_int64(s->conflict, 3, l->priv_ip);
@@ -395,9 +542,11 @@ int lease_store_put(struct lease_store *s, const struct lease *l, int64_t now)
 	sqlite3_clear_bindings(s->conflict);
 	if (rc == SQLITE_ROW)
 		return -EADDRINUSE;
-	if (rc != SQLITE_DONE)
-		return sql_err(s, rc, "check lease conflicts");
+	return rc == SQLITE_DONE ? 0 : sql_err(s, rc, "check lease conflicts");
+}
 
+static int put_row(struct lease_store *s, const struct lease *l, int64_t hist)
+{
 	sqlite3_bind_blob(s->put, 1, l->mac, 6, SQLITE_STATIC);
 	sqlite3_bind_int64(s->put, 2, l->priv_ip);
 	sqlite3_bind_int64(s->put, 3, l->pub_ip);
@@ -407,15 +556,53 @@ int lease_store_put(struct lease_store *s, const struct lease *l, int64_t now)
 	sqlite3_bind_text(s->put, 7, l->vendor, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s->put, 8, l->model, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s->put, 9, l->client_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s->put, 10, hist);
 	return step_done(s, s->put, "store lease");
 }
 
+/*
+ * A new lease or a new range: a new interval begins at now, and the
+ * MAC's previous one, if any, ends there (the trigger attribution_next,
+ * run by the row's update: a new MAC pays nothing for it).  Refused
+ * (-EADDRINUSE) before anything is written; the two writes go together
+ * or the first is taken back.
+ */
+int lease_store_put(struct lease_store *s, const struct lease *l, int64_t now)
+{
+	int64_t hist;
+	int r;
+
+	if (!s || !l || l->port_last < l->port_first)
+		return -EINVAL;
+	r = check_put(s, l, now);
+	if (!r)
+		r = history_open(s, l, now);
+	if (r)
+		return r;
+	hist = sqlite3_last_insert_rowid(s->db);
+	r = put_row(s, l, hist);
+	if (r) {
+		sqlite3_bind_int64(s->h_undo, 1, hist);
+		step_done(s, s->h_undo, "take back attribution");
+	}
+	return r;
+}
+
+static int renew_row(struct lease_store *s, const struct lease *l);
+
+/* The open interval lasts as long as the lease (the who query reads the
+ * lease's expiry): a renewal writes one row, as before. */
 int lease_store_renew(struct lease_store *s, const struct lease *l)
+{
+	if (!s || !l)
+		return -EINVAL;
+	return renew_row(s, l);
+}
+
+static int renew_row(struct lease_store *s, const struct lease *l)
 {
 	int r;
 
-	if (!s || !l)
-		return -EINVAL;
 	sqlite3_bind_blob(s->renew, 1, l->mac, 6, SQLITE_STATIC);
 	sqlite3_bind_int64(s->renew, 2, l->expires);
 	sqlite3_bind_text(s->renew, 3, l->vendor, -1, SQLITE_STATIC);
@@ -427,17 +614,29 @@ int lease_store_renew(struct lease_store *s, const struct lease *l)
 	return sqlite3_changes(s->db) ? 0 : -ENOENT;
 }
 
-int lease_store_del(struct lease_store *s, const uint8_t mac[6])
+int lease_store_del_at(struct lease_store *s, const uint8_t mac[6], int64_t now)
 {
 	int r;
 
 	if (!s || !mac)
 		return -EINVAL;
+	/* Released or declined: held until now, or its expiry if that
+	 * came first (found through the row, so first).  In the caller's
+	 * transaction the two go together. */
+	r = history_close(s, mac, now);
+	if (r)
+		return r;
 	sqlite3_bind_blob(s->del, 1, mac, 6, SQLITE_STATIC);
 	r = step_done(s, s->del, "delete lease");
 	if (r)
 		return r;
 	return sqlite3_changes(s->db) ? 0 : -ENOENT;
+}
+
+int lease_store_del(struct lease_store *s, const uint8_t mac[6])
+{
+	/* Attribution is wall-clock time: what an operator asks about. */
+	return lease_store_del_at(s, mac, (int64_t)time(NULL));
 }
 
 static void row_to_lease(sqlite3_stmt *st, struct lease *l)
@@ -535,6 +734,10 @@ int lease_store_expire(struct lease_store *s, int64_t now, lease_cb cb,
 	sqlite3_bind_int64(s->expired, 1, now);
 	r = walk(s, s->expired, cb, arg, &n);
 	if (!r) {
+		sqlite3_bind_int64(s->h_expire, 1, now);
+		r = step_done(s, s->h_expire, "close expired attribution");
+	}
+	if (!r) {
 		sqlite3_bind_int64(s->expire, 1, now);
 		r = step_done(s, s->expire, "delete expired leases");
 	}
@@ -545,4 +748,64 @@ int lease_store_expire(struct lease_store *s, int64_t now, lease_cb cb,
 			r = lease_store_commit(s);
 	}
 	return r ? r : n;
+}
+
+int lease_store_who(struct lease_store *s, uint32_t pub_ip, uint16_t port,
+		    int64_t at, attribution_cb cb, void *arg)
+{
+	struct attribution a;
+	int rc, n = 0, r = 0;
+
+	if (!s || !cb)
+		return -EINVAL;
+	sqlite3_bind_int64(s->h_who, 1, pub_ip);
+	sqlite3_bind_int(s->h_who, 2, port);
+	sqlite3_bind_int64(s->h_who, 3, at);
+	while ((rc = sqlite3_step(s->h_who)) == SQLITE_ROW) {
+		const void *mac = sqlite3_column_blob(s->h_who, 0);
+		const unsigned char *t;
+
+		memset(&a, 0, sizeof(a));
+		if (mac && sqlite3_column_bytes(s->h_who, 0) == 6)
+			memcpy(a.mac, mac, 6);
+		a.priv_ip = (uint32_t)sqlite3_column_int64(s->h_who, 1);
+		a.pub_ip = (uint32_t)sqlite3_column_int64(s->h_who, 2);
+		a.port_first = (uint16_t)sqlite3_column_int(s->h_who, 3);
+		a.port_last = (uint16_t)sqlite3_column_int(s->h_who, 4);
+		a.from = sqlite3_column_int64(s->h_who, 5);
+		a.until = sqlite3_column_int64(s->h_who, 6);
+		a.open = sqlite3_column_int(s->h_who, 7);
+		t = sqlite3_column_text(s->h_who, 8);
+		if (t)
+			snprintf(a.vendor, sizeof(a.vendor), "%s",
+				 (const char *)t);
+		t = sqlite3_column_text(s->h_who, 9);
+		if (t)
+			snprintf(a.model, sizeof(a.model), "%s",
+				 (const char *)t);
+		t = sqlite3_column_text(s->h_who, 10);
+		if (t)
+			snprintf(a.client_id, sizeof(a.client_id), "%s",
+				 (const char *)t);
+		n++;
+		r = cb(&a, arg);
+		if (r)
+			break;
+	}
+	if (!r && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = sql_err(s, rc, "read attribution");
+	sqlite3_reset(s->h_who);
+	sqlite3_clear_bindings(s->h_who);
+	return r ? r : n;
+}
+
+int lease_store_prune_history(struct lease_store *s, int64_t before)
+{
+	int r;
+
+	if (!s)
+		return -EINVAL;
+	sqlite3_bind_int64(s->h_prune, 1, before);
+	r = step_done(s, s->h_prune, "prune attribution");
+	return r ? r : sqlite3_changes(s->db);
 }

@@ -66,8 +66,11 @@ int lease_store_put(struct lease_store *s, const struct lease *l, int64_t now);
  * changes.  -ENOENT if mac has no stored lease. */
 int lease_store_renew(struct lease_store *s, const struct lease *l);
 
-/* Remove the lease of mac (RELEASE).  -ENOENT if there was none. */
+/* Remove the lease of mac (RELEASE).  -ENOENT if there was none.  Its
+ * attribution interval closes at now (the wall clock, for _del). */
 int lease_store_del(struct lease_store *s, const uint8_t mac[6]);
+int lease_store_del_at(struct lease_store *s, const uint8_t mac[6],
+		       int64_t now);
 
 /* The lease of mac, live or not.  -ENOENT if none. */
 int lease_store_get(struct lease_store *s, const uint8_t mac[6],
@@ -86,12 +89,43 @@ int lease_store_expire(struct lease_store *s, int64_t now, lease_cb cb,
 		       void *arg);
 
 /*
+ * Attribution (claim 5: a public address and port identify a phone): the
+ * store keeps, with the leases and in the same transaction as each
+ * change, the intervals [from, until) during which a MAC held a range.
+ * lease_store_put opens one (closing the MAC's previous one at now),
+ * lease_store_renew extends it to the new expiry, lease_store_del and
+ * lease_store_expire close it at now (or at the expiry, if that came
+ * first).  So the answer to "which phone held public address A, port P at
+ * time T?" is as durable as the lease, and costs no extra sync.
+ */
+struct attribution {
+	uint8_t mac[6];
+	uint32_t priv_ip, pub_ip; /* network order */
+	uint16_t port_first, port_last;
+	int64_t from, until; /* held from, until (exclusive) */
+	int open; /* the lease stands: until is its expiry so far */
+	char vendor[LEASE_VENDOR_MAX];
+	char model[LEASE_MODEL_MAX];
+	char client_id[LEASE_CLIENT_ID_MAX];
+};
+typedef int (*attribution_cb)(const struct attribution *a, void *arg);
+
+/* cb for each interval covering (pub_ip, port) at time at, oldest first;
+ * returns how many (0: nobody), or -errno. */
+int lease_store_who(struct lease_store *s, uint32_t pub_ip, uint16_t port,
+		    int64_t at, attribution_cb cb, void *arg);
+
+/* Forget closed intervals that ended before before; how many, or -errno. */
+int lease_store_prune_history(struct lease_store *s, int64_t before);
+
+/*
  * LS_DEFER_SYNC: make every commit before the call durable.  Only
  * fdatasync(2) of the write-ahead log, so another thread may run it while
  * this one goes on with the store (SQLite's own locks are not involved).
- * lease_store_sync_fd() gives that thread the descriptor: -1 while
- * nothing was ever committed.  Without LS_DEFER_SYNC both are no-ops
- * (0 and -1): commits are durable already.
+ * lease_store_sync_fd() gives that thread the descriptor, open from
+ * lease_store_open() on (so that a caller may then lose its path to the
+ * store's directory).  Without LS_DEFER_SYNC both are no-ops (0 and -1):
+ * commits are durable already.
  */
 int lease_store_sync(struct lease_store *s);
 int lease_store_sync_fd(struct lease_store *s);

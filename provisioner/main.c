@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <net/if.h>
 #include <poll.h>
@@ -40,12 +41,17 @@
 #include "log.h"
 #include "map-sync.h"
 #include "privsep.h"
+#include "startup.h"
 #include "render.h"
 #include "server.h"
 
 #define BATCH 64 /* messages read per wake-up */
 #define OUT_MAX (2 * BATCH) /* replies queued before a sendmmsg */
 #define STATS_EVERY 5 /* seconds between two writes of the stats file */
+/* After a failed removal, the maps are reconciled with the store at most
+ * this often (else every reconcile_every s: mappings whose lease is gone,
+ * half-written ones, orphan slots). */
+#define RECONCILE_RETRY 5
 /* Stop reading while this many REQUESTs wait for the disk: the socket
  * buffer holds the rest, and nothing is dropped for want of room. */
 #define PENDING_HIGH (4096 - 2 * BATCH)
@@ -65,6 +71,9 @@ struct daemon {
 	struct nappt_maps maps; /* until the map writer has them */
 	struct pm *pm; /* the map writer */
 	int have_maps;
+	int reconcile_due; /* a map removal failed: reconcile soon */
+	uid_t uid; /* the parser's */
+	gid_t gid;
 	int fd;
 	struct out *out;
 	unsigned int nout;
@@ -280,9 +289,27 @@ static int io_map_add(void *arg, const struct lease *l)
 	return writer_result(pm_map_add(((struct daemon *)arg)->pm, l));
 }
 
+/*
+ * A removal that failed is not forgotten: a mapping without a lease would
+ * send another phone's inbound traffic to whoever holds the address next.
+ * The next reconciliation (at most RECONCILE_RETRY s later) removes every
+ * mapping without a live lease, this one included.
+ */
 static int io_map_del(void *arg, const struct lease *l)
 {
-	return writer_result(pm_map_del(((struct daemon *)arg)->pm, l));
+	struct daemon *d = arg;
+	int r = writer_result(pm_map_del(d->pm, l));
+
+	if (r && r != -EPIPE) {
+		char a[INET_ADDRSTRLEN];
+
+		logp(LOG_ERR_,
+		     "Failed to remove the mapping of %s: %s; "
+		     "reconciling the maps",
+		     ip4(l->priv_ip, a), strerror(-r));
+		d->reconcile_due = 1;
+	}
+	return r;
 }
 
 static int io_map_check(void *arg, const struct lease *l)
@@ -294,10 +321,11 @@ static int io_map_check(void *arg, const struct lease *l)
 
 static void log_sync(const struct sync_stats *st)
 {
-	logp(LOG_INFO_,
+	logp(st->failed ? LOG_ERR_ : LOG_INFO_,
 	     "maps reconciled: %u kept, %u added, %u updated, %u removed, %u "
-	     "failed",
-	     st->kept, st->added, st->updated, st->removed, st->failed);
+	     "orphan slots cleared, %u failed",
+	     st->kept, st->added, st->updated, st->removed, st->orphans,
+	     st->failed);
 }
 
 static int store_each(void *src, lease_cb cb, void *arg)
@@ -313,8 +341,11 @@ static int io_map_reconcile(void *arg)
 
 	if (r)
 		logp(LOG_ERR_, "Failed to reconcile maps: %s", strerror(-r));
-	else
-		log_sync(&st);
+	else if (st.added || st.updated || st.removed || st.orphans ||
+		 st.failed)
+		log_sync(&st); /* quiet when there was nothing to do */
+	if (!r && !st.failed)
+		d->reconcile_due = 0;
 	return r;
 }
 
@@ -423,18 +454,57 @@ static void commit(struct daemon *d, struct syncer *y)
 /* --- privileges ------------------------------------------------------------ */
 
 /*
- * The server parses what anyone on the LAN sends: once its socket is
- * bound, it keeps no capability at all.  Maps and ARP entries are the map
- * writer's (privsep.h).  Capabilities are per thread: this runs before
- * the sync thread exists.
+ * The server parses what anyone on the LAN sends.  Once everything
+ * outside the phone directory is open (socket, store, templates, the map
+ * writer forked), it becomes its own user, chrooted into the phone
+ * directory, with no capability (privsep.h).  Fail closed: a step that
+ * fails stops the daemon, it never serves half-dropped.  Runs before the
+ * sync thread exists (credentials are per thread).
  */
-static void drop_privileges(void)
+static int enter_jail(struct daemon *d)
 {
-	int r = privsep_keep_caps(0);
+	int r = privsep_enter_jail(d->conf.tftp_root, d->uid, d->gid);
 
-	if (r)
-		logp(LOG_WARN_, "Failed to drop capabilities: %s",
-		     strerror(-r));
+	if (r) {
+		logp(LOG_ERR_,
+		     "Failed to drop privileges (chroot %s, uid %u, gid %u): "
+		     "%s; refusing to serve",
+		     d->conf.tftp_root, (unsigned int)d->uid,
+		     (unsigned int)d->gid, strerror(-r));
+		return r;
+	}
+	/* The phone directory is the root now. */
+	snprintf(d->conf.tftp_root, sizeof(d->conf.tftp_root), "/");
+	return 0;
+}
+
+/*
+ * The phone directory becomes the parser's root and only writable place:
+ * owned by its user.  Never "/" or a directory others may write to.
+ */
+static int give_phone_dir(struct daemon *d)
+{
+	char real[PATH_MAX], gate[PATH_MAX + 16];
+	struct stat st;
+
+	if (!realpath(d->conf.tftp_root, real))
+		return -errno;
+	if (!strcmp(real, "/"))
+		return -EINVAL;
+	if (stat(real, &st))
+		return -errno;
+	if (st.st_mode & S_IWOTH)
+		return -EPERM;
+	snprintf(gate, sizeof(gate), "%s/.leases", real);
+	if (mkdir(gate, 0755) && errno != EEXIST)
+		return -errno;
+	if (chown(real, d->uid, d->gid) || chown(gate, d->uid, d->gid) ||
+	    ((st.st_mode & 07777) != 0755 && chmod(real, 0755)))
+		return -errno;
+	if (strlen(real) >= sizeof(d->conf.tftp_root))
+		return -ENAMETOOLONG;
+	memcpy(d->conf.tftp_root, real, strlen(real) + 1);
+	return 0;
 }
 
 /* --- setup ----------------------------------------------------------------- */
@@ -503,29 +573,29 @@ static int check_maps(struct daemon *d)
 }
 
 /* Counters for a scraper (node_exporter's textfile collector), atomically
- * replaced: the log is for events, not for numbers. */
+ * replaced by the map writer: the parser has no path to the file. */
 static void write_stats(struct daemon *d)
 {
-	char buf[8192], dir[256], *slash;
-	int len;
+	char buf[8192];
+	int len, r;
 
 	if (!d->conf.stats_file[0])
 		return;
 	len = srv_format_stats(d->srv, buf, sizeof(buf));
-	snprintf(dir, sizeof(dir), "%s", d->conf.stats_file);
-	slash = strrchr(dir, '/');
-	if (!slash || len <= 0)
+	if (len <= 0)
 		return;
-	*slash = '\0';
-	if (render_write_atomic(dir[0] ? dir : "/", slash + 1, buf, (size_t)len,
-				0) < 0)
-		logp(LOG_WARN_, "Failed to write %s", d->conf.stats_file);
+	r = pm_write_stats(d->pm, buf, (size_t)len);
+	if (r)
+		logp(LOG_WARN_, "Failed to write %s: %s", d->conf.stats_file,
+		     strerror(-r));
 }
 
 static void usage(void)
 {
 	printf("Usage: nappt-provisioner [-c FILE] [-n] [--no-maps] "
 	       "[--templates DIR]\n"
+	       "       nappt-provisioner who [-c FILE | --db FILE] ADDRESS "
+	       "PORT [TIME]\n"
 	       "\n"
 	       "DHCP server for IP phones: validates each phone (MAC, then "
 	       "vendor class),\n"
@@ -536,14 +606,239 @@ static void usage(void)
 	       "\n"
 	       "  -c, --config FILE   configuration (default "
 	       "/etc/nappt/provisioner.conf)\n"
-	       "  -n, --check         check the configuration and exit\n"
+	       "  -n, --check         check the configuration (and that its "
+	       "templates are\n"
+	       "                      there) and exit\n"
 	       "      --no-maps       do not touch the data plane (testing)\n"
-	       "      --templates DIR per-phone config templates (default "
-	       "/usr/local/share/nappt/templates)\n"
+	       "      --templates DIR per-phone config templates (default: "
+	       "the `templates`\n"
+	       "                      key, else templates/ next to FILE, else "
+	       "found from\n"
+	       "                      the binary: PREFIX/share/nappt/"
+	       "templates or the source\n"
+	       "                      tree's provisioner/templates)\n"
 	       "  -h, --help          this text\n"
+	       "\n"
+	       "who: which phone (MAC, private address, model) held public "
+	       "ADDRESS, PORT\n"
+	       "at TIME (default now; seconds since 1970, or UTC as "
+	       "2026-12-07T05:00:00Z)?\n"
+	       "Exit 0 and one line per holder, or 1 if nobody held it.\n"
 	       "\n"
 	       "Signals: TERM/INT stop (held ACKs are synced and sent "
 	       "first), USR1 logs the counters.\n");
+}
+
+/* --- who ------------------------------------------------------------------- */
+
+static int parse_time(const char *s, int64_t *out)
+{
+	static const char *const fmts[] = { "%Y-%m-%dT%H:%M:%SZ",
+					    "%Y-%m-%dT%H:%M:%S",
+					    "%Y-%m-%d %H:%M:%S", "%Y-%m-%d" };
+	struct tm tm;
+	unsigned int i;
+	char *end;
+
+	if (!strcmp(s, "now")) {
+		*out = time(NULL);
+		return 0;
+	}
+	errno = 0;
+	*out = strtoll(s[0] == '@' ? s + 1 : s, &end, 10);
+	if (!errno && !*end && end != s)
+		return 0;
+	for (i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(s, fmts[i], &tm);
+		if (end && !*end) {
+			*out = (int64_t)timegm(&tm);
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static const char *utc(int64_t t, char *buf, size_t n)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!gmtime_r(&tt, &tm) || !strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, n, "@%lld", (long long)t);
+	return buf;
+}
+
+static int who_print(const struct attribution *a, void *arg)
+{
+	char priv[INET_ADDRSTRLEN], from[32], until[32];
+
+	(void)arg;
+	printf("mac=%02x:%02x:%02x:%02x:%02x:%02x private=%s model=%s "
+	       "vendor=\"%s\" ports=%u-%u from=%s until=%s%s\n",
+	       a->mac[0], a->mac[1], a->mac[2], a->mac[3], a->mac[4], a->mac[5],
+	       ip4(a->priv_ip, priv), a->model[0] ? a->model : "-", a->vendor,
+	       a->port_first, a->port_last, utc(a->from, from, sizeof(from)),
+	       utc(a->until, until, sizeof(until)),
+	       a->open ? " (lease standing)" : "");
+	return 0;
+}
+
+static int who_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "db", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	const char *conf_path = "/etc/nappt/provisioner.conf", *db = NULL;
+	static struct prov_conf conf;
+	struct lease_store *s;
+	struct in_addr a;
+	unsigned long port;
+	char at_s[32], *end;
+	int64_t at;
+	int c, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 'd':
+			db = optarg;
+			break;
+		case 'h':
+			usage();
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	if (argc - optind < 2 || argc - optind > 3 ||
+	    inet_pton(AF_INET, argv[optind], &a) != 1) {
+		fprintf(stderr, "Usage: nappt-provisioner who [-c FILE | --db "
+				"FILE] ADDRESS PORT [TIME]\n");
+		return 2;
+	}
+	errno = 0;
+	port = strtoul(argv[optind + 1], &end, 10);
+	if (errno || *end || port > 65535) {
+		fprintf(stderr, "who: bad port %s\n", argv[optind + 1]);
+		return 2;
+	}
+	if (parse_time(argc - optind == 3 ? argv[optind + 2] : "now", &at)) {
+		fprintf(stderr,
+			"who: bad time %s (seconds since 1970, or UTC "
+			"as 2026-12-07T05:00:00Z)\n",
+			argv[optind + 2]);
+		return 2;
+	}
+	if (!db) {
+		r = conf_load(conf_path, &conf, stderr);
+		if (r) {
+			fprintf(stderr, "who: Failed to read %s\n", conf_path);
+			return 2;
+		}
+		db = conf.lease_db;
+	}
+	/* An operator's question never creates a store. */
+	r = access(db, R_OK) ? -errno : lease_store_open(db, 0, &s);
+	if (r) {
+		fprintf(stderr, "who: Failed to open lease store %s: %s\n", db,
+			strerror(-r));
+		return 2;
+	}
+	printf("%s port %lu at %s:\n", argv[optind], port,
+	       utc(at, at_s, sizeof(at_s)));
+	r = lease_store_who(s, a.s_addr, (uint16_t)port, at, who_print, NULL);
+	lease_store_close(s);
+	if (r < 0) {
+		fprintf(stderr, "who: Failed to read the history: %s\n",
+			strerror(-r));
+		return 2;
+	}
+	if (!r)
+		printf("nobody (no lease held it then)\n");
+	return r ? 0 : 1;
+}
+
+/* The models' templates are there and readable: a check run says so
+ * before a start would fail on them. */
+static int check_templates(const struct prov_conf *c, const char *dir)
+{
+	int i, bad = 0;
+
+	for (i = 0; i < c->policy.nmodels; i++) {
+		const char *t = c->policy.models[i].tmpl;
+		char path[PATH_MAX + 80];
+
+		snprintf(path, sizeof(path), "%s/%s%s", dir, t,
+			 strcmp(t, "cisco") ? ".cfg" : ".cnf.xml");
+		if (access(path, R_OK)) {
+			logp(LOG_ERR_, "Failed to find template %s: %s", path,
+			     strerror(errno));
+			bad++;
+		}
+	}
+	return bad;
+}
+
+/*
+ * Where the templates are, in this order: --templates; the `templates`
+ * key; templates/ next to the configuration file; from the binary,
+ * PREFIX/share/nappt/templates (installed: PREFIX/sbin/..) or the source
+ * tree's provisioner/templates (build/nappt-provisioner); last the
+ * installed default.  The first directory that exists wins: a fresh
+ * clone's binary runs from its build tree without `make install`.
+ */
+static int is_dir(const char *p)
+{
+	struct stat st;
+
+	return !stat(p, &st) && S_ISDIR(st.st_mode);
+}
+
+static void find_templates(const char *cli, const char *key,
+			   const char *conf_path, char *out, size_t n)
+{
+	char buf[PATH_MAX - 64], exe[PATH_MAX - 64], *slash;
+	ssize_t len;
+
+	if (cli) {
+		snprintf(out, n, "%s", cli);
+		return;
+	}
+	if (key && *key) {
+		snprintf(out, n, "%s", key);
+		return;
+	}
+	snprintf(buf, sizeof(buf), "%s", conf_path);
+	slash = strrchr(buf, '/');
+	if (slash)
+		slash[1] = '\0';
+	else
+		snprintf(buf, sizeof(buf), "./");
+	snprintf(out, n, "%stemplates", buf);
+	if (is_dir(out))
+		return;
+	len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (len > 0) {
+		exe[len] = '\0';
+		slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			snprintf(out, n, "%s/../share/nappt/templates", exe);
+			if (is_dir(out))
+				return;
+			snprintf(out, n, "%s/../provisioner/templates", exe);
+			if (is_dir(out))
+				return;
+		}
+	}
+	snprintf(out, n, "%s", "/usr/local/share/nappt/templates");
 }
 
 /* Everything that must be open before serving; 0 or exit status. */
@@ -551,6 +846,18 @@ static int set_up(struct daemon *d, const char *conf_path, const char *tmpl_dir,
 		  int no_maps)
 {
 	struct srv_io io = { .arg = d, .send = io_send };
+	struct pm_limits lim = {
+		.lan_net = d->conf.lan_net,
+		.lan_size = d->conf.lan_size,
+		.gateway = d->conf.gateway,
+		.reserved = (const uint16_t(*)[2])d->conf.reserved,
+		.nreserved = d->conf.nreserved,
+		.stats_file = d->conf.stats_file,
+	};
+	struct startup_stats ss;
+	/* One clock reading for the whole start: a lease cannot expire
+	 * between the store's expiry and the maps' reconciliation. */
+	int64_t now = time(NULL);
 	int r;
 
 	if (!d->conf.interface[0]) {
@@ -562,10 +869,18 @@ static int set_up(struct daemon *d, const char *conf_path, const char *tmpl_dir,
 		     d->conf.interface, strerror(errno));
 		return 1;
 	}
-	r = mkdir_p(d->conf.tftp_root);
+	r = privsep_user(d->conf.user, &d->uid, &d->gid);
 	if (r) {
-		logp(LOG_ERR_, "Failed to create %s: %s", d->conf.tftp_root,
-		     strerror(-r));
+		logp(LOG_ERR_, "Failed to find the parser's user %s: %s",
+		     d->conf.user, strerror(-r));
+		return 1;
+	}
+	r = mkdir_p(d->conf.tftp_root);
+	if (!r)
+		r = give_phone_dir(d);
+	if (r) {
+		logp(LOG_ERR_, "Failed to prepare %s for the parser: %s",
+		     d->conf.tftp_root, strerror(-r));
 		return 1;
 	}
 	r = lease_store_open(d->conf.lease_db, LS_DEFER_SYNC, &d->store);
@@ -574,9 +889,14 @@ static int set_up(struct daemon *d, const char *conf_path, const char *tmpl_dir,
 		     d->conf.lease_db, strerror(-r));
 		return 1;
 	}
+	r = lease_store_prune_history(
+		d->store, now - (int64_t)d->conf.attribution_days * 86400);
+	if (r < 0) {
+		logp(LOG_ERR_, "Failed to prune the attribution history: %s",
+		     strerror(-r));
+		return 1;
+	}
 	if (!no_maps) {
-		struct sync_stats st;
-
 		r = nappt_maps_open(&d->maps, d->conf.pin_dir);
 		if (r) {
 			logp(LOG_ERR_,
@@ -588,21 +908,26 @@ static int set_up(struct daemon *d, const char *conf_path, const char *tmpl_dir,
 		if (check_maps(d))
 			return 1;
 		d->have_maps = 1;
-		/* Live leases only: expired ones lose their mapping here and
-		 * their row in srv_new(). */
-		r = map_sync_reconcile(d->store, &d->maps, time(NULL), &st);
-		if (r)
-			logp(LOG_ERR_, "Failed to reconcile maps: %s",
-			     strerror(-r));
-		else
-			log_sync(&st);
 		io.map_add = io_map_add;
 		io.map_del = io_map_del;
 		io.map_check = io_map_check;
 		io.map_reconcile = io_map_reconcile;
 	}
-	r = pm_start(d->have_maps ? &d->maps : NULL, d->conf.interface,
-		     d->conf.lan_net, d->conf.lan_size, &d->pm);
+	/* Expired leases out of the store, their files out of the phone
+	 * directory, the maps equal to the rest (startup.h). */
+	r = startup_clean(&d->conf, d->store, d->have_maps ? &d->maps : NULL,
+			  now, &ss);
+	if (r)
+		return 1;
+	if (ss.expired || ss.files_removed)
+		logp(LOG_INFO_,
+		     "start: %d expired leases removed, %u stale phone files "
+		     "removed",
+		     ss.expired, ss.files_removed);
+	if (d->have_maps)
+		log_sync(&ss.maps);
+	r = pm_start_limits(d->have_maps ? &d->maps : NULL, d->conf.interface,
+			    &lim, &d->pm);
 	if (r) {
 		logp(LOG_ERR_, "Failed to start the map writer: %s",
 		     strerror(-r));
@@ -616,13 +941,16 @@ static int set_up(struct daemon *d, const char *conf_path, const char *tmpl_dir,
 		     d->conf.interface, strerror(-d->fd));
 		return 1;
 	}
-	drop_privileges();
-	r = srv_new(&d->conf, tmpl_dir, d->store, &io, time(NULL), &d->srv);
+	/* Templates are read here, before the parser loses its view of
+	 * the file system. */
+	r = srv_new(&d->conf, tmpl_dir, d->store, &io, now, &d->srv);
 	if (r) {
 		logp(LOG_ERR_, "Failed to start the DHCP server: %s",
 		     strerror(-r));
 		return 1;
 	}
+	if (enter_jail(d))
+		return 1;
 	d->out = calloc(OUT_MAX, sizeof(*d->out));
 	if (!d->out)
 		return 1;
@@ -638,7 +966,7 @@ static void serve(struct daemon *d, struct syncer *y)
 	struct rxbuf *rx = calloc(BATCH, sizeof(*rx));
 	struct mmsghdr mh[BATCH];
 	struct iovec iov[BATCH];
-	time_t last_tick = 0, last_stats = 0;
+	time_t last_tick = 0, last_stats = 0, last_rc = time(NULL);
 	int i, n, r;
 
 	if (!rx)
@@ -655,6 +983,14 @@ static void serve(struct daemon *d, struct syncer *y)
 			srv_tick(d->srv, now);
 			commit(d, y);
 			sync_kick(d, y);
+			/* After the commit: the store says what is live. */
+			if (d->have_maps &&
+			    (now - last_rc >= (time_t)d->conf.reconcile_every ||
+			     (d->reconcile_due &&
+			      now - last_rc >= RECONCILE_RETRY))) {
+				last_rc = now;
+				io_map_reconcile(d);
+			}
 			if (now - last_stats >= STATS_EVERY) {
 				last_stats = now;
 				write_stats(d);
@@ -716,11 +1052,14 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	const char *conf_path = "/etc/nappt/provisioner.conf",
-		   *tmpl_dir = "/usr/local/share/nappt/templates";
+	const char *conf_path = "/etc/nappt/provisioner.conf", *tmpl_cli = NULL;
+	static char tmpl_dir[PATH_MAX];
 	static struct daemon d = { .fd = -1 };
 	static struct syncer y = { .wal_fd = -1 };
 	int check = 0, no_maps = 0, c, r;
+
+	if (argc > 1 && !strcmp(argv[1], "who"))
+		return who_main(argc - 1, argv + 1);
 
 	while ((c = getopt_long(argc, argv, "c:nh", opts, NULL)) != -1) {
 		switch (c) {
@@ -734,7 +1073,7 @@ int main(int argc, char **argv)
 			no_maps = 1;
 			break;
 		case 'T':
-			tmpl_dir = optarg;
+			tmpl_cli = optarg;
 			break;
 		case 'h':
 			usage();
@@ -754,9 +1093,13 @@ int main(int argc, char **argv)
 		logp(LOG_ERR_, "%s: %d error(s)", conf_path, r);
 		return 1;
 	}
+	find_templates(tmpl_cli, d.conf.templates, conf_path, tmpl_dir,
+		       sizeof(tmpl_dir));
 	if (check) {
-		printf("%s: configuration OK (%d models)\n", conf_path,
-		       d.conf.policy.nmodels);
+		if (check_templates(&d.conf, tmpl_dir))
+			return 1;
+		printf("%s: configuration OK (%d models, templates in %s)\n",
+		       conf_path, d.conf.policy.nmodels, tmpl_dir);
 		return 0;
 	}
 	r = set_up(&d, conf_path, tmpl_dir, no_maps);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
 
 #include "log.h"
 #include "map-sync.h"
@@ -18,12 +19,15 @@ void map_sync_phone(const struct lease *l, struct nappt_phone *p)
 	p->flags = NAPPT_PHONE_VALID;
 }
 
+static int add_phone(struct nappt_maps *m, uint32_t priv_be,
+		     const struct nappt_phone *p);
+
 int map_sync_add(struct nappt_maps *m, const struct lease *l)
 {
 	struct nappt_phone p;
 
 	map_sync_phone(l, &p);
-	return nappt_phone_add(m, l->priv_ip, &p);
+	return add_phone(m, l->priv_ip, &p);
 }
 
 int map_sync_del(struct nappt_maps *m, const struct lease *l)
@@ -75,12 +79,145 @@ static int same(const struct nappt_phone *a, const struct nappt_phone *b)
 	       (a->flags & NAPPT_PHONE_VALID) == (b->flags & NAPPT_PHONE_VALID);
 }
 
+/* The slot key of the slot that begins at port on pub (libnappt's). */
+static uint32_t slot_key(const struct nappt_maps *m, uint32_t pub_be,
+			 uint32_t port)
+{
+	return (ntohl(pub_be) - ntohl(m->cfg.pub_net)) * m->cfg.slots_per_ip +
+	       (port >> m->cfg.slot_shift);
+}
+
+/*
+ * Every slot of the entry's range points back at it.  libnappt writes the
+ * entry before its slots, so a writer killed half-way through an add
+ * leaves an entry that looks right and slots that are missing: inbound
+ * traffic to them is lost until someone checks the slots, not the entry.
+ */
+static int slots_hold(struct nappt_maps *m, uint32_t priv_be,
+		      const struct nappt_phone *p)
+{
+	uint32_t step = 1U << m->cfg.slot_shift, port, key;
+	int idx = nappt_phone_index(&m->cfg, priv_be);
+	nappt_slot_t cur;
+
+	if (idx < 0 || nappt_phone_check(&m->cfg, priv_be, p))
+		return 0;
+	for (port = p->port_first; port <= p->port_last; port += step) {
+		key = slot_key(m, p->pub_ip, port);
+		if (bpf_map_lookup_elem(m->slots_fd, &key, &cur) ||
+		    cur != (nappt_slot_t)idx + 1)
+			return 0;
+	}
+	return 1;
+}
+
 int map_sync_holds(struct nappt_maps *m, const struct lease *l)
 {
 	struct nappt_phone want, cur;
 
 	map_sync_phone(l, &want);
-	return !nappt_phone_get(m, l->priv_ip, &cur) && same(&cur, &want);
+	return !nappt_phone_get(m, l->priv_ip, &cur) && same(&cur, &want) &&
+	       slots_hold(m, l->priv_ip, &want);
+}
+
+/*
+ * Is the slot at key (pub, port) an orphan: its value names a phone entry
+ * that is empty or does not cover it?  A writer killed between moving a
+ * phone and freeing its old slots, or one of an older layout, leaves
+ * them; left alone they refuse the slot's next owner with -EBUSY forever.
+ * A slot its owner covers is never an orphan, so clearing orphans cannot
+ * take a live phone's slot.
+ */
+static int slot_orphan(struct nappt_maps *m, uint32_t pub_be, uint32_t port,
+		       nappt_slot_t v)
+{
+	struct nappt_phone owner;
+	uint32_t idx = v - 1;
+
+	if (!v)
+		return 0;
+	if (idx >= m->cfg.lan_size ||
+	    bpf_map_lookup_elem(m->phones_fd, &idx, &owner))
+		return 1;
+	return !(owner.flags & NAPPT_PHONE_VALID) || owner.pub_ip != pub_be ||
+	       port < owner.port_first || port > owner.port_last;
+}
+
+/* Clear the orphans in the range l wants; how many, or -errno. */
+static int clear_orphans_in(struct nappt_maps *m, const struct nappt_phone *p)
+{
+	uint32_t step = 1U << m->cfg.slot_shift, port, key;
+	nappt_slot_t cur, zero = 0;
+	int n = 0;
+
+	for (port = p->port_first; port <= p->port_last; port += step) {
+		key = slot_key(m, p->pub_ip, port);
+		if (bpf_map_lookup_elem(m->slots_fd, &key, &cur))
+			return -errno;
+		if (!slot_orphan(m, p->pub_ip, port, cur))
+			continue;
+		if (bpf_map_update_elem(m->slots_fd, &key, &zero, BPF_ANY))
+			return -errno;
+		n++;
+	}
+	return n;
+}
+
+/* nappt_phone_add, and once more after clearing orphans in its way. */
+static int add_phone(struct nappt_maps *m, uint32_t priv_be,
+		     const struct nappt_phone *p)
+{
+	int r = nappt_phone_add(m, priv_be, p);
+
+	if (r != -EBUSY)
+		return r;
+	r = clear_orphans_in(m, p);
+	if (r <= 0)
+		return r < 0 ? r : -EBUSY;
+	return nappt_phone_add(m, priv_be, p);
+}
+
+/* Walk every slot; clear the orphans.  Batches: 1M slots at start. */
+static int clear_orphans(struct nappt_maps *m, unsigned int *cleared)
+{
+	uint32_t n_slots = m->cfg.pub_count * m->cfg.slots_per_ip;
+	uint32_t batch = 4096, key, i, n;
+	nappt_slot_t *vals = calloc(batch, sizeof(*vals));
+	nappt_slot_t zero = 0;
+	int r = 0;
+
+	if (!vals)
+		return -ENOMEM;
+	for (key = 0; key < n_slots; key += n) {
+		n = n_slots - key < batch ? n_slots - key : batch;
+		for (i = 0; i < n; i++) {
+			uint32_t k = key + i;
+
+			if (bpf_map_lookup_elem(m->slots_fd, &k, &vals[i])) {
+				r = -errno;
+				goto out;
+			}
+		}
+		for (i = 0; i < n; i++) {
+			uint32_t k = key + i;
+			uint32_t pub = htonl(ntohl(m->cfg.pub_net) +
+					     k / m->cfg.slots_per_ip);
+			uint32_t port = (k % m->cfg.slots_per_ip)
+					<< m->cfg.slot_shift;
+
+			if (!slot_orphan(m, pub, port, vals[i]))
+				continue;
+			if (bpf_map_update_elem(m->slots_fd, &k, &zero,
+						BPF_ANY)) {
+				r = -errno;
+				goto out;
+			}
+			(*cleared)++;
+		}
+	}
+out:
+	free(vals);
+	return r;
 }
 
 static int reconcile_lease(const struct lease *l, void *arg)
@@ -103,7 +240,8 @@ static int reconcile_lease(const struct lease *l, void *arg)
 
 	map_sync_phone(l, &want);
 	r = nappt_phone_get(lv->m, l->priv_ip, &cur);
-	if (r == 0 && same(&cur, &want)) {
+	if (r == 0 && same(&cur, &want) &&
+	    slots_hold(lv->m, l->priv_ip, &want)) {
 		lv->st->kept++;
 		return 0;
 	}
@@ -114,7 +252,7 @@ static int reconcile_lease(const struct lease *l, void *arg)
 		     strerror(-r));
 		return 0;
 	}
-	r = nappt_phone_add(lv->m, l->priv_ip, &want);
+	r = add_phone(lv->m, l->priv_ip, &want);
 	if (r == -EBUSY)
 		/* A slot still held by a mapping without a live lease:
 		 * retried once the stale ones are gone. */
@@ -216,12 +354,16 @@ int map_sync_reconcile_from(lease_source each, void *src, struct nappt_maps *m,
 		}
 		st->removed++;
 	}
+	/* Slots no entry covers, before the retries they may block. */
+	r = clear_orphans(m, &st->orphans);
+	if (r)
+		goto out;
 	for (i = 0; i < lv.nretry; i++) {
 		struct nappt_phone p;
 		char a[INET_ADDRSTRLEN];
 
 		map_sync_phone(&lv.retry[i], &p);
-		r = nappt_phone_add(m, lv.retry[i].priv_ip, &p);
+		r = add_phone(m, lv.retry[i].priv_ip, &p);
 		if (r) {
 			st->failed++;
 			logp(LOG_WARN_, "Failed to map lease of %s: %s",

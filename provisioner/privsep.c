@@ -7,6 +7,8 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -34,6 +37,7 @@ enum pm_op {
 	PM_RC_LEASE, /* one lease of a reconcile list; no reply */
 	PM_RC_END, /* the list is complete: reconcile, reply with stats */
 	PM_RC_ABORT, /* forget the list */
+	PM_STATS, /* write the counters file (struct pm_stats_req) */
 };
 
 struct pm_req {
@@ -48,6 +52,15 @@ struct pm_rep {
 	struct sync_stats st;
 };
 
+/* The counters file's text, written by the writer: the parser has no
+ * path to the file (its root is the phone directory). */
+#define PM_STATS_MAX 8192
+struct pm_stats_req {
+	struct pm_req h;
+	uint32_t len;
+	char text[PM_STATS_MAX];
+};
+
 struct pm {
 	int fd;
 	pid_t pid;
@@ -59,10 +72,15 @@ struct writer {
 	struct nappt_maps *maps;
 	char ifname[IFNAMSIZ];
 	uint32_t lan_net, lan_size; /* host order */
+	uint32_t gateway; /* host order; 0: none */
+	uint16_t reserved[PM_MAX_RESERVED][2];
+	int nreserved;
+	char stats_file[256];
 	int arp_fd;
 	struct lease *list; /* a reconcile in progress */
 	size_t nlist, caplist;
 	int list_err; /* the first error while it was sent */
+	unsigned int list_refused; /* leases of the list writer_allows refused */
 };
 
 static void lease_of(const struct pm_req *q, struct lease *l)
@@ -89,14 +107,80 @@ static int list_each(void *src, lease_cb cb, void *arg)
 	return 0;
 }
 
+/*
+ * An address a phone may hold: in the LAN pool, and neither its network
+ * nor its broadcast address nor the gateway's own.  An ARP entry for the
+ * gateway's address would take its traffic; one for the broadcast address
+ * would turn broadcasts into unicasts to one host.
+ */
+static int phone_addr(const struct writer *w, uint32_t ip_be)
+{
+	uint32_t h = ntohl(ip_be);
+
+	if (h - w->lan_net >= w->lan_size)
+		return -ERANGE;
+	if (h == w->lan_net || h == w->lan_net + w->lan_size - 1 ||
+	    (w->gateway && h == w->gateway))
+		return -EPERM;
+	return 0;
+}
+
+/*
+ * What the configuration allows, checked here and not only by the
+ * parser, which a crafted packet may own: a phone address (above), and a
+ * range clear of ports 0-1023 and of every reserved range (the gateway's
+ * own services live there; a mapping would steal their inbound traffic).
+ * The pools and slot alignment are libnappt's check (nappt_phone_check).
+ */
+static int writer_allows(const struct writer *w, const struct lease *l)
+{
+	int i, r = phone_addr(w, l->priv_ip);
+
+	if (r)
+		return r;
+	if (l->port_first > l->port_last || l->port_first < 1024)
+		return -EPERM;
+	for (i = 0; i < w->nreserved; i++)
+		if (l->port_first <= w->reserved[i][1] &&
+		    l->port_last >= w->reserved[i][0])
+			return -EPERM;
+	return 0;
+}
+
+/* Counters text into the configured file, atomically (tmp + rename). */
+static int write_stats(const struct writer *w, const char *text, size_t len)
+{
+	char tmp[300];
+	int fd, r = 0;
+
+	if (!w->stats_file[0])
+		return -ENOENT;
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", w->stats_file) >=
+	    (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = mkstemp(tmp);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, len) != (ssize_t)len || fchmod(fd, 0644))
+		r = errno ? -errno : -EIO;
+	if (close(fd) && !r)
+		r = -errno;
+	if (!r && rename(tmp, w->stats_file))
+		r = -errno;
+	if (r)
+		unlink(tmp);
+	return r;
+}
+
 static int do_arp(struct writer *w, uint32_t ip, const uint8_t mac[6])
 {
 	struct arpreq ar = { 0 };
 	struct sockaddr_in *pa = (struct sockaddr_in *)&ar.arp_pa;
+	int r = phone_addr(w, ip);
 
 	/* Only a phone's address, only on the LAN. */
-	if (ntohl(ip) - w->lan_net >= w->lan_size)
-		return -ERANGE;
+	if (r)
+		return r;
 	pa->sin_family = AF_INET;
 	pa->sin_addr.s_addr = ip;
 	ar.arp_ha.sa_family = ARPHRD_ETHER;
@@ -110,6 +194,7 @@ static int serve_one(struct writer *w, const struct pm_req *q,
 		     struct pm_rep *rep)
 {
 	struct lease l;
+	int r;
 
 	lease_of(q, &l);
 	if (q->op == PM_ARP)
@@ -119,7 +204,8 @@ static int serve_one(struct writer *w, const struct pm_req *q,
 	switch (q->op) {
 	case PM_ADD:
 		/* nappt_phone_add checks the pools and the slots itself. */
-		return map_sync_add(w->maps, &l);
+		r = writer_allows(w, &l);
+		return r ? r : map_sync_add(w->maps, &l);
 	case PM_DEL:
 		return map_sync_del(w->maps, &l);
 	case PM_CHECK:
@@ -127,6 +213,12 @@ static int serve_one(struct writer *w, const struct pm_req *q,
 	case PM_RC_LEASE:
 		if (w->list_err)
 			return 0;
+		/* A lease the writer would refuse is left out of the list,
+		 * so a mapping it has goes with the stale ones. */
+		if (writer_allows(w, &l)) {
+			w->list_refused++;
+			return 0;
+		}
 		if (w->nlist == w->caplist) {
 			size_t cap = w->caplist ? w->caplist * 2 : 1024;
 			struct lease *n;
@@ -151,19 +243,19 @@ static int serve_one(struct writer *w, const struct pm_req *q,
 		w->list = NULL;
 		w->nlist = w->caplist = 0;
 		w->list_err = 0;
+		w->list_refused = 0;
 		return 0;
-	case PM_RC_END: {
-		int r = w->list_err ?
-				w->list_err :
-				map_sync_reconcile_from(list_each, w, w->maps,
-							&rep->st);
-
+	case PM_RC_END:
+		r = w->list_err ? w->list_err :
+				  map_sync_reconcile_from(list_each, w, w->maps,
+							  &rep->st);
+		rep->st.failed += w->list_refused;
 		free(w->list);
 		w->list = NULL;
 		w->nlist = w->caplist = 0;
 		w->list_err = 0;
+		w->list_refused = 0;
 		return r;
-	}
 	}
 	return -EOPNOTSUPP;
 }
@@ -188,6 +280,107 @@ int privsep_keep_caps(uint64_t keep)
 			prctl(PR_CAPBSET_DROP, cap, 0, 0, 0); /* EPERM: fine */
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 	return capset_only(keep) ? -errno : 0;
+}
+
+int privsep_user(const char *spec, uid_t *uid, gid_t *gid)
+{
+	unsigned long u, g;
+	struct passwd *pw;
+	char *end;
+
+	if (!spec || !*spec || !uid || !gid)
+		return -EINVAL;
+	if (spec[0] >= '0' && spec[0] <= '9') {
+		errno = 0;
+		u = strtoul(spec, &end, 10);
+		g = u;
+		if (*end == ':')
+			g = strtoul(end + 1, &end, 10);
+		if (errno || *end || !u || !g || u >= 0xffffffffUL ||
+		    g >= 0xffffffffUL)
+			return -EINVAL;
+		*uid = (uid_t)u;
+		*gid = (gid_t)g;
+		return 0;
+	}
+	pw = getpwnam(spec);
+	if (!pw) {
+		if (strcmp(spec, PRIVSEP_USER))
+			return -ENOENT;
+		*uid = PRIVSEP_FALLBACK_ID;
+		*gid = PRIVSEP_FALLBACK_ID;
+		return 0;
+	}
+	if (!pw->pw_uid || !pw->pw_gid)
+		return -EPERM; /* root under another name */
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	return 0;
+}
+
+static int verify_jail(const struct stat *root, uid_t uid, gid_t gid)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct c[2] = { 0 };
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+	struct stat st;
+	int cap;
+
+	if (getresuid(&ru, &eu, &su) || ru != uid || eu != uid || su != uid ||
+	    getresgid(&rg, &eg, &sg) || rg != gid || eg != gid || sg != gid ||
+	    getgroups(0, NULL) != 0)
+		return -EPERM;
+	if (syscall(SYS_capget, &h, c))
+		return -errno;
+	if (c[0].effective | c[0].permitted | c[0].inheritable |
+	    c[1].effective | c[1].permitted | c[1].inheritable)
+		return -EPERM;
+	for (cap = 0; cap <= CAP_LAST_CAP; cap++)
+		if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 0 ||
+		    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, cap, 0, 0) !=
+			    0)
+			return -EPERM;
+	if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
+		return -EPERM;
+	if (stat("/", &st) || st.st_dev != root->st_dev ||
+	    st.st_ino != root->st_ino)
+		return -EPERM;
+	/* The drop cannot be undone. */
+	if (setresuid(0, 0, 0) == 0 || setresgid(0, 0, 0) == 0)
+		return -EPERM;
+	return 0;
+}
+
+int privsep_enter_jail(const char *root, uid_t uid, gid_t gid)
+{
+	struct stat st;
+	int cap;
+
+	if (!root || !uid || !gid)
+		return -EINVAL;
+	if (stat(root, &st))
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	/* The bounding set first: dropping from it needs CAP_SETPCAP,
+	 * which the uid change takes away. */
+	for (cap = 0; cap <= CAP_LAST_CAP; cap++)
+		if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1 &&
+		    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0))
+			return -errno;
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0))
+		return -errno;
+	/* No path out: the pins, the store's directory and every root-only
+	 * file are outside this tree. */
+	if (chroot(root) || chdir("/"))
+		return -errno;
+	if (setgroups(0, NULL) || setresgid(gid, gid, gid) ||
+	    setresuid(uid, uid, uid))
+		return -errno;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || capset_only(0))
+		return -errno;
+	return verify_jail(&st, uid, gid);
 }
 
 /*
@@ -256,10 +449,13 @@ static void close_others(const struct writer *w, int fd)
 static void writer_main(struct writer *w, int fd)
 {
 	uint64_t keep = 1ULL << CAP_NET_ADMIN;
+	int r;
 
-	/* Outlives nothing: when the server goes, so does the writer.  A
-	 * service stop's SIGTERM is the server's to act on; the writer
-	 * serves its last requests and leaves when the pair closes. */
+	/* Outlives nothing: when the server goes, so does the writer, at
+	 * the latest when the pair closes (the parent-death signal does
+	 * not reach a root child from a parent that dropped to its own
+	 * uid).  A service stop's SIGTERM is the server's to act on; the
+	 * writer serves its last requests and leaves with the pair. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() == 1)
 		_exit(0);
@@ -270,24 +466,46 @@ static void writer_main(struct writer *w, int fd)
 	log_set_batched(0);
 	close_others(w, fd);
 	w->arp_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (w->arp_fd < 0)
+	if (w->arp_fd < 0) {
 		logp(LOG_ERR_, "map writer: Failed to open a socket: %s",
 		     strerror(errno));
+		_exit(1);
+	}
 	if (needs_cap_bpf(w)) {
 		keep |= 1ULL << CAP_BPF;
 		logp(LOG_NOTICE_, "This kernel wants CAP_BPF for map writes "
 				  "through an open map: the map writer keeps "
 				  "it");
 	}
-	if (privsep_keep_caps(keep))
-		logp(LOG_WARN_, "map writer: Failed to drop capabilities: %s",
-		     strerror(errno));
+	/* Fail closed: a writer that kept more than it needs serves
+	 * nothing (the server sees -EPIPE and stops). */
+	r = privsep_keep_caps(keep);
+	if (r) {
+		logp(LOG_ERR_, "map writer: Failed to drop capabilities: %s",
+		     strerror(-r));
+		_exit(1);
+	}
 	for (;;) {
+		static struct pm_stats_req sq;
 		struct pm_req q;
 		struct pm_rep rep;
 		/* MSG_TRUNC: the real length, so a longer message is
 		 * refused whole, not cut. */
-		ssize_t n = recv(fd, &q, sizeof(q), MSG_TRUNC);
+		ssize_t n = recv(fd, &sq, sizeof(sq), MSG_TRUNC);
+
+		if (n >= (ssize_t)sizeof(q))
+			memcpy(&q, &sq.h, sizeof(q));
+		else
+			memset(&q, 0, sizeof(q));
+		if (n == (ssize_t)sizeof(sq) && q.op == PM_STATS) {
+			memset(&rep, 0, sizeof(rep));
+			rep.r = sq.len <= PM_STATS_MAX ?
+					write_stats(w, sq.text, sq.len) :
+					-EBADMSG;
+			if (send(fd, &rep, sizeof(rep), MSG_NOSIGNAL) < 0)
+				_exit(1);
+			continue;
+		}
 
 		if (n == 0)
 			_exit(0); /* the server is gone */
@@ -297,8 +515,9 @@ static void writer_main(struct writer *w, int fd)
 			_exit(1);
 		}
 		memset(&rep, 0, sizeof(rep));
-		rep.r = n == (ssize_t)sizeof(q) ? serve_one(w, &q, &rep) :
-						  -EBADMSG;
+		rep.r = n == (ssize_t)sizeof(q) && q.op != PM_STATS ?
+				serve_one(w, &q, &rep) :
+				-EBADMSG;
 		if (q.op == PM_RC_LEASE && n == (ssize_t)sizeof(q))
 			continue; /* no reply: its errors come with PM_RC_END */
 		if (send(fd, &rep, sizeof(rep), MSG_NOSIGNAL) < 0)
@@ -311,10 +530,19 @@ static void writer_main(struct writer *w, int fd)
 int pm_start(struct nappt_maps *maps, const char *ifname, uint32_t lan_net,
 	     uint32_t lan_size, struct pm **out)
 {
-	struct pm *pm;
-	int sv[2];
+	struct pm_limits lim = { .lan_net = lan_net, .lan_size = lan_size };
 
-	if (!ifname || !out)
+	return pm_start_limits(maps, ifname, &lim, out);
+}
+
+int pm_start_limits(struct nappt_maps *maps, const char *ifname,
+		    const struct pm_limits *lim, struct pm **out)
+{
+	struct pm *pm;
+	int sv[2], i;
+
+	if (!ifname || !lim || !out || lim->nreserved < 0 ||
+	    lim->nreserved > PM_MAX_RESERVED || !lim->lan_size)
 		return -EINVAL;
 	pm = calloc(1, sizeof(*pm));
 	if (!pm)
@@ -336,11 +564,20 @@ int pm_start(struct nappt_maps *maps, const char *ifname, uint32_t lan_net,
 		return r;
 	}
 	if (pm->pid == 0) {
-		struct writer w = { .maps = maps,
-				    .lan_net = lan_net,
-				    .lan_size = lan_size,
-				    .arp_fd = -1 };
+		static struct writer w;
 
+		w.maps = maps;
+		w.lan_net = lim->lan_net;
+		w.lan_size = lim->lan_size;
+		w.gateway = lim->gateway;
+		w.arp_fd = -1;
+		for (i = 0; i < lim->nreserved; i++) {
+			w.reserved[i][0] = lim->reserved[i][0];
+			w.reserved[i][1] = lim->reserved[i][1];
+		}
+		w.nreserved = lim->nreserved;
+		snprintf(w.stats_file, sizeof(w.stats_file), "%s",
+			 lim->stats_file ? lim->stats_file : "");
 		close(sv[0]);
 		snprintf(w.ifname, sizeof(w.ifname), "%s", ifname);
 		writer_main(&w, sv[1]);
@@ -417,6 +654,27 @@ int pm_map_check(struct pm *pm, const struct lease *l)
 	struct pm_rep rep;
 
 	return call(pm, &q, &rep);
+}
+
+int pm_write_stats(struct pm *pm, const char *text, size_t len)
+{
+	static struct pm_stats_req q;
+	struct pm_rep rep;
+	ssize_t n;
+
+	if (len > PM_STATS_MAX)
+		return -E2BIG;
+	memset(&q, 0, sizeof(q));
+	q.h.op = PM_STATS;
+	q.len = (uint32_t)len;
+	memcpy(q.text, text, len);
+	while (send(pm->fd, &q, sizeof(q), MSG_NOSIGNAL) < 0)
+		if (errno != EINTR)
+			return -EPIPE;
+	do
+		n = recv(pm->fd, &rep, sizeof(rep), 0);
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof(rep) ? rep.r : -EPIPE;
 }
 
 int pm_arp(struct pm *pm, uint32_t ip, const uint8_t mac[6])

@@ -36,6 +36,29 @@ t_bad_conf() {
 		grep -q "bad.conf:2: lan_pool" "$T/bad.out"
 }
 check "provisioner -n reports file:line:reason" t_bad_conf
+
+# A fresh clone's binary finds its templates without `make install`:
+# from the build tree (binary), next to the configuration, or the
+# `templates` key, in that order after --templates.
+t_templates() {
+	local d out
+	d=$(mktemp -d)
+	cp "$T/prov.conf" "$d/prov.conf"
+	out=$("$BUILD/nappt-provisioner" -n -c "$d/prov.conf") || { rm -rf "$d"; return 1; }
+	echo "$out"
+	echo "$out" | grep -q "templates in $BUILD/../provisioner/templates" || { rm -rf "$d"; return 1; }
+	mkdir "$d/templates"
+	! "$BUILD/nappt-provisioner" -n -c "$d/prov.conf" 2>"$d/err" &&
+		grep -q "Failed to find template $d/templates/cisco.cnf.xml" "$d/err" &&
+		cp "$SRC"/provisioner/templates/* "$d/templates/" &&
+		"$BUILD/nappt-provisioner" -n -c "$d/prov.conf" | grep -q "templates in $d/templates" &&
+		sed -n '/^\[global\]/,$p' "$d/prov.conf" | sed "1a templates = $SRC/provisioner/templates" >"$d/key.conf" &&
+		"$BUILD/nappt-provisioner" -n -c "$d/key.conf" | grep -q "templates in $SRC/provisioner/templates"
+	local r=$?
+	rm -rf "$d"
+	return $r
+}
+check "templates found from the build tree, next to the configuration, or the templates key" t_templates
 check "provisioner starts, reconciles the maps" start_prov
 
 t_cisco() {
@@ -247,6 +270,31 @@ t_release() {
 		[ ! -e "$T/tftp/.leases/SEP001B54AABB0C.cnf.xml" ]
 }
 check "RELEASE frees the lease, the mapping and the config file" t_release
+
+# Attribution (claim 5): the store answers who held a public address and
+# port at a time, from before the kill -9 above until the RELEASE; after
+# it, nobody (exit 1).
+t_who() {
+	local l pub first span from until out
+	l=$(grep "lease release mac=00:1b:54:aa:bb:0c" "$T/prov.log" | tail -1)
+	pub=$(echo "$l" | sed -n 's/.* public=\([0-9.]*\) .*/\1/p')
+	first=$(echo "$l" | sed -n 's/.* ports=\([0-9]*\)-.*/\1/p')
+	span=$(sqlite3 "$T/leases.db" "select t_from || ' ' || t_until from attribution
+		where hex(mac) = '001B54AABB0C' and open = 0 order by t_until desc limit 1")
+	from=${span% *}
+	until=${span#* }
+	echo "public $pub first $first held $from..$until"
+	out=$("$BUILD/nappt-provisioner" who -c "$T/prov.conf" "$pub" $((first + 7)) "$from")
+	echo "$out"
+	echo "$out" | grep -q "mac=00:1b:54:aa:bb:0c private=100.64.[0-9.]* model=cisco" || return 1
+	"$BUILD/nappt-provisioner" who -c "$T/prov.conf" "$pub" $((first + 7)) \
+		"$(date -u -d "@$from" +%Y-%m-%dT%H:%M:%SZ)" | grep -q "mac=00:1b:54:aa:bb:0c" || return 1
+	"$BUILD/nappt-provisioner" who -c "$T/prov.conf" "$pub" $((first + 7)) "$until"
+	[ $? = 1 ] || return 1
+	"$BUILD/nappt-provisioner" who -c "$T/prov.conf" "$pub" $((first + 7))
+	[ $? = 1 ]
+}
+check "who: the phone that held a public address and port at a time, across a restart; nobody after" t_who
 
 t_caps() {
 	# The server parses what the LAN sends: no capability at all.  The

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <signal.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <arpa/inet.h>
 #include <sys/wait.h>
 #include <sqlite3.h>
@@ -24,6 +25,7 @@
 #include "lease-store.h"
 #include "map-sync.h"
 #include "privsep.h"
+#include "startup.h"
 #include "private-maps.h"
 
 static char dir[64], path[128];
@@ -259,8 +261,10 @@ static void test_deferred_sync_kill9(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		close(fds[0]);
+		/* The WAL is open from the start: the parser that uses
+		 * the store may have no path to it (privsep.h). */
 		if (lease_store_open(path, LS_DEFER_SYNC, &s) ||
-		    lease_store_sync_fd(s) != -1 || lease_store_begin(s) ||
+		    lease_store_sync_fd(s) < 0 || lease_store_begin(s) ||
 		    lease_store_put(s, &a, 10) || lease_store_commit(s) ||
 		    lease_store_sync_fd(s) < 0 || lease_store_sync(s))
 			_exit(1);
@@ -444,6 +448,118 @@ static void test_reconcile(void **state)
 	nappt_bpf__destroy(skel);
 }
 
+/* Raw writes into the maps, as a writer killed half-way leaves them. */
+static void raw_phone(uint32_t priv_be, const struct lease *l)
+{
+	struct nappt_phone p;
+	uint32_t idx = ntohl(priv_be) - ntohl(M.cfg.lan_net);
+
+	map_sync_phone(l, &p);
+	assert_int_equal(bpf_map_update_elem(M.phones_fd, &idx, &p, BPF_ANY),
+			 0);
+}
+
+static void raw_slot(uint32_t pub_be, uint16_t port, uint32_t owner_priv_be)
+{
+	uint32_t key =
+		(ntohl(pub_be) - ntohl(M.cfg.pub_net)) * M.cfg.slots_per_ip +
+		(port >> M.cfg.slot_shift);
+	nappt_slot_t v = owner_priv_be ? ntohl(owner_priv_be) -
+						 ntohl(M.cfg.lan_net) + 1 :
+					 0;
+
+	assert_int_equal(bpf_map_update_elem(M.slots_fd, &key, &v, BPF_ANY), 0);
+}
+
+static nappt_slot_t slot_of(uint32_t pub_be, uint16_t port)
+{
+	uint32_t key =
+		(ntohl(pub_be) - ntohl(M.cfg.pub_net)) * M.cfg.slots_per_ip +
+		(port >> M.cfg.slot_shift);
+	nappt_slot_t v = 0xdead;
+
+	assert_int_equal(bpf_map_lookup_elem(M.slots_fd, &key, &v), 0);
+	return v;
+}
+
+/*
+ * Defect 6: kill -9 in the middle of a map add or delete.  A phone entry
+ * without (all of) its slots is not "held"; slots whose phone entry is
+ * gone or no longer covers them are orphans, cleared by reconcile, and
+ * never make the next owner's add fail with -EBUSY.
+ */
+static void test_half_mappings(void **state)
+{
+	/* Its entry written, its second slot never. */
+	struct lease half =
+		mk(1, "100.64.0.10", "203.0.113.1", 2048, 4095, 500);
+	/* The next owner of slots an empty entry (0.20) still points at. */
+	struct lease next =
+		mk(2, "100.64.0.11", "203.0.113.5", 2048, 3071, 500);
+	/* Moved to 5120-6143; the free of its old slot (3072) never ran. */
+	struct lease moved =
+		mk(3, "100.64.0.12", "203.0.113.6", 5120, 6143, 500);
+	struct lease after =
+		mk(4, "100.64.0.13", "203.0.113.6", 3072, 4095, 500);
+	struct nappt_phone p;
+	struct sync_stats st;
+	struct lease_store *s;
+	struct pm *pm;
+
+	assert_int_equal(maps_setup(), 0);
+	raw_phone(half.priv_ip, &half);
+	raw_slot(half.pub_ip, 2048, half.priv_ip);
+	raw_slot(next.pub_ip, 2048, ip("100.64.0.20"));
+	raw_phone(moved.priv_ip, &moved);
+	raw_slot(moved.pub_ip, 5120, moved.priv_ip);
+	raw_slot(moved.pub_ip, 3072, moved.priv_ip);
+
+	/* The sweep's check sees the missing slot. */
+	assert_int_equal(map_sync_holds(&M, &half), 0);
+	assert_int_equal(map_sync_holds(&M, &moved), 1);
+	/* The next owner of an orphan slot gets it. */
+	assert_int_equal(map_sync_add(&M, &next), 0);
+	assert_int_equal(slot_of(next.pub_ip, 2048),
+			 ntohl(next.priv_ip) - ntohl(M.cfg.lan_net) + 1);
+	/* But never a slot its live owner covers. */
+	after.port_first = 5120;
+	after.port_last = 6143;
+	assert_int_equal(map_sync_add(&M, &after), -EBUSY);
+	after.port_first = 3072;
+	after.port_last = 4095;
+
+	/* Reconcile: the half one completed, the orphan of the move
+	 * cleared, so `after` maps in the same pass. */
+	assert_int_equal(lease_store_open(path, 0, &s), 0);
+	assert_int_equal(lease_store_put(s, &half, 0), 0);
+	assert_int_equal(lease_store_put(s, &moved, 0), 0);
+	assert_int_equal(lease_store_put(s, &after, 0), 0);
+	assert_int_equal(map_sync_reconcile(s, &M, 100, &st), 0);
+	assert_int_equal(st.failed, 0);
+	assert_int_equal(map_sync_holds(&M, &half), 1);
+	assert_int_equal(map_sync_holds(&M, &moved), 1);
+	assert_int_equal(map_sync_holds(&M, &after), 1);
+	/* next has no lease: its mapping is stale and goes, slots too. */
+	assert_int_equal(nappt_phone_get(&M, next.priv_ip, &p), -ENOENT);
+	assert_int_equal(slot_of(next.pub_ip, 2048), 0);
+
+	/* The same through the map writer (the running server's sweep):
+	 * a half mapping is reported missing and repaired by an add; a
+	 * delete cut after the slots leaves an entry the check refuses. */
+	assert_int_equal(pm_start(&M, "lo", ntohl(ip("100.64.0.0")), 256, &pm),
+			 0);
+	raw_slot(half.pub_ip, 3072, 0);
+	assert_int_equal(pm_map_check(pm, &half), 0);
+	assert_int_equal(pm_map_add(pm, &half), 0);
+	assert_int_equal(pm_map_check(pm, &half), 1);
+	raw_slot(next.pub_ip, 2048, ip("100.64.0.30"));
+	assert_int_equal(pm_map_add(pm, &next), 0);
+	pm_stop(pm);
+	lease_store_close(s);
+	unlink(path);
+	nappt_bpf__destroy(skel);
+}
+
 /* The map writer over the same maps: what the parser may ask, and what
  * it may not. */
 static int list2(void *src, lease_cb cb, void *arg)
@@ -504,6 +620,217 @@ static void test_map_writer(void **state)
 	nappt_bpf__destroy(skel);
 }
 
+/* --- attribution: who held (public address, port) when ---------------- */
+
+struct who_got {
+	int n;
+	struct attribution a;
+};
+
+static int who_cb(const struct attribution *a, void *arg)
+{
+	struct who_got *g = arg;
+
+	g->n++;
+	g->a = *a;
+	return 0;
+}
+
+/* The MAC that held pub:port at t, its last byte; 0 for nobody. */
+static int who(struct lease_store *s, const char *pub, uint16_t port, int64_t t)
+{
+	struct who_got g = { 0 };
+	int r = lease_store_who(s, ip(pub), port, t, who_cb, &g);
+
+	assert_true(r >= 0);
+	assert_int_equal(r, g.n);
+	assert_true(g.n <= 1); /* invariant 1, over time */
+	return g.n ? g.a.mac[5] : 0;
+}
+
+/*
+ * Defect 9: the history is kept with the lease, in its transaction; a
+ * renewal extends it, a release or expiry closes it; it survives a
+ * restart and answers "which phone held A, port P at time T?".
+ */
+static void test_attribution(void **state)
+{
+	struct lease a = mk(1, "100.64.0.10", "203.0.113.1", 2048, 3071, 4600);
+	struct lease b = mk(2, "100.64.0.11", "203.0.113.1", 2048, 3071, 9000);
+	struct lease c = mk(3, "100.64.0.12", "203.0.113.2", 2048, 3071, 9000);
+	struct lease d = mk(4, "100.64.0.13", "203.0.113.3", 2048, 3071, 9000);
+	struct who_got g = { 0 };
+	struct lease_store *s;
+
+	assert_int_equal(lease_store_open(path, LS_DEFER_SYNC, &s), 0);
+	assert_int_equal(lease_store_begin(s), 0);
+	assert_int_equal(lease_store_put(s, &a, 1000), 0);
+	assert_int_equal(lease_store_commit(s), 0);
+	assert_int_equal(who(s, "203.0.113.1", 2100, 999), 0);
+	assert_int_equal(who(s, "203.0.113.1", 2048, 1000), 1);
+	assert_int_equal(who(s, "203.0.113.1", 3071, 4599), 1);
+	assert_int_equal(who(s, "203.0.113.1", 3072, 2000), 0);
+	assert_int_equal(who(s, "203.0.113.2", 2100, 2000), 0);
+	/* Renewed: held until the new expiry. */
+	a.expires = 8200;
+	assert_int_equal(lease_store_begin(s), 0);
+	assert_int_equal(lease_store_renew(s, &a), 0);
+	assert_int_equal(lease_store_commit(s), 0);
+	assert_int_equal(who(s, "203.0.113.1", 2100, 6000), 1);
+	/* Released at 7000; the next phone gets the range at 7100. */
+	assert_int_equal(lease_store_begin(s), 0);
+	assert_int_equal(lease_store_del_at(s, a.mac, 7000), 0);
+	assert_int_equal(lease_store_put(s, &b, 7100), 0);
+	assert_int_equal(lease_store_commit(s), 0);
+	assert_int_equal(who(s, "203.0.113.1", 2100, 6999), 1);
+	assert_int_equal(who(s, "203.0.113.1", 2100, 7000), 0);
+	assert_int_equal(who(s, "203.0.113.1", 2100, 7100), 2);
+	/* A phone moved to another range: the old one is free from then. */
+	assert_int_equal(lease_store_put(s, &c, 2000), 0);
+	c.pub_ip = ip("203.0.113.4");
+	assert_int_equal(lease_store_put(s, &c, 3000), 0);
+	assert_int_equal(who(s, "203.0.113.2", 2100, 2999), 3);
+	assert_int_equal(who(s, "203.0.113.2", 2100, 3000), 0);
+	assert_int_equal(who(s, "203.0.113.4", 2100, 3000), 3);
+	/* What a transaction rolled back never held anything. */
+	assert_int_equal(lease_store_begin(s), 0);
+	assert_int_equal(lease_store_put(s, &d, 5000), 0);
+	assert_int_equal(lease_store_rollback(s), 0);
+	assert_int_equal(who(s, "203.0.113.3", 2100, 5000), 0);
+	lease_store_close(s);
+
+	/* Across a restart, and expiry: b ran out at 9000 while the
+	 * provisioner was down; the start expires it. */
+	assert_int_equal(lease_store_open(path, LS_DEFER_SYNC, &s), 0);
+	assert_int_equal(who(s, "203.0.113.1", 2100, 6000), 1);
+	assert_int_equal(who(s, "203.0.113.1", 2100, 8000), 2);
+	assert_int_equal(lease_store_expire(s, 10000, NULL, NULL), 2);
+	assert_int_equal(who(s, "203.0.113.1", 2100, 8999), 2);
+	assert_int_equal(who(s, "203.0.113.1", 2100, 9000), 0);
+	assert_int_equal(lease_store_who(s, ip("203.0.113.1"), 2100, 8999,
+					 who_cb, &g),
+			 1);
+	assert_int_equal(g.a.open, 0);
+	assert_int_equal(g.a.from, 7100);
+	assert_int_equal(g.a.until, 9000);
+	assert_int_equal(g.a.priv_ip, b.priv_ip);
+	assert_string_equal(g.a.model, "cisco-7940");
+	/* Retention: intervals closed before 8000 go. */
+	assert_true(lease_store_prune_history(s, 8000) >= 2);
+	assert_int_equal(who(s, "203.0.113.1", 2100, 6000), 0);
+	assert_int_equal(who(s, "203.0.113.1", 2100, 8000), 2);
+	lease_store_close(s);
+	unlink(path);
+}
+
+/* --- start-up: expired leases lose store row, mapping, files ----------- */
+
+static void touch(const char *d, const char *name, const char *text)
+{
+	char p[300];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", d, name);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static int exists(const char *d, const char *name)
+{
+	char p[300];
+
+	snprintf(p, sizeof(p), "%s/%s", d, name);
+	return access(p, F_OK) == 0;
+}
+
+/*
+ * Defect 7: a lease that expired while the provisioner was down keeps
+ * neither its mapping nor its config file nor its tftpd gate entry (so
+ * the next holder of its address cannot read the old phone's file); one
+ * that expires at the very second of the start is treated the same by
+ * every step (one clock reading); files of live leases and the
+ * operator's own files stay.
+ */
+static void test_startup_clean(void **state)
+{
+	struct lease gone = mk(1, "100.64.0.10", "203.0.113.1", 2048, 3071, 50);
+	struct lease edge =
+		mk(2, "100.64.0.11", "203.0.113.1", 3072, 4095, 100);
+	struct lease live =
+		mk(3, "100.64.0.12", "203.0.113.2", 2048, 3071, 900);
+	struct lease moved =
+		mk(4, "100.64.0.13", "203.0.113.2", 3072, 4095, 900);
+	static struct prov_conf c;
+	struct startup_stats st;
+	struct lease_store *s;
+	struct nappt_phone p;
+	char ph[128], gate[160];
+
+	snprintf(ph, sizeof(ph), "%s/phones", dir);
+	snprintf(gate, sizeof(gate), "%s/.leases", ph);
+	assert_int_equal(mkdir(ph, 0755), 0);
+	assert_int_equal(mkdir(gate, 0755), 0);
+	snprintf(c.tftp_root, sizeof(c.tftp_root), "%s", ph);
+	assert_int_equal(maps_setup(), 0);
+	assert_int_equal(lease_store_open(path, 0, &s), 0);
+	assert_int_equal(lease_store_put(s, &gone, 0), 0);
+	assert_int_equal(lease_store_put(s, &edge, 0), 0);
+	assert_int_equal(lease_store_put(s, &live, 0), 0);
+	assert_int_equal(lease_store_put(s, &moved, 0), 0);
+	assert_int_equal(map_sync_add(&M, &gone), 0);
+	assert_int_equal(map_sync_add(&M, &edge), 0);
+	assert_int_equal(map_sync_add(&M, &live), 0);
+	/* Files as the old server left them. */
+	touch(ph, "SEP001B54000001.cnf.xml", "gone's config");
+	touch(gate, "SEP001B54000001.cnf.xml", "100.64.0.10\n");
+	touch(ph, "001b54000002.cfg", "edge's config");
+	touch(gate, "001b54000002.cfg", "100.64.0.11\n");
+	touch(ph, "SEP001B54000003.cnf.xml", "live's config");
+	touch(gate, "SEP001B54000003.cnf.xml", "100.64.0.12\n");
+	/* A gate entry naming another address than its live lease's. */
+	touch(ph, "SEP001B54000004.cnf.xml", "moved's config");
+	touch(gate, "SEP001B54000004.cnf.xml", "100.64.0.99\n");
+	touch(ph, ".SEP001B54000003.cnf.xml.AbC123", "a crash's leftover");
+	touch(ph, "P0030801.bin", "an operator's image");
+	touch(ph, "SEPDefault.cnf", "an operator's file");
+
+	assert_int_equal(startup_clean(&c, s, &M, 100, &st), 0);
+	assert_int_equal(st.expired, 2);
+	assert_int_equal(st.maps.removed, 2);
+	assert_int_equal(st.maps.failed, 0);
+	/* Expired (and expiring now): no row, no mapping, no files. */
+	assert_int_equal(lease_store_get(s, gone.mac, &(struct lease){ 0 }),
+			 -ENOENT);
+	assert_int_equal(lease_store_get(s, edge.mac, &(struct lease){ 0 }),
+			 -ENOENT);
+	assert_int_equal(nappt_phone_get(&M, gone.priv_ip, &p), -ENOENT);
+	assert_int_equal(nappt_phone_get(&M, edge.priv_ip, &p), -ENOENT);
+	assert_false(exists(ph, "SEP001B54000001.cnf.xml"));
+	assert_false(exists(gate, "SEP001B54000001.cnf.xml"));
+	assert_false(exists(ph, "001b54000002.cfg"));
+	assert_false(exists(gate, "001b54000002.cfg"));
+	/* The stale gate entry and its file go (rewritten from the
+	 * store when the server starts), the crash's leftover too. */
+	assert_false(exists(gate, "SEP001B54000004.cnf.xml"));
+	assert_false(exists(ph, "SEP001B54000004.cnf.xml"));
+	assert_false(exists(ph, ".SEP001B54000003.cnf.xml.AbC123"));
+	/* Live: kept; the operator's: never touched. */
+	assert_true(exists(ph, "SEP001B54000003.cnf.xml"));
+	assert_true(exists(gate, "SEP001B54000003.cnf.xml"));
+	assert_int_equal(nappt_phone_get(&M, live.priv_ip, &p), 0);
+	assert_true(exists(ph, "P0030801.bin"));
+	assert_true(exists(ph, "SEPDefault.cnf"));
+	/* Nothing left to do the second time. */
+	assert_int_equal(startup_clean(&c, s, &M, 100, &st), 0);
+	assert_int_equal(
+		st.expired + (int)st.files_removed + (int)st.maps.removed, 0);
+	lease_store_close(s);
+	unlink(path);
+	nappt_bpf__destroy(skel);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -517,6 +844,9 @@ int main(void)
 		cmocka_unit_test(test_bad_path),
 		cmocka_unit_test(test_reconcile),
 		cmocka_unit_test(test_map_writer),
+		cmocka_unit_test(test_half_mappings),
+		cmocka_unit_test(test_attribution),
+		cmocka_unit_test(test_startup_clean),
 	};
 
 	return cmocka_run_group_tests_name("lease_store", tests, setup,
