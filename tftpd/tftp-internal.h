@@ -131,15 +131,15 @@ void tftp_negotiate(const struct tftp_request *req,
 		    struct tftp_params *p);
 
 /*
- * Which datagrams are answered at all (RFC 1350 section 7; CVE-2024-2169,
- * "Loop DoS"): an ERROR is never answered, anywhere, or one forged packet
- * between two servers bounces forever.  On the listening port only a
- * request (RRQ, WRQ) gets a reply; DATA, ACK, OACK and unknown opcodes are
- * dropped in silence.  On a transfer port a foreign TID is answered with
- * ERROR 5 unless what it sent is itself an ERROR.
+ * Which datagrams on the listening port are answered at all (RFC 1350
+ * section 7; CVE-2024-2169, "Loop DoS"): only a request (RRQ, WRQ) gets a
+ * reply; an ERROR, DATA, ACK, OACK or unknown opcode is dropped in
+ * silence, or one forged packet between two servers bounces forever.
+ * Transfer sockets are connect()ed, so a foreign TID never reaches them
+ * (the kernel answers with ICMP), and an ERROR from the peer ends the
+ * transfer without a reply.
  */
 bool tftp_listen_answers(const uint8_t *buf, size_t len);
-bool tftp_stray_answers(const uint8_t *buf, size_t len);
 
 /* A token bucket for the error replies: at most rate per second after a
  * burst of burst.  Returns true when a reply may go. */

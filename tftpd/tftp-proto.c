@@ -218,13 +218,6 @@ bool tftp_listen_answers(const uint8_t *buf, size_t len)
 	return op == TFTP_RRQ || op == TFTP_WRQ;
 }
 
-bool tftp_stray_answers(const uint8_t *buf, size_t len)
-{
-	if (!buf || len < 2)
-		return false;
-	return (uint16_t)(buf[0] << 8 | buf[1]) != TFTP_ERROR;
-}
-
 bool tftp_bucket_take(struct tftp_bucket *b, uint64_t now_ms, unsigned int rate,
 		      unsigned int burst)
 {
