@@ -49,7 +49,22 @@ if [ "$CLIENTS" -gt 1000 ]; then
 	CLIENTS=1000
 fi
 
-trap tft_cleanup EXIT
+# Server CPU time: each server runs in a cgroup v1 cpuacct group of its
+# own, which counts its forks and threads too (tftpd-hpa lets the kernel
+# reap its children, so they never show in its own times).
+CG=/sys/fs/cgroup/cpuacct/nappt-tftp-bench.$$
+[ -w /sys/fs/cgroup/cpuacct/cgroup.procs ] && mkdir "$CG" 2>/dev/null || CG=""
+cg_cleanup() {
+	local p
+	tft_cleanup
+	if [ -n "$CG" ]; then
+		while read -r p; do
+			echo "$p" >/sys/fs/cgroup/cpuacct/cgroup.procs 2>/dev/null
+		done <"$CG/cgroup.procs"
+		rmdir "$CG" 2>/dev/null
+	fi
+}
+trap cg_cleanup EXIT
 TFT_TMP=$(mktemp -d /dev/shm/tft-bench.XXXXXX)
 ROOT=$TFT_TMP/root
 mkdir -p "$ROOT"
@@ -86,15 +101,21 @@ FIRST=198.18.72.1
 
 CFG="SEP001122334455.cnf.xml=$ROOT/SEP001122334455.cnf.xml"
 # storm NAME MODE N CMD...: start the server, run the storm of N phones
-# (MODE windowed or lockstep), print "secs ok rss_mb"
+# (MODE windowed or lockstep), print "secs ok rss_mb cpu_s"; cpu_s is the
+# server's CPU time (cpuacct, children and threads included), which the
+# neighbours' load does not change as much as the wall time
 storm() {
-	local name=$1 mode=$2 n=$3 pid ok secs rss=0 res args
+	local name=$1 mode=$2 n=$3 pid ok secs rss=0 res args cpu=NA
 	shift 3
 	# ip netns exec and nice exec in place, so $! is the server.  All
 	# servers at nice -10, as before the client was one process.
 	ip netns exec "$(ns_name s)" nice -n -10 "$@" >"$TFT_TMP/$name.log" 2>&1 &
 	pid=$!
 	ns_track $pid
+	if [ -n "$CG" ]; then
+		echo 0 >"$CG/cpuacct.usage"
+		echo "$pid" >"$CG/cgroup.procs"
+	fi
 	for _ in $(seq 1 50); do
 		ns_exec s ss -uln | grep -q "$SRV:69" && break
 		sleep 0.1
@@ -110,14 +131,16 @@ storm() {
 		-a $FIRST -A "$n" -l "$LIMIT" "${args[@]}" 2>"$TFT_TMP/$name-$mode.err")
 	secs=$(sed -n 's/.*secs=\([0-9.]*\).*/\1/p' <<<"$res")
 	ok=$(sed -n 's/.*ok=\([0-9]*\).*/\1/p' <<<"$res")
+	sleep 0.5 # tftpd-hpa's last children finish
 	if [ -r "/proc/$pid/status" ]; then
 		rss=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status")
 	fi
+	[ -z "$CG" ] || cpu=$(awk '{printf "%.2f", $1 / 1e9}' "$CG/cpuacct.usage")
 	kill "$pid" 2>/dev/null
 	sleep 0.5
 	kill -9 "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
-	echo "${secs:-NA} ${ok:-0} ${rss:-0}"
+	echo "${secs:-NA} ${ok:-0} ${rss:-0} $cpu"
 }
 
 ratio() { # A B: A / B to 2 places, or NA
@@ -135,12 +158,12 @@ ATFTPD_CMD=(atftpd --daemon --no-fork --bind-address $SRV --port 69
 OURS_CMD=("$OURS" ${OURS_OPTS:--q} -l $SRV:69 -m 20000 "$ROOT")
 
 echo "bench-tftp: $CLIENTS phones x (4 KiB + 8 MiB), blksize $BLK windowsize $WIN; lock-step storm 4 KiB + $LOCK_KB KiB; limit ${LIMIT}s per storm"
-read -r ours_s ours_ok ours_rss < <(storm ours windowed "$CLIENTS" "${OURS_CMD[@]}")
-echo "  nappt-tftpd: ${ours_s}s, $ours_ok/$CLIENTS clients exact, peak RSS ${ours_rss} MiB"
-hpa_s=NA hpa_ok=0 lhpa_s=NA lhpa_ok=0
+read -r ours_s ours_ok ours_rss ours_cpu < <(storm ours windowed "$CLIENTS" "${OURS_CMD[@]}")
+echo "  nappt-tftpd: ${ours_s}s, $ours_ok/$CLIENTS clients exact, peak RSS ${ours_rss} MiB, CPU ${ours_cpu}s"
+hpa_s=NA hpa_ok=0 lhpa_s=NA lhpa_ok=0 hpa_cpu=NA lhpa_cpu=NA
 if [ -x "$HPA" ] && [ -z "${ONLY_OURS:-}" ]; then
-	read -r hpa_s hpa_ok hpa_rss < <(storm hpa windowed "$CLIENTS" "${HPA_CMD[@]}")
-	echo "  tftpd-hpa:   ${hpa_s}s, $hpa_ok/$CLIENTS clients exact, listener RSS ${hpa_rss} MiB"
+	read -r hpa_s hpa_ok hpa_rss hpa_cpu < <(storm hpa windowed "$CLIENTS" "${HPA_CMD[@]}")
+	echo "  tftpd-hpa:   ${hpa_s}s, $hpa_ok/$CLIENTS clients exact, listener RSS ${hpa_rss} MiB, CPU ${hpa_cpu}s"
 fi
 # atftpd waits with select(): with 450 or more transfers at once its
 # descriptors pass FD_SETSIZE and it aborts ("bit out of range 0 -
@@ -148,18 +171,18 @@ fi
 # ours in the same storm.
 atftpd_s=NA atftpd_ok=0 ours_a_s=NA ours_a_ok=0
 if command -v atftpd >/dev/null && [ -z "${ONLY_OURS:-}" ]; then
-	read -r atftpd_s atftpd_ok atftpd_rss < <(storm atftpd windowed "$ATFTPD_CLIENTS" "${ATFTPD_CMD[@]}")
-	echo "  atftpd:      ${atftpd_s}s, $atftpd_ok/$ATFTPD_CLIENTS clients exact, peak RSS ${atftpd_rss} MiB ($ATFTPD_CLIENTS phones)"
-	read -r ours_a_s ours_a_ok _ < <(storm ours windowed "$ATFTPD_CLIENTS" "${OURS_CMD[@]}")
-	echo "  nappt-tftpd: ${ours_a_s}s, $ours_a_ok/$ATFTPD_CLIENTS clients exact ($ATFTPD_CLIENTS phones)"
+	read -r atftpd_s atftpd_ok atftpd_rss atftpd_cpu < <(storm atftpd windowed "$ATFTPD_CLIENTS" "${ATFTPD_CMD[@]}")
+	echo "  atftpd:      ${atftpd_s}s, $atftpd_ok/$ATFTPD_CLIENTS clients exact, peak RSS ${atftpd_rss} MiB, CPU ${atftpd_cpu}s ($ATFTPD_CLIENTS phones)"
+	read -r ours_a_s ours_a_ok _ ours_a_cpu < <(storm ours windowed "$ATFTPD_CLIENTS" "${OURS_CMD[@]}")
+	echo "  nappt-tftpd: ${ours_a_s}s, $ours_a_ok/$ATFTPD_CLIENTS clients exact, CPU ${ours_a_cpu}s ($ATFTPD_CLIENTS phones)"
 fi
 
 echo "lock-step storm (no options, 512-byte blocks):"
-read -r lours_s lours_ok _ < <(storm ours lockstep "$CLIENTS" "${OURS_CMD[@]}")
-echo "  nappt-tftpd: ${lours_s}s, $lours_ok/$CLIENTS clients exact"
+read -r lours_s lours_ok _ lours_cpu < <(storm ours lockstep "$CLIENTS" "${OURS_CMD[@]}")
+echo "  nappt-tftpd: ${lours_s}s, $lours_ok/$CLIENTS clients exact, CPU ${lours_cpu}s"
 if [ -x "$HPA" ] && [ -z "${ONLY_OURS:-}" ]; then
-	read -r lhpa_s lhpa_ok _ < <(storm hpa lockstep "$CLIENTS" "${HPA_CMD[@]}")
-	echo "  tftpd-hpa:   ${lhpa_s}s, $lhpa_ok/$CLIENTS clients exact"
+	read -r lhpa_s lhpa_ok _ lhpa_cpu < <(storm hpa lockstep "$CLIENTS" "${HPA_CMD[@]}")
+	echo "  tftpd-hpa:   ${lhpa_s}s, $lhpa_ok/$CLIENTS clients exact, CPU ${lhpa_cpu}s"
 fi
 
 # The real-client check: ATFTP_N atftp processes (from the default
@@ -191,5 +214,6 @@ echo "RESULT tftp clients=$CLIENTS ours_s=$ours_s hpa_s=$hpa_s atftpd_s=$atftpd_
 	"hpa_over_ours=$(ratio "$hpa_s" "$ours_s") atftpd_over_ours=$(ratio "$atftpd_s" "$ours_a_s")" \
 	"lockstep_hpa_over_ours=$(ratio "$lhpa_s" "$lours_s") ours_rss_mb=$ours_rss" \
 	"lockstep_ours_s=$lours_s lockstep_hpa_s=$lhpa_s atftpd_clients=$ATFTPD_CLIENTS ours_at_atftpd_clients_s=$ours_a_s" \
+	"ours_cpu_s=$ours_cpu hpa_cpu_s=$hpa_cpu lockstep_ours_cpu_s=$lours_cpu lockstep_hpa_cpu_s=$lhpa_cpu" \
 	"ours_failed=$failed atftp_exact=$atftp_ok/$ATFTP_N"
 exit 0
