@@ -400,6 +400,21 @@ t_eio() { # netascii reads /proc/PID/mem at 0: EIO, must be ERROR 0 at once
 }
 check "d8: a read error gets ERROR 0 at once" t_eio
 
+# SO_RCVBUFFORCE needs CAP_NET_ADMIN, which the unit does not grant: the
+# server must not depend on it (here it runs as root, where the old code's
+# FORCE silently succeeded), and says when rmem_max caps the buffer.
+t_rcvbuf() {
+	local max
+	max=$(cat /proc/sys/net/core/rmem_max)
+	grep "Receive buffer" "$TFT_TMP/server.log"
+	if [ "$max" -ge 8388608 ]; then
+		! grep -q "Receive buffer" "$TFT_TMP/server.log"
+	else
+		grep -q "Receive buffer $max bytes" "$TFT_TMP/server.log"
+	fi
+}
+check "d8: receive buffer as the unit gets it (no SO_RCVBUFFORCE), logged" t_rcvbuf
+
 # leading slash: served relative to the root, gated like the plain name
 check "d9: /SEP... served to its owner" t_hpa binary /SEP0000000000AA.cnf.xml
 check "d9: /SEP... of another phone refused (no gating bypass)" refused /SEP0000000000BB.cnf.xml 2
