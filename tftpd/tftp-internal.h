@@ -106,6 +106,14 @@ int tftp_parse_request(const uint8_t *buf, size_t len,
 		       struct tftp_request *req);
 
 /*
+ * Canonicalise a requested name in place before any check: leading '/'
+ * are dropped, since phones ask for "/SEP<mac>.cnf.xml" and tftpd-hpa and
+ * OpenBSD tftpd serve that relative to the root.  The gate looks at the
+ * canonical name only, so "/x" and "x" cannot be gated differently.
+ */
+void tftp_filename_canon(char *name);
+
+/*
  * Reject names that could leave the root or reach hidden files before the
  * kernel's RESOLVE_BENEATH even sees them: empty, absolute, any ".."
  * component, any component starting with '.', backslashes, control
@@ -121,6 +129,38 @@ int tftp_filename_check(const char *name);
 void tftp_negotiate(const struct tftp_request *req,
 		    const struct tftp_limits *lim, uint64_t file_size,
 		    struct tftp_params *p);
+
+/*
+ * Which datagrams on the listening port are answered at all (RFC 1350
+ * section 7; CVE-2024-2169, "Loop DoS"): only a request (RRQ, WRQ) gets a
+ * reply; an ERROR, DATA, ACK, OACK or unknown opcode is dropped in
+ * silence, or one forged packet between two servers bounces forever.
+ * Transfer sockets are connect()ed, so a foreign TID never reaches them
+ * (the kernel answers with ICMP), and an ERROR from the peer ends the
+ * transfer without a reply.
+ */
+bool tftp_listen_answers(const uint8_t *buf, size_t len);
+
+/* A token bucket for the error replies: at most rate per second after a
+ * burst of burst.  Returns true when a reply may go. */
+struct tftp_bucket {
+	uint64_t last_ms;
+	uint64_t tokens_milli; /* thousandths of a token */
+};
+
+bool tftp_bucket_take(struct tftp_bucket *b, uint64_t now_ms, unsigned int rate,
+		      unsigned int burst);
+
+/*
+ * Escape a client-supplied string for a log line: printable ASCII except
+ * '\\' is copied, everything else becomes \xHH, so a name holding "\n<0>"
+ * cannot forge a journal line or its priority.  Always NUL-terminates.
+ */
+void tftp_log_escape(const char *in, size_t inlen, char *out, size_t cap);
+
+/* SipHash-2-4: the peer hashes are keyed with a secret from getrandom()
+ * so spoofed sources cannot be chosen to share one bucket. */
+uint64_t tftp_siphash(const uint8_t key[16], const void *data, size_t len);
 
 /* Packet builders: return the length written or -ENOBUFS. */
 ssize_t tftp_build_oack(const struct tftp_params *p, uint8_t *buf, size_t cap);
@@ -160,6 +200,7 @@ struct tftp_xfer {
 	uint64_t next;
 	uint64_t hi; /* one past the highest block ever built */
 	uint64_t last; /* number of the final (short) block; 0: not known */
+	uint64_t progress_ms; /* when the window last moved (or the start) */
 	unsigned int retries;
 	bool done;
 	/* netascii only: encoder state at the start of block una + i */
@@ -173,16 +214,44 @@ enum tftp_ack_result {
 };
 
 void tftp_xfer_init(struct tftp_xfer *x, const struct tftp_params *p,
-		    uint64_t size);
+		    uint64_t size, uint64_t now_ms);
 
 /* Handle an ACK carrying the 16-bit block number blk.  A duplicate ACK
  * never triggers a resend (Sorcerer's Apprentice, RFC 1123 4.2.3.1): only
  * the retransmission timer does. */
-enum tftp_ack_result tftp_xfer_on_ack(struct tftp_xfer *x, uint16_t blk);
+enum tftp_ack_result tftp_xfer_on_ack(struct tftp_xfer *x, uint16_t blk,
+				      uint64_t now_ms);
 
 /* Retransmission timer fired: rewind next to una.  Returns 0, or
  * -ETIMEDOUT once max_retries consecutive timeouts have passed. */
 int tftp_xfer_on_timeout(struct tftp_xfer *x, unsigned int max_retries);
+
+/*
+ * How long a transfer may hold a slot.  A client's timeout option (up to
+ * 255 s, RFC 2349) backed off over the retries would hold one for hours,
+ * so the give-up time is bounded by max_stall_ms after the last progress
+ * whatever was negotiated.  Before the client has acknowledged anything
+ * it has not proved it owns its source address (the RRQ may be spoofed):
+ * the first block goes at most 1 + unproven_retries times, which bounds
+ * the reflection a forged RRQ buys.
+ */
+struct tftp_timing {
+	unsigned int rto_ms; /* when the client negotiated no timeout */
+	unsigned int max_retries;
+	unsigned int unproven_retries;
+	unsigned int max_stall_ms;
+};
+
+/* True once the client acknowledged the OACK or a DATA block. */
+bool tftp_xfer_proven(const struct tftp_xfer *x);
+
+/* When the retransmission timer should fire next (absolute ms). */
+uint64_t tftp_xfer_deadline(const struct tftp_xfer *x,
+			    const struct tftp_timing *tm, uint64_t now_ms);
+
+/* The timer fired at now_ms: rewind, or -ETIMEDOUT (give the slot up). */
+int tftp_xfer_expire(struct tftp_xfer *x, const struct tftp_timing *tm,
+		     uint64_t now_ms);
 
 /* How many blocks may go on the wire now, starting at x->next. */
 unsigned int tftp_xfer_burst(const struct tftp_xfer *x);
@@ -193,5 +262,26 @@ unsigned int tftp_xfer_burst(const struct tftp_xfer *x);
  */
 ssize_t tftp_xfer_build_data(struct tftp_xfer *x, tftp_read_fn rd, void *ctx,
 			     uint8_t *buf, size_t cap);
+
+/* Read iovcnt buffers at off in one call (preadv); bytes or -errno. */
+struct iovec;
+typedef ssize_t (*tftp_readv_fn)(void *ctx, const struct iovec *iov, int iovcnt,
+				 uint64_t off);
+
+struct tftp_source {
+	tftp_read_fn read;
+	tftp_readv_fn readv; /* optional: octet windows in one call */
+	void *ctx;
+};
+
+/*
+ * The sender: build every packet the window allows now, back to back in
+ * buf, and return how many (lens[i] gets each length) or -errno from the
+ * file.  The window is re-evaluated after every block, so a short block
+ * (netascii end, a file that shrank) ends the burst: no DATA past EOF.
+ * In octet mode with src->readv the whole burst is one read.
+ */
+int tftp_xfer_fill(struct tftp_xfer *x, const struct tftp_source *src,
+		   uint8_t *buf, size_t cap, uint16_t *lens, unsigned int max);
 
 #endif /* TFTP_INTERNAL_H */

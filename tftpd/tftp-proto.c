@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/uio.h>
 
 #include "tftp-internal.h"
 
@@ -129,6 +130,18 @@ int tftp_parse_request(const uint8_t *buf, size_t len, struct tftp_request *req)
 	return 0;
 }
 
+void tftp_filename_canon(char *name)
+{
+	size_t k = 0;
+
+	if (!name)
+		return;
+	while (name[k] == '/')
+		k++;
+	if (k)
+		memmove(name, name + k, strlen(name + k) + 1);
+}
+
 int tftp_filename_check(const char *name)
 {
 	const char *c, *comp;
@@ -193,6 +206,120 @@ void tftp_negotiate(const struct tftp_request *req,
 			p->opts |= TFTP_OPT_WINDOWSIZE;
 		}
 	}
+}
+
+bool tftp_listen_answers(const uint8_t *buf, size_t len)
+{
+	uint16_t op;
+
+	if (!buf || len < 2)
+		return false;
+	op = (uint16_t)(buf[0] << 8 | buf[1]);
+	return op == TFTP_RRQ || op == TFTP_WRQ;
+}
+
+bool tftp_bucket_take(struct tftp_bucket *b, uint64_t now_ms, unsigned int rate,
+		      unsigned int burst)
+{
+	uint64_t cap = (uint64_t)burst * 1000;
+
+	if (now_ms > b->last_ms) {
+		b->tokens_milli += (now_ms - b->last_ms) * rate;
+		b->last_ms = now_ms;
+	}
+	if (b->tokens_milli > cap)
+		b->tokens_milli = cap;
+	if (b->tokens_milli < 1000)
+		return false;
+	b->tokens_milli -= 1000;
+	return true;
+}
+
+void tftp_log_escape(const char *in, size_t inlen, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, o = 0;
+
+	if (!cap)
+		return;
+	for (i = 0; in && i < inlen; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		if (c >= 0x20 && c < 0x7f && c != '\\') {
+			if (o + 1 >= cap)
+				break;
+			out[o++] = (char)c;
+			continue;
+		}
+		if (o + 4 >= cap)
+			break;
+		out[o++] = '\\';
+		out[o++] = 'x';
+		out[o++] = hex[c >> 4];
+		out[o++] = hex[c & 15];
+	}
+	out[o] = 0;
+}
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                   \
+	do {                       \
+		v0 += v1;          \
+		v1 = ROTL(v1, 13); \
+		v1 ^= v0;          \
+		v0 = ROTL(v0, 32); \
+		v2 += v3;          \
+		v3 = ROTL(v3, 16); \
+		v3 ^= v2;          \
+		v0 += v3;          \
+		v3 = ROTL(v3, 21); \
+		v3 ^= v0;          \
+		v2 += v1;          \
+		v1 = ROTL(v1, 17); \
+		v1 ^= v2;          \
+		v2 = ROTL(v2, 32); \
+	} while (0)
+
+static uint64_t le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+uint64_t tftp_siphash(const uint8_t key[16], const void *data, size_t len)
+{
+	const uint8_t *in = data;
+	uint64_t k0 = le64(key), k1 = le64(key + 8), m, b;
+	uint64_t v0 = 0x736f6d6570736575ull ^ k0,
+		 v1 = 0x646f72616e646f6dull ^ k1;
+	uint64_t v2 = 0x6c7967656e657261ull ^ k0,
+		 v3 = 0x7465646279746573ull ^ k1;
+	size_t i, left = len & 7;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		m = le64(in + i);
+		v3 ^= m;
+		SIPROUND;
+		SIPROUND;
+		v0 ^= m;
+	}
+	b = (uint64_t)len << 56;
+	while (left--)
+		b |= (uint64_t)in[i + left] << (8 * left);
+	v3 ^= b;
+	SIPROUND;
+	SIPROUND;
+	v0 ^= b;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
 }
 
 static ssize_t put_opt(uint8_t *buf, size_t cap, size_t pos, const char *name,
@@ -269,11 +396,12 @@ size_t tftp_netascii_encode(const uint8_t *src, size_t slen, size_t *used,
 }
 
 void tftp_xfer_init(struct tftp_xfer *x, const struct tftp_params *p,
-		    uint64_t size)
+		    uint64_t size, uint64_t now_ms)
 {
 	memset(x, 0, sizeof(*x));
 	x->p = *p;
 	x->size = size;
+	x->progress_ms = now_ms;
 	/* with an OACK, "block 0" is the OACK and must be acknowledged first */
 	x->una = x->next = p->opts ? 0 : 1;
 	if (p->mode == TFTP_MODE_OCTET)
@@ -287,7 +415,8 @@ static uint64_t window_base(const struct tftp_xfer *x)
 	return x->una ? x->una : 1;
 }
 
-enum tftp_ack_result tftp_xfer_on_ack(struct tftp_xfer *x, uint16_t blk)
+enum tftp_ack_result tftp_xfer_on_ack(struct tftp_xfer *x, uint16_t blk,
+				      uint64_t now_ms)
 {
 	uint64_t a, shift;
 
@@ -309,6 +438,7 @@ enum tftp_ack_result tftp_xfer_on_ack(struct tftp_xfer *x, uint16_t blk)
 	 * sender carries on from the block after it. */
 	x->next = x->una;
 	x->retries = 0;
+	x->progress_ms = now_ms;
 	if (x->last && x->una > x->last) {
 		x->done = true;
 		return TFTP_ACK_DONE;
@@ -324,6 +454,41 @@ int tftp_xfer_on_timeout(struct tftp_xfer *x, unsigned int max_retries)
 		return -ETIMEDOUT;
 	x->next = x->una;
 	return 0;
+}
+
+bool tftp_xfer_proven(const struct tftp_xfer *x)
+{
+	return x->una > (x->p.opts ? 0u : 1u);
+}
+
+static uint64_t stall_end(const struct tftp_xfer *x,
+			  const struct tftp_timing *tm)
+{
+	return x->progress_ms + tm->max_stall_ms;
+}
+
+uint64_t tftp_xfer_deadline(const struct tftp_xfer *x,
+			    const struct tftp_timing *tm, uint64_t now_ms)
+{
+	uint64_t base = x->p.timeout ? x->p.timeout * 1000ull : tm->rto_ms;
+	unsigned int shift = x->retries < 3 ? x->retries : 3;
+	uint64_t d = now_ms + (base << shift); /* back-off capped at 8x */
+
+	return d < stall_end(x, tm) ? d : stall_end(x, tm);
+}
+
+int tftp_xfer_expire(struct tftp_xfer *x, const struct tftp_timing *tm,
+		     uint64_t now_ms)
+{
+	unsigned int max = tm->max_retries;
+
+	if (x->done)
+		return 0;
+	if (now_ms >= stall_end(x, tm))
+		return -ETIMEDOUT;
+	if (!tftp_xfer_proven(x) && tm->unproven_retries < max)
+		max = tm->unproven_retries;
+	return tftp_xfer_on_timeout(x, max);
 }
 
 unsigned int tftp_xfer_burst(const struct tftp_xfer *x)
@@ -405,6 +570,9 @@ ssize_t tftp_xfer_build_data(struct tftp_xfer *x, tftp_read_fn rd, void *ctx,
 			x->hi = x->next;
 		return n;
 	}
+	/* the final block is known: nothing exists after it */
+	if (x->last && x->next > x->last)
+		return -ENODATA;
 	if (cap < (size_t)x->p.blksize + TFTP_HDR)
 		return -ENOBUFS;
 	put16(buf, TFTP_DATA);
@@ -430,4 +598,92 @@ ssize_t tftp_xfer_build_data(struct tftp_xfer *x, tftp_read_fn rd, void *ctx,
 	if (x->hi < x->next)
 		x->hi = x->next;
 	return n + TFTP_HDR;
+}
+
+/* Octet: the whole burst in one readv, the headers in front of each block
+ * so the packets lie back to back (one GSO send can carry them). */
+static int fill_octet(struct tftp_xfer *x, const struct tftp_source *src,
+		      uint8_t *buf, size_t cap, uint16_t *lens, unsigned int n)
+{
+	struct iovec iov[TFTP_WINDOW_MAX];
+	size_t seg = (size_t)x->p.blksize + TFTP_HDR, want = 0;
+	uint64_t off = (x->next - 1) * x->p.blksize, blk;
+	unsigned int i, k = 0;
+	ssize_t got = 0;
+
+	if (n > TFTP_WINDOW_MAX)
+		n = TFTP_WINDOW_MAX;
+	if (n > cap / seg)
+		n = (unsigned int)(cap / seg);
+	for (i = 0; i < n; i++) {
+		uint64_t o = off + (uint64_t)i * x->p.blksize;
+		size_t len = 0;
+
+		if (o < x->size)
+			len = x->size - o < x->p.blksize ?
+				      (size_t)(x->size - o) :
+				      x->p.blksize;
+		iov[k].iov_base = buf + i * seg + TFTP_HDR;
+		iov[k].iov_len = len;
+		if (len)
+			k++;
+		want += len;
+	}
+	if (want) {
+		got = src->readv(src->ctx, iov, (int)k, off);
+		if (got < 0)
+			return (int)got;
+	}
+	for (i = 0; i < n; i++) {
+		size_t len = (size_t)got < x->p.blksize ? (size_t)got :
+							  x->p.blksize;
+
+		blk = x->next++;
+		put16(buf + i * seg, TFTP_DATA);
+		put16(buf + i * seg + 2, (uint16_t)blk);
+		lens[i] = (uint16_t)(len + TFTP_HDR);
+		got -= (ssize_t)len;
+		if (x->hi < x->next)
+			x->hi = x->next;
+		/* a short block ends the file, also one that shrank */
+		if (len < x->p.blksize) {
+			x->last = blk;
+			return (int)i + 1;
+		}
+	}
+	return (int)n;
+}
+
+int tftp_xfer_fill(struct tftp_xfer *x, const struct tftp_source *src,
+		   uint8_t *buf, size_t cap, uint16_t *lens, unsigned int max)
+{
+	unsigned int k = 0, want;
+	size_t used = 0;
+
+	while (k < max && (want = tftp_xfer_burst(x)) > 0) {
+		ssize_t n;
+
+		if (x->next > 0 && x->p.mode == TFTP_MODE_OCTET && src->readv) {
+			int r;
+
+			if (want > max - k)
+				want = max - k;
+			r = fill_octet(x, src, buf + used, cap - used, lens + k,
+				       want);
+			if (r <= 0)
+				return r < 0 ? r : (int)k;
+			while (r--)
+				used += lens[k++];
+			continue;
+		}
+		n = tftp_xfer_build_data(x, src->read, src->ctx, buf + used,
+					 cap - used);
+		if (n == -ENOBUFS)
+			break;
+		if (n < 0)
+			return (int)n;
+		lens[k++] = (uint16_t)n;
+		used += (size_t)n;
+	}
+	return (int)k;
 }

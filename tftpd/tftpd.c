@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,7 +25,9 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,28 +40,42 @@
 #define LOG_INFO 6
 #define LOG_DEBUG 7
 
-#define HASH_BUCKETS 16384
-#define BATCH_MAX 64 /* packets per sendmmsg */
-#define ARENA_SIZE (4u << 20)
-#define RX_BUDGET 64 /* datagrams per socket per wakeup, for fairness */
+#define HASH_BUCKETS 16384 /* power of two */
+#define BATCH_MAX 64 /* packets per window */
+#define ARENA_SIZE (TFTP_WINDOW_MAX * (TFTP_BLKSIZE_MAX + TFTP_HDR))
+#define RX_BATCH 16 /* datagrams per socket per wakeup (one recvmmsg) */
+#define GSO_MAX_SEGS 64
+#define GSO_MAX_BYTES 65000
+#define LOGNAME_MAX (TFTP_FILENAME_MAX * 4 + 1)
 
 struct config {
 	const char *root;
 	const char *listen;
-	const char *gate_dir; /* NULL: no gating */
+	bool gate;
+	const char *gate_dir; /* with gate: where the entries are */
 	const char *phones; /* per-phone files, looked up first; or NULL */
 	unsigned int max_transfers;
-	unsigned int retries;
-	unsigned int timeout_ms;
+	unsigned int max_per_client;
+	unsigned int error_rate; /* error replies per second, whole server */
+	struct tftp_timing tm;
 	struct tftp_limits lim;
+	bool blksize_auto; /* cap blksize at the route MTU */
 	int log_level;
 	bool check;
+};
+
+struct client;
+
+/* LRU links: most stalled (oldest progress) first. */
+struct lru {
+	struct xfer *prev, *next;
 };
 
 struct xfer {
 	struct tftp_xfer x;
 	int sock;
 	int fd;
+	bool wait_out; /* EAGAIN: waiting for EPOLLOUT */
 	struct sockaddr_storage peer;
 	socklen_t peerlen;
 	char peer_str[INET6_ADDRSTRLEN + 8];
@@ -66,32 +83,51 @@ struct xfer {
 	uint64_t start_ms;
 	uint64_t deadline;
 	size_t heap_idx; /* SIZE_MAX: not armed */
-	unsigned int rto_ms;
+	unsigned int mtu;
 	struct xfer *hnext;
+	struct client *cl;
+	struct lru all; /* every transfer */
+	struct lru mine; /* this source address's */
+};
+
+/* Transfers per source address (the per-client cap). */
+struct client {
+	uint8_t ip[16]; /* IPv4 as v4-mapped */
+	unsigned int n;
+	struct xfer *head, *tail;
+	struct client *hnext;
 };
 
 static struct config cfg = {
 	.root = "/srv/tftp",
 	.listen = "0.0.0.0:69",
 	.max_transfers = 10000,
-	.retries = 5,
-	.timeout_ms = 1000,
+	.max_per_client = 8,
+	.error_rate = 100,
+	.tm = { .rto_ms = 1000,
+		.max_retries = 5,
+		.unproven_retries = 1,
+		.max_stall_ms = 60000 },
 	.lim = { .max_blksize = TFTP_BLKSIZE_MAX,
 		 .max_windowsize = TFTP_WINDOW_MAX },
+	.blksize_auto = true,
 	.log_level = LOG_INFO,
 };
 
 static int root_fd = -1;
-static int gate_fd = -1;
-static int phones_fd = -1;
 static int epfd = -1;
 static int lsock = -1;
 static struct sockaddr_storage laddr;
 static socklen_t laddrlen;
 static uint64_t now;
 static volatile sig_atomic_t stop;
+static uint8_t hash_key[16];
+static bool gso_ok = true;
+static struct tftp_bucket err_bucket;
 
 static struct xfer *buckets[HASH_BUCKETS];
+static struct client *cbuckets[HASH_BUCKETS];
+static struct xfer *all_head, *all_tail;
 /* Transfers closed during one epoll batch are freed after it, so an event
  * later in the same batch never points at freed memory. */
 static struct xfer *graveyard;
@@ -100,7 +136,7 @@ static size_t heap_len;
 static unsigned int nxfers;
 
 static uint8_t arena[ARENA_SIZE];
-static uint8_t rxbuf[TFTP_REQ_MAX + 64];
+static uint8_t rxbuf[RX_BATCH][TFTP_REQ_MAX + 64];
 
 static void log_msg(int prio, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -118,6 +154,21 @@ static void log_msg(int prio, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 }
+
+/* Client bytes in a log line go through tftp_log_escape(): a name with
+ * "\n<0>" would otherwise forge an emergency-priority journal line.  Two
+ * rotating buffers so one line may quote two strings. */
+static const char *esc(const char *s, size_t len)
+{
+	static char buf[2][LOGNAME_MAX];
+	static int i;
+
+	i ^= 1;
+	tftp_log_escape(s, len, buf[i], sizeof(buf[i]));
+	return buf[i];
+}
+
+#define ESC(s) esc((s), strlen(s))
 
 static uint64_t now_ms(void)
 {
@@ -244,24 +295,37 @@ static bool addr_eq(const struct sockaddr_storage *a,
 	       !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr));
 }
 
+/* The client's IP as 16 bytes, IPv4 as v4-mapped, for the per-client
+ * table. */
+static void addr_key(const struct sockaddr_storage *ss, uint8_t ip[16])
+{
+	if (ss->ss_family == AF_INET) {
+		memset(ip, 0, 10);
+		ip[10] = ip[11] = 0xff;
+		memcpy(ip + 12,
+		       &((const struct sockaddr_in *)ss)->sin_addr.s_addr, 4);
+	} else {
+		memcpy(ip, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+	}
+}
+
+/* Keyed (SipHash, secret key): a spoofer cannot pick sources that pile
+ * into one bucket and turn every lookup into a list walk. */
 static unsigned int addr_hash(const struct sockaddr_storage *ss)
 {
-	const uint8_t *p;
-	size_t n;
-	uint32_t h = 2166136261u; /* FNV-1a */
+	uint8_t k[18];
+	uint16_t port = addr_port(ss);
 
-	if (ss->ss_family == AF_INET) {
-		p = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
-		n = 4;
-	} else {
-		p = (const uint8_t *)&((const struct sockaddr_in6 *)ss)
-			    ->sin6_addr;
-		n = 16;
-	}
-	while (n--)
-		h = (h ^ *p++) * 16777619u;
-	h = (h ^ addr_port(ss)) * 16777619u;
-	return h % HASH_BUCKETS;
+	addr_key(ss, k);
+	memcpy(k + 16, &port, 2);
+	return (unsigned int)tftp_siphash(hash_key, k, sizeof(k)) &
+	       (HASH_BUCKETS - 1);
+}
+
+static unsigned int ip_hash(const uint8_t ip[16])
+{
+	return (unsigned int)tftp_siphash(hash_key, ip, 16) &
+	       (HASH_BUCKETS - 1);
 }
 
 /* --- timers: a binary min-heap of armed transfers ------------------------- */
@@ -332,11 +396,100 @@ static struct xfer *xfer_find(const struct sockaddr_storage *peer)
 	return NULL;
 }
 
+static struct client *client_get(const struct sockaddr_storage *peer,
+				 bool create)
+{
+	uint8_t ip[16];
+	unsigned int h;
+	struct client *c;
+
+	addr_key(peer, ip);
+	h = ip_hash(ip);
+	for (c = cbuckets[h]; c; c = c->hnext)
+		if (!memcmp(c->ip, ip, 16))
+			return c;
+	if (!create)
+		return NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	memcpy(c->ip, ip, 16);
+	c->hnext = cbuckets[h];
+	cbuckets[h] = c;
+	return c;
+}
+
+static void client_put(struct client *c)
+{
+	struct client **pp;
+
+	if (!c || c->n)
+		return;
+	for (pp = &cbuckets[ip_hash(c->ip)]; *pp; pp = &(*pp)->hnext) {
+		if (*pp == c) {
+			*pp = c->hnext;
+			break;
+		}
+	}
+	free(c);
+}
+
+/* The two LRU lists: all transfers, and those of one source address.
+ * Progress moves a transfer to the tail, so the head is the most stalled:
+ * the one to evict when a limit is reached. */
+static void lru_unlink(struct xfer *t)
+{
+	struct client *c = t->cl;
+
+	if (t->all.prev)
+		t->all.prev->all.next = t->all.next;
+	else
+		all_head = t->all.next;
+	if (t->all.next)
+		t->all.next->all.prev = t->all.prev;
+	else
+		all_tail = t->all.prev;
+	t->all.prev = t->all.next = NULL;
+	if (!c)
+		return;
+	if (t->mine.prev)
+		t->mine.prev->mine.next = t->mine.next;
+	else
+		c->head = t->mine.next;
+	if (t->mine.next)
+		t->mine.next->mine.prev = t->mine.prev;
+	else
+		c->tail = t->mine.prev;
+	t->mine.prev = t->mine.next = NULL;
+}
+
+static void lru_append(struct xfer *t)
+{
+	struct client *c = t->cl;
+
+	t->all.prev = all_tail;
+	t->all.next = NULL;
+	if (all_tail)
+		all_tail->all.next = t;
+	else
+		all_head = t;
+	all_tail = t;
+	if (!c)
+		return;
+	t->mine.prev = c->tail;
+	t->mine.next = NULL;
+	if (c->tail)
+		c->tail->mine.next = t;
+	else
+		c->head = t;
+	c->tail = t;
+}
+
 static void xfer_free(struct xfer *t)
 {
 	struct xfer **pp;
 
-	if (!t)
+	if (!t || t->sock == -2)
 		return;
 	for (pp = &buckets[addr_hash(&t->peer)]; *pp; pp = &(*pp)->hnext) {
 		if (*pp == t) {
@@ -345,11 +498,18 @@ static void xfer_free(struct xfer *t)
 		}
 	}
 	timer_disarm(t);
+	lru_unlink(t);
+	if (t->cl) {
+		t->cl->n--;
+		client_put(t->cl);
+		t->cl = NULL;
+	}
 	if (t->sock >= 0)
 		close(t->sock); /* also leaves the epoll set */
 	if (t->fd >= 0)
 		close(t->fd);
-	t->sock = t->fd = -1;
+	t->fd = -1;
+	t->sock = -2; /* freed: later events of this batch are ignored */
 	nxfers--;
 	t->hnext = graveyard;
 	graveyard = t;
@@ -365,15 +525,74 @@ static void xfer_reap(void)
 	}
 }
 
-static void send_error_from(int sock, const struct sockaddr_storage *to,
-			    socklen_t tolen, uint16_t code, const char *msg)
+/* Every error reply, on any socket, spends a token of one bucket: a flood
+ * of bad requests cannot turn the server into an error generator. */
+static bool error_allowed(void)
+{
+	return tftp_bucket_take(&err_bucket, now, cfg.error_rate,
+				cfg.error_rate);
+}
+
+/* An ERROR from the listening socket leaves from the address the request
+ * was sent to (IP_PKTINFO ipi_spec_dst), as the transfers do. */
+static void listen_error(const struct sockaddr_storage *to, socklen_t tolen,
+			 const struct sockaddr_storage *local, uint16_t code,
+			 const char *msg)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+	} cbuf;
+	uint8_t buf[128];
+	ssize_t n = tftp_build_error(code, msg, buf, sizeof(buf));
+	struct iovec iov = { buf, (size_t)n };
+	struct msghdr mh = {
+		.msg_name = (void *)to,
+		.msg_namelen = tolen,
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cbuf.buf,
+	};
+	struct cmsghdr *c;
+
+	if (n <= 0 || !error_allowed())
+		return;
+	memset(&cbuf, 0, sizeof(cbuf));
+	c = (struct cmsghdr *)cbuf.buf;
+	if (local->ss_family == AF_INET) {
+		struct in_pktinfo pi = {
+			.ipi_spec_dst =
+				((const struct sockaddr_in *)local)->sin_addr,
+		};
+
+		mh.msg_controllen = CMSG_SPACE(sizeof(pi));
+		c->cmsg_level = IPPROTO_IP;
+		c->cmsg_type = IP_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+	} else {
+		struct in6_pktinfo pi = {
+			.ipi6_addr =
+				((const struct sockaddr_in6 *)local)->sin6_addr,
+		};
+
+		mh.msg_controllen = CMSG_SPACE(sizeof(pi));
+		c->cmsg_level = IPPROTO_IPV6;
+		c->cmsg_type = IPV6_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+	}
+	sendmsg(lsock, &mh, MSG_DONTWAIT);
+}
+
+/* Transfer sockets are connect()ed to the peer. */
+static void xfer_error(struct xfer *t, uint16_t code, const char *msg)
 {
 	uint8_t buf[128];
 	ssize_t n = tftp_build_error(code, msg, buf, sizeof(buf));
 
-	if (n > 0)
-		sendto(sock, buf, (size_t)n, MSG_DONTWAIT,
-		       (const struct sockaddr *)to, tolen);
+	if (n > 0 && t->sock >= 0 && error_allowed())
+		send(t->sock, buf, (size_t)n, MSG_DONTWAIT);
 }
 
 static ssize_t file_read(void *ctx, void *buf, size_t len, uint64_t off)
@@ -383,80 +602,132 @@ static ssize_t file_read(void *ctx, void *buf, size_t len, uint64_t off)
 	return r < 0 ? -errno : r;
 }
 
-static unsigned int xfer_rto(const struct xfer *t)
+static ssize_t file_readv(void *ctx, const struct iovec *iov, int n,
+			  uint64_t off)
 {
-	unsigned int shift = t->x.retries < 3 ? t->x.retries : 3;
+	ssize_t r = preadv(*(int *)ctx, iov, n, (off_t)off);
 
-	/* exponential back-off, capped at 8x the base */
-	return t->rto_ms << shift;
+	return r < 0 ? -errno : r;
+}
+
+static void xfer_want_out(struct xfer *t, bool on)
+{
+	struct epoll_event ev = { .events = EPOLLIN | (on ? EPOLLOUT : 0),
+				  .data.ptr = t };
+
+	if (t->wait_out == on)
+		return;
+	t->wait_out = on;
+	epoll_ctl(epfd, EPOLL_CTL_MOD, t->sock, &ev);
 }
 
 /*
- * sendmmsg() stops at the first datagram that fails.  A full socket buffer
- * (EAGAIN, ENOBUFS) stops the burst: the rest counts as lost and goes again
- * when the timer fires.  Any other error (a firewall drop gives EPERM) is
- * a loss of that one datagram, and the rest of the burst still goes.
+ * Put every block the window allows on the wire in one sendmmsg(): a run
+ * of equal blocks leaves as one UDP GSO datagram (UDP_SEGMENT) when each
+ * block fits the route MTU.  A full socket buffer (EAGAIN, ENOBUFS) stops
+ * the burst: the unsent blocks are rewound and go when the socket is
+ * writable again (EPOLLOUT), not a whole timeout later.  Any other error
+ * (a firewall drop gives EPERM) is a loss: the timer resends.
  */
-static int send_batch(struct xfer *t, struct mmsghdr *msgs, unsigned int k)
+static int xfer_send(struct xfer *t)
 {
-	unsigned int done = 0;
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+	} cbuf[BATCH_MAX];
+	struct mmsghdr msgs[BATCH_MAX];
+	struct iovec iov[BATCH_MAX];
+	unsigned int npk[BATCH_MAX];
+	uint16_t lens[BATCH_MAX];
+	struct tftp_source src = { file_read, file_readv, &t->fd };
+	unsigned int k, i, m = 0, done = 0, hdr;
+	size_t off = 0;
+	int r;
 
-	while (done < k) {
-		int n = sendmmsg(t->sock, msgs + done, k - done, MSG_DONTWAIT);
+	r = tftp_xfer_fill(&t->x, &src, arena, sizeof(arena), lens, BATCH_MAX);
+	if (r < 0)
+		return r;
+	k = (unsigned int)r;
+	hdr = t->peer.ss_family == AF_INET ? 28 : 48;
+	for (i = 0; i < k; m++) {
+		unsigned int seg = lens[i], j = i + 1;
+		size_t bytes = seg;
+
+		/* a GSO run: equal segments, the last one may be shorter */
+		if (gso_ok && seg > 4 && seg + hdr <= t->mtu) {
+			while (j < k && j - i < GSO_MAX_SEGS &&
+			       lens[j - 1] == seg && lens[j] <= seg &&
+			       bytes + lens[j] <= GSO_MAX_BYTES)
+				bytes += lens[j++];
+		}
+		memset(&msgs[m], 0, sizeof(msgs[m]));
+		iov[m].iov_base = arena + off;
+		iov[m].iov_len = bytes;
+		msgs[m].msg_hdr.msg_iov = &iov[m];
+		msgs[m].msg_hdr.msg_iovlen = 1;
+		if (j - i > 1) {
+			struct cmsghdr *c = (struct cmsghdr *)cbuf[m].buf;
+			uint16_t gso = (uint16_t)seg;
+
+			c->cmsg_level = SOL_UDP;
+			c->cmsg_type = UDP_SEGMENT;
+			c->cmsg_len = CMSG_LEN(sizeof(gso));
+			memcpy(CMSG_DATA(c), &gso, sizeof(gso));
+			msgs[m].msg_hdr.msg_control = cbuf[m].buf;
+			msgs[m].msg_hdr.msg_controllen = sizeof(cbuf[m].buf);
+		}
+		npk[m] = j - i;
+		off += bytes;
+		i = j;
+	}
+	while (done < m) {
+		int n = sendmmsg(t->sock, msgs + done, m - done, MSG_DONTWAIT);
 
 		if (n > 0) {
 			done += (unsigned int)n;
 			continue;
 		}
-		if (n < 0 &&
-		    (errno == EAGAIN || errno == ENOBUFS || errno == EINTR)) {
-			t->x.next -= k - done;
-			return -EAGAIN;
+		if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR) {
+			unsigned int lost = 0;
+
+			for (i = done; i < m; i++)
+				lost += npk[i];
+			t->x.next -= lost;
+			xfer_want_out(t, true);
+			break;
+		}
+		if (msgs[done].msg_hdr.msg_control &&
+		    (errno == EINVAL || errno == EIO || errno == EOPNOTSUPP)) {
+			/* no GSO on this path: plain datagrams from now on;
+			 * the timer resends what was not sent */
+			log_msg(LOG_NOTICE, "UDP GSO unavailable (%s)",
+				strerror(errno));
+			gso_ok = false;
+			for (i = done; i < m; i++)
+				t->x.next -= npk[i];
+			break;
 		}
 		done++; /* lost on the way out */
 	}
+	timer_arm(t, tftp_xfer_deadline(&t->x, &cfg.tm, now));
 	return 0;
 }
 
-/* Put every block the window allows on the wire, then arm the timer. */
-static void xfer_send(struct xfer *t)
+static void xfer_read_failed(struct xfer *t, int err)
 {
-	struct mmsghdr msgs[BATCH_MAX];
-	struct iovec iov[BATCH_MAX];
-	unsigned int want = tftp_xfer_burst(&t->x);
+	/* a read error will not heal by retrying: say so at once */
+	log_msg(LOG_ERR, "Failed to read %s for %s: %s", ESC(t->name),
+		t->peer_str, strerror(-err));
+	xfer_error(t, TFTP_EUNDEF, "Read error");
+	xfer_free(t);
+}
 
-	while (want) {
-		size_t used = 0;
-		unsigned int k = 0;
+static void xfer_kick(struct xfer *t)
+{
+	int r = xfer_send(t);
 
-		while (k < want && k < BATCH_MAX &&
-		       ARENA_SIZE - used >= (size_t)t->x.p.blksize + TFTP_HDR) {
-			ssize_t n = tftp_xfer_build_data(&t->x, file_read,
-							 &t->fd, arena + used,
-							 ARENA_SIZE - used);
-
-			if (n < 0) {
-				log_msg(LOG_ERR, "Failed to read %s: %s",
-					t->name, strerror((int)-n));
-				break;
-			}
-			iov[k].iov_base = arena + used;
-			iov[k].iov_len = (size_t)n;
-			memset(&msgs[k], 0, sizeof(msgs[k]));
-			msgs[k].msg_hdr.msg_name = &t->peer;
-			msgs[k].msg_hdr.msg_namelen = t->peerlen;
-			msgs[k].msg_hdr.msg_iov = &iov[k];
-			msgs[k].msg_hdr.msg_iovlen = 1;
-			used += (size_t)n;
-			k++;
-		}
-		if (!k)
-			break;
-		if (send_batch(t, msgs, k) < 0)
-			break;
-		want -= k;
-	}
-	timer_arm(t, now + xfer_rto(t));
+	if (r < 0)
+		xfer_read_failed(t, r);
 }
 
 static void xfer_finish(struct xfer *t)
@@ -465,92 +736,129 @@ static void xfer_finish(struct xfer *t)
 
 	log_msg(LOG_INFO,
 		"Sent %s to %s: %llu bytes, %llu blocks, blksize %u, windowsize %u, %llu ms",
-		t->name, t->peer_str, (unsigned long long)bytes,
+		ESC(t->name), t->peer_str, (unsigned long long)bytes,
 		(unsigned long long)t->x.last, t->x.p.blksize,
 		t->x.p.windowsize, (unsigned long long)(now - t->start_ms));
 	xfer_free(t);
 }
 
-static void xfer_input(struct xfer *t)
+/* One recvmmsg() per wake-up: no extra call just to learn the socket is
+ * empty.  The socket is connected, so only the peer's datagrams arrive;
+ * a foreign TID gets the kernel's ICMP port unreachable, never a TFTP
+ * ERROR that another server could answer. */
+static void xfer_input(struct xfer *t, uint32_t events)
 {
-	struct sockaddr_storage from;
+	struct mmsghdr mm[RX_BATCH];
+	struct iovec iov[RX_BATCH];
 	bool send = false;
-	int i;
+	int i, n;
 
 	if (t->sock < 0)
 		return; /* closed earlier in this batch */
-	for (i = 0; i < RX_BUDGET; i++) {
-		socklen_t fromlen = sizeof(from);
-		ssize_t n = recvfrom(t->sock, rxbuf, sizeof(rxbuf),
-				     MSG_DONTWAIT, (struct sockaddr *)&from,
-				     &fromlen);
+	if (events & EPOLLOUT) {
+		xfer_want_out(t, false);
+		send = true;
+	}
+	if (!(events & (EPOLLIN | EPOLLERR)))
+		goto out;
+	for (i = 0; i < RX_BATCH; i++) {
+		iov[i].iov_base = rxbuf[i];
+		iov[i].iov_len = sizeof(rxbuf[i]);
+		memset(&mm[i], 0, sizeof(mm[i]));
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+	}
+	n = recvmmsg(t->sock, mm, RX_BATCH, MSG_DONTWAIT, NULL);
+	for (i = 0; i < n; i++) {
+		const uint8_t *b = rxbuf[i];
+		size_t len = mm[i].msg_len;
 		uint16_t op;
 
-		if (n < 0)
-			break;
-		if (!addr_eq(&from, &t->peer)) {
-			/* RFC 1350: a packet from another TID gets an error
-			 * and leaves this transfer alone */
-			send_error_from(t->sock, &from, fromlen, TFTP_EBADID,
-					"Unknown transfer ID");
+		if (len < 4)
 			continue;
-		}
-		if (n < 4) {
-			continue;
-		}
-		op = (uint16_t)(rxbuf[0] << 8 | rxbuf[1]);
+		op = (uint16_t)(b[0] << 8 | b[1]);
 		if (op == TFTP_ACK) {
-			uint16_t blk = (uint16_t)(rxbuf[2] << 8 | rxbuf[3]);
+			uint16_t blk = (uint16_t)(b[2] << 8 | b[3]);
 
-			switch (tftp_xfer_on_ack(&t->x, blk)) {
+			switch (tftp_xfer_on_ack(&t->x, blk, now)) {
 			case TFTP_ACK_DONE:
 				xfer_finish(t);
 				return;
 			case TFTP_ACK_ADVANCED:
+				lru_unlink(t);
+				lru_append(t);
 				send = true;
 				break;
 			case TFTP_ACK_IGNORED:
 				log_msg(LOG_DEBUG,
 					"Ignored ACK %u for %s from %s (una %llu next %llu)",
-					blk, t->name, t->peer_str,
+					blk, ESC(t->name), t->peer_str,
 					(unsigned long long)t->x.una,
 					(unsigned long long)t->x.next);
 				break;
 			}
 		} else if (op == TFTP_ERROR) {
-			rxbuf[n < (ssize_t)sizeof(rxbuf) ? n : n - 1] = 0;
+			/* RFC 1350: never acknowledged, never answered */
 			log_msg(LOG_NOTICE, "Client %s aborted %s: error %u %s",
-				t->peer_str, t->name,
-				(unsigned int)(rxbuf[2] << 8 | rxbuf[3]),
-				n > 4 ? (char *)rxbuf + 4 : "");
+				t->peer_str, ESC(t->name),
+				(unsigned int)(b[2] << 8 | b[3]),
+				esc((const char *)b + 4,
+				    strnlen((const char *)b + 4, len - 4)));
 			xfer_free(t);
 			return;
 		} else {
-			send_error_from(t->sock, &t->peer, t->peerlen,
-					TFTP_EBADOP, "Illegal TFTP operation");
+			xfer_error(t, TFTP_EBADOP, "Illegal TFTP operation");
 			log_msg(LOG_NOTICE, "Aborted %s to %s: opcode %u",
-				t->name, t->peer_str, op);
+				ESC(t->name), t->peer_str, op);
 			xfer_free(t);
 			return;
 		}
 	}
-	if (send)
-		xfer_send(t);
+out:
+	if (send && !t->wait_out)
+		xfer_kick(t);
 }
 
 static void xfer_timeout(struct xfer *t)
 {
-	if (tftp_xfer_on_timeout(&t->x, cfg.retries) < 0) {
-		log_msg(LOG_NOTICE, "Gave up sending %s to %s after %u retries",
-			t->name, t->peer_str, cfg.retries);
-		send_error_from(t->sock, &t->peer, t->peerlen, TFTP_EUNDEF,
-				"Timed out");
+	if (tftp_xfer_expire(&t->x, &cfg.tm, now) < 0) {
+		log_msg(LOG_NOTICE,
+			"Gave up sending %s to %s after %u retries, %llu ms",
+			ESC(t->name), t->peer_str, t->x.retries,
+			(unsigned long long)(now - t->start_ms));
+		/* the source of a transfer never acknowledged may be
+		 * forged: no more packets to it */
+		if (tftp_xfer_proven(&t->x))
+			xfer_error(t, TFTP_EUNDEF, "Timed out");
 		xfer_free(t);
 		return;
 	}
-	log_msg(LOG_DEBUG, "Retransmitting %s to %s from block %llu", t->name,
-		t->peer_str, (unsigned long long)t->x.una);
-	xfer_send(t);
+	log_msg(LOG_DEBUG, "Retransmitting %s to %s from block %llu",
+		ESC(t->name), t->peer_str, (unsigned long long)t->x.una);
+	xfer_want_out(t, false);
+	xfer_kick(t);
+}
+
+/* Make room for one more transfer of this client: its own most stalled
+ * one at the per-client cap, the server's most stalled at the global
+ * limit.  Progress keeps a transfer away from the head, so a flood of
+ * requests that never acknowledge anything evicts only its own kind. */
+static void xfer_make_room(struct client *c)
+{
+	struct xfer *v = NULL;
+
+	if (c && cfg.max_per_client && c->n >= cfg.max_per_client)
+		v = c->head;
+	else if (nxfers >= cfg.max_transfers)
+		v = all_head;
+	if (!v)
+		return;
+	log_msg(LOG_NOTICE, "Evicted %s to %s (%s limit), idle %llu ms",
+		ESC(v->name), v->peer_str, v->cl == c ? "per-client" : "global",
+		(unsigned long long)(now - v->x.progress_ms));
+	if (tftp_xfer_proven(&v->x))
+		xfer_error(v, TFTP_EUNDEF, "Server busy");
+	xfer_free(v);
 }
 
 /* --- access: root, gating ------------------------------------------------- */
@@ -558,7 +866,9 @@ static void xfer_timeout(struct xfer *t)
 static int open_beneath(int dirfd, const char *name, int flags)
 {
 	struct open_how how = {
-		.flags = (uint64_t)flags | O_CLOEXEC | O_NOCTTY,
+		/* openat2 refuses O_PATH with anything but a few flags */
+		.flags = (uint64_t)flags | O_CLOEXEC |
+			 (flags & O_PATH ? 0 : O_NOCTTY),
 		/* the kernel refuses "..", absolute paths and symlinks that
 		 * leave dirfd; magic links (/proc/self/fd/...) never */
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
@@ -569,32 +879,68 @@ static int open_beneath(int dirfd, const char *name, int flags)
 }
 
 /*
- * Gating (see README.md): <gate_dir>/<name with '/' as ','> lists, one per
- * line, the IPs allowed to read <name>.  No entry: the file is not a
- * per-phone file and anyone may read it.  Returns 0 or -EACCES.
+ * Open a regular file beneath dirfd for reading.  The name is resolved
+ * to an O_PATH handle first and only a regular file is then opened for
+ * reading, through the handle (the same inode, no second lookup): opening
+ * a device node or a FIFO can have effects of its own, so it never
+ * happens.
  */
-static int gate_check(const char *name, const struct sockaddr_storage *peer)
+static int open_file(int dirfd, const char *name, struct stat *st)
+{
+	char proc[64];
+	int pfd, fd;
+
+	pfd = open_beneath(dirfd, name, O_PATH);
+	if (pfd < 0)
+		return pfd;
+	if (fstat(pfd, st) < 0) {
+		fd = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		fd = -EACCES;
+		goto out;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+	fd = open(proc, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		fd = -errno;
+out:
+	close(pfd);
+	return fd;
+}
+
+/*
+ * Gating (see README.md): <gate_dir>/<name with '/' as ','> lists, one per
+ * line, the IPs allowed to read <name>.  The directory is opened by path
+ * on every request (a deleted or replaced directory is seen at once), and
+ * every doubt refuses: no directory, an unreadable entry, and no entry
+ * for a file of the per-phone directory.  Without an entry a file of ROOT
+ * is shared (firmware).  Returns 0 or -EACCES.
+ */
+static int gate_check(const char *name, const struct sockaddr_storage *peer,
+		      bool per_phone)
 {
 	char key[TFTP_FILENAME_MAX + 1], ip[INET6_ADDRSTRLEN], buf[512];
 	char *line, *save;
 	ssize_t n;
-	int fd, i;
+	int dfd, fd, i;
 
-	if (!cfg.gate_dir)
+	if (!cfg.gate)
 		return 0;
-	if (gate_fd < 0) {
-		gate_fd = open(cfg.gate_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (gate_fd < 0) {
-			/* no leases published yet: nothing is per-phone */
-			return 0;
-		}
+	dfd = open(cfg.gate_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		log_msg(LOG_WARNING, "Failed to open gate directory %s: %s",
+			cfg.gate_dir, strerror(errno));
+		return -EACCES;
 	}
 	for (i = 0; name[i]; i++)
 		key[i] = name[i] == '/' ? ',' : name[i];
 	key[i] = 0;
-	fd = open_beneath(gate_fd, key, O_RDONLY | O_NONBLOCK | O_NOFOLLOW);
+	fd = open_beneath(dfd, key, O_RDONLY | O_NONBLOCK | O_NOFOLLOW);
+	close(dfd);
 	if (fd == -ENOENT)
-		return 0;
+		return per_phone ? -EACCES : 0;
 	if (fd < 0)
 		return -EACCES;
 	n = read(fd, buf, sizeof(buf) - 1);
@@ -613,26 +959,34 @@ static int gate_check(const char *name, const struct sockaddr_storage *peer)
 /*
  * The provisioner's per-phone files live apart from the software images
  * (--phones, on tmpfs under /run: they are rebuilt from the lease store
- * at start) and shadow ROOT.  The directory may appear after we start.
+ * at start) and shadow ROOT.  Opened by path per request, like the gate,
+ * so a directory that appears or is replaced later is seen.
  */
-static int phones_open(const char *name)
+static int phones_open(const char *name, struct stat *st)
 {
+	int dfd, fd;
+
 	if (!cfg.phones)
 		return -ENOENT;
-	if (phones_fd < 0) {
-		phones_fd = open(cfg.phones, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (phones_fd < 0)
-			return -ENOENT;
-	}
-	return open_beneath(phones_fd, name, O_RDONLY | O_NONBLOCK);
+	dfd = open(cfg.phones, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -ENOENT;
+	fd = open_file(dfd, name, st);
+	close(dfd);
+	return fd;
 }
 
 /* --- new requests ---------------------------------------------------------- */
 
-static int xfer_socket(const struct sockaddr_storage *local, socklen_t len)
+/* A socket of its own (the TID, RFC 1350) bound to the address the client
+ * talked to and connected to the client.  *mtu gets the route MTU. */
+static int xfer_socket(const struct sockaddr_storage *local, socklen_t len,
+		       const struct sockaddr_storage *peer, socklen_t plen,
+		       unsigned int *mtu)
 {
 	struct sockaddr_storage a = *local;
-	int s;
+	socklen_t ol = sizeof(int);
+	int s, err, m = 1500;
 
 	if (a.ss_family == AF_INET)
 		((struct sockaddr_in *)&a)->sin_port = 0;
@@ -641,12 +995,17 @@ static int xfer_socket(const struct sockaddr_storage *local, socklen_t len)
 	s = socket(a.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -errno;
-	if (bind(s, (struct sockaddr *)&a, len) < 0) {
-		int err = -errno;
-
+	if (bind(s, (struct sockaddr *)&a, len) < 0 ||
+	    connect(s, (const struct sockaddr *)peer, plen) < 0) {
+		err = -errno;
 		close(s);
 		return err;
 	}
+	if (a.ss_family == AF_INET)
+		getsockopt(s, IPPROTO_IP, IP_MTU, &m, &ol);
+	else
+		getsockopt(s, IPPROTO_IPV6, IPV6_MTU, &m, &ol);
+	*mtu = m > 68 ? (unsigned int)m : 1500;
 	return s;
 }
 
@@ -657,120 +1016,132 @@ static void handle_request(const uint8_t *buf, size_t len,
 {
 	struct tftp_request req;
 	struct tftp_params p;
+	struct tftp_limits lim = cfg.lim;
 	struct epoll_event ev;
 	struct xfer *t = NULL, *old;
+	struct client *cl;
 	char who[INET6_ADDRSTRLEN + 8];
 	struct stat st;
-	int r;
+	bool per_phone = false, v4;
+	int r, fd = -1, sock;
+	unsigned int mtu = 1500;
 
+	if (!tftp_listen_answers(buf, len))
+		return; /* never answer ERROR, DATA, ACK, OACK, junk */
 	addr_str(from, who, sizeof(who));
 	r = tftp_parse_request(buf, len, &req);
-	if (r == -EPROTO) {
-		send_error_from(lsock, from, fromlen, TFTP_EBADOP,
-				"Illegal TFTP operation");
-		return;
-	}
 	if (r < 0) {
 		log_msg(LOG_NOTICE, "Malformed request from %s", who);
-		send_error_from(lsock, from, fromlen, TFTP_EBADOP,
-				"Malformed request");
+		listen_error(from, fromlen, local, TFTP_EBADOP,
+			     "Malformed request");
 		return;
 	}
 	if (req.opcode == TFTP_WRQ) {
-		log_msg(LOG_NOTICE, "Refused write of %s from %s", req.filename,
-			who);
-		send_error_from(lsock, from, fromlen, TFTP_EACCESS,
-				"Read-only server");
+		log_msg(LOG_NOTICE, "Refused write of %s from %s",
+			ESC(req.filename), who);
+		listen_error(from, fromlen, local, TFTP_EACCESS,
+			     "Read-only server");
 		return;
 	}
+	tftp_filename_canon(req.filename);
 	old = xfer_find(from);
 	if (old) {
 		/* the client repeated its RRQ because our first answer was
 		 * lost: the running transfer retransmits it */
-		if (old->x.una <= 1 && !strcmp(old->name, req.filename))
+		if (!tftp_xfer_proven(&old->x) &&
+		    !strcmp(old->name, req.filename))
 			return;
 		xfer_free(old);
 	}
-	if (nxfers >= cfg.max_transfers) {
-		log_msg(LOG_WARNING, "Refused %s from %s: %u transfers running",
-			req.filename, who, nxfers);
-		send_error_from(lsock, from, fromlen, TFTP_EUNDEF,
-				"Server busy");
-		return;
+
+	r = tftp_filename_check(req.filename);
+	if (!r) {
+		fd = phones_open(req.filename, &st);
+		per_phone = fd >= 0 || fd == -EACCES;
+		if (fd == -ENOENT)
+			fd = open_file(root_fd, req.filename, &st);
+		r = fd < 0 ? fd : 0;
+	}
+	/* after the open, so the gate sees where the file was found */
+	if (!r)
+		r = gate_check(req.filename, from, per_phone);
+	if (r < 0) {
+		bool nf = r == -ENOENT || r == -ENOTDIR;
+
+		log_msg(LOG_NOTICE, "Refused %s to %s: %s", ESC(req.filename),
+			who, strerror(-r));
+		listen_error(from, fromlen, local,
+			     nf ? TFTP_ENOTFOUND : TFTP_EACCESS,
+			     nf ? "File not found" : "Access violation");
+		goto fail;
 	}
 
+	sock = xfer_socket(local, laddrlen, from, fromlen, &mtu);
+	if (sock < 0) {
+		log_msg(LOG_ERR, "Failed to create transfer socket: %s",
+			strerror(-sock));
+		listen_error(from, fromlen, local, TFTP_EUNDEF, "Server busy");
+		goto fail;
+	}
+	cl = client_get(from, true);
+	xfer_make_room(cl);
 	t = calloc(1, sizeof(*t));
-	if (!t) {
-		send_error_from(lsock, from, fromlen, TFTP_ENOSPACE,
-				"Out of memory");
-		return;
+	if (!t || !cl) {
+		close(sock);
+		free(t);
+		client_put(cl);
+		listen_error(from, fromlen, local, TFTP_ENOSPACE,
+			     "Out of memory");
+		goto fail;
 	}
 	nxfers++;
-	t->sock = -1;
-	t->fd = -1;
+	cl->n++;
+	t->cl = cl;
+	t->sock = sock;
+	t->fd = fd;
+	fd = -1;
 	t->heap_idx = SIZE_MAX;
 	t->peer = *from;
 	t->peerlen = fromlen;
 	t->start_ms = now;
+	t->mtu = mtu;
 	memcpy(t->name, req.filename, sizeof(t->name));
 	memcpy(t->peer_str, who, sizeof(t->peer_str));
-
-	r = tftp_filename_check(req.filename);
-	if (!r)
-		r = gate_check(req.filename, from);
-	if (!r) {
-		t->fd = phones_open(req.filename);
-		if (t->fd == -ENOENT)
-			t->fd = open_beneath(root_fd, req.filename,
-					     O_RDONLY | O_NONBLOCK);
-		r = t->fd < 0 ? t->fd : 0;
-	}
-	if (!r && fstat(t->fd, &st) < 0)
-		r = -errno;
-	if (!r && !S_ISREG(st.st_mode))
-		r = -EACCES;
-	if (r < 0) {
-		bool nf = r == -ENOENT || r == -ENOTDIR;
-
-		log_msg(LOG_NOTICE, "Refused %s to %s: %s", req.filename, who,
-			strerror(-r));
-		send_error_from(lsock, from, fromlen,
-				nf ? TFTP_ENOTFOUND : TFTP_EACCESS,
-				nf ? "File not found" : "Access violation");
-		goto fail;
-	}
+	lru_append(t);
+	t->hnext = buckets[addr_hash(from)];
+	buckets[addr_hash(from)] = t;
 	posix_fadvise(t->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
-	tftp_negotiate(&req, &cfg.lim, (uint64_t)st.st_size, &p);
-	tftp_xfer_init(&t->x, &p, (uint64_t)st.st_size);
-	t->rto_ms = p.timeout ? p.timeout * 1000 : cfg.timeout_ms;
+	/* A block larger than the path MTU leaves in IP fragments, and one
+	 * lost fragment loses the block: cap at the route MTU unless the
+	 * operator set --max-blksize. */
+	v4 = from->ss_family == AF_INET ||
+	     IN6_IS_ADDR_V4MAPPED(
+		     &((const struct sockaddr_in6 *)from)->sin6_addr);
+	if (cfg.blksize_auto && mtu > (v4 ? 28u : 48u) + TFTP_HDR &&
+	    mtu - (v4 ? 28u : 48u) - TFTP_HDR < lim.max_blksize)
+		lim.max_blksize = mtu - (v4 ? 28u : 48u) - TFTP_HDR;
+	tftp_negotiate(&req, &lim, (uint64_t)st.st_size, &p);
+	tftp_xfer_init(&t->x, &p, (uint64_t)st.st_size, now);
 
-	t->sock = xfer_socket(local, laddrlen);
-	if (t->sock < 0) {
-		log_msg(LOG_ERR, "Failed to create transfer socket: %s",
-			strerror(-t->sock));
-		send_error_from(lsock, from, fromlen, TFTP_EUNDEF,
-				"Server busy");
-		goto fail;
-	}
 	ev.events = EPOLLIN;
 	ev.data.ptr = t;
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, t->sock, &ev) < 0) {
 		log_msg(LOG_ERR, "Failed to add transfer socket: %m");
-		goto fail;
+		xfer_free(t);
+		return;
 	}
-	t->hnext = buckets[addr_hash(from)];
-	buckets[addr_hash(from)] = t;
-
 	log_msg(LOG_INFO,
 		"RRQ %s from %s, %s, %llu bytes, blksize %u, windowsize %u%s",
-		t->name, who, p.mode == TFTP_MODE_OCTET ? "octet" : "netascii",
+		ESC(t->name), who,
+		p.mode == TFTP_MODE_OCTET ? "octet" : "netascii",
 		(unsigned long long)st.st_size, p.blksize, p.windowsize,
 		p.opts ? ", OACK" : "");
-	xfer_send(t);
+	xfer_kick(t);
 	return;
 fail:
-	xfer_free(t);
+	if (fd >= 0)
+		close(fd);
 }
 
 static void listen_input(void)
@@ -783,7 +1154,7 @@ static void listen_input(void)
 	int i;
 
 	for (i = 0; i < 256; i++) {
-		struct iovec iov = { rxbuf, sizeof(rxbuf) };
+		struct iovec iov = { rxbuf[0], sizeof(rxbuf[0]) };
 		struct msghdr mh = {
 			.msg_name = &from,
 			.msg_namelen = sizeof(from),
@@ -797,10 +1168,9 @@ static void listen_input(void)
 
 		if (n < 0)
 			break;
-		if (mh.msg_flags & MSG_TRUNC)
-			continue;
 		/* answer from the address the client talked to, even when
-		 * listening on the wildcard address */
+		 * listening on the wildcard address: ipi_spec_dst is the
+		 * local address (ipi_addr may be a broadcast address) */
 		local = laddr;
 		for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 			if (c->cmsg_level == IPPROTO_IP &&
@@ -809,7 +1179,7 @@ static void listen_input(void)
 
 				memcpy(&pi, CMSG_DATA(c), sizeof(pi));
 				((struct sockaddr_in *)&local)->sin_addr =
-					pi.ipi_addr;
+					pi.ipi_spec_dst;
 			} else if (c->cmsg_level == IPPROTO_IPV6 &&
 				   c->cmsg_type == IPV6_PKTINFO) {
 				struct in6_pktinfo pi;
@@ -819,7 +1189,15 @@ static void listen_input(void)
 					pi.ipi6_addr;
 			}
 		}
-		handle_request(rxbuf, (size_t)n, &from, mh.msg_namelen, &local);
+		if (mh.msg_flags & MSG_TRUNC) {
+			/* longer than any request we parse: still say so */
+			if (tftp_listen_answers(rxbuf[0], (size_t)n))
+				listen_error(&from, mh.msg_namelen, &local,
+					     TFTP_EBADOP, "Request too long");
+			continue;
+		}
+		handle_request(rxbuf[0], (size_t)n, &from, mh.msg_namelen,
+			       &local);
 	}
 }
 
@@ -829,7 +1207,8 @@ static int setup(void)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 	struct rlimit rl;
-	int one = 1, buf = 8 << 20, r;
+	int one = 1, buf = 8 << 20, got = 0, r;
+	socklen_t gl = sizeof(got);
 
 	root_fd = open(cfg.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root_fd < 0) {
@@ -846,6 +1225,11 @@ static int setup(void)
 	}
 	if (cfg.check)
 		return 0;
+	if (getrandom(hash_key, sizeof(hash_key), 0) != sizeof(hash_key)) {
+		r = -errno;
+		log_msg(LOG_ERR, "Failed to get a hash key: %s", strerror(-r));
+		return r;
+	}
 
 	/* two descriptors per transfer */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -871,9 +1255,16 @@ static int setup(void)
 		return r;
 	}
 	setsockopt(lsock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	/* a boot storm sends hundreds of RRQs at once */
-	if (setsockopt(lsock, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof(buf)))
-		setsockopt(lsock, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+	/* a boot storm sends hundreds of RRQs at once; SO_RCVBUFFORCE would
+	 * need CAP_NET_ADMIN, which the unit does not grant: the sysctl
+	 * net.core.rmem_max is the operator's knob */
+	setsockopt(lsock, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+	/* the kernel reports twice what it grants (its overhead) */
+	if (!getsockopt(lsock, SOL_SOCKET, SO_RCVBUF, &got, &gl) &&
+	    got / 2 < buf)
+		log_msg(LOG_NOTICE,
+			"Receive buffer %d bytes (net.core.rmem_max); %d wanted",
+			got / 2, buf);
 	if (laddr.ss_family == AF_INET)
 		setsockopt(lsock, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
 	else
@@ -908,8 +1299,7 @@ static int run(void)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	log_msg(LOG_NOTICE, "Serving %s on %s%s%s", cfg.root, cfg.listen,
-		cfg.gate_dir ? ", gated by " : "",
-		cfg.gate_dir ? cfg.gate_dir : "");
+		cfg.gate ? ", gated by " : "", cfg.gate ? cfg.gate_dir : "");
 	now = now_ms();
 	while (!stop) {
 		int timeout = -1, n, i;
@@ -929,7 +1319,7 @@ static int run(void)
 			if (!evs[i].data.ptr)
 				listen_input();
 			else
-				xfer_input(evs[i].data.ptr);
+				xfer_input(evs[i].data.ptr, evs[i].events);
 		}
 		while (heap_len && heap[0]->deadline <= now)
 			xfer_timeout(heap[0]);
@@ -944,23 +1334,32 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: nappt-tftpd [OPTIONS] [ROOT]\n"
 		"Read-only TFTP server (RFC 1350, 2347, 2348, 2349, 7440).\n\n"
-		"  -r, --root DIR           directory served (default /srv/tftp)\n"
-		"  -l, --listen ADDR[:PORT] listen address (default 0.0.0.0:69;\n"
-		"                           IPv6 as [ADDR]:PORT)\n"
-		"  -p, --phones DIR         per-phone files (the provisioner's), served\n"
-		"                           before ROOT\n"
-		"  -g, --gate[=DIR]         per-phone gating; lease entries in DIR\n"
-		"                           (default PHONES/.leases or ROOT/.leases)\n"
-		"  -m, --max-transfers N    concurrent transfers (default 10000)\n"
-		"  -b, --max-blksize N      largest blksize granted (default 65464)\n"
-		"  -w, --max-windowsize N   largest windowsize granted (default %d)\n"
-		"  -t, --timeout-ms N       retransmission timeout when the client\n"
-		"                           negotiates none (default 1000)\n"
-		"  -R, --retries N          retransmissions before giving up (default 5)\n"
-		"  -v, --verbose            log retransmissions too\n"
-		"  -q, --quiet              log warnings and errors only\n"
-		"  -n, --check              check the configuration and exit\n"
-		"  -h, --help               this text\n",
+		"  -r, --root DIR             directory served (default /srv/tftp)\n"
+		"  -l, --listen ADDR[:PORT]   listen address (default 0.0.0.0:69;\n"
+		"                             IPv6 as [ADDR]:PORT)\n"
+		"  -p, --phones DIR           per-phone files (the provisioner's), served\n"
+		"                             before ROOT\n"
+		"  -g, --gate                 per-phone gating (entries in PHONES/.leases,\n"
+		"                             or ROOT/.leases without --phones)\n"
+		"  -G, --gate-dir DIR         per-phone gating with the entries in DIR\n"
+		"  -m, --max-transfers N      concurrent transfers (default 10000)\n"
+		"  -c, --max-per-client N     concurrent transfers per client address\n"
+		"                             (default 8; 0: no cap)\n"
+		"  -s, --max-stall-s N        give a transfer up after N s without\n"
+		"                             progress, whatever it negotiated (default 60)\n"
+		"  -e, --error-rate N         error replies per second (default 100)\n"
+		"  -b, --max-blksize N        largest blksize granted (default: the\n"
+		"                             route MTU minus headers)\n"
+		"  -w, --max-windowsize N     largest windowsize granted (default %d)\n"
+		"  -t, --timeout-ms N         retransmission timeout when the client\n"
+		"                             negotiates none (default 1000)\n"
+		"  -R, --retries N            retransmissions before giving up (default 5)\n"
+		"  -U, --unproven-retries N   retransmissions of the first packet before\n"
+		"                             the client acknowledged anything (default 1)\n"
+		"  -v, --verbose              log retransmissions too\n"
+		"  -q, --quiet                log warnings and errors only\n"
+		"  -n, --check                check the configuration and exit\n"
+		"  -h, --help                 this text\n",
 		TFTP_WINDOW_MAX);
 }
 
@@ -983,7 +1382,12 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "root", required_argument, NULL, 'r' },
 		{ "listen", required_argument, NULL, 'l' },
-		{ "gate", optional_argument, NULL, 'g' },
+		{ "gate", no_argument, NULL, 'g' },
+		{ "gate-dir", required_argument, NULL, 'G' },
+		{ "max-per-client", required_argument, NULL, 'c' },
+		{ "max-stall-s", required_argument, NULL, 's' },
+		{ "error-rate", required_argument, NULL, 'e' },
+		{ "unproven-retries", required_argument, NULL, 'U' },
 		{ "phones", required_argument, NULL, 'p' },
 		{ "max-transfers", required_argument, NULL, 'm' },
 		{ "max-blksize", required_argument, NULL, 'b' },
@@ -997,13 +1401,12 @@ int main(int argc, char **argv)
 		{}
 	};
 	static char gate_buf[PATH_MAX];
-	bool gate = false;
-	const char *gate_arg = NULL;
+	unsigned int stall_s = 60;
 	int c, r = 0;
 
 	setvbuf(stderr, NULL, _IOLBF, 0);
-	while ((c = getopt_long(argc, argv, "r:l:g::p:m:b:w:t:R:vqnh", opts,
-				NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "r:l:gG:p:m:c:s:e:b:w:t:R:U:vqnh",
+				opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			cfg.root = optarg;
@@ -1012,8 +1415,24 @@ int main(int argc, char **argv)
 			cfg.listen = optarg;
 			break;
 		case 'g':
-			gate = true;
-			gate_arg = optarg;
+			cfg.gate = true;
+			break;
+		case 'G':
+			cfg.gate = true;
+			cfg.gate_dir = optarg;
+			break;
+		case 'c':
+			r = parse_uint(optarg, 0, 1000000, &cfg.max_per_client);
+			break;
+		case 's':
+			r = parse_uint(optarg, 1, 3600, &stall_s);
+			break;
+		case 'e':
+			r = parse_uint(optarg, 1, 1000000, &cfg.error_rate);
+			break;
+		case 'U':
+			r = parse_uint(optarg, 0, 100,
+				       &cfg.tm.unproven_retries);
 			break;
 		case 'p':
 			cfg.phones = optarg;
@@ -1024,16 +1443,17 @@ int main(int argc, char **argv)
 		case 'b':
 			r = parse_uint(optarg, TFTP_BLKSIZE_MIN,
 				       TFTP_BLKSIZE_MAX, &cfg.lim.max_blksize);
+			cfg.blksize_auto = false;
 			break;
 		case 'w':
 			r = parse_uint(optarg, 1, TFTP_WINDOW_MAX,
 				       &cfg.lim.max_windowsize);
 			break;
 		case 't':
-			r = parse_uint(optarg, 10, 255000, &cfg.timeout_ms);
+			r = parse_uint(optarg, 10, 255000, &cfg.tm.rto_ms);
 			break;
 		case 'R':
-			r = parse_uint(optarg, 0, 100, &cfg.retries);
+			r = parse_uint(optarg, 0, 100, &cfg.tm.max_retries);
 			break;
 		case 'v':
 			cfg.log_level = LOG_DEBUG;
@@ -1063,20 +1483,19 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (gate) {
-		if (!gate_arg) {
-			snprintf(gate_buf, sizeof(gate_buf), "%s/.leases",
-				 cfg.phones ? cfg.phones : cfg.root);
-			gate_arg = gate_buf;
-		}
-		cfg.gate_dir = gate_arg;
+	cfg.tm.max_stall_ms = stall_s * 1000;
+	if (cfg.gate && !cfg.gate_dir) {
+		snprintf(gate_buf, sizeof(gate_buf), "%s/.leases",
+			 cfg.phones ? cfg.phones : cfg.root);
+		cfg.gate_dir = gate_buf;
 	}
 	r = setup();
 	if (r < 0)
 		return 1;
 	if (cfg.check) {
-		printf("configuration ok: root %s, listen %s\n", cfg.root,
-		       cfg.listen);
+		printf("configuration ok: root %s, listen %s%s%s\n", cfg.root,
+		       cfg.listen, cfg.gate ? ", gate " : "",
+		       cfg.gate ? cfg.gate_dir : "");
 		return 0;
 	}
 	return run() < 0 ? 1 : 0;

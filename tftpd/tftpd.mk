@@ -54,5 +54,11 @@ fuzz-tftpd: $(TFTPD_FUZZ)
 test-tftpd-e2e: $(BUILD)/nappt-tftpd
 	$(Q)bash tests/tftpd/test-tftpd.sh $(BUILD)
 
-bench-tftp: $(BUILD)/nappt-tftpd
+bench-tftp: $(BUILD)/nappt-tftpd $(BUILD)/tftp-storm
 	$(Q)bash bench/bench-tftp.sh $(BUILD)
+
+# The boot-storm client of bench-tftp: one process, many transfers.
+$(BUILD)/tftp-storm: bench/tftp-storm.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@
