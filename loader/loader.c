@@ -100,6 +100,8 @@ static void usage(void)
 	       "         [--mode auto|native|generic|tc|tc-legacy]\n"
 	       "         [--slot-size N]\n"
 	       "         [--lan-gw ADDR] [--drop-unknown] [--route-by-source]\n"
+	       "         [--lan-foreign]  forward LAN sources outside the\n"
+	       "                      LAN pool untranslated (default: drop)\n"
 	       "                      load the programs, pin maps and links\n"
 	       "  detach [--keep-maps] remove the programs (and the maps)\n"
 	       "  status              what is attached where, program ids,\n"
@@ -624,6 +626,7 @@ static int cmd_attach(int argc, char **argv)
 		{ "lan-gw", required_argument, NULL, 'g' },
 		{ "drop-unknown", no_argument, NULL, 'd' },
 		{ "route-by-source", no_argument, NULL, 'r' },
+		{ "lan-foreign", no_argument, NULL, 'F' },
 		{},
 	};
 	const char *lan = NULL, *wan = NULL, *lan_pool = NULL, *pub_pool = NULL,
@@ -683,6 +686,11 @@ static int cmd_attach(int argc, char **argv)
 			break;
 		case 'r':
 			cfg.flags |= NAPPT_CFG_ROUTE_BY_SRC;
+			break;
+		case 'F':
+			/* Sites that route other LAN hosts through the box
+			 * say so; by default their frames are dropped. */
+			cfg.flags |= NAPPT_CFG_LAN_FOREIGN;
 			break;
 		default:
 			die_usage("bad arguments to attach");
@@ -940,6 +948,9 @@ static void print_config(const struct nappt_config *c)
 	       c->flags & NAPPT_CFG_DROP_UNKNOWN_IN ? "drop" : "pass");
 	printf("next hops:   cached by destination%s\n",
 	       c->flags & NAPPT_CFG_ROUTE_BY_SRC ? " and source" : "");
+	printf("foreign lan: %s\n", c->flags & NAPPT_CFG_LAN_FOREIGN ?
+					    "forwarded (--lan-foreign)" :
+					    "dropped");
 }
 
 static int cmd_status(int argc, char **argv)
