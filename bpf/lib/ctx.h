@@ -114,13 +114,14 @@ static __always_inline void pkt_reload(struct pkt *p)
 }
 
 /*
- * The largest IP packet one segment of this packet is on the wire.  A
- * GSO aggregate (TC: gso_size set) is cut into segments of hdrs +
- * gso_size.  XDP does not see gso_size, but a frame longer than its
- * ingress MTU can only be an aggregate (the sender's TSO/GSO frame
- * crossing veth and bridges, or a GRO one) handed to generic XDP, and
- * none of its segments was longer than the ingress MTU.  Frames up to
- * 1500 bytes are not asked about: the common case costs nothing.
+ * The largest IP packet one segment of this packet is on the wire, for
+ * the route MTU check.  A GSO aggregate (TC: gso_size set) is cut into
+ * segments of hdrs + gso_size.  XDP does not see gso_size, but a frame
+ * longer than its ingress MTU can only be an aggregate (the sender's
+ * TSO/GSO frame crossing veth and bridges, or a GRO one) handed to
+ * generic XDP: it is marked p->super and 0 is returned, "only the kernel
+ * knows".  Frames up to 1500 bytes are not asked about: the common case
+ * costs nothing.
  */
 static __always_inline __u32 pkt_seg_len(struct pkt *p, __u32 tot, __u32 hdrs)
 {
@@ -131,10 +132,9 @@ static __always_inline __u32 pkt_seg_len(struct pkt *p, __u32 tot, __u32 hdrs)
 	if (tot <= 1500)
 		return tot;
 	if (bpf_check_mtu(p->ctx, 0, &mtu, 0, 0) ==
-		    BPF_MTU_CHK_RET_FRAG_NEEDED &&
-	    mtu) {
+	    BPF_MTU_CHK_RET_FRAG_NEEDED) {
 		p->super = 1;
-		return mtu < tot ? mtu : tot;
+		return 0;
 	}
 	return tot;
 }

@@ -263,11 +263,13 @@ static __always_inline enum verdict no_route(struct pkt *p, struct ethhdr *eth,
  * Elsewhere the FIB is asked with the new addresses before anything is
  * written, XDP first trying the per-CPU next-hop cache (struct nappt_nh).
  * The size asked about is one segment's (pkt_seg_len): a GSO/GRO
- * aggregate is translated whole and cut on transmit.
+ * aggregate is translated whole and cut on transmit, never passed
+ * untouched (the kernel would forward it with its private source).
  *  - success: rewrite, TTL-1, MACs, redirect (never through the kernel);
- *    XDP: an egress device missing from tx_ports gets the translated
- *    packet through the kernel, MACs untouched (rewritten ones would be
- *    PACKET_OTHERHOST there, i.e. dropped);
+ *    XDP: an egress device missing from tx_ports, or a super-packet
+ *    (generic XDP), gets the translated packet through the kernel, MACs
+ *    untouched (rewritten ones would be PACKET_OTHERHOST there, i.e.
+ *    dropped);
  *  - no neighbour: XDP passes the translated packet, the kernel resolves
  *    ARP and forwards it (the loader sets accept_local on the LAN side so
  *    a public source is not a martian); TC lets bpf_redirect_neigh do it;
@@ -289,17 +291,22 @@ forward(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 	__u64 now = 0;
 	long rc;
 
-	if (ip->ttl <= 1)
+	seg = pkt_seg_len(p, tot, pl->hdrs ? pl->hdrs : tot);
+	if (ip->ttl <= 1) {
+		/* A super-packet keeps its GSO state through XDP_TX: an
+		 * error built from it would be cut up as TCP on transmit. */
+		if (p->super)
+			return account(p, NAPPT_STAT_DROP_ICMP_LIMIT, V_DROP);
 		return icmp_send_error(p, eth, ip, ICMP_TIME_EXCEEDED, 0, 0,
 				       pl->err_src,
 				       NAPPT_STAT_ICMP_TIME_EXCEEDED);
-	seg = pkt_seg_len(p, tot, pl->hdrs ? pl->hdrs : tot);
+	}
 
-	if (phone_mac && cfg->lan_ifindex && seg <= NAPPT_FAST_MTU)
+	if (phone_mac && cfg->lan_ifindex && seg <= NAPPT_FAST_MTU && !p->super)
 		return send(p, eth, ip, pl, phone_mac, cfg->lan_mac,
 			    cfg->lan_ifindex);
 
-	if (p->xdp) {
+	if (p->xdp && !p->super) {
 		/* Without source routing the source never changes the
 		 * answer: one entry serves every public address. */
 		src = cfg->flags & NAPPT_CFG_ROUTE_BY_SRC ? pl->saddr : 0;
@@ -316,8 +323,12 @@ forward(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 	fib.family = AF_INET;
 	fib.tos = ip->tos;
 	fib.l4_protocol = ip->protocol;
-	/* Always a length: without one the skb helper lets any GSO packet
-	 * through (is_skb_forwardable), segments too big for the route. */
+	/* TC: always a length, one segment's: without one the skb helper
+	 * lets any GSO packet through (is_skb_forwardable), segments too
+	 * big for the route.  XDP super-packets: none; they go to the
+	 * kernel translated, whose forwarding path checks their real
+	 * segments (and a too-big single segment retransmitted later gets
+	 * Frag Needed from here). */
 	fib.tot_len = (__u16)seg;
 	fib.ipv4_src = pl->saddr;
 	fib.ipv4_dst = pl->daddr;
@@ -326,7 +337,11 @@ forward(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 	rc = bpf_fib_lookup(p->ctx, &fib, sizeof(fib), 0);
 	switch (rc) {
 	case BPF_FIB_LKUP_RET_SUCCESS:
-		if (p->xdp && !bpf_map_lookup_elem(&tx_ports, &fib.ifindex)) {
+		/* A super-packet cannot be redirected (the devmap refuses
+		 * anything longer than the egress MTU): the kernel forwards
+		 * it translated and segments it on transmit. */
+		if (p->super ||
+		    (p->xdp && !bpf_map_lookup_elem(&tx_ports, &fib.ifindex))) {
 			apply(p, eth, ip, pl, NULL, NULL, 0);
 			count(pl->stat, p->len);
 			count(NAPPT_STAT_XLATE_PASS, p->len);
@@ -350,7 +365,7 @@ forward(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 		}
 		return send(p, eth, ip, pl, fib.dmac, fib.smac, fib.ifindex);
 	case BPF_FIB_LKUP_RET_NO_NEIGH:
-		apply(p, eth, ip, pl, NULL, NULL, !p->xdp);
+		apply(p, eth, ip, pl, NULL, NULL, !p->xdp && !p->super);
 		count(pl->stat, p->len);
 		if (!p->xdp) {
 			p->out_ifindex = fib.ifindex;

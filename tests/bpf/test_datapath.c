@@ -77,6 +77,7 @@ struct row {
 	enum expect expect;
 	enum nappt_stat stat;
 	int xdp_only; /* skb test runs need a whole Ethernet header */
+	int tc_only;
 	/* Optional: the expected frame as raw bytes (ICMP errors the hook
 	 * builds), a change of state before and after the row, config
 	 * flags for the row, a GSO segment size for the TC run. */
@@ -636,10 +637,10 @@ static void small_to_small_mtu(struct pktspec *in, struct pktspec *out)
 
 static void big_in(struct pktspec *in, struct pktspec *out)
 {
-	/* Larger than the LAN MTU: not the fast path; the FIB says frag
-	 * needed and the kernel answers the sender. */
+	/* Larger than the LAN MTU (not than the WAN's: that would be a
+	 * super-packet): the FIB says frag needed, the hook answers. */
 	base_in(in);
-	in->ip.payload = 1600;
+	in->ip.payload = 1422;
 	*out = *in;
 }
 
@@ -1117,6 +1118,21 @@ static void super_out_small_route(struct pktspec *in, struct pktspec *out)
 	*out = *in;
 }
 
+/* XDP cannot redirect a super-packet nor see its gso_size: translated to
+ * the kernel, MACs and TTL untouched, checksum field partial. */
+static void super_out_xdp(struct pktspec *in, struct pktspec *out)
+{
+	super_out(in, out);
+	*out = *in;
+	out->ip.saddr = PUB1;
+}
+
+static void super_out_small_route_xdp(struct pktspec *in, struct pktspec *out)
+{
+	super_out_small_route(in, out);
+	out->ip.saddr = PUB1;
+}
+
 /* 7: a next hop on a device missing from tx_ports: never a frame with
  * rewritten MACs to the kernel; the translated one, as it came. */
 static void no_txport_out(struct pktspec *in, struct pktspec *out)
@@ -1328,11 +1344,15 @@ static const struct row rows[] = {
 	  .expect_raw = fn_lan_mtu },
 	{ "11: in, exactly the lowered lan mtu", WAN, in_under_new_lan_mtu,
 	  X_REDIRECT, NAPPT_STAT_IN_XLATE },
-	{ "4/5: super-packet out, segments fit: translated", LAN, super_out,
-	  X_REDIRECT, NAPPT_STAT_OUT_XLATE, .gso_size = LAN_MTU - 40 },
-	{ "4/5: super-packet out, segments over the route mtu: frag needed",
-	  LAN, super_out_small_route, X_TX, NAPPT_STAT_ICMP_FRAG_NEEDED,
-	  .expect_raw = fn_route_1000, .gso_size = LAN_MTU - 40 },
+	{ "5: gso out, segments fit: translated", LAN, super_out, X_REDIRECT,
+	  NAPPT_STAT_OUT_XLATE, .gso_size = LAN_MTU - 40, .tc_only = 1 },
+	{ "5: gso out, segments over the route mtu: frag needed", LAN,
+	  super_out_small_route, X_TX, NAPPT_STAT_ICMP_FRAG_NEEDED,
+	  .expect_raw = fn_route_1000, .gso_size = LAN_MTU - 40, .tc_only = 1 },
+	{ "4: super-packet out: translated to the kernel", LAN, super_out_xdp,
+	  X_PASS_XLATED, NAPPT_STAT_OUT_XLATE, 1 },
+	{ "4: super-packet over a small route: translated to the kernel", LAN,
+	  super_out_small_route_xdp, X_PASS_XLATED, NAPPT_STAT_OUT_XLATE, 1 },
 	{ "7: egress device not in tx_ports: translated to the kernel", LAN,
 	  no_txport_out, X_PASS_XLATED, NAPPT_STAT_OUT_XLATE, 1,
 	  .pre = drop_wan_txport, .post = restore_wan_txport },
@@ -1437,7 +1457,7 @@ static void run_row(void **state)
 	struct xdp_md xctx = { 0 };
 	struct __sk_buff sctx = { 0 };
 
-	if (E.tc && r->xdp_only)
+	if ((E.tc && r->xdp_only) || (!E.tc && r->tc_only))
 		skip();
 	quotes();
 	r->setup(&si, &so);
