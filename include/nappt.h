@@ -157,8 +157,8 @@ enum nappt_stat {
 	NAPPT_STAT_PASS_VLAN, /* 802.1Q/802.1ad tagged: kernel's job */
 	NAPPT_STAT_PASS_LOCAL, /* to the gateway itself, broadcast, mcast */
 	NAPPT_STAT_PASS_NOT_OURS, /* not from/to a pool address */
-	NAPPT_STAT_PASS_TTL, /* TTL <= 1: kernel sends Time Exceeded */
-	NAPPT_STAT_PASS_FIB, /* no usable route: kernel decides */
+	NAPPT_STAT_PASS_TTL, /* unused: Time Exceeded comes from the hook */
+	NAPPT_STAT_PASS_FIB, /* outbound, no usable route: kernel answers */
 	NAPPT_STAT_PASS_NO_MAPPING, /* WAN, public pool, no lease */
 	NAPPT_STAT_DROP_NO_MAPPING, /* same, with NAPPT_CFG_DROP_UNKNOWN_IN */
 	NAPPT_STAT_DROP_NO_LEASE, /* LAN source in the pool without lease */
