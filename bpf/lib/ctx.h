@@ -96,23 +96,6 @@ static __always_inline enum verdict account(struct pkt *p, enum nappt_stat s,
 	return v;
 }
 
-/* Packet pointers after a helper that may move the data. */
-static __always_inline void pkt_reload(struct pkt *p)
-{
-	if (p->xdp) {
-		struct xdp_md *x = p->ctx;
-
-		p->data = (void *)(long)x->data;
-		p->data_end = (void *)(long)x->data_end;
-	} else {
-		struct __sk_buff *skb = p->ctx;
-
-		p->data = (void *)(long)skb->data;
-		p->data_end = (void *)(long)skb->data_end;
-		p->len = skb->len;
-	}
-}
-
 /*
  * The largest IP packet one segment of this packet is on the wire, for
  * the route MTU check.  A GSO aggregate (TC: gso_size set) is cut into
@@ -187,20 +170,27 @@ static __always_inline void pkt_l4_csum_replace4(struct pkt *p, __sum16 *csum,
 	}
 }
 
+/*
+ * The helpers below take the hook as a constant rather than reading
+ * p->xdp: they serve a subprogram (icmp.h) compiled once per hook, where
+ * the verifier cannot see p->xdp's value and would reject the other
+ * hook's helpers.
+ */
+
 /* Copy len bytes at off into buf (any part of the packet, TC fragments
  * included). */
-static __always_inline int pkt_load(struct pkt *p, __u32 off, void *buf,
-				    __u32 len)
+static __always_inline int pkt_load(struct pkt *p, const int xdp, __u32 off,
+				    void *buf, __u32 len)
 {
-	if (p->xdp)
+	if (xdp)
 		return bpf_xdp_load_bytes(p->ctx, off, buf, len);
 	return bpf_skb_load_bytes(p->ctx, off, buf, len);
 }
 
-static __always_inline int pkt_store(struct pkt *p, __u32 off, void *buf,
-				     __u32 len)
+static __always_inline int pkt_store(struct pkt *p, const int xdp, __u32 off,
+				     void *buf, __u32 len)
 {
-	if (p->xdp)
+	if (xdp)
 		return bpf_xdp_store_bytes(p->ctx, off, buf, len);
 	return bpf_skb_store_bytes(p->ctx, off, buf, len, 0);
 }
@@ -211,11 +201,12 @@ static __always_inline int pkt_store(struct pkt *p, __u32 off, void *buf,
  * and ICMP headers, and the Ethernet header (rewritten by the caller)
  * stays in front.  Returns 0 or -errno.
  */
-static __always_inline int pkt_make_room(struct pkt *p, __u32 quote, __u32 room)
+static __always_inline int pkt_make_room(struct pkt *p, const int xdp,
+					 __u32 quote, __u32 room)
 {
 	long r;
 
-	if (p->xdp) {
+	if (xdp) {
 		int delta = (int)(ETH_HLEN + quote) - (int)p->len;
 
 		if (delta) {
@@ -226,7 +217,6 @@ static __always_inline int pkt_make_room(struct pkt *p, __u32 quote, __u32 room)
 		r = bpf_xdp_adjust_head(p->ctx, -(int)room);
 		if (r)
 			return (int)r;
-		pkt_reload(p);
 		p->len = ETH_HLEN + room + quote;
 		return 0;
 	}
@@ -236,7 +226,7 @@ static __always_inline int pkt_make_room(struct pkt *p, __u32 quote, __u32 room)
 	r = bpf_skb_adjust_room(p->ctx, room, BPF_ADJ_ROOM_MAC, 0);
 	if (r)
 		return (int)r;
-	pkt_reload(p);
+	p->len = ETH_HLEN + room + quote;
 	return 0;
 }
 

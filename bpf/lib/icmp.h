@@ -80,10 +80,19 @@ static __always_inline int icmp_error_allowed(struct pkt *p, struct iphdr *ip)
 	return ic->type == ICMP_ECHO || ic->type == ICMP_ECHOREPLY;
 }
 
+/* What error to send, from where (see icmp_send_error). */
+struct icmp_err {
+	__be32 src;
+	__u16 mtu; /* Frag Needed: the next-hop MTU (RFC 1191) */
+	__u8 type;
+	__u8 code;
+	__u32 stat; /* enum nappt_stat counted when sent */
+};
+
 /*
  * Turn the packet into the ICMP error about it and send it back out of
- * the ingress device to the L2 sender, from `src`.  Returns the verdict
- * after counting `stat` (or why nothing was sent).
+ * the ingress device to the L2 sender, from e->src.  Returns the verdict
+ * after counting e->stat (or why nothing was sent).
  *
  * The quoted TCP/UDP checksum is replaced by the value x with
  * x == ~(sum of the quoted L4 bytes with x in place), which a device
@@ -92,10 +101,13 @@ static __always_inline int icmp_error_allowed(struct pkt *p, struct iphdr *ip)
  * header) writes back unchanged: in ones' complement a + 2x = -0, so x is
  * ~a rotated right by one bit.  The ICMP checksum is then right whether
  * or not the skb was partial.  Nothing reads a quoted L4 checksum.
+ *
+ * Not inlined: errors are rare, and one copy per program instead of one
+ * per call site keeps the translation's code small (it is in the i-cache
+ * on every packet).  One subprogram per hook (icmp_send_error_xdp/_tc).
  */
-static __always_inline enum verdict
-icmp_send_error(struct pkt *p, struct ethhdr *eth, struct iphdr *ip, __u8 type,
-		__u8 code, __u16 mtu, __be32 src, enum nappt_stat stat)
+static __always_inline int icmp_build(struct pkt *p, struct icmp_err *e,
+				      const int xdp)
 {
 	__u8 q[ICMP_QUOTE_MAX] = {};
 	struct {
@@ -103,13 +115,18 @@ icmp_send_error(struct pkt *p, struct ethhdr *eth, struct iphdr *ip, __u8 type,
 		struct iphdr ip;
 		struct icmphdr icmp;
 	} __attribute__((packed)) h = {};
-	__u32 tot = bpf_ntohs(ip->tot_len), qlen, hl, coff = 0;
+	struct ethhdr *eth = p->data;
+	struct iphdr *ip = (void *)(eth + 1);
+	__u32 tot, qlen, hl, coff = 0;
 	__u32 len = p->len;
 	__s64 sum;
 	__u16 x;
 
-	if (!src || !icmp_error_allowed(p, ip) || !icmp_budget_take())
+	if ((void *)(ip + 1) > p->data_end)
+		return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
+	if (!e->src || !icmp_error_allowed(p, ip) || !icmp_budget_take())
 		return account(p, NAPPT_STAT_DROP_ICMP_LIMIT, V_DROP);
+	tot = bpf_ntohs(ip->tot_len);
 
 	__builtin_memcpy(h.eth.h_dest, eth->h_source, ETH_ALEN);
 	__builtin_memcpy(h.eth.h_source, eth->h_dest, ETH_ALEN);
@@ -119,16 +136,16 @@ icmp_send_error(struct pkt *p, struct ethhdr *eth, struct iphdr *ip, __u8 type,
 	h.ip.tos = 0xc0; /* precedence internetwork control, as Linux */
 	h.ip.ttl = 64;
 	h.ip.protocol = IPPROTO_ICMP;
-	h.ip.saddr = src;
+	h.ip.saddr = e->src;
 	h.ip.daddr = ip->saddr;
-	h.icmp.type = type;
-	h.icmp.code = code;
-	h.icmp.un.echo.sequence = bpf_htons(mtu); /* RFC 1191 next-hop MTU */
+	h.icmp.type = e->type;
+	h.icmp.code = e->code;
+	h.icmp.un.echo.sequence = bpf_htons(e->mtu);
 
 	qlen = tot < ICMP_QUOTE_MAX ? tot : ICMP_QUOTE_MAX;
 	if (qlen < sizeof(struct iphdr) || qlen > ICMP_QUOTE_MAX)
 		return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
-	if (pkt_load(p, ETH_HLEN, q, qlen))
+	if (pkt_load(p, xdp, ETH_HLEN, q, qlen))
 		return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
 	hl = (q[0] & 0xf) * 4;
 	if (ip->protocol == IPPROTO_TCP)
@@ -167,14 +184,32 @@ icmp_send_error(struct pkt *p, struct ethhdr *eth, struct iphdr *ip, __u8 type,
 			    csum_fold64(sum));
 	h.icmp.checksum = ~csum_fold64(sum);
 
-	count(stat, len);
-	if (pkt_make_room(p, qlen, ICMP_ERR_HDRS) ||
-	    pkt_store(p, 0, &h, sizeof(h)))
+	count(e->stat, len);
+	if (pkt_make_room(p, xdp, qlen, ICMP_ERR_HDRS) ||
+	    pkt_store(p, xdp, 0, &h, sizeof(h)))
 		return V_DROP;
 	if (coff && coff + 2 <= ICMP_QUOTE_MAX &&
-	    pkt_store(p, ETH_HLEN + ICMP_ERR_HDRS + coff, &q[coff], 2))
+	    pkt_store(p, xdp, ETH_HLEN + ICMP_ERR_HDRS + coff, &q[coff], 2))
 		return V_DROP;
 	return V_TX;
+}
+
+static __noinline int icmp_send_error_xdp(struct xdp_md *ctx,
+					  struct icmp_err *e)
+{
+	struct pkt p;
+
+	pkt_from_xdp(&p, ctx);
+	return icmp_build(&p, e, 1);
+}
+
+static __noinline int icmp_send_error_tc(struct __sk_buff *skb,
+					 struct icmp_err *e)
+{
+	struct pkt p;
+
+	pkt_from_skb(&p, skb);
+	return icmp_build(&p, e, 0);
 }
 
 #endif /* NAPPT_ICMP_H */

@@ -111,13 +111,20 @@ slot_lookup(const struct nappt_config *cfg, __be32 pub, __u16 port,
 
 /* Does the slot index give (pub, port) to phone idx?  The phone entry
  * alone is not trusted outbound: an entry half-written by a writer, or
- * left by two racing ones, must not let a phone send as another. */
+ * left by two racing ones, must not let a phone send as another.  Only
+ * the slot is read (the entry is the caller's): one 4-byte load on the
+ * hot path.  (Same key arithmetic as slot_lookup.) */
 static __always_inline int slot_names(const struct nappt_config *cfg,
 				      __be32 pub, __u16 port, __u32 idx)
 {
-	__u32 owner;
+	__u32 pidx = bpf_ntohl(pub) - bpf_ntohl(cfg->pub_net), key;
+	nappt_slot_t *slot;
 
-	return slot_lookup(cfg, pub, port, &owner) && owner == idx;
+	if (pidx >= cfg->pub_count)
+		return 0;
+	key = pidx * cfg->slots_per_ip + (port >> (cfg->slot_shift & 31));
+	slot = bpf_map_lookup_elem(&slots, &key);
+	return slot && *slot == idx + 1;
 }
 
 /* 0/8, 127/8, 224/4 (multicast) and 240/4: never a sender (RFC 1122
@@ -199,12 +206,8 @@ static __always_inline void apply(struct pkt *p, struct ethhdr *eth,
 	}
 	if (!pl->l4csum)
 		return;
-	if (old_s != pl->saddr)
-		pkt_l4_csum_replace4(p, pl->l4csum, l4off, pl->l4udp, old_s,
-				     pl->saddr);
-	if (old_d != pl->daddr)
-		pkt_l4_csum_replace4(p, pl->l4csum, l4off, pl->l4udp, old_d,
-				     pl->daddr);
+	pkt_l4_csum_replace4(p, pl->l4csum, l4off, pl->l4udp, old_s, pl->saddr);
+	pkt_l4_csum_replace4(p, pl->l4csum, l4off, pl->l4udp, old_d, pl->daddr);
 }
 
 /* Translate, rewrite the MACs, and send out of ifindex. */
@@ -225,6 +228,25 @@ static __always_inline __u32 nh_slot(__be32 daddr)
 	return (bpf_ntohl(daddr) * 2654435761U) >> (32 - NAPPT_NH_CACHE_BITS);
 }
 
+static __always_inline enum verdict icmp_owed(struct pkt *p,
+					      const struct plan *pl, __u8 type,
+					      __u8 code, __u16 mtu,
+					      enum nappt_stat stat)
+{
+	struct icmp_err e = { .src = pl->err_src,
+			      .mtu = mtu,
+			      .type = type,
+			      .code = code,
+			      .stat = stat };
+
+	/* Only the context goes into the call: p's address must not
+	 * escape, or the compiler could no longer fold p->xdp, which
+	 * selects the hook's helpers everywhere. */
+	if (p->xdp)
+		return (enum verdict)icmp_send_error_xdp(p->ctx, &e);
+	return (enum verdict)icmp_send_error_tc(p->ctx, &e);
+}
+
 /* The FIB said there is no way on.  Outbound, the untouched packet goes
  * to the kernel: its destination is not local, so the forwarding path
  * sees the same routes and answers the phone itself.  Inbound, the
@@ -239,13 +261,11 @@ static __always_inline enum verdict no_route(struct pkt *p, struct ethhdr *eth,
 		return account(p, NAPPT_STAT_PASS_FIB, V_PASS);
 	if (rc == BPF_FIB_LKUP_RET_UNREACHABLE ||
 	    rc == BPF_FIB_LKUP_RET_NOT_FWDED)
-		return icmp_send_error(p, eth, ip, ICMP_DEST_UNREACH,
-				       ICMP_HOST_UNREACH, 0, pl->err_src,
-				       NAPPT_STAT_ICMP_UNREACH);
+		return icmp_owed(p, pl, ICMP_DEST_UNREACH, ICMP_HOST_UNREACH, 0,
+				 NAPPT_STAT_ICMP_UNREACH);
 	if (rc == BPF_FIB_LKUP_RET_PROHIBIT)
-		return icmp_send_error(p, eth, ip, ICMP_DEST_UNREACH,
-				       ICMP_PKT_FILTERED, 0, pl->err_src,
-				       NAPPT_STAT_ICMP_UNREACH);
+		return icmp_owed(p, pl, ICMP_DEST_UNREACH, ICMP_PKT_FILTERED, 0,
+				 NAPPT_STAT_ICMP_UNREACH);
 	return account(p, NAPPT_STAT_DROP_NO_ROUTE, V_DROP);
 }
 
@@ -297,9 +317,8 @@ forward(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 		 * error built from it would be cut up as TCP on transmit. */
 		if (p->super)
 			return account(p, NAPPT_STAT_DROP_ICMP_LIMIT, V_DROP);
-		return icmp_send_error(p, eth, ip, ICMP_TIME_EXCEEDED, 0, 0,
-				       pl->err_src,
-				       NAPPT_STAT_ICMP_TIME_EXCEEDED);
+		return icmp_owed(p, pl, ICMP_TIME_EXCEEDED, 0, 0,
+				 NAPPT_STAT_ICMP_TIME_EXCEEDED);
 	}
 
 	if (phone_mac && cfg->lan_ifindex && seg <= NAPPT_FAST_MTU && !p->super)
@@ -375,10 +394,9 @@ forward(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 		return V_PASS;
 	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
 		if (pl->df)
-			return icmp_send_error(p, eth, ip, ICMP_DEST_UNREACH,
-					       ICMP_FRAG_NEEDED, fib.mtu_result,
-					       pl->err_src,
-					       NAPPT_STAT_ICMP_FRAG_NEEDED);
+			return icmp_owed(p, pl, ICMP_DEST_UNREACH,
+					 ICMP_FRAG_NEEDED, fib.mtu_result,
+					 NAPPT_STAT_ICMP_FRAG_NEEDED);
 		apply(p, eth, ip, pl, NULL, NULL, 0);
 		count(pl->stat, p->len);
 		count(NAPPT_STAT_XLATE_PASS, p->len);
