@@ -182,6 +182,7 @@ enum nappt_stat {
 	NAPPT_STAT_ICMP_UNREACH, /* no route: Destination Unreachable sent */
 	NAPPT_STAT_DROP_ICMP_LIMIT, /* error owed but rate-limited/banned */
 	NAPPT_STAT_DROP_NO_ROUTE, /* translated, no route, nothing owed */
+	NAPPT_STAT_DROP_SRC_ROUTE, /* IP loose/strict source route option */
 	/* How a translated packet left (with REDIRECT, XLATE_PASS): the
 	 * egress device was not in tx_ports when redirected. */
 	NAPPT_STAT_DROP_TX_PORT,

@@ -53,6 +53,7 @@ static const char *const stat_names[NAPPT_STAT_MAX] = {
 	[NAPPT_STAT_ICMP_UNREACH] = "icmp_unreach",
 	[NAPPT_STAT_DROP_ICMP_LIMIT] = "drop_icmp_limit",
 	[NAPPT_STAT_DROP_NO_ROUTE] = "drop_no_route",
+	[NAPPT_STAT_DROP_SRC_ROUTE] = "drop_src_route",
 	[NAPPT_STAT_DROP_TX_PORT] = "drop_tx_port",
 };
 

@@ -914,6 +914,8 @@ static __always_inline enum verdict nappt_handle(struct pkt *p, int wan)
 	cfg = bpf_map_lookup_elem(&config, &zero);
 	if (!cfg || !cfg->lan_size)
 		return account(p, NAPPT_STAT_PASS_NOT_OURS, V_PASS);
+	if (ip->ihl > 5 && ip_has_source_route(ip, c.end))
+		return account(p, NAPPT_STAT_DROP_SRC_ROUTE, V_DROP);
 	if (wan)
 		return nappt_inbound(p, cfg, eth, ip, &c);
 	return nappt_outbound(p, cfg, eth, ip, &c);

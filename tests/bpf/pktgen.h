@@ -22,6 +22,7 @@ struct ipspec {
 	uint8_t ttl, tos, proto;
 	uint16_t id, frag; /* frag: flags + offset, host order */
 	int opt_words; /* IHL - 5, filled with NOPs */
+	uint8_t opt_first; /* != 0: a 7-byte option of this type first */
 	uint16_t sport, dport; /* UDP/TCP */
 	uint8_t tcp_flags;
 	uint8_t icmp_type, icmp_code;
@@ -113,6 +114,12 @@ static inline size_t build_ip(const struct ipspec *s, uint8_t *b)
 	put32(b + 16, s->daddr);
 	for (i = 20; i < hl; i++)
 		b[i] = 1; /* NOP option */
+	if (s->opt_first && hl >= 28) {
+		b[20] = s->opt_first;
+		b[21] = 7; /* length */
+		b[22] = 4; /* pointer */
+		put32(b + 23, 0xc6336401); /* 198.51.100.1 */
+	}
 
 	if (s->no_l4) {
 		l4len = 0;

@@ -1133,6 +1133,32 @@ static void super_out_small_route_xdp(struct pktspec *in, struct pktspec *out)
 	out->ip.saddr = PUB1;
 }
 
+/* More of the same kind: the hook forwards, so what the kernel's
+ * forwarding path refuses must be refused here too. */
+static void in_lsrr(struct pktspec *in, struct pktspec *out)
+{
+	base_in(in);
+	in->ip.opt_words = 2;
+	in->ip.opt_first = 0x83; /* loose source route */
+	*out = *in;
+}
+
+static void out_ssrr(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->ip.opt_words = 2;
+	in->ip.opt_first = 0x89; /* strict source route */
+	*out = *in;
+}
+
+static void in_record_route(struct pktspec *in, struct pktspec *out)
+{
+	base_in(in);
+	in->ip.opt_words = 2;
+	in->ip.opt_first = 0x07; /* record route: harmless, translated */
+	xlate_in(in, out, PHONE_A, MAC_A);
+}
+
 /* 7: a next hop on a device missing from tx_ports: never a frame with
  * rewritten MACs to the kernel; the translated one, as it came. */
 static void no_txport_out(struct pktspec *in, struct pktspec *out)
@@ -1353,6 +1379,12 @@ static const struct row rows[] = {
 	  X_PASS_XLATED, NAPPT_STAT_OUT_XLATE, 1 },
 	{ "4: super-packet over a small route: translated to the kernel", LAN,
 	  super_out_small_route_xdp, X_PASS_XLATED, NAPPT_STAT_OUT_XLATE, 1 },
+	{ "in: loose source route option", WAN, in_lsrr, X_DROP,
+	  NAPPT_STAT_DROP_SRC_ROUTE },
+	{ "out: strict source route option", LAN, out_ssrr, X_DROP,
+	  NAPPT_STAT_DROP_SRC_ROUTE },
+	{ "in: record route option translated", WAN, in_record_route,
+	  X_REDIRECT, NAPPT_STAT_IN_XLATE },
 	{ "7: egress device not in tx_ports: translated to the kernel", LAN,
 	  no_txport_out, X_PASS_XLATED, NAPPT_STAT_OUT_XLATE, 1,
 	  .pre = drop_wan_txport, .post = restore_wan_txport },
