@@ -230,6 +230,13 @@ static __always_inline int pkt_make_room(struct pkt *p, const int xdp,
 	return 0;
 }
 
+/* Can the hook send to ifindex itself?  XDP only through devices in
+ * tx_ports; TC through any. */
+static __always_inline int pkt_can_redirect(struct pkt *p, __u32 ifindex)
+{
+	return !p->xdp || bpf_map_lookup_elem(&tx_ports, &ifindex);
+}
+
 static __always_inline int verdict_xdp(struct pkt *p, enum verdict v)
 {
 	long act;

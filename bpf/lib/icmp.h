@@ -212,4 +212,15 @@ static __noinline int icmp_send_error_tc(struct __sk_buff *skb,
 	return icmp_build(&p, e, 0);
 }
 
+/* Only the context goes into the call: p's address must not escape, or
+ * the compiler could no longer fold p->xdp, which selects the hook's
+ * helpers everywhere (the verifier rejects the other hook's). */
+static __always_inline enum verdict icmp_send_error(struct pkt *p,
+						    struct icmp_err *e)
+{
+	if (p->xdp)
+		return (enum verdict)icmp_send_error_xdp(p->ctx, e);
+	return (enum verdict)icmp_send_error_tc(p->ctx, e);
+}
+
 #endif /* NAPPT_ICMP_H */

@@ -239,12 +239,7 @@ static __always_inline enum verdict icmp_owed(struct pkt *p,
 			      .code = code,
 			      .stat = stat };
 
-	/* Only the context goes into the call: p's address must not
-	 * escape, or the compiler could no longer fold p->xdp, which
-	 * selects the hook's helpers everywhere. */
-	if (p->xdp)
-		return (enum verdict)icmp_send_error_xdp(p->ctx, &e);
-	return (enum verdict)icmp_send_error_tc(p->ctx, &e);
+	return icmp_send_error(p, &e);
 }
 
 /* The FIB said there is no way on.  Outbound, the untouched packet goes
@@ -359,8 +354,7 @@ forward(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 		/* A super-packet cannot be redirected (the devmap refuses
 		 * anything longer than the egress MTU): the kernel forwards
 		 * it translated and segments it on transmit. */
-		if (p->super ||
-		    (p->xdp && !bpf_map_lookup_elem(&tx_ports, &fib.ifindex))) {
+		if (p->super || !pkt_can_redirect(p, fib.ifindex)) {
 			apply(p, eth, ip, pl, NULL, NULL, 0);
 			count(pl->stat, p->len);
 			count(NAPPT_STAT_XLATE_PASS, p->len);
