@@ -508,53 +508,43 @@ static __always_inline int icmp_is_error(__u8 type)
  * from the LAN may carry a public-pool source: attribution rests on it.
  * The MAC is checked before the local pass, or a LAN host could fetch
  * another phone's TFTP config (SIP credentials) with its address.
- * Returns the phone entry, or NULL with *v set.
+ * Returns NAPPT_STAT_MAX with *php set for a leased phone, else the
+ * reason to count (a pass_* one passes, the rest drop).
  */
-static __always_inline struct nappt_phone *
-lan_sender(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
-	   struct iphdr *ip, __u32 *idx, enum verdict *v)
+static __always_inline enum nappt_stat
+lan_sender(const struct nappt_config *cfg, struct ethhdr *eth, struct iphdr *ip,
+	   __u32 *idx, struct nappt_phone **php)
 {
 	__be32 saddr = ip->saddr, daddr = ip->daddr;
 	struct nappt_phone *ph;
 	__s64 i;
 
-	if (in_pub_pool(cfg, saddr)) {
-		*v = account(p, NAPPT_STAT_DROP_SRC_PUBLIC, V_DROP);
-		return NULL;
-	}
+	if (in_pub_pool(cfg, saddr))
+		return NAPPT_STAT_DROP_SRC_PUBLIC;
 	i = lan_index(cfg, saddr);
 	if (i < 0) {
 		if (saddr && martian_src(saddr))
-			*v = account(p, NAPPT_STAT_DROP_SRC_BOGON, V_DROP);
-		else if (to_gateway(cfg, daddr))
-			*v = account(p, NAPPT_STAT_PASS_LOCAL, V_PASS);
-		else if (!saddr)
-			*v = account(p, NAPPT_STAT_DROP_SRC_BOGON, V_DROP);
-		else if (cfg->flags & NAPPT_CFG_LAN_FOREIGN)
-			*v = account(p, NAPPT_STAT_PASS_NOT_OURS, V_PASS);
-		else
-			*v = account(p, NAPPT_STAT_DROP_SRC_FOREIGN, V_DROP);
-		return NULL;
+			return NAPPT_STAT_DROP_SRC_BOGON;
+		if (to_gateway(cfg, daddr))
+			return NAPPT_STAT_PASS_LOCAL;
+		if (!saddr)
+			return NAPPT_STAT_DROP_SRC_BOGON;
+		if (cfg->flags & NAPPT_CFG_LAN_FOREIGN)
+			return NAPPT_STAT_PASS_NOT_OURS;
+		return NAPPT_STAT_DROP_SRC_FOREIGN;
 	}
-	if (saddr == cfg->lan_gw) {
-		*v = account(p, NAPPT_STAT_DROP_SRC_BOGON, V_DROP);
-		return NULL;
-	}
+	if (saddr == cfg->lan_gw)
+		return NAPPT_STAT_DROP_SRC_BOGON;
 	*idx = (__u32)i;
 	ph = bpf_map_lookup_elem(&phones, idx);
-	if (!ph || !(ph->flags & NAPPT_PHONE_VALID)) {
-		if (to_gateway(cfg, daddr))
-			*v = account(p, NAPPT_STAT_PASS_LOCAL, V_PASS);
-		else
-			*v = account(p, NAPPT_STAT_DROP_NO_LEASE, V_DROP);
-		return NULL;
-	}
+	if (!ph || !(ph->flags & NAPPT_PHONE_VALID))
+		return to_gateway(cfg, daddr) ? NAPPT_STAT_PASS_LOCAL :
+						NAPPT_STAT_DROP_NO_LEASE;
 	/* Anti-spoof: the lease binds address, MAC and ports together. */
-	if (!mac_equal(eth->h_source, ph->mac)) {
-		*v = account(p, NAPPT_STAT_DROP_SPOOF_MAC, V_DROP);
-		return NULL;
-	}
-	return ph;
+	if (!mac_equal(eth->h_source, ph->mac))
+		return NAPPT_STAT_DROP_SPOOF_MAC;
+	*php = ph;
+	return NAPPT_STAT_MAX;
 }
 
 /* A port (or echo id) the phone may send from: in its range, and the
@@ -616,13 +606,16 @@ nappt_outbound(struct pkt *p, const struct nappt_config *cfg,
 	struct nappt_phone *ph;
 	__be32 daddr = ip->daddr;
 	enum nappt_stat why;
-	enum verdict v = V_DROP;
 	__u32 idx = 0;
 	int port = -1;
 
-	ph = lan_sender(p, cfg, eth, ip, &idx, &v);
-	if (!ph)
-		return v;
+	why = lan_sender(cfg, eth, ip, &idx, &ph);
+	if (why != NAPPT_STAT_MAX)
+		return account(p, why,
+			       why == NAPPT_STAT_PASS_LOCAL ||
+					       why == NAPPT_STAT_PASS_NOT_OURS ?
+				       V_PASS :
+				       V_DROP);
 	/* DHCP, TFTP and anything else for the gateway itself; phone to
 	 * phone on private addresses is plain routing. */
 	if (to_gateway(cfg, daddr) || lan_index(cfg, daddr) >= 0)
