@@ -37,6 +37,10 @@ enum {
 	/* Source-dependent routing (ip rule from ..., multipath hashing):
 	 * the next-hop cache keys on the source address too. */
 	NAPPT_CFG_ROUTE_BY_SRC = 1U << 1,
+	/* LAN sources outside the LAN pool (other hosts the site routes
+	 * through the gateway) go to the kernel, which forwards them with
+	 * their own source.  Off by default: such frames are dropped. */
+	NAPPT_CFG_LAN_FOREIGN = 1U << 2,
 };
 
 /*
@@ -126,10 +130,12 @@ struct nappt_frag_key {
 };
 _Static_assert(sizeof(struct nappt_frag_key) == 12, "nappt_frag_key size");
 
-/* Value of `frags`: which phone the first fragment went to. */
+/* Value of `frags`: which phone the first fragment went to, and the
+ * (public) destination port it carried, so that later fragments re-check
+ * the lease through the slot index instead of trusting the entry. */
 struct nappt_frag_val {
 	__u32 phone;
-	__u32 pad;
+	__u32 port;
 };
 _Static_assert(sizeof(struct nappt_frag_val) == 8, "nappt_frag_val size");
 
@@ -151,8 +157,8 @@ enum nappt_stat {
 	NAPPT_STAT_PASS_VLAN, /* 802.1Q/802.1ad tagged: kernel's job */
 	NAPPT_STAT_PASS_LOCAL, /* to the gateway itself, broadcast, mcast */
 	NAPPT_STAT_PASS_NOT_OURS, /* not from/to a pool address */
-	NAPPT_STAT_PASS_TTL, /* TTL <= 1: kernel sends Time Exceeded */
-	NAPPT_STAT_PASS_FIB, /* no usable route: kernel decides */
+	NAPPT_STAT_PASS_TTL, /* unused: Time Exceeded comes from the hook */
+	NAPPT_STAT_PASS_FIB, /* outbound, no usable route: kernel answers */
 	NAPPT_STAT_PASS_NO_MAPPING, /* WAN, public pool, no lease */
 	NAPPT_STAT_DROP_NO_MAPPING, /* same, with NAPPT_CFG_DROP_UNKNOWN_IN */
 	NAPPT_STAT_DROP_NO_LEASE, /* LAN source in the pool without lease */
@@ -163,8 +169,33 @@ enum nappt_stat {
 	NAPPT_STAT_FRAG_MISS, /* non-first fragment with no first seen */
 	NAPPT_STAT_REDIRECT, /* translated and redirected */
 	NAPPT_STAT_XLATE_PASS, /* translated, passed: kernel resolves ARP */
+	/* Dispositions added later (appended: the numbers are ABI). */
+	NAPPT_STAT_DROP_SRC_PUBLIC, /* LAN source in the public pool */
+	NAPPT_STAT_DROP_SRC_FOREIGN, /* LAN source outside the pools */
+	NAPPT_STAT_DROP_SRC_BOGON, /* martian, or WAN source in a pool */
+	NAPPT_STAT_DROP_TO_PRIVATE, /* WAN packet to a LAN-pool address */
+	NAPPT_STAT_DROP_ARP_SPOOF, /* ARP claiming a lease, other MAC */
+	NAPPT_STAT_DROP_SLOT, /* phone entry its slot does not name */
+	NAPPT_STAT_DROP_FRAG_STALE, /* fragment whose lease changed */
+	NAPPT_STAT_ICMP_TIME_EXCEEDED, /* TTL <= 1: Time Exceeded sent */
+	NAPPT_STAT_ICMP_FRAG_NEEDED, /* too big with DF: Frag Needed sent */
+	NAPPT_STAT_ICMP_UNREACH, /* no route: Destination Unreachable sent */
+	NAPPT_STAT_DROP_ICMP_LIMIT, /* error owed but rate-limited/banned */
+	NAPPT_STAT_DROP_NO_ROUTE, /* translated, no route, nothing owed */
+	NAPPT_STAT_DROP_SRC_ROUTE, /* IP loose/strict source route option */
+	/* How a translated packet left (with REDIRECT, XLATE_PASS): the
+	 * egress device was not in tx_ports when redirected. */
+	NAPPT_STAT_DROP_TX_PORT,
 	NAPPT_STAT_MAX,
 };
+
+/* REDIRECT, XLATE_PASS and DROP_TX_PORT say how a translated packet left;
+ * every other counter is a disposition: each packet moves exactly one. */
+static inline int nappt_stat_is_disposition(unsigned int s)
+{
+	return s != NAPPT_STAT_REDIRECT && s != NAPPT_STAT_XLATE_PASS &&
+	       s != NAPPT_STAT_DROP_TX_PORT && s < NAPPT_STAT_MAX;
+}
 
 struct nappt_counter {
 	__u64 packets;

@@ -46,6 +46,20 @@ static const char *const stat_names[NAPPT_STAT_MAX] = {
 	[NAPPT_STAT_FRAG_MISS] = "frag_miss",
 	[NAPPT_STAT_REDIRECT] = "redirect",
 	[NAPPT_STAT_XLATE_PASS] = "xlate_pass",
+	[NAPPT_STAT_DROP_SRC_PUBLIC] = "drop_src_public",
+	[NAPPT_STAT_DROP_SRC_FOREIGN] = "drop_src_foreign",
+	[NAPPT_STAT_DROP_SRC_BOGON] = "drop_src_bogon",
+	[NAPPT_STAT_DROP_TO_PRIVATE] = "drop_to_private",
+	[NAPPT_STAT_DROP_ARP_SPOOF] = "drop_arp_spoof",
+	[NAPPT_STAT_DROP_SLOT] = "drop_slot",
+	[NAPPT_STAT_DROP_FRAG_STALE] = "drop_frag_stale",
+	[NAPPT_STAT_ICMP_TIME_EXCEEDED] = "icmp_time_exceeded",
+	[NAPPT_STAT_ICMP_FRAG_NEEDED] = "icmp_frag_needed",
+	[NAPPT_STAT_ICMP_UNREACH] = "icmp_unreach",
+	[NAPPT_STAT_DROP_ICMP_LIMIT] = "drop_icmp_limit",
+	[NAPPT_STAT_DROP_NO_ROUTE] = "drop_no_route",
+	[NAPPT_STAT_DROP_SRC_ROUTE] = "drop_src_route",
+	[NAPPT_STAT_DROP_TX_PORT] = "drop_tx_port",
 };
 
 const char *nappt_stat_name(unsigned int stat)

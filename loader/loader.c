@@ -102,8 +102,10 @@ static void usage(void)
 	       "         [--mode auto|native|generic|tc|tc-legacy]\n"
 	       "         [--slot-size N]\n"
 	       "         [--lan-gw ADDR] [--drop-unknown] [--route-by-source]\n"
-	       "         [--discard-leases]\n"
+	       "         [--discard-leases] [--lan-foreign]\n"
 	       "                      load the programs, pin maps and links\n"
+	       "                      (--lan-foreign: forward LAN sources outside\n"
+	       "                      the LAN pool untranslated; default: drop)\n"
 	       "  detach [--keep-maps] remove the programs (and the maps)\n"
 	       "  status              what is attached where, program ids,\n"
 	       "                      pools, map fill\n"
@@ -1084,6 +1086,7 @@ static int cmd_attach(int argc, char **argv)
 		{ "drop-unknown", no_argument, NULL, 'd' },
 		{ "route-by-source", no_argument, NULL, 'r' },
 		{ "discard-leases", no_argument, NULL, 'D' },
+		{ "lan-foreign", no_argument, NULL, 'F' },
 		{},
 	};
 	const char *lan = NULL, *wan = NULL, *lan_pool = NULL, *pub_pool = NULL,
@@ -1150,6 +1153,11 @@ static int cmd_attach(int argc, char **argv)
 			break;
 		case 'D':
 			discard = true;
+			break;
+		case 'F':
+			/* Sites that route other LAN hosts through the box
+			 * say so; by default their frames are dropped. */
+			cfg.flags |= NAPPT_CFG_LAN_FOREIGN;
 			break;
 		default:
 			die_usage("bad arguments to attach");
@@ -1534,6 +1542,9 @@ static void print_config(const struct nappt_config *c)
 	       c->flags & NAPPT_CFG_DROP_UNKNOWN_IN ? "drop" : "pass");
 	printf("next hops:   cached by destination%s\n",
 	       c->flags & NAPPT_CFG_ROUTE_BY_SRC ? " and source" : "");
+	printf("foreign lan: %s\n", c->flags & NAPPT_CFG_LAN_FOREIGN ?
+					    "forwarded (--lan-foreign)" :
+					    "dropped");
 }
 
 static int cmd_status(int argc, char **argv)

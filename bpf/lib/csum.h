@@ -10,6 +10,8 @@
 #define NAPPT_CSUM_H
 
 #include <linux/types.h>
+#include <linux/ip.h>
+#include <bpf/bpf_endian.h>
 
 static __always_inline __u16 csum_fold32(__u32 sum)
 {

@@ -92,6 +92,29 @@ struct {
 	__type(value, struct nappt_nh);
 } nh_cache SEC(".maps");
 
+/* ICMP errors the hooks send (Time Exceeded, Frag Needed, Unreachable):
+ * a per-CPU budget per window, so that a flood of TTL-1 packets with
+ * forged sources cannot make the gateway a reflector (the kernel's own
+ * icmp_ratelimit plays this part for the errors it sends). */
+#ifndef NAPPT_ICMP_WINDOW_JIFFIES
+#define NAPPT_ICMP_WINDOW_JIFFIES 25 /* 0.1 s at HZ=250 */
+#endif
+#ifndef NAPPT_ICMP_PER_WINDOW
+#define NAPPT_ICMP_PER_WINDOW 100 /* ~1000/s per CPU at HZ=250 */
+#endif
+struct nappt_icmp_budget {
+	__u64 window;
+	__u32 sent;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct nappt_icmp_budget);
+} icmp_budget SEC(".maps");
+
 /* Egress devices for XDP redirect, keyed by ifindex (bulk xmit).  The
  * kernel marks devmaps read-only for programs after creation, which
  * libbpf's pinned-map check reads as a mismatch: the loader reuses this

@@ -28,28 +28,11 @@
 #include "lib/ctx.h"
 #include "lib/parse.h"
 #include "lib/csum.h"
+#include "lib/icmp.h"
 
 #ifndef AF_INET
 #define AF_INET 2
 #endif
-
-static __always_inline void count(enum nappt_stat s, __u32 len)
-{
-	__u32 key = s;
-	struct nappt_counter *c = bpf_map_lookup_elem(&stats, &key);
-
-	if (c) {
-		c->packets++;
-		c->bytes += len;
-	}
-}
-
-static __always_inline enum verdict account(struct pkt *p, enum nappt_stat s,
-					    enum verdict v)
-{
-	count(s, p->len);
-	return v;
-}
 
 /* What a path decided: new outer addresses and the checksums to fix. */
 struct plan {
@@ -64,8 +47,17 @@ struct plan {
 	__u8 il4udp;
 	__u8 inner_src; /* rewrite the inner source, else destination */
 	__u8 df; /* Don't Fragment was set */
+	__u8 inbound; /* from the WAN */
+	__u16 hdrs; /* IP + L4 header bytes (a GSO segment's overhead) */
+	__be32 err_src; /* where the ICMP errors we owe come from */
 	enum nappt_stat stat;
 };
+
+/* Packets up to this size go to a phone by the lease's MAC without
+ * asking anyone: every LAN carrying IP phones has an MTU of at least
+ * this (IPv6's minimum).  Larger ones ask the FIB, which knows the
+ * current MTU: links change after attach. */
+#define NAPPT_FAST_MTU 1280
 
 /* The arithmetic itself lives in include/nappt.h, shared with libnappt. */
 #define port_in_range nappt_port_in_range
@@ -107,6 +99,42 @@ slot_lookup(const struct nappt_config *cfg, __be32 pub, __u16 port,
 	return ph;
 }
 
+/* Does the slot index give (pub, port) to phone idx?  The phone entry
+ * alone is not trusted outbound: an entry half-written by a writer, or
+ * left by two racing ones, must not let a phone send as another.  Only
+ * the slot is read (the entry is the caller's): one 4-byte load on the
+ * hot path.  (Same key arithmetic as slot_lookup.) */
+static __always_inline int slot_names(const struct nappt_config *cfg,
+				      __be32 pub, __u16 port, __u32 idx)
+{
+	__s64 pidx = nappt_pub_index(cfg, pub);
+	nappt_slot_t *slot;
+	__u32 key;
+
+	if (pidx < 0)
+		return 0;
+	key = nappt_slot_key(cfg, (__u32)pidx, port);
+	slot = bpf_map_lookup_elem(&slots, &key);
+	return slot && *slot == idx + 1;
+}
+
+/* 0/8, 127/8, 224/4 (multicast) and 240/4: never a sender (RFC 1122
+ * 3.2.1.3, RFC 1812 5.3.7). */
+static __always_inline int martian_src(__be32 addr)
+{
+	__u32 top = bpf_ntohl(addr) >> 24;
+
+	return top == 0 || top == 127 || top >= 224;
+}
+
+/* The gateway itself: its LAN address, broadcast, multicast. */
+static __always_inline int to_gateway(const struct nappt_config *cfg,
+				      __be32 daddr)
+{
+	return daddr == cfg->lan_gw || daddr == bpf_htonl(0xffffffff) ||
+	       (bpf_ntohl(daddr) >> 28) == 0xe;
+}
+
 static __always_inline int mac_equal(const __u8 *a, const __u8 *b)
 {
 	return *(const __u32 *)a == *(const __u32 *)b &&
@@ -115,13 +143,10 @@ static __always_inline int mac_equal(const __u8 *a, const __u8 *b)
 
 /*
  * Write the plan into the packet: quoted header, IP header, TTL and MACs
- * (when the FIB gave them) by direct access, then the TCP/UDP checksum.
- *
- * XDP sees frames as they came off the wire, with full checksums, and
- * updates them by hand.  TC may see CHECKSUM_PARTIAL packets (GRO
- * aggregates, traffic from local sockets) whose checksum field holds only
- * the pseudo-header sum: bpf_l4_csum_replace() knows the difference, so
- * TC uses it, last, because it invalidates every packet pointer.
+ * (when the FIB gave them) by direct access, then the TCP/UDP checksum
+ * through the context layer (pkt_l4_csum_replace4: full or partial
+ * checksums, XDP or TC), last, because in TC it invalidates every packet
+ * pointer.
  */
 static __always_inline void apply(struct pkt *p, struct ethhdr *eth,
 				  struct iphdr *ip, struct plan *pl,
@@ -166,24 +191,8 @@ static __always_inline void apply(struct pkt *p, struct ethhdr *eth,
 	}
 	if (!pl->l4csum)
 		return;
-	if (p->xdp) {
-		if (pl->l4udp) {
-			udp_csum_replace4(pl->l4csum, old_s, pl->saddr);
-			udp_csum_replace4(pl->l4csum, old_d, pl->daddr);
-		} else {
-			csum_replace4(pl->l4csum, old_s, pl->saddr);
-			csum_replace4(pl->l4csum, old_d, pl->daddr);
-		}
-	} else {
-		__u64 f = BPF_F_PSEUDO_HDR | sizeof(__be32);
-
-		/* UDP: 0 means no checksum and stays 0; a computed 0 is
-		 * sent as 0xffff (RFC 768). */
-		if (pl->l4udp)
-			f |= BPF_F_MARK_MANGLED_0;
-		bpf_l4_csum_replace(p->ctx, l4off, old_s, pl->saddr, f);
-		bpf_l4_csum_replace(p->ctx, l4off, old_d, pl->daddr, f);
-	}
+	pkt_l4_csum_replace4(p, pl->l4csum, l4off, pl->l4udp, old_s, pl->saddr);
+	pkt_l4_csum_replace4(p, pl->l4csum, l4off, pl->l4udp, old_d, pl->daddr);
 }
 
 /* Translate, rewrite the MACs, and send out of ifindex. */
@@ -195,8 +204,7 @@ static __always_inline enum verdict send(struct pkt *p, struct ethhdr *eth,
 	apply(p, eth, ip, pl, dmac, smac, 1);
 	p->out_ifindex = ifindex;
 	count(pl->stat, p->len);
-	count(NAPPT_STAT_REDIRECT, p->len);
-	return V_REDIRECT;
+	return V_REDIRECT; /* the verdict layer counts how it left */
 }
 
 static __always_inline __u32 nh_slot(__be32 daddr)
@@ -205,42 +213,99 @@ static __always_inline __u32 nh_slot(__be32 daddr)
 	return (bpf_ntohl(daddr) * 2654435761U) >> (32 - NAPPT_NH_CACHE_BITS);
 }
 
+static __always_inline enum verdict icmp_owed(struct pkt *p,
+					      const struct plan *pl, __u8 type,
+					      __u8 code, __u16 mtu,
+					      enum nappt_stat stat)
+{
+	struct icmp_err e = { .src = pl->err_src,
+			      .mtu = mtu,
+			      .type = type,
+			      .code = code,
+			      .stat = stat };
+
+	return icmp_send_error(p, &e);
+}
+
+/* The FIB said there is no way on.  Outbound, the untouched packet goes
+ * to the kernel: its destination is not local, so the forwarding path
+ * sees the same routes and answers the phone itself.  Inbound, the
+ * destination is a public address local to the gateway: the kernel would
+ * deliver it to the local stack, so the hook answers (RFC 1812 5.2.7.1:
+ * unreachable and prohibited routes owe an error; blackholes do not). */
+static __always_inline enum verdict no_route(struct pkt *p, struct ethhdr *eth,
+					     struct iphdr *ip, struct plan *pl,
+					     long rc)
+{
+	if (!pl->inbound)
+		return account(p, NAPPT_STAT_PASS_FIB, V_PASS);
+	if (rc == BPF_FIB_LKUP_RET_UNREACHABLE ||
+	    rc == BPF_FIB_LKUP_RET_NOT_FWDED)
+		return icmp_owed(p, pl, ICMP_DEST_UNREACH, ICMP_HOST_UNREACH, 0,
+				 NAPPT_STAT_ICMP_UNREACH);
+	if (rc == BPF_FIB_LKUP_RET_PROHIBIT)
+		return icmp_owed(p, pl, ICMP_DEST_UNREACH, ICMP_PKT_FILTERED, 0,
+				 NAPPT_STAT_ICMP_UNREACH);
+	return account(p, NAPPT_STAT_DROP_NO_ROUTE, V_DROP);
+}
+
 /*
  * Route the translated packet and send it.
  *
+ * TTL <= 1: Time Exceeded from the hook (icmp.h), quoting the packet as
+ * it came.
+ *
  * To a phone (phone_mac set): phones are L2 neighbours of the LAN side,
- * the lease holds the MAC, so no lookup at all unless the packet is
- * larger than the LAN MTU (then the FIB decides, as below).
+ * the lease holds the MAC, so no lookup at all for packets up to
+ * NAPPT_FAST_MTU; larger ones ask the FIB (the LAN MTU may have changed
+ * since attach).
  *
  * Elsewhere the FIB is asked with the new addresses before anything is
- * written, XDP first trying the per-CPU next-hop cache (struct nappt_nh):
+ * written, XDP first trying the per-CPU next-hop cache (struct nappt_nh).
+ * The size asked about is one segment's (pkt_seg_len): a GSO/GRO
+ * aggregate is translated whole and cut on transmit, never passed
+ * untouched (the kernel would forward it with its private source).
  *  - success: rewrite, TTL-1, MACs, redirect (never through the kernel);
+ *    XDP: an egress device missing from tx_ports, or a super-packet
+ *    (generic XDP), gets the translated packet through the kernel, MACs
+ *    untouched (rewritten ones would be PACKET_OTHERHOST there, i.e.
+ *    dropped);
  *  - no neighbour: XDP passes the translated packet, the kernel resolves
  *    ARP and forwards it (the loader sets accept_local on the LAN side so
  *    a public source is not a martian); TC lets bpf_redirect_neigh do it;
- *  - frag needed: with DF the untouched packet goes to the kernel, which
- *    sends Frag Needed to the sender (PMTUD); without DF the translated
- *    packet goes to the kernel to be fragmented (never untranslated: it
- *    would leave with a private source);
- *  - no route, blackhole, prohibit, local: untouched to the kernel, which
- *    answers or drops as it would without us.
+ *  - frag needed: with DF, Frag Needed from the hook with the route's
+ *    MTU (RFC 1191), in both directions: an untouched packet to the
+ *    kernel would be delivered locally (inbound) or, a GSO aggregate,
+ *    forwarded with its private source (outbound); without DF the
+ *    translated packet goes to the kernel to be fragmented;
+ *  - no route: see no_route().
  */
 static __always_inline enum verdict
 forward(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 	struct iphdr *ip, struct plan *pl, const __u8 *phone_mac)
 {
-	__u32 tot = bpf_ntohs(ip->tot_len), key = 0;
+	__u32 tot = bpf_ntohs(ip->tot_len), key = 0, seg;
 	struct bpf_fib_lookup fib = {};
 	struct nappt_nh *nh = NULL;
 	__be32 src = 0;
 	__u64 now = 0;
 	long rc;
 
-	if (phone_mac && cfg->lan_ifindex && tot <= cfg->lan_mtu)
+	seg = pkt_seg_len(p, tot, pl->hdrs ? pl->hdrs : tot);
+	if (ip->ttl <= 1) {
+		/* A super-packet keeps its GSO state through XDP_TX: an
+		 * error built from it would be cut up as TCP on transmit. */
+		if (p->super)
+			return account(p, NAPPT_STAT_DROP_ICMP_LIMIT, V_DROP);
+		return icmp_owed(p, pl, ICMP_TIME_EXCEEDED, 0, 0,
+				 NAPPT_STAT_ICMP_TIME_EXCEEDED);
+	}
+
+	if (phone_mac && cfg->lan_ifindex && seg <= NAPPT_FAST_MTU && !p->super)
 		return send(p, eth, ip, pl, phone_mac, cfg->lan_mac,
 			    cfg->lan_ifindex);
 
-	if (p->xdp) {
+	if (p->xdp && !p->super) {
 		/* Without source routing the source never changes the
 		 * answer: one entry serves every public address. */
 		src = cfg->flags & NAPPT_CFG_ROUTE_BY_SRC ? pl->saddr : 0;
@@ -248,7 +313,7 @@ forward(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 		nh = bpf_map_lookup_elem(&nh_cache, &key);
 		now = bpf_jiffies64();
 		if (nh && nh->daddr == pl->daddr && nh->saddr == src &&
-		    nh->in_ifindex == p->ifindex && tot <= nh->max_len &&
+		    nh->in_ifindex == p->ifindex && seg <= nh->max_len &&
 		    now < nh->expires)
 			return send(p, eth, ip, pl, nh->dmac, nh->smac,
 				    nh->out_ifindex);
@@ -257,10 +322,13 @@ forward(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 	fib.family = AF_INET;
 	fib.tos = ip->tos;
 	fib.l4_protocol = ip->protocol;
-	/* The route MTU is checked against tot_len.  A GSO aggregate in TC
-	 * is far above any MTU: without tot_len the helper checks it the way
-	 * the forwarding path does, segment size against the egress MTU. */
-	fib.tot_len = p->gso ? 0 : tot;
+	/* TC: always a length, one segment's: without one the skb helper
+	 * lets any GSO packet through (is_skb_forwardable), segments too
+	 * big for the route.  XDP super-packets: none; they go to the
+	 * kernel translated, whose forwarding path checks their real
+	 * segments (and a too-big single segment retransmitted later gets
+	 * Frag Needed from here). */
+	fib.tot_len = (__u16)seg;
 	fib.ipv4_src = pl->saddr;
 	fib.ipv4_dst = pl->daddr;
 	fib.ifindex = p->ifindex;
@@ -268,14 +336,23 @@ forward(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 	rc = bpf_fib_lookup(p->ctx, &fib, sizeof(fib), 0);
 	switch (rc) {
 	case BPF_FIB_LKUP_RET_SUCCESS:
+		/* A super-packet cannot be redirected (the devmap refuses
+		 * anything longer than the egress MTU): the kernel forwards
+		 * it translated and segments it on transmit. */
+		if (p->super || !pkt_can_redirect(p, fib.ifindex)) {
+			apply(p, eth, ip, pl, NULL, NULL, 0);
+			count(pl->stat, p->len);
+			count(NAPPT_STAT_XLATE_PASS, p->len);
+			return V_PASS;
+		}
 		if (nh) {
-			/* The FIB accepted tot bytes on this route; keep the
+			/* The FIB accepted seg bytes on this route; keep the
 			 * larger bound if the entry is this route's already. */
 			if (nh->daddr != pl->daddr || nh->saddr != src ||
 			    nh->in_ifindex != p->ifindex ||
 			    nh->out_ifindex != fib.ifindex ||
-			    now >= nh->expires || nh->max_len < tot)
-				nh->max_len = (__u16)tot;
+			    now >= nh->expires || nh->max_len < seg)
+				nh->max_len = (__u16)seg;
 			nh->daddr = pl->daddr;
 			nh->saddr = src;
 			nh->in_ifindex = p->ifindex;
@@ -286,24 +363,25 @@ forward(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 		}
 		return send(p, eth, ip, pl, fib.dmac, fib.smac, fib.ifindex);
 	case BPF_FIB_LKUP_RET_NO_NEIGH:
-		apply(p, eth, ip, pl, NULL, NULL, !p->xdp);
+		apply(p, eth, ip, pl, NULL, NULL, !p->xdp && !p->super);
 		count(pl->stat, p->len);
 		if (!p->xdp) {
 			p->out_ifindex = fib.ifindex;
-			count(NAPPT_STAT_REDIRECT, p->len);
 			return V_REDIRECT_NEIGH;
 		}
 		count(NAPPT_STAT_XLATE_PASS, p->len);
 		return V_PASS;
 	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
 		if (pl->df)
-			return account(p, NAPPT_STAT_PASS_FIB, V_PASS);
+			return icmp_owed(p, pl, ICMP_DEST_UNREACH,
+					 ICMP_FRAG_NEEDED, fib.mtu_result,
+					 NAPPT_STAT_ICMP_FRAG_NEEDED);
 		apply(p, eth, ip, pl, NULL, NULL, 0);
 		count(pl->stat, p->len);
 		count(NAPPT_STAT_XLATE_PASS, p->len);
 		return V_PASS;
 	default:
-		return account(p, NAPPT_STAT_PASS_FIB, V_PASS);
+		return no_route(p, eth, ip, pl, rc);
 	}
 }
 
@@ -369,6 +447,7 @@ static __always_inline int parse_ports(struct cursor *c, __u8 proto,
 		*dport = bpf_ntohs(u->dest);
 		pl->l4csum = &u->check;
 		pl->l4udp = 1;
+		pl->hdrs = sizeof(*u);
 		return 0;
 	} else {
 		struct tcphdr *t = parse_tcphdr(c);
@@ -378,6 +457,7 @@ static __always_inline int parse_ports(struct cursor *c, __u8 proto,
 		*sport = bpf_ntohs(t->source);
 		*dport = bpf_ntohs(t->dest);
 		pl->l4csum = &t->check;
+		pl->hdrs = t->doff * 4;
 		return 0;
 	}
 }
@@ -404,6 +484,105 @@ static __always_inline int icmp_is_error(__u8 type)
 /* ----------------------------------------------------------------------
  * Outbound: LAN ingress.
  */
+
+/*
+ * Who may send from the LAN (threat model line 6): a leased phone from
+ * its own MAC; 0.0.0.0 and unleased pool addresses only to the gateway
+ * (DHCP, an expired phone asking again); other hosts only where the
+ * operator said so (NAPPT_CFG_LAN_FOREIGN), and to the gateway.  Nothing
+ * from the LAN may carry a public-pool source: attribution rests on it.
+ * The MAC is checked before the local pass, or a LAN host could fetch
+ * another phone's TFTP config (SIP credentials) with its address.
+ * Returns NAPPT_STAT_MAX with *php set for a leased phone, else the
+ * reason to count (a pass_* one passes, the rest drop).
+ */
+static __always_inline enum nappt_stat
+lan_sender(const struct nappt_config *cfg, struct ethhdr *eth, struct iphdr *ip,
+	   __u32 *idx, struct nappt_phone **php)
+{
+	__be32 saddr = ip->saddr, daddr = ip->daddr;
+	struct nappt_phone *ph;
+	__s64 i;
+
+	if (in_pub_pool(cfg, saddr))
+		return NAPPT_STAT_DROP_SRC_PUBLIC;
+	i = lan_index(cfg, saddr);
+	if (i < 0) {
+		if (saddr && martian_src(saddr))
+			return NAPPT_STAT_DROP_SRC_BOGON;
+		if (to_gateway(cfg, daddr))
+			return NAPPT_STAT_PASS_LOCAL;
+		if (!saddr)
+			return NAPPT_STAT_DROP_SRC_BOGON;
+		if (cfg->flags & NAPPT_CFG_LAN_FOREIGN)
+			return NAPPT_STAT_PASS_NOT_OURS;
+		return NAPPT_STAT_DROP_SRC_FOREIGN;
+	}
+	if (saddr == cfg->lan_gw)
+		return NAPPT_STAT_DROP_SRC_BOGON;
+	*idx = (__u32)i;
+	ph = bpf_map_lookup_elem(&phones, idx);
+	if (!ph || !(ph->flags & NAPPT_PHONE_VALID))
+		return to_gateway(cfg, daddr) ? NAPPT_STAT_PASS_LOCAL :
+						NAPPT_STAT_DROP_NO_LEASE;
+	/* Anti-spoof: the lease binds address, MAC and ports together. */
+	if (!mac_equal(eth->h_source, ph->mac))
+		return NAPPT_STAT_DROP_SPOOF_MAC;
+	*php = ph;
+	return NAPPT_STAT_MAX;
+}
+
+/* A port (or echo id) the phone may send from: in its range, and the
+ * slot index agrees the range is this phone's. */
+static __always_inline enum nappt_stat
+phone_port(const struct nappt_config *cfg, const struct nappt_phone *ph,
+	   __u32 idx, __u16 port)
+{
+	if (!port_in_range(ph, port))
+		return NAPPT_STAT_DROP_PORT_RANGE;
+	if (!slot_names(cfg, ph->pub_ip, port, idx))
+		return NAPPT_STAT_DROP_SLOT;
+	return NAPPT_STAT_MAX;
+}
+
+/* Hairpin: to another phone's public (address, port).  A first fragment
+ * that hairpins records where it went (keyed by the phone's private
+ * source, which no WAN key can carry), and later fragments, which have
+ * no port, follow it after the lease is checked again. */
+static __always_inline enum verdict
+hairpin(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
+	struct iphdr *ip, struct plan *pl, int port)
+{
+	struct nappt_frag_key fk = frag_key(ip);
+	struct nappt_phone *dst;
+	struct nappt_frag_val *fv;
+	__u32 idx2;
+
+	if (port < 0) {
+		fv = bpf_map_lookup_elem(&frags, &fk);
+		if (!fv)
+			return account(p, NAPPT_STAT_PASS_LOCAL, V_PASS);
+		dst = slot_lookup(cfg, ip->daddr, (__u16)fv->port, &idx2);
+		if (!dst || idx2 != fv->phone) {
+			bpf_map_delete_elem(&frags, &fk);
+			return account(p, NAPPT_STAT_DROP_FRAG_STALE, V_DROP);
+		}
+	} else {
+		dst = slot_lookup(cfg, ip->daddr, (__u16)port, &idx2);
+		if (!dst)
+			return account(p, NAPPT_STAT_PASS_LOCAL, V_PASS);
+		if (ip->frag_off & bpf_htons(IP_MF)) {
+			struct nappt_frag_val v = { .phone = idx2,
+						    .port = (__u32)port };
+
+			bpf_map_update_elem(&frags, &fk, &v, BPF_ANY);
+		}
+	}
+	pl->daddr = phone_addr(cfg, idx2);
+	pl->stat = NAPPT_STAT_HAIRPIN;
+	return forward(p, cfg, eth, ip, pl, dst->mac);
+}
+
 static __always_inline enum verdict
 nappt_outbound(struct pkt *p, const struct nappt_config *cfg,
 	       struct ethhdr *eth, struct iphdr *ip, struct cursor *c)
@@ -411,39 +590,35 @@ nappt_outbound(struct pkt *p, const struct nappt_config *cfg,
 	struct plan pl = { .stat = NAPPT_STAT_OUT_XLATE };
 	struct nappt_phone *ph;
 	__be32 daddr = ip->daddr;
-	__u32 key, idx2;
-	__s64 idx;
+	enum nappt_stat why;
+	__u32 idx = 0;
 	int port = -1;
 
-	/* DHCP, TFTP and anything else for the gateway itself. */
-	if (daddr == cfg->lan_gw || daddr == bpf_htonl(0xffffffff) ||
-	    (bpf_ntohl(daddr) >> 28) == 0xe)
+	why = lan_sender(cfg, eth, ip, &idx, &ph);
+	if (why != NAPPT_STAT_MAX)
+		return account(p, why,
+			       why == NAPPT_STAT_PASS_LOCAL ||
+					       why == NAPPT_STAT_PASS_NOT_OURS ?
+				       V_PASS :
+				       V_DROP);
+	/* DHCP, TFTP and anything else for the gateway itself; phone to
+	 * phone on private addresses is plain routing. */
+	if (to_gateway(cfg, daddr) || lan_index(cfg, daddr) >= 0)
 		return account(p, NAPPT_STAT_PASS_LOCAL, V_PASS);
-
-	idx = lan_index(cfg, ip->saddr);
-	if (idx < 0)
-		return account(p, NAPPT_STAT_PASS_NOT_OURS, V_PASS);
-	key = (__u32)idx;
-	ph = bpf_map_lookup_elem(&phones, &key);
-	if (!ph || !(ph->flags & NAPPT_PHONE_VALID))
-		return account(p, NAPPT_STAT_DROP_NO_LEASE, V_DROP);
-	/* Anti-spoof: the lease binds address, MAC and ports together. */
-	if (!mac_equal(eth->h_source, ph->mac))
-		return account(p, NAPPT_STAT_DROP_SPOOF_MAC, V_DROP);
-	/* Phone to phone on private addresses: plain routing. */
-	if (lan_index(cfg, daddr) >= 0)
-		return account(p, NAPPT_STAT_PASS_LOCAL, V_PASS);
-	/* TTL 1: the kernel sends Time Exceeded to the phone. */
-	if (ip->ttl <= 1)
-		return account(p, NAPPT_STAT_PASS_TTL, V_PASS);
 
 	pl.saddr = ph->pub_ip;
 	pl.daddr = daddr;
 	pl.df = !!(ip->frag_off & bpf_htons(IP_DF));
+	pl.err_src = cfg->lan_gw;
 
-	/* Non-first fragments carry no ports: the source address decides. */
-	if (!ip_is_first_fragment(ip))
+	/* Non-first fragments carry no ports: the source address decides,
+	 * and the slot index must still give the phone its range. */
+	if (!ip_is_first_fragment(ip)) {
+		why = phone_port(cfg, ph, idx, ph->port_first);
+		if (why != NAPPT_STAT_MAX)
+			return account(p, why, V_DROP);
 		goto hairpin_or_out;
+	}
 
 	switch (ip->protocol) {
 	case IPPROTO_UDP:
@@ -452,8 +627,10 @@ nappt_outbound(struct pkt *p, const struct nappt_config *cfg,
 
 		if (parse_ports(c, ip->protocol, &sport, &dport, &pl))
 			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
-		if (!port_in_range(ph, sport))
-			return account(p, NAPPT_STAT_DROP_PORT_RANGE, V_DROP);
+		pl.hdrs += ip->ihl * 4;
+		why = phone_port(cfg, ph, idx, sport);
+		if (why != NAPPT_STAT_MAX)
+			return account(p, why, V_DROP);
 		port = dport; /* for the hairpin lookup */
 		break;
 	}
@@ -470,9 +647,10 @@ nappt_outbound(struct pkt *p, const struct nappt_config *cfg,
 			 * cannot be mapped back without per-flow state, so
 			 * it is dropped and counted like a stray port.
 			 */
-			if (!port_in_range(ph, bpf_ntohs(ic->un.echo.id)))
-				return account(p, NAPPT_STAT_DROP_PORT_RANGE,
-					       V_DROP);
+			why = phone_port(cfg, ph, idx,
+					 bpf_ntohs(ic->un.echo.id));
+			if (why != NAPPT_STAT_MAX)
+				return account(p, why, V_DROP);
 			/* Pings to public addresses are the gateway's. */
 			if (in_pub_pool(cfg, daddr))
 				return account(p, NAPPT_STAT_PASS_LOCAL,
@@ -487,9 +665,9 @@ nappt_outbound(struct pkt *p, const struct nappt_config *cfg,
 			if (iport < 0 || pl.iip->daddr != ip->saddr)
 				return account(p, NAPPT_STAT_DROP_MALFORMED,
 					       V_DROP);
-			if (!port_in_range(ph, iport))
-				return account(p, NAPPT_STAT_DROP_PORT_RANGE,
-					       V_DROP);
+			why = phone_port(cfg, ph, idx, (__u16)iport);
+			if (why != NAPPT_STAT_MAX)
+				return account(p, why, V_DROP);
 			pl.icmp = ic;
 			pl.inner_src = 0;
 			pl.inner_new = ph->pub_ip;
@@ -503,20 +681,8 @@ nappt_outbound(struct pkt *p, const struct nappt_config *cfg,
 	}
 
 hairpin_or_out:
-	/* Hairpin: to another phone's public (address, port).  Only a
-	 * first fragment has the port; later ones go out as they are. */
-	if (in_pub_pool(cfg, daddr)) {
-		struct nappt_phone *dst;
-
-		if (port < 0)
-			return account(p, NAPPT_STAT_PASS_LOCAL, V_PASS);
-		dst = slot_lookup(cfg, daddr, port, &idx2);
-		if (!dst)
-			return account(p, NAPPT_STAT_PASS_LOCAL, V_PASS);
-		pl.daddr = phone_addr(cfg, idx2);
-		pl.stat = NAPPT_STAT_HAIRPIN;
-		return forward(p, cfg, eth, ip, &pl, dst->mac);
-	}
+	if (in_pub_pool(cfg, daddr))
+		return hairpin(p, cfg, eth, ip, &pl, port);
 	return forward(p, cfg, eth, ip, &pl, NULL);
 }
 
@@ -535,30 +701,50 @@ static __always_inline enum verdict
 nappt_inbound(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 	      struct iphdr *ip, struct cursor *c)
 {
-	struct plan pl = { .stat = NAPPT_STAT_IN_XLATE };
+	struct plan pl = { .stat = NAPPT_STAT_IN_XLATE, .inbound = 1 };
 	struct nappt_phone *ph;
-	__be32 daddr = ip->daddr;
+	__be32 daddr = ip->daddr, saddr = ip->saddr;
 	__u32 idx;
 	int port;
 
+	/*
+	 * Threat model line 7: a phone is reachable only through (public
+	 * address, port of its range), from a plausible source.  Never at
+	 * its private address (the kernel would forward it there, to any
+	 * port), and never from the pools or a martian (a forged "local"
+	 * peer, or a reply the gateway would send to itself).
+	 */
+	if (lan_index(cfg, daddr) >= 0)
+		return account(p, NAPPT_STAT_DROP_TO_PRIVATE, V_DROP);
+	if (lan_index(cfg, saddr) >= 0 || in_pub_pool(cfg, saddr) ||
+	    martian_src(saddr))
+		return account(p, NAPPT_STAT_DROP_SRC_BOGON, V_DROP);
 	if (!in_pub_pool(cfg, daddr))
 		return account(p, NAPPT_STAT_PASS_NOT_OURS, V_PASS);
 
+	pl.saddr = saddr;
+	pl.err_src = daddr; /* the gateway's own public address */
+	pl.df = !!(ip->frag_off & bpf_htons(IP_DF));
+
 	if (!ip_is_first_fragment(ip)) {
-		/* Follow the first fragment (RFC 791 identity).  One that
-		 * arrives before its first is the kernel's: it reassembles
-		 * locally and, having no socket, discards. */
+		/* Follow the first fragment (RFC 791 identity), after
+		 * asking the slot index again: the lease may have moved or
+		 * ended since.  One that arrives before its first is the
+		 * kernel's: it reassembles locally and, having no socket,
+		 * discards. */
 		struct nappt_frag_key fk = frag_key(ip);
 		struct nappt_frag_val *fv = bpf_map_lookup_elem(&frags, &fk);
 
 		if (!fv)
 			return account(p, NAPPT_STAT_FRAG_MISS, V_PASS);
-		if (ip->ttl <= 1)
-			return account(p, NAPPT_STAT_PASS_TTL, V_PASS);
-		pl.saddr = ip->saddr;
-		pl.daddr = phone_addr(cfg, fv->phone);
+		ph = slot_lookup(cfg, daddr, (__u16)fv->port, &idx);
+		if (!ph || idx != fv->phone) {
+			bpf_map_delete_elem(&frags, &fk);
+			return account(p, NAPPT_STAT_DROP_FRAG_STALE, V_DROP);
+		}
+		pl.daddr = phone_addr(cfg, idx);
 		pl.stat = NAPPT_STAT_FRAG_IN;
-		return forward(p, cfg, eth, ip, &pl, NULL);
+		return forward(p, cfg, eth, ip, &pl, ph->mac);
 	}
 
 	switch (ip->protocol) {
@@ -568,6 +754,7 @@ nappt_inbound(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 
 		if (parse_ports(c, ip->protocol, &sport, &dport, &pl))
 			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
+		pl.hdrs += ip->ihl * 4;
 		port = dport;
 		break;
 	}
@@ -606,22 +793,66 @@ nappt_inbound(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 	ph = slot_lookup(cfg, daddr, port, &idx);
 	if (!ph)
 		return no_mapping(p, cfg);
-	if (ip->ttl <= 1)
-		return account(p, NAPPT_STAT_PASS_TTL, V_PASS);
 
-	pl.saddr = ip->saddr;
 	pl.daddr = phone_addr(cfg, idx);
 	pl.inner_new = pl.daddr;
-	pl.df = !!(ip->frag_off & bpf_htons(IP_DF));
 
 	/* First fragment of a larger datagram: remember where the rest go. */
 	if (ip->frag_off & bpf_htons(IP_MF)) {
 		struct nappt_frag_key fk = frag_key(ip);
-		struct nappt_frag_val fv = { .phone = idx };
+		struct nappt_frag_val fv = { .phone = idx, .port = port };
 
 		bpf_map_update_elem(&frags, &fk, &fv, BPF_ANY);
 	}
 	return forward(p, cfg, eth, ip, &pl, ph->mac);
+}
+
+/* ----------------------------------------------------------------------
+ * ARP from the LAN (RFC 826, Ethernet/IPv4 only).
+ */
+struct arp_eth4 {
+	__be16 hrd;
+	__be16 pro;
+	__u8 hln;
+	__u8 pln;
+	__be16 op;
+	__u8 sha[ETH_ALEN];
+	__u8 spa[4];
+	__u8 tha[ETH_ALEN];
+	__u8 tpa[4];
+} __attribute__((packed));
+
+/* A sender address that is a phone's lease must come with the lease's
+ * MAC (Ethernet source and sender hardware address alike), or a LAN host
+ * could take over the gateway's neighbour entry for that phone; no LAN
+ * host may claim a public address or the gateway's own. */
+static __always_inline enum verdict lan_arp(struct pkt *p,
+					    const struct nappt_config *cfg,
+					    struct ethhdr *eth,
+					    struct cursor *c)
+{
+	struct arp_eth4 *a = c->pos;
+	struct nappt_phone *ph;
+	__be32 spa;
+	__u32 key;
+	__s64 i;
+
+	if ((void *)(a + 1) > c->end || a->hrd != bpf_htons(1) ||
+	    a->pro != bpf_htons(ETH_P_IP) || a->hln != ETH_ALEN || a->pln != 4)
+		return account(p, NAPPT_STAT_PASS_NON_IP, V_PASS);
+	__builtin_memcpy(&spa, a->spa, 4);
+	if (in_pub_pool(cfg, spa) || (spa && spa == cfg->lan_gw))
+		return account(p, NAPPT_STAT_DROP_ARP_SPOOF, V_DROP);
+	i = lan_index(cfg, spa);
+	if (i >= 0) {
+		key = (__u32)i;
+		ph = bpf_map_lookup_elem(&phones, &key);
+		if (ph && (ph->flags & NAPPT_PHONE_VALID) &&
+		    (!mac_equal(a->sha, ph->mac) ||
+		     !mac_equal(eth->h_source, ph->mac)))
+			return account(p, NAPPT_STAT_DROP_ARP_SPOOF, V_DROP);
+	}
+	return account(p, NAPPT_STAT_PASS_NON_IP, V_PASS);
 }
 
 /* ----------------------------------------------------------------------
@@ -641,14 +872,22 @@ static __always_inline enum verdict nappt_handle(struct pkt *p, int wan)
 	if (eth->h_proto == bpf_htons(ETH_P_8021Q) ||
 	    eth->h_proto == bpf_htons(ETH_P_8021AD))
 		return account(p, NAPPT_STAT_PASS_VLAN, V_PASS);
-	if (eth->h_proto != bpf_htons(ETH_P_IP))
+	if (eth->h_proto != bpf_htons(ETH_P_IP)) {
+		if (!wan && eth->h_proto == bpf_htons(ETH_P_ARP)) {
+			cfg = bpf_map_lookup_elem(&config, &zero);
+			if (cfg && cfg->lan_size)
+				return lan_arp(p, cfg, eth, &c);
+		}
 		return account(p, NAPPT_STAT_PASS_NON_IP, V_PASS);
+	}
 	ip = parse_iphdr(&c, p->data, p->len);
 	if (!ip)
 		return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
 	cfg = bpf_map_lookup_elem(&config, &zero);
 	if (!cfg || !cfg->lan_size)
 		return account(p, NAPPT_STAT_PASS_NOT_OURS, V_PASS);
+	if (ip->ihl > 5 && ip_has_source_route(ip, c.end))
+		return account(p, NAPPT_STAT_DROP_SRC_ROUTE, V_DROP);
 	if (wan)
 		return nappt_inbound(p, cfg, eth, ip, &c);
 	return nappt_outbound(p, cfg, eth, ip, &c);

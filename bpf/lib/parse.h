@@ -117,6 +117,64 @@ static __always_inline struct icmphdr *parse_icmphdr(struct cursor *c)
 	return icmp;
 }
 
+/* The options of one IPv4 header, copied for ip_has_source_route(). */
+struct ip_opts_scan {
+	__u8 o[40];
+	__u32 len;
+	__u32 i;
+	int found;
+};
+
+static long ip_opts_step(__u32 n, void *data)
+{
+	struct ip_opts_scan *st = data;
+	__u32 i = st->i;
+	__u8 type, len;
+
+	if (i >= st->len || i >= 40)
+		return 1;
+	type = st->o[i];
+	if (type == 0) /* end of list */
+		return 1;
+	if (type == 1) { /* no-op */
+		st->i = i + 1;
+		return 0;
+	}
+	len = i + 1 < 40 ? st->o[i + 1] : 0;
+	if (type == 0x83 || type == 0x89 || len < 2 || i + len > st->len) {
+		st->found = 1;
+		return 1;
+	}
+	st->i = i + len;
+	return 0;
+}
+
+/*
+ * Does the header carry a loose or strict source route (RFC 791 3.1)?
+ * RFC 7126 4.3-4.4: such packets are dropped; the kernel does so too
+ * (accept_source_route=0), and the hook, forwarding itself, would
+ * otherwise let a WAN host steer a phone's replies.  A malformed option
+ * list counts as one.  Only called for headers with options (IHL > 5),
+ * which parse_iphdr() has checked lie before end.  bpf_loop: one
+ * verification of the step, whatever the option list.
+ */
+static __always_inline int ip_has_source_route(const struct iphdr *ip,
+					       const void *end)
+{
+	const __u8 *o = (const void *)(ip + 1);
+	struct ip_opts_scan st = { .len = ip->ihl * 4 - sizeof(*ip) };
+	int k;
+
+#pragma unroll
+	for (k = 0; k < 40; k++) {
+		if ((const void *)(o + k + 1) > end || (__u32)k >= st.len)
+			break;
+		st.o[k] = o[k];
+	}
+	bpf_loop(40, ip_opts_step, &st, 0);
+	return st.found;
+}
+
 static __always_inline int ip_is_fragment(const struct iphdr *ip)
 {
 	return (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)) != 0;

@@ -15,18 +15,22 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#define PKT_MAX 2048
+#define PKT_MAX 4096
 
 struct ipspec {
 	uint32_t saddr, daddr; /* host order */
 	uint8_t ttl, tos, proto;
 	uint16_t id, frag; /* frag: flags + offset, host order */
 	int opt_words; /* IHL - 5, filled with NOPs */
+	uint8_t opt_first; /* != 0: a 7-byte option of this type first */
 	uint16_t sport, dport; /* UDP/TCP */
 	uint8_t tcp_flags;
 	uint8_t icmp_type, icmp_code;
 	uint16_t icmp_id, icmp_seq;
 	int udp_csum_zero;
+	/* The L4 checksum as a sender with checksum offload leaves it
+	 * (CHECKSUM_PARTIAL): the folded pseudo-header sum, uncomplemented. */
+	int l4_csum_partial;
 	int payload; /* bytes after the L4 header */
 	int udp_len_extra; /* first fragment: bytes in later fragments */
 	int no_l4; /* non-first fragment: payload only */
@@ -41,6 +45,10 @@ struct pktspec {
 	uint16_t ethertype; /* 0: IPv4 */
 	struct ipspec ip;
 	int raw; /* non-IPv4: payload bytes */
+	/* ethertype 0x0806 with arp_op set: an Ethernet/IPv4 ARP packet. */
+	uint16_t arp_op;
+	uint8_t arp_sha[6];
+	uint32_t arp_spa, arp_tpa; /* host order */
 	int trunc; /* > 0: cut the frame to this length */
 };
 
@@ -106,6 +114,12 @@ static inline size_t build_ip(const struct ipspec *s, uint8_t *b)
 	put32(b + 16, s->daddr);
 	for (i = 20; i < hl; i++)
 		b[i] = 1; /* NOP option */
+	if (s->opt_first && hl >= 28) {
+		b[20] = s->opt_first;
+		b[21] = 7; /* length */
+		b[22] = 4; /* pointer */
+		put32(b + 23, 0xc6336401); /* 198.51.100.1 */
+	}
 
 	if (s->no_l4) {
 		l4len = 0;
@@ -145,6 +159,8 @@ static inline size_t build_ip(const struct ipspec *s, uint8_t *b)
 			uint16_t c =
 				csum_finish(csum_add_bytes(sum, l4, tot - hl));
 
+			if (s->l4_csum_partial)
+				c = (uint16_t)~csum_finish(sum);
 			put16(l4 + 6, c ? c : 0xffff);
 		}
 	} else if (!s->no_l4 && s->proto == IPPROTO_TCP) {
@@ -159,7 +175,10 @@ static inline size_t build_ip(const struct ipspec *s, uint8_t *b)
 		put16(l4 + 14, 64240);
 		sum = pseudo_sum(s->saddr, s->daddr, IPPROTO_TCP,
 				 (uint32_t)(tot - hl));
-		put16(l4 + 16, csum_finish(csum_add_bytes(sum, l4, tot - hl)));
+		put16(l4 + 16,
+		      s->l4_csum_partial ?
+			      (uint16_t)~csum_finish(sum) :
+			      csum_finish(csum_add_bytes(sum, l4, tot - hl)));
 	} else if (!s->no_l4 && s->proto == IPPROTO_ICMP) {
 		l4[0] = s->icmp_type;
 		l4[1] = s->icmp_code;
@@ -189,7 +208,20 @@ static inline size_t build_pkt(const struct pktspec *s, uint8_t *b)
 	}
 	put16(b + off, s->ethertype ? s->ethertype : 0x0800);
 	off += 2;
-	if (s->ethertype && s->ethertype != 0x0800) {
+	if (s->ethertype == 0x0806 && s->arp_op) {
+		uint8_t *a = b + off;
+
+		put16(a, 1); /* Ethernet */
+		put16(a + 2, 0x0800);
+		a[4] = 6;
+		a[5] = 4;
+		put16(a + 6, s->arp_op);
+		memcpy(a + 8, s->arp_sha, 6);
+		put32(a + 14, s->arp_spa);
+		memset(a + 18, 0, 6);
+		put32(a + 24, s->arp_tpa);
+		n = off + 28;
+	} else if (s->ethertype && s->ethertype != 0x0800) {
 		for (i = 0; i < (size_t)s->raw; i++)
 			b[off + i] = (uint8_t)i;
 		n = off + (size_t)s->raw;

@@ -20,5 +20,9 @@ ip -n "$NS" route add 198.51.100.0/24 via 198.18.0.2
 # A locked route MTU is what both the forwarding path and the FIB helper
 # honour without ip_forward_use_pmtu.
 ip -n "$NS" route add 198.51.100.192/26 via 198.18.0.2 mtu lock 1000
+# A phone address the LAN cannot reach, and a LAN MTU lowered after the
+# programs' config was written (1500): the programs must ask, not assume.
+ip -n "$NS" route add unreachable 100.64.9.0/24
+ip -n "$NS" link set lan0 mtu 1400
 
 ip netns exec "$NS" "$BUILD/test_datapath"
