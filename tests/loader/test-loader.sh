@@ -166,7 +166,7 @@ t_upgrade_new_stats() {
 	rm -f "$st"
 	nsx ld bpftool map create "$st" type percpu_array key 4 value 16 entries 3 name stats || return 1
 	out=$(nsx ld "$N" "${D[@]}" upgrade 2>&1) || { echo "$out"; return 1; }
-	nsx ld bpftool map show pinned "$st" | grep -q "max_entries 3" && { echo "still the old stats"; return 1; }
+	nsx ld bpftool map show pinned "$st" | grep -qE "max_entries 3( |$)" && { echo "still the old stats"; return 1; }
 	nsx ld "$N" "${D[@]}" stats | grep -q "^redirect " || return 1
 	nsx ld "$N" "${D[@]}" detach >/dev/null
 }
