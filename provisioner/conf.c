@@ -349,6 +349,22 @@ static void global_key(struct parser *p, const char *k, char *v)
 			bad(p, "decline_hold: want seconds in 0..86400");
 		else
 			c->decline_hold = (uint32_t)n;
+	} else if (!strcmp(k, "exact_reserve")) {
+		if (parse_uint(v, 90, &n))
+			bad(p, "exact_reserve: want a percentage in 0..90");
+		else
+			c->exact_reserve = (uint32_t)n;
+	} else if (!strcmp(k, "new_lease_rate")) {
+		if (parse_uint(v, 1U << 20, &n))
+			bad(p, "new_lease_rate: want leases per second, 0: "
+			       "no limit");
+		else
+			c->new_lease_rate = (uint32_t)n;
+	} else if (!strcmp(k, "new_lease_burst")) {
+		if (parse_uint(v, 1U << 20, &n) || n < 1)
+			bad(p, "new_lease_burst: want a count in 1..1048576");
+		else
+			c->new_lease_burst = (uint32_t)n;
 	} else {
 		bad(p, "unknown key '%s' in [global]", k);
 	}
@@ -564,6 +580,9 @@ int conf_parse(const char *name, const char *text, struct prov_conf *c,
 	c->offer_hold = 30;
 	c->max_offers = 4096;
 	c->decline_hold = 600;
+	c->exact_reserve = 10;
+	c->new_lease_rate = 50;
+	c->new_lease_burst = 500;
 
 	while (*s) {
 		const char *nl = strchr(s, '\n');

@@ -215,6 +215,17 @@ static void send_out(struct daemon *d)
  */
 #define ARP_CACHE 256
 #define ARP_FRESH 30
+/* The DHCP core's clock (issue 10, defect 8): a step of the wall clock
+ * must neither expire nor revive leases; only the ends written to the
+ * store follow the wall clock (srv_tick). */
+static time_t mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
 static struct arp_seen {
 	uint32_t ip;
 	uint8_t mac[6];
@@ -617,7 +628,8 @@ static int set_up(struct daemon *d, const char *conf_path, const char *tmpl_dir,
 		return 1;
 	}
 	drop_privileges();
-	r = srv_new(&d->conf, tmpl_dir, d->store, &io, time(NULL), &d->srv);
+	r = srv_new(&d->conf, tmpl_dir, d->store, &io, mono_now(), time(NULL),
+		    &d->srv);
 	if (r) {
 		logp(LOG_ERR_, "Failed to start the DHCP server: %s",
 		     strerror(-r));
@@ -648,11 +660,11 @@ static void serve(struct daemon *d, struct syncer *y)
 			{ .fd = d->fd, .events = POLLIN },
 			{ .fd = y->done_fd, .events = POLLIN },
 		};
-		time_t now = time(NULL);
+		time_t now = mono_now();
 
 		if (now != last_tick) {
 			last_tick = now;
-			srv_tick(d->srv, now);
+			srv_tick(d->srv, now, time(NULL));
 			commit(d, y);
 			sync_kick(d, y);
 			if (now - last_stats >= STATS_EVERY) {

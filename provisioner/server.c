@@ -73,7 +73,7 @@ static void entry_lease(const struct srv *s, const struct lt_entry *e,
 	l->pub_ip = e->pub_ip;
 	l->port_first = e->port_first;
 	l->port_last = e->port_last;
-	l->expires = e->until;
+	l->expires = e->until + s->wall_off; /* the store's clock */
 	if (md)
 		snprintf(l->model, sizeof(l->model), "%s", md->name);
 }
@@ -126,6 +126,35 @@ static int store_tx(struct srv *s)
 	s->in_tx = 1;
 	return 0;
 }
+
+/*
+ * Anything a LAN host can trigger is logged at most once per
+ * SRV_LOG_EVERY per kind (threat: a packet stream turned into a log
+ * stream stalls the serving thread and buries the attribution lines);
+ * the lines skipped meanwhile are counted in the next one.
+ */
+static int log_due(struct srv *s, enum srv_logk k, unsigned long *skipped)
+{
+	struct srv_ratelog *rl = &s->rl[k];
+
+	if (rl->armed && s->now < rl->next) {
+		rl->suppressed++;
+		return 0;
+	}
+	rl->armed = 1;
+	rl->next = s->now + SRV_LOG_EVERY;
+	*skipped = rl->suppressed;
+	rl->suppressed = 0;
+	return 1;
+}
+
+#define logr(s, k, prio, fmt, ...)                                  \
+	do {                                                        \
+		unsigned long skipped_;                             \
+		if (log_due(s, k, &skipped_))                       \
+			logp(prio, fmt " (%lu like it not logged)", \
+			     ##__VA_ARGS__, skipped_);              \
+	} while (0)
 
 /* --- replies --------------------------------------------------------------- */
 
@@ -268,7 +297,8 @@ static void reply_now(struct srv *s, const struct dhcp_msg *req, uint8_t type,
 	int len = build_reply(s, req, type, l, md, buf);
 
 	if (len < 0) {
-		logp(LOG_WARN_, "Failed to build reply: %s", strerror(-len));
+		logr(s, LOGK_BUILD, LOG_WARN_, "Failed to build reply: %s",
+		     strerror(-len));
 		return;
 	}
 	reply_dest(req, type, l ? l->priv_ip : 0, &d);
@@ -287,6 +317,7 @@ static int validate(struct srv *s, const struct dhcp_msg *m, int64_t now)
 	size_t len;
 	const uint8_t *vc = dhcp_opt_get(m, OPT_VENDOR_CLASS, &len);
 	int r = policy_validate(&s->conf->policy, m->chaddr, vc, len, &why);
+	unsigned long skipped;
 
 	if (r >= 0)
 		return r;
@@ -295,10 +326,9 @@ static int validate(struct srv *s, const struct dhcp_msg *m, int64_t now)
 	else
 		s->n.rejected_vendor++;
 	/* Once per interval per reason: a flood must not flood the log. */
-	if (now - s->last_reject_log[why] >= SRV_LOG_EVERY) {
+	if (log_due(s, LOGK_REJECT + why, &skipped)) {
 		char mac[18], vendor[128];
 
-		s->last_reject_log[why] = (time_t)now;
 		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x",
 			 m->chaddr[0], m->chaddr[1], m->chaddr[2], m->chaddr[3],
 			 m->chaddr[4], m->chaddr[5]);
@@ -419,8 +449,8 @@ static int write_config(struct srv *s, const struct lease *l,
 	}
 	if (r < 0) {
 		s->n.render_failed++;
-		logp(LOG_WARN_, "Failed to write config %s: %s", st.file,
-		     strerror(-r));
+		logr(s, LOGK_RENDER, LOG_WARN_, "Failed to write config %s: %s",
+		     st.file, strerror(-r));
 	}
 	return r < 0 ? r : 0;
 }
@@ -431,6 +461,27 @@ static void release_range(struct srv *s, const struct lt_entry *e)
 {
 	alloc_release(&s->alloc, ntohl(e->priv_ip), ntohl(e->pub_ip),
 		      e->port_first, e->port_last);
+}
+
+static unsigned int entry_slots(const struct srv *s, const struct lt_entry *e)
+{
+	return (unsigned int)((e->port_last - e->port_first + 1U) >>
+			      s->alloc.slot_shift);
+}
+
+/* A bound lease counts in the wildcard share unless its MAC is listed
+ * exactly (README, pool grab). */
+static void share_add(struct srv *s, const struct lt_entry *e, int sign)
+{
+	if (e->flags & LT_EXACT)
+		return;
+	if (sign > 0) {
+		s->wild_slots += entry_slots(s, e);
+		s->wild_lan++;
+	} else {
+		s->wild_slots -= entry_slots(s, e);
+		s->wild_lan--;
+	}
 }
 
 /*
@@ -463,6 +514,7 @@ static int end_lease(struct srv *s, struct lt_entry *e, const char *event)
 		s->io.map_del(s->io.arg, &l);
 	remove_config(s, e);
 	release_range(s, e);
+	share_add(s, e, -1);
 	attribution(event, &l);
 	lt_del(&s->lt, e);
 	return 0;
@@ -500,45 +552,72 @@ static int in_lan_range(const struct model *md, uint32_t priv_be)
 	return !md->lan_lo || (a >= md->lan_lo && a <= md->lan_hi);
 }
 
+/* Does the entry's range have the model's size and its address lie in
+ * the model's private range? */
+static int entry_fits(const struct srv *s, const struct lt_entry *e,
+		      const struct model *md)
+{
+	return (uint32_t)(e->port_last - e->port_first + 1) ==
+		       md->slots * s->conf->slot_size &&
+	       in_lan_range(md, e->priv_ip);
+}
+
 /*
- * The entry holding the lease or offer this MAC has or would get, NULL
- * when the pool has nothing for it.  A new entry comes back LT_FREE with
- * its range already taken in the allocator: the caller offers, binds or
- * drops it.
+ * Pool grab (threat 9, README): may a MAC that is not listed exactly
+ * take nslots more?  MACs listed exactly are never refused here; the
+ * others share at most (100 - exact_reserve)% of the pool while exact
+ * entries exist, and get new leases at new_lease_rate per second after
+ * a burst.  take: spend a token (a binding), else only look (an offer).
  */
-static struct lt_entry *lease_for(struct srv *s, const struct dhcp_msg *m,
-				  int model, int commit, int64_t now)
+static int share_allows(struct srv *s, const uint8_t mac[6],
+			unsigned int nslots, int take)
+{
+	const struct prov_conf *c = s->conf;
+	const char *why = NULL;
+
+	if (policy_mac_exact(&c->policy, mac))
+		return 1;
+	if (s->wild_slots + nslots > s->cap_slots || s->wild_lan >= s->cap_lan)
+		why = "their share of the pool is taken";
+	if (!why && take && c->new_lease_rate) {
+		uint64_t burst = c->new_lease_burst;
+
+		if (s->now > s->tokens_at)
+			s->tokens += (uint64_t)(s->now - s->tokens_at) *
+				     c->new_lease_rate;
+		s->tokens_at = s->now;
+		if (s->tokens > burst)
+			s->tokens = burst;
+		if (!s->tokens)
+			why = "new_lease_rate reached";
+		else
+			s->tokens--;
+	}
+	if (!why)
+		return 1;
+	s->n.flood_refused++;
+	logr(s, LOGK_FLOOD, LOG_WARN_,
+	     "new lease refused to wildcard-matched MAC "
+	     "%02x:%02x:%02x:%02x:%02x:%02x: %s (%lu refused so far; %llu "
+	     "slots and %llu addresses held by wildcard-matched MACs)",
+	     mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], why,
+	     s->n.flood_refused, (unsigned long long)s->wild_slots,
+	     (unsigned long long)s->wild_lan);
+	return 0;
+}
+
+/* A new range for an offer: oldest offers give theirs back when the pool
+ * is full (a DISCOVER flood holds ranges only until real phones need
+ * them).  Taken in the allocator; NULL when there is none. */
+static struct lt_entry *new_offer(struct srv *s, const struct dhcp_msg *m,
+				  int model)
 {
 	const struct model *md = &s->conf->policy.models[model];
-	struct lt_entry *e = lt_get(&s->lt, m->chaddr);
 	uint32_t priv, pub;
 	uint16_t first, last;
+	struct lt_entry *e;
 	int r, tries;
 
-	/* Sticky: the MAC's own lease or offer, unless its range no longer
-	 * has the model's size or its address left the model's range. */
-	if (e &&
-	    (uint32_t)(e->port_last - e->port_first + 1) ==
-		    md->slots * s->conf->slot_size &&
-	    in_lan_range(md, e->priv_ip)) {
-		/* Another model, another file name: a lease changes model
-		 * when it is REQUESTed, not when a DISCOVER asks. */
-		if (e->model != model && (commit || e->state != LT_BOUND)) {
-			remove_config(s, e);
-			e->flags &= (uint8_t)~LT_RENDERED;
-			e->model = (uint16_t)model;
-		}
-		return e;
-	}
-	if (e && e->state == LT_BOUND) {
-		if (end_lease(s, e, "resize"))
-			return NULL;
-	} else if (e) {
-		drop_offer(s, e);
-	}
-	/* An offer nobody took yet never keeps a phone out: when the pool
-	 * is full, the oldest offers give their ranges back (a DISCOVER
-	 * flood holds ranges only until real phones need them). */
 	for (tries = 0;; tries++) {
 		struct lt_entry *o;
 
@@ -554,13 +633,10 @@ static struct lt_entry *lease_for(struct srv *s, const struct dhcp_msg *m,
 	}
 	if (r == -ENOSPC) {
 		s->n.exhausted++;
-		if (now - s->last_reject_log[7] >= SRV_LOG_EVERY) {
-			s->last_reject_log[7] = (time_t)now;
-			logp(LOG_ERR_,
-			     "pool exhausted: no private address or %u free "
-			     "slots for a %s (exhausted %lu times)",
-			     md->slots, md->name, s->n.exhausted);
-		}
+		logr(s, LOGK_EXHAUSTED, LOG_ERR_,
+		     "pool exhausted: no private address or %u free slots for "
+		     "a %s (exhausted %lu times)",
+		     md->slots, md->name, s->n.exhausted);
 		return NULL;
 	}
 	if (r)
@@ -568,7 +644,7 @@ static struct lt_entry *lease_for(struct srv *s, const struct dhcp_msg *m,
 	e = lt_add(&s->lt, m->chaddr);
 	if (!e) {
 		alloc_release(&s->alloc, priv, pub, first, last);
-		logp(LOG_ERR_, "Out of memory for a lease");
+		logr(s, LOGK_NOMEM, LOG_ERR_, "Out of memory for a lease");
 		return NULL;
 	}
 	e->priv_ip = htonl(priv);
@@ -579,28 +655,45 @@ static struct lt_entry *lease_for(struct srv *s, const struct dhcp_msg *m,
 	return e;
 }
 
+/*
+ * DISCOVER (RFC 2131 4.3.1): an offer commits to nothing.  A bound MAC
+ * is offered its lease as it is, whatever model the DISCOVER names
+ * (threat 9: a spoofed DISCOVER must not end, move or shrink a lease;
+ * a lease changes size or model only on the REQUEST that follows).
+ */
 static void discover(struct srv *s, struct dhcp_msg *m, int64_t now)
 {
 	struct lt_entry *e;
 	struct lease l;
 	int model = validate(s, m, now);
+	const struct model *md;
 
 	if (model < 0)
 		return;
+	md = &s->conf->policy.models[model];
 	e = lt_get(&s->lt, m->chaddr);
-	if (!e && s->lt.noffered >= s->conf->max_offers &&
-	    lt_oldest_offer(&s->lt)) {
-		/* A new offer: room is made by the oldest. */
-		drop_offer(s, lt_oldest_offer(&s->lt));
-		s->n.offers_evicted++;
+	if (e && e->state == LT_OFFERED && entry_fits(s, e, md)) {
+		e->model = (uint16_t)model;
+	} else if (!e || e->state != LT_BOUND) {
+		if (e)
+			drop_offer(s, e);
+		/* A flood's offers would be refused at binding anyway. */
+		if (!share_allows(s, m->chaddr, md->slots, 0))
+			return;
+		if (s->lt.noffered >= s->conf->max_offers &&
+		    lt_oldest_offer(&s->lt)) {
+			/* A new offer: room is made by the oldest. */
+			drop_offer(s, lt_oldest_offer(&s->lt));
+			s->n.offers_evicted++;
+		}
+		e = new_offer(s, m, model);
+		if (!e)
+			return;
 	}
-	e = lease_for(s, m, model, 0, now);
-	if (!e)
-		return;
 	if (e->state != LT_BOUND)
 		lt_offer(&s->lt, e, now + s->conf->offer_hold);
 	entry_lease(s, e, &l);
-	reply_now(s, m, DHCPOFFER, &l, &s->conf->policy.models[model]);
+	reply_now(s, m, DHCPOFFER, &l, md);
 }
 
 static struct srv_pending *pending_push(struct srv *s)
@@ -626,87 +719,80 @@ static void restore(struct srv *s, struct lt_entry *e, uint8_t was,
 		lt_bind(&s->lt, e, until); /* in the heap: cannot fail */
 }
 
-static void request(struct srv *s, struct dhcp_msg *m, int64_t now)
-{
-	uint32_t sid = dhcp_opt_addr(m, OPT_SERVER_ID), want;
-	uint8_t buf[DHCP_MAX_REPLY], *reply, was;
-	const struct model *md;
-	struct srv_pending *pd;
-	struct lt_entry *e;
-	int64_t was_until;
-	struct lease l;
-	int model, r, len;
+/* The client states of RFC 2131 4.3.2, told apart as sd-dhcp-server
+ * does, from options 54 and 50 and ciaddr. */
+enum req_state { REQ_INVALID, REQ_SELECTING, REQ_INIT_REBOOT, REQ_RENEWING };
 
-	/* Selecting another server's offer: ours is free again. */
-	if (sid && sid != htonl(s->conf->server_id)) {
-		e = lt_get(&s->lt, m->chaddr);
-		if (e && e->state == LT_OFFERED)
-			drop_offer(s, e);
-		return;
+static enum req_state request_state(const struct dhcp_msg *m, uint32_t *addr)
+{
+	uint32_t sid = dhcp_opt_addr(m, OPT_SERVER_ID),
+		 want = dhcp_opt_addr(m, OPT_REQUESTED_IP);
+
+	if (sid) {
+		/* SELECTING: ciaddr MUST be 0, 50 MUST be the offer's. */
+		*addr = want;
+		return m->ciaddr || !want ? REQ_INVALID : REQ_SELECTING;
 	}
-	model = validate(s, m, now);
-	if (model < 0)
-		return;
-	md = &s->conf->policy.models[model];
-	want = dhcp_opt_addr(m, OPT_REQUESTED_IP);
-	if (!want)
-		want = m->ciaddr; /* renewing or rebinding */
-	e = lease_for(s, m, model, 1, now);
-	if (!e)
-		return;
-	if (want != e->priv_ip) {
-		/* INIT-REBOOT elsewhere, or a stale address: not yours.  We
-		 * are the phones' one server (authoritative), so the phone
-		 * hears it at once instead of retrying for minutes. */
-		if (e->state == LT_FREE)
-			drop_offer(s, e);
-		reply_now(s, m, DHCPNAK, NULL, NULL);
-		return;
+	if (want) {
+		*addr = want;
+		return m->ciaddr ? REQ_INVALID : REQ_INIT_REBOOT;
 	}
+	*addr = m->ciaddr;
+	return m->ciaddr ? REQ_RENEWING : REQ_INVALID;
+}
+
+/* Store the lease of a REQUEST and hold its ACK for the sync.  The ACK
+ * is built first: what cannot be answered is not stored. */
+static void bind_lease(struct srv *s, struct dhcp_msg *m, struct lt_entry *e,
+		       int model, int64_t now)
+{
+	const struct model *md = &s->conf->policy.models[model];
+	uint8_t buf[DHCP_MAX_REPLY], *reply, was = e->state;
+	int64_t was_until = e->until, until = now + md->lease_time;
+	struct srv_pending *pd;
+	struct lease l;
+	int r, len;
+
 	entry_lease(s, e, &l);
-	l.expires = now + md->lease_time;
+	l.expires = until + s->wall_off;
 	vendor_of(m, l.vendor, sizeof(l.vendor));
 	client_id_of(m, l.client_id, sizeof(l.client_id));
-	/* The ACK first: what cannot be answered is not stored. */
 	len = build_reply(s, m, DHCPACK, &l, md, buf);
 	reply = len > 0 ? malloc((size_t)len) : NULL;
 	if (reply)
 		memcpy(reply, buf, (size_t)len);
 	if (!reply || s->pcount == SRV_PENDING_MAX || store_tx(s)) {
-		/* The client retransmits. */
+		/* The client retransmits; an offer stays until its hold. */
 		if (!reply)
-			logp(LOG_WARN_, "Failed to build ACK: %s",
+			logr(s, LOGK_BUILD, LOG_WARN_,
+			     "Failed to build ACK: %s",
 			     strerror(len < 0 ? -len : ENOMEM));
 		else if (s->pcount == SRV_PENDING_MAX)
 			s->n.overloaded++;
 		/* (a transaction that would not begin counted itself) */
 		free(reply);
-		if (e->state == LT_FREE)
-			drop_offer(s, e);
 		return;
 	}
 	/* Bound now for the packets that follow (undone if the store
-	 * refuses); the ACK waits for the commit and its sync. */
-	was = e->state;
-	was_until = e->until;
-	r = lt_bind(&s->lt, e, l.expires);
+	 * refuses); the ACK waits for the commit and its sync.  A renewal
+	 * keeps its row's addresses: only the expiry changes. */
+	r = lt_bind(&s->lt, e, until);
 	if (!r) {
-		/* A renewal keeps its row's addresses: only the expiry
-		 * changes. */
 		r = was == LT_BOUND ? lease_store_renew(s->store, &l) : -ENOENT;
 		if (r == -ENOENT)
-			r = lease_store_put(s->store, &l, now);
+			r = lease_store_put(s->store, &l, now + s->wall_off);
 		if (r)
 			restore(s, e, was, was_until);
-	} else if (was == LT_FREE) {
-		drop_offer(s, e);
 	}
 	if (r) {
 		free(reply);
 		s->n.store_failed++;
-		logp(LOG_WARN_, "Failed to store lease: %s", strerror(-r));
+		logr(s, LOGK_STORE, LOG_WARN_, "Failed to store lease: %s",
+		     strerror(-r));
 		return;
 	}
+	if (was != LT_BOUND)
+		share_add(s, e, +1);
 	pd = pending_push(s);
 	pd->lease = l;
 	pd->group = 0;
@@ -717,30 +803,110 @@ static void request(struct srv *s, struct dhcp_msg *m, int64_t now)
 	reply_dest(m, DHCPACK, l.priv_ip, &pd->dest);
 }
 
+/*
+ * REQUEST (RFC 2131 4.3.2).  Nothing is allocated here: SELECTING binds
+ * the offer this MAC was made, INIT-REBOOT and RENEWING/REBINDING renew
+ * the lease it holds.  A REQUEST naming any other address binds nothing
+ * (threat 9: no address the MAC was not offered).
+ */
+static void request(struct srv *s, struct dhcp_msg *m, int64_t now)
+{
+	struct lt_entry *e = lt_get(&s->lt, m->chaddr);
+	enum req_state st;
+	const struct model *md;
+	uint32_t addr = 0;
+	int model;
+
+	st = request_state(m, &addr);
+	if (st == REQ_INVALID) {
+		s->n.ignored++;
+		return;
+	}
+	if (st == REQ_SELECTING &&
+	    dhcp_opt_addr(m, OPT_SERVER_ID) != htonl(s->conf->server_id)) {
+		/* Selecting another server's offer: ours is free again. */
+		if (e && e->state == LT_OFFERED)
+			drop_offer(s, e);
+		return;
+	}
+	model = validate(s, m, now);
+	if (model < 0)
+		return;
+	md = &s->conf->policy.models[model];
+	if (!e || (e->state == LT_OFFERED && st != REQ_SELECTING)) {
+		/* No record of a lease: INIT-REBOOT gets silence (4.3.2,
+		 * "MUST remain silent"); SELECTING an offer that is gone
+		 * and RENEWING a lease that is gone get a NAK, so the
+		 * phone starts over at once. */
+		if (st != REQ_INIT_REBOOT)
+			reply_now(s, m, DHCPNAK, NULL, NULL);
+		return;
+	}
+	if (addr != e->priv_ip) {
+		/* Not the address we have for it: NAK (authoritative),
+		 * its lease or offer as it was. */
+		reply_now(s, m, DHCPNAK, NULL, NULL);
+		return;
+	}
+	if (!entry_fits(s, e, md)) {
+		/* Another size or private range: the lease ends and the
+		 * phone's next DISCOVER is offered one that fits. */
+		if (e->state == LT_BOUND ? end_lease(s, e, "resize") :
+					   (drop_offer(s, e), 0))
+			return;
+		reply_now(s, m, DHCPNAK, NULL, NULL);
+		return;
+	}
+	if (e->state == LT_OFFERED &&
+	    !share_allows(s, m->chaddr, md->slots, 1)) {
+		drop_offer(s, e);
+		return;
+	}
+	if (e->state == LT_OFFERED &&
+	    policy_mac_exact(&s->conf->policy, e->mac))
+		e->flags |= LT_EXACT;
+	if (e->model != model) {
+		/* Another model, another file name: moved by the REQUEST. */
+		if (e->state == LT_BOUND)
+			remove_config(s, e);
+		e->flags &= (uint8_t)~LT_RENDERED;
+		e->model = (uint16_t)model;
+	}
+	bind_lease(s, m, e, model, now);
+}
+
+/*
+ * RELEASE (4.4.6) and DECLINE (4.4.4): table 5 makes option 54 a MUST
+ * in both, ciaddr the released address in a RELEASE and option 50 the
+ * declined one in a DECLINE.  Anything less is dropped: one such packet
+ * from another host must not end a phone's lease (threat 9).
+ */
 static void release(struct srv *s, struct dhcp_msg *m, int64_t now)
 {
 	struct lt_entry *e = lt_get(&s->lt, m->chaddr);
-	uint32_t addr = m->type == DHCPDECLINE ?
-				dhcp_opt_addr(m, OPT_REQUESTED_IP) :
-				m->ciaddr;
+	int decline = m->type == DHCPDECLINE;
+	uint32_t addr = decline ? dhcp_opt_addr(m, OPT_REQUESTED_IP) :
+				  m->ciaddr;
 	uint32_t priv;
 
-	if (!e)
+	if (dhcp_opt_addr(m, OPT_SERVER_ID) != htonl(s->conf->server_id) ||
+	    !addr || (decline && m->ciaddr)) {
+		s->n.ignored++;
+		return;
+	}
+	if (!e || addr != e->priv_ip)
 		return;
 	if (e->state == LT_OFFERED) {
-		if (m->type == DHCPDECLINE && addr == e->priv_ip) {
+		if (decline) {
 			drop_offer(s, e);
 			quarantine(s, addr, now);
 		}
 		return;
 	}
-	/* Only for the address it holds (RFC 2131 4.3.3, 4.3.4). */
-	if (addr && addr != e->priv_ip)
-		return;
 	priv = e->priv_ip;
-	if (end_lease(s, e, m->type == DHCPRELEASE ? "release" : "decline"))
+	if (end_lease(s, e, decline ? "decline" : "release"))
 		return;
-	if (m->type == DHCPDECLINE)
+	if (decline)
 		quarantine(s, priv, now);
 }
 
@@ -750,7 +916,9 @@ void srv_handle(struct srv *s, const uint8_t *buf, size_t len, int64_t now)
 
 	if (s->broken)
 		return;
-	s->now = now;
+	if (now > s->now)
+		s->now = now;
+	now = s->now;
 	if (dhcp_parse(buf, len, m)) {
 		s->n.malformed++;
 		return;
@@ -820,13 +988,15 @@ static void reload(struct srv *s)
 	s->n.reloads++;
 	lt_free(&s->lt);
 	alloc_clear(&s->alloc);
+	s->wild_slots = s->wild_lan = 0;
 	if (s->conf->gateway - s->conf->lan_net < s->conf->lan_size)
 		s->alloc.lan_used[s->conf->gateway - s->conf->lan_net] = 1;
 	for (i = 0; i < s->nq; i++)
 		s->alloc.lan_used[s->q[i].priv - s->alloc.lan_net] = 1;
 	r = lt_init(&s->lt, 4096);
 	if (!r)
-		r = lease_store_foreach(s->store, 1, s->now, load_cb, s);
+		r = lease_store_foreach(s->store, 0, s->now + s->wall_off,
+					load_cb, s);
 	if (!r && s->io.map_reconcile)
 		r = s->io.map_reconcile(s->io.arg);
 	if (r) {
@@ -882,7 +1052,8 @@ static void finish(struct srv *s, const struct srv_pending *p)
 
 	/* Released, or given another range, since: nothing to ACK. */
 	if (!e || !md || e->state != LT_BOUND || e->priv_ip != l->priv_ip ||
-	    e->pub_ip != l->pub_ip || e->port_first != l->port_first)
+	    e->pub_ip != l->pub_ip || e->port_first != l->port_first ||
+	    e->port_last != l->port_last)
 		return;
 	e->flags |= LT_DURABLE;
 	/* The phone's file is in place before it hears the ACK; a renewal
@@ -893,7 +1064,8 @@ static void finish(struct srv *s, const struct srv_pending *p)
 		r = s->io.map_add(s->io.arg, l);
 		if (r) {
 			s->n.map_failed++;
-			logp(LOG_ERR_, "Failed to map lease: %s", strerror(-r));
+			logr(s, LOGK_MAP, LOG_ERR_, "Failed to map lease: %s",
+			     strerror(-r));
 		} else {
 			e->flags |= LT_MAPPED;
 		}
@@ -1010,11 +1182,18 @@ static void sweep(struct srv *s)
 		s->sweep = 0;
 }
 
-void srv_tick(struct srv *s, int64_t now)
+void srv_tick(struct srv *s, int64_t now, int64_t wall)
 {
 	if (s->broken)
 		return;
-	s->now = now;
+	/* A monotonic clock never goes back; if a caller's did, time
+	 * stands still rather than reviving anything. */
+	if (now > s->now)
+		s->now = now;
+	now = s->now;
+	/* Only what the store is told follows the wall clock: a step of it
+	 * moves the ends written from now on, never a timer in memory. */
+	s->wall_off = wall - now;
 	expire_leases(s, now);
 	expire_offers(s, now);
 	expire_quarantine(s, now);
@@ -1027,7 +1206,9 @@ static int load_cb(const struct lease *l, void *arg)
 {
 	struct srv *s = arg;
 	struct lt_entry *e;
-	int i;
+	int64_t left;
+	uint32_t lt;
+	int i, grace = 0;
 
 	if (alloc_take(&s->alloc, ntohl(l->priv_ip), ntohl(l->pub_ip),
 		       l->port_first, l->port_last)) {
@@ -1050,11 +1231,32 @@ static int load_cb(const struct lease *l, void *arg)
 	for (i = 0; i < s->conf->policy.nmodels; i++)
 		if (!strcmp(s->conf->policy.models[i].name, l->model))
 			e->model = (uint16_t)i;
-	if (lt_bind(&s->lt, e, l->expires))
+	lt = model_of(s, e) ? model_of(s, e)->lease_time : s->conf->lease_time;
+	/*
+	 * The stored end is wall-clock time, read against the wall clock
+	 * now, which may have been stepped while the server was down
+	 * (README, clocks).  A clock behind cannot keep a lease longer
+	 * than its lease time; a clock ahead (or a long stop: the two look
+	 * the same) does not end every lease at once: one that looks
+	 * expired lives on for T1 (half its lease time), long enough for a
+	 * phone that still holds it to renew it on schedule.
+	 */
+	left = l->expires - (s->now + s->wall_off);
+	if (left > (int64_t)lt)
+		left = lt;
+	if (left <= 0) {
+		left = lt / 2 ? lt / 2 : 1;
+		grace = 1;
+	}
+	if (lt_bind(&s->lt, e, s->now + left))
 		return -ENOMEM;
 	e->flags |= LT_DURABLE;
-	/* The maps were reconciled with the store before. */
-	if (s->io.map_add)
+	if (policy_mac_exact(&s->conf->policy, e->mac))
+		e->flags |= LT_EXACT;
+	share_add(s, e, +1);
+	/* The maps were reconciled with the store's live leases before;
+	 * one kept for its grace is mapped again here. */
+	if (s->io.map_add && (!grace || !s->io.map_add(s->io.arg, l)))
 		e->flags |= LT_MAPPED;
 	/* Config files are written without fsync: the store is the truth,
 	 * so rewrite what a crash may have lost. */
@@ -1064,9 +1266,50 @@ static int load_cb(const struct lease *l, void *arg)
 	return 0;
 }
 
+/*
+ * Pool grab: what the MACs not listed exactly may hold together, and a
+ * check that every model can get a range at all (a `slots` with no
+ * aligned window free of reserved ports would be a silent, permanent
+ * "pool exhausted").
+ */
+static int pool_limits(struct srv *s)
+{
+	const struct prov_conf *c = s->conf;
+	uint64_t slots = (uint64_t)alloc_usable_slots(&s->alloc) * c->pub_count;
+	uint64_t lan = s->alloc.lan_size - s->alloc.lan_first;
+	int i;
+
+	for (i = 0; i < c->policy.nmodels; i++) {
+		const struct model *md = &c->policy.models[i];
+
+		if (!alloc_windows(&s->alloc, md->slots)) {
+			logp(LOG_ERR_,
+			     "model %s: slots = %u has no aligned window of %u "
+			     "slots free of reserved ports in a public address; "
+			     "no phone of it could get a lease",
+			     md->name, md->slots, md->slots);
+			return -EINVAL;
+		}
+	}
+	if (lan > 1)
+		lan--; /* the broadcast address */
+	if (c->gateway - c->lan_net < c->lan_size)
+		lan--;
+	/* The reserve only means something if some MAC may use it;
+	 * without one the pool itself is the limit (and "exhausted"). */
+	s->cap_slots = s->cap_lan = UINT64_MAX;
+	if (policy_has_exact(&c->policy)) {
+		s->cap_slots = slots * (100 - c->exact_reserve) / 100;
+		s->cap_lan = lan * (100 - c->exact_reserve) / 100;
+	}
+	s->tokens = c->new_lease_burst;
+	s->tokens_at = s->now;
+	return 0;
+}
+
 int srv_new(const struct prov_conf *c, const char *tmpl_dir,
 	    struct lease_store *store, const struct srv_io *io, int64_t now,
-	    struct srv **out)
+	    int64_t wall, struct srv **out)
 {
 	unsigned int shift = 0;
 	struct srv *s;
@@ -1079,6 +1322,7 @@ int srv_new(const struct prov_conf *c, const char *tmpl_dir,
 		return -ENOMEM;
 	s->conf = c;
 	s->now = now;
+	s->wall_off = wall - now;
 	s->store = store;
 	s->io = *io;
 	s->pend = calloc(SRV_PENDING_MAX, sizeof(*s->pend));
@@ -1111,10 +1355,12 @@ int srv_new(const struct prov_conf *c, const char *tmpl_dir,
 	r = lt_init(&s->lt, 4096);
 	if (r)
 		goto fail;
-	/* Leases that ran out while the server was down go first. */
-	r = lease_store_expire(store, now, NULL, NULL);
-	if (r >= 0)
-		r = lease_store_foreach(store, 1, now, load_cb, s);
+	r = pool_limits(s);
+	if (r)
+		goto fail;
+	/* Every stored lease, expired or not: load_cb decides how long
+	 * each lives on the monotonic clock. */
+	r = lease_store_foreach(store, 0, wall, load_cb, s);
 	if (r < 0) {
 		logp(LOG_ERR_, "Failed to load the leases: %s", strerror(-r));
 		goto fail;

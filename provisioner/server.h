@@ -67,7 +67,7 @@ struct srv;
  */
 int srv_new(const struct prov_conf *c, const char *tmpl_dir,
 	    struct lease_store *store, const struct srv_io *io, int64_t now,
-	    struct srv **out);
+	    int64_t wall, struct srv **out);
 void srv_free(struct srv *s);
 
 /* One datagram from a client or relay (malformed ones are counted). */
@@ -94,7 +94,7 @@ unsigned int srv_pending(const struct srv *s);
  * and check a slice of the bound leases' files and mappings, repairing
  * what someone else removed.  Writes to the store: call srv_commit().
  */
-void srv_tick(struct srv *s, int64_t now);
+void srv_tick(struct srv *s, int64_t now, int64_t wall);
 
 /* Counters in the Prometheus text format; the length, or -ENOSPC. */
 int srv_format_stats(const struct srv *s, char *buf, size_t cap);

@@ -135,7 +135,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(conf.tftp_root, sizeof(conf.tftp_root), "%s", dir);
 	if (lease_store_open(":memory:", 0, &store) ||
 	    srv_new(&conf, SRCDIR "/provisioner/templates", store, &io, now,
-		    &srv))
+		    now, &srv))
 		abort();
 	return 0;
 }
@@ -158,7 +158,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (srv_commit(srv, &group) == 0 && group)
 		srv_durable(srv, group);
 	now += 3;
-	srv_tick(srv, now);
+	srv_tick(srv, now, now);
 	if (srv_commit(srv, &group) == 0 && group)
 		srv_durable(srv, group);
 	return 0;

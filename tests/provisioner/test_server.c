@@ -27,6 +27,14 @@
 #include "log.h"
 #include "server-internal.h"
 
+#ifdef OLD_API
+/* Only to show the tests fail against the core before issue 10, whose
+ * one clock was the wall clock. */
+#define srv_tick(s, n, w) (srv_tick)(s, w)
+#define srv_new(c, d, st, io, n, w, o) (srv_new)(c, d, st, io, w, o)
+#define flood_refused reloads
+#endif
+
 static const char CISCO[] = "Cisco Systems, Inc. IP Phone CP-7940G";
 static const uint8_t MAC_A[6] = { 0x00, 0x1b, 0x54, 0xaa, 0xbb, 0x0c };
 static const uint8_t MAC_B[6] = { 0x00, 0x1b, 0x54, 0xaa, 0xbb, 0x0d };
@@ -181,6 +189,10 @@ static struct lease_store *S;
 static struct srv *V;
 static int64_t now = 1000000;
 
+/* Appended to CONF_TEXT by the tests that need other knobs. */
+static const char *conf_extra = "";
+static char conf_text[8192];
+
 static int setup(void **state)
 {
 	memset(&W, 0, sizeof(W));
@@ -193,12 +205,15 @@ static int setup(void **state)
 	snprintf(phones, sizeof(phones), "%s/phones", dir);
 	if (mkdir(phones, 0755))
 		return -1;
-	if (conf_parse("test.conf", CONF_TEXT, &C, stderr))
+	snprintf(conf_text, sizeof(conf_text), "%s%s", CONF_TEXT, conf_extra);
+	conf_extra = "";
+	if (conf_parse("test.conf", conf_text, &C, stderr))
 		return -1;
 	snprintf(C.tftp_root, sizeof(C.tftp_root), "%s", phones);
 	if (lease_store_open(db, LS_DEFER_SYNC, &S))
 		return -1;
-	return srv_new(&C, SRCDIR "/provisioner/templates", S, &IO, now, &V);
+	return srv_new(&C, SRCDIR "/provisioner/templates", S, &IO, now, now,
+		       &V);
 }
 
 static int teardown(void **state)
@@ -210,6 +225,7 @@ static int teardown(void **state)
 	lease_store_close(S);
 	S = NULL;
 	log_set_sink(NULL, NULL);
+	conf_extra = "";
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	return system(cmd) == 0 ? 0 : -1;
 }
@@ -583,7 +599,7 @@ static void test_release_decline(void **state)
 	phone_msg(DHCPDISCOVER, MAC_B, CISCO, 0, 0, 0);
 	assert_int_not_equal(reply(W.nsent - 1)->yiaddr, yb);
 	/* After the hold it may come back. */
-	srv_tick(V, now + 601);
+	srv_tick(V, now + 601, now + 601);
 	assert_int_equal(V->nq, 0);
 }
 
@@ -611,9 +627,9 @@ static void test_expiry(void **state)
 	struct lease l;
 
 	dora(MAC_A, CISCO);
-	srv_tick(V, now + 119);
+	srv_tick(V, now + 119, now + 119);
 	assert_int_equal(W.nmap, 1);
-	srv_tick(V, now + 121);
+	srv_tick(V, now + 121, now + 121);
 	durable();
 	assert_int_equal(W.nmap, 0);
 	assert_false(file_exists("SEP001B54AABB0C.cnf.xml"));
@@ -720,7 +736,7 @@ static void test_sweep_repairs(void **state)
 	snprintf(path, sizeof(path), "%s/SEP001B54AABB0C.cnf.xml", phones);
 	assert_int_equal(unlink(path), 0);
 	for (i = 1; i <= 60; i++)
-		srv_tick(V, now + i);
+		srv_tick(V, now + i, now + i);
 	assert_int_equal(W.nmap, 1);
 	assert_true(file_exists("SEP001B54AABB0C.cnf.xml"));
 	assert_int_equal(V->n.repaired_files, 1);
@@ -738,18 +754,26 @@ static void test_restart(void **state)
 	unlink(path);
 	W.nsent = 0;
 	assert_int_equal(srv_new(&C, SRCDIR "/provisioner/templates", S, &IO,
-				 now + 5, &V),
+				 now + 5, now + 5, &V),
 			 0);
 	assert_int_equal(V->lt.used, 1);
 	assert_true(file_exists("SEP001B54AABB0C.cnf.xml"));
 	phone_msg(DHCPDISCOVER, MAC_A, CISCO, 0, 0, 0);
 	assert_int_equal(reply(0)->yiaddr, yi);
-	/* A lease that ran out while the server was down is gone. */
+	/* A lease that ran out while the server was down lives on for
+	 * its T1 (a stopped server cannot tell a long stop from a clock
+	 * step), then goes with its file and row. */
 	srv_free(V);
 	assert_int_equal(srv_new(&C, SRCDIR "/provisioner/templates", S, &IO,
-				 now + 500, &V),
+				 now + 500, now + 500, &V),
 			 0);
+	assert_int_equal(V->lt.used, 1);
+	srv_tick(V, now + 559, now + 559);
+	assert_int_equal(V->lt.used, 1);
+	srv_tick(V, now + 560, now + 560);
+	durable();
 	assert_int_equal(V->lt.used, 0);
+	assert_false(file_exists("SEP001B54AABB0C.cnf.xml"));
 }
 
 /* Garbage is counted, answered by nothing, and breaks nothing. */
@@ -850,7 +874,7 @@ static void test_failed_map_retried(void **state)
 	assert_int_equal(W.nmap, 0);
 	assert_int_equal(V->n.map_failed, 1);
 	for (i = 1; i <= 60 && !W.nmap; i++)
-		srv_tick(V, now + i);
+		srv_tick(V, now + i, now + i);
 	assert_int_equal(W.nmap, 1);
 }
 
@@ -872,6 +896,345 @@ static void test_model_change(void **state)
 	assert_true(file_exists("001b54aabb0c.cfg"));
 	assert_int_equal(lease_store_get(S, MAC_A, &stored), 0);
 	assert_string_equal(stored.model, "big");
+}
+
+/* --- issue 10: hostile clients ------------------------------------------- */
+
+static int map_of(const uint8_t mac[6], struct lease *out)
+{
+	int i;
+
+	for (i = 0; i < W.nmap; i++)
+		if (!memcmp(W.map[i].mac, mac, 6)) {
+			*out = W.map[i];
+			return 0;
+		}
+	return -ENOENT;
+}
+
+/* Threat 9, defect 1: a DISCOVER commits to nothing.  One spoofed
+ * DISCOVER from a phone's MAC naming a model of another size and private
+ * range leaves its row, mapping, file and range as they were. */
+static void test_discover_commits_nothing(void **state)
+{
+	uint32_t yi = dora(MAC_A, CISCO);
+	struct lease before, after, stored;
+	struct lt_entry *e;
+
+	assert_int_equal(map_of(MAC_A, &before), 0);
+	phone_msg(DHCPDISCOVER, MAC_A, "Polycom-SPIP650", 0, 0, 0);
+	assert_int_equal(map_of(MAC_A, &after), 0);
+	assert_int_equal(after.port_first, before.port_first);
+	assert_int_equal(after.port_last, before.port_last);
+	assert_int_equal(W.map_dels, 0);
+	durable();
+	assert_int_equal(lease_store_get(S, MAC_A, &stored), 0);
+	assert_int_equal(stored.priv_ip, yi);
+	assert_int_equal(stored.port_first, before.port_first);
+	assert_true(file_exists("SEP001B54AABB0C.cnf.xml"));
+	e = lt_get(&V->lt, MAC_A);
+	assert_non_null(e);
+	assert_int_equal(e->state, LT_BOUND);
+	assert_int_equal(e->port_first, before.port_first);
+	assert_null(strstr(loglines, "lease resize"));
+}
+
+/* Defect 2, RFC 2131 4.4.4, 4.4.6 and table 5: a RELEASE needs ciaddr
+ * (the lease's own) and our server identifier; a DECLINE needs option
+ * 50 (the lease's own) and our server identifier.  Anything else is
+ * dropped and the lease stays. */
+static void test_release_decline_need_fields(void **state)
+{
+	uint32_t yi = dora(MAC_A, CISCO), other = ip("100.64.0.99");
+	struct lease l;
+
+	phone_msg(DHCPRELEASE, MAC_A, CISCO, 0, our_sid(), 0); /* ciaddr 0 */
+	phone_msg(DHCPRELEASE, MAC_A, CISCO, 0, 0, yi); /* no 54 */
+	phone_msg(DHCPRELEASE, MAC_A, CISCO, 0, other, yi); /* wrong 54 */
+	phone_msg(DHCPRELEASE, MAC_A, CISCO, 0, our_sid(), other); /* not its */
+	phone_msg(DHCPDECLINE, MAC_A, CISCO, 0, our_sid(), 0); /* no 50 */
+	phone_msg(DHCPDECLINE, MAC_A, CISCO, yi, 0, 0); /* no 54 */
+	phone_msg(DHCPDECLINE, MAC_A, CISCO, yi, other, 0); /* wrong 54 */
+	phone_msg(DHCPDECLINE, MAC_A, CISCO, other, our_sid(), 0);
+	durable();
+	assert_int_equal(W.nmap, 1);
+	assert_int_equal(lease_store_get(S, MAC_A, &l), 0);
+	assert_true(file_exists("SEP001B54AABB0C.cnf.xml"));
+	assert_int_equal(V->nq, 0);
+	assert_int_equal(lt_get(&V->lt, MAC_A)->state, LT_BOUND);
+	/* The phone's own RELEASE still works. */
+	phone_msg(DHCPRELEASE, MAC_A, CISCO, 0, our_sid(), yi);
+	durable();
+	assert_int_equal(W.nmap, 0);
+	assert_int_equal(lease_store_get(S, MAC_A, &l), -ENOENT);
+}
+
+/* Defect 3, RFC 2131 4.3.2: the REQUEST's state decides.  INIT-REBOOT
+ * from a client we have no record of: silence, nothing allocated, no
+ * offer evicted.  SELECTING with ciaddr, or a REQUEST with neither 50 nor
+ * ciaddr: dropped.  RENEWING without a lease: NAK, nothing allocated. */
+static void test_request_states(void **state)
+{
+	uint8_t mac[6] = { 0x00, 0x1b, 0x54, 0x30, 0, 0 };
+	uint32_t yi;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		mac[5] = (uint8_t)i;
+		phone_msg(DHCPDISCOVER, mac, CISCO, 0, 0, 0);
+	}
+	assert_int_equal(V->lt.noffered, 8);
+	W.nsent = 0;
+	/* INIT-REBOOT, no record. */
+	phone_msg(DHCPREQUEST, MAC_B, CISCO, ip("100.64.0.77"), 0, 0);
+	assert_int_equal(W.nsent, 0);
+	assert_int_equal(V->lt.used, 8);
+	assert_int_equal(V->lt.noffered, 8);
+	assert_int_equal(V->n.offers_evicted, 0);
+	assert_null(lt_get(&V->lt, MAC_B));
+	/* RENEWING, no record: NAK, and still nothing allocated. */
+	phone_msg(DHCPREQUEST, MAC_B, CISCO, 0, 0, ip("100.64.0.77"));
+	assert_int_equal(W.nsent, 1);
+	assert_int_equal(reply(0)->type, DHCPNAK);
+	assert_null(lt_get(&V->lt, MAC_B));
+	/* Neither 50 nor ciaddr: not a REQUEST of any state. */
+	phone_msg(DHCPREQUEST, MAC_B, CISCO, 0, 0, 0);
+	assert_int_equal(W.nsent, 1);
+	/* SELECTING with ciaddr set (it MUST be 0): dropped. */
+	mac[5] = 0;
+	phone_msg(DHCPDISCOVER, mac, CISCO, 0, 0, 0);
+	yi = reply(1)->yiaddr;
+	phone_msg(DHCPREQUEST, mac, CISCO, yi, our_sid(), yi);
+	durable();
+	assert_int_equal(W.nsent, 2);
+	assert_int_equal(lt_get(&V->lt, mac)->state, LT_OFFERED);
+	/* The right SELECTING binds; INIT-REBOOT with its address is
+	 * ACKed, with another address NAKed and the lease kept. */
+	phone_msg(DHCPREQUEST, mac, CISCO, yi, our_sid(), 0);
+	durable();
+	assert_int_equal(reply(2)->type, DHCPACK);
+	phone_msg(DHCPREQUEST, mac, CISCO, yi, 0, 0);
+	durable();
+	assert_int_equal(reply(3)->type, DHCPACK);
+	phone_msg(DHCPREQUEST, mac, CISCO, ip("100.64.0.250"), 0, 0);
+	durable();
+	assert_int_equal(reply(4)->type, DHCPNAK);
+	assert_int_equal(lt_get(&V->lt, mac)->state, LT_BOUND);
+	assert_int_equal(W.nmap, 1);
+}
+
+/* Defect 4: a REQUEST naming an address never offered to that MAC, even
+ * the very one the allocator would pick for it, binds nothing. */
+static void test_request_never_offered(void **state)
+{
+	uint32_t priv, pub;
+	uint16_t first, lastp;
+	struct lease l;
+
+	assert_int_equal(alloc_pick(&V->alloc, MAC_B, 1, 0, 0, &priv, &pub,
+				    &first, &lastp),
+			 0);
+	phone_msg(DHCPREQUEST, MAC_B, CISCO, htonl(priv), our_sid(), 0);
+	durable();
+	assert_int_equal(V->n.ack, 0);
+	assert_int_equal(W.nmap, 0);
+	assert_int_equal(lease_store_get(S, MAC_B, &l), -ENOENT);
+	assert_null(lt_get(&V->lt, MAC_B));
+}
+
+/*
+ * Defect 4, threat 9: one LAN host runs full DISCOVER+REQUEST exchanges
+ * from 2,000 random MACs of an allowed OUI.  Afterwards a phone listed
+ * exactly still gets a lease, the phones bound before keep theirs, and
+ * the flood was counted and logged.
+ */
+static const uint8_t MAC_EXACT[6] = { 0x00, 0x1b, 0x54, 0x00, 0x00, 0x01 };
+static const char CONF_EXACT[] = "[mac]\n"
+				 "allow = 00:1b:54:00:00:01\n";
+
+static int setup_exact(void **state)
+{
+	conf_extra = CONF_EXACT;
+	return setup(state);
+}
+
+static void test_pool_grab(void **state)
+{
+	uint8_t mac[6] = { 0x00, 0x1b, 0x54 };
+	struct lease a0, a1, b0, b1;
+	uint32_t yi;
+	int i, bound = 0;
+
+	dora(MAC_A, CISCO);
+	dora(MAC_B, CISCO);
+	assert_int_equal(map_of(MAC_A, &a0), 0);
+	assert_int_equal(map_of(MAC_B, &b0), 0);
+	srand(10);
+	for (i = 0; i < 2000; i++) {
+		int n0;
+
+		mac[3] = (uint8_t)rand();
+		mac[4] = (uint8_t)rand();
+		mac[5] = (uint8_t)rand();
+		if (i % 100 == 0)
+			now++;
+		W.nsent = 0;
+		phone_msg(DHCPDISCOVER, mac, CISCO, 0, 0, 0);
+		if (!W.nsent)
+			continue;
+		yi = reply(0)->yiaddr;
+		n0 = W.nsent;
+		phone_msg(DHCPREQUEST, mac, CISCO, yi, our_sid(), 0);
+		durable();
+		bound += W.nsent > n0 && reply(n0)->type == DHCPACK;
+	}
+	W.nsent = 0;
+	/* The flood got at most its share (90% of 244 ranges)... */
+	assert_true(bound > 0 && bound <= 244 * 9 / 10);
+	/* ...counted and logged... */
+	assert_true(V->n.flood_refused > 0);
+	assert_non_null(strstr(loglines, "wildcard"));
+	/* ...the phones bound before keep their leases... */
+	assert_int_equal(map_of(MAC_A, &a1), 0);
+	assert_int_equal(map_of(MAC_B, &b1), 0);
+	assert_int_equal(a1.port_first, a0.port_first);
+	assert_int_equal(b1.priv_ip, b0.priv_ip);
+	/* ...and the phone listed exactly gets one. */
+	dora(MAC_EXACT, CISCO);
+	assert_int_equal(map_of(MAC_EXACT, &a1), 0);
+}
+
+/* Defect 4: new leases for wildcard-matched MACs come at most at
+ * new_lease_rate per second after a burst of new_lease_burst. */
+static const char CONF_RATE[] = "[global]\n"
+				"new_lease_rate = 2\n"
+				"new_lease_burst = 5\n";
+
+static int setup_rate(void **state)
+{
+	conf_extra = CONF_RATE;
+	return setup(state);
+}
+
+static void test_new_lease_rate(void **state)
+{
+	uint8_t mac[6] = { 0x00, 0x1b, 0x54, 0x40, 0, 0 };
+	int i, acks = 0;
+
+	for (i = 0; i < 20; i++) {
+		mac[5] = (uint8_t)i;
+		W.nsent = 0;
+		phone_msg(DHCPDISCOVER, mac, CISCO, 0, 0, 0);
+		if (!W.nsent)
+			continue;
+		phone_msg(DHCPREQUEST, mac, CISCO, reply(0)->yiaddr, our_sid(),
+			  0);
+		durable();
+		acks += W.nsent == 2;
+	}
+	assert_int_equal(acks, 5);
+	assert_int_equal(V->n.flood_refused, 15);
+	/* A second later, two more. */
+	now++;
+	for (i = 20; i < 25; i++) {
+		mac[5] = (uint8_t)i;
+		W.nsent = 0;
+		phone_msg(DHCPDISCOVER, mac, CISCO, 0, 0, 0);
+		if (!W.nsent)
+			continue;
+		phone_msg(DHCPREQUEST, mac, CISCO, reply(0)->yiaddr, our_sid(),
+			  0);
+		durable();
+		acks += W.nsent == 2;
+	}
+	assert_int_equal(acks, 7);
+	/* A renewal is not a new lease: never limited. */
+	mac[5] = 0;
+	W.nsent = 0;
+	phone_msg(DHCPREQUEST, mac, CISCO, 0, 0, lt_get(&V->lt, mac)->priv_ip);
+	durable();
+	assert_int_equal(reply(0)->type, DHCPACK);
+}
+
+/*
+ * Defect 8: the core's timers run on the monotonic clock; the wall
+ * clock only sets the ends written to the store.  A step of it, forward
+ * a year then back two, neither expires nor revives a lease.
+ */
+#define YEAR (365LL * 86400)
+
+static void test_wall_clock_step_running(void **state)
+{
+	uint32_t yi = dora(MAC_A, CISCO);
+	int64_t t0 = now;
+	struct lease stored;
+
+	srv_tick(V, t0 + 1, t0 + 1 + YEAR); /* NTP steps forward */
+	durable();
+	assert_int_equal(W.nmap, 1);
+	assert_int_equal(V->n.expired, 0);
+	/* A renewal writes its end in the wall clock of the moment. */
+	now = t0 + 60;
+	phone_msg(DHCPREQUEST, MAC_A, CISCO, 0, 0, yi);
+	durable();
+	assert_int_equal(reply(W.nsent - 1)->type, DHCPACK);
+	assert_int_equal(lease_store_get(S, MAC_A, &stored), 0);
+	assert_int_equal(stored.expires, t0 + 1 + YEAR + 59 + 120);
+	srv_tick(V, t0 + 61, t0 - YEAR); /* and back */
+	srv_tick(V, t0 + 60 + 119, t0 - YEAR + 119);
+	durable();
+	assert_int_equal(W.nmap, 1);
+	/* It ends when its lease time has passed, by the monotonic clock. */
+	srv_tick(V, t0 + 60 + 121, t0 - YEAR + 121);
+	durable();
+	assert_int_equal(W.nmap, 0);
+	assert_int_equal(V->n.expired, 1);
+	/* A clock that runs back is not followed. */
+	dora(MAC_B, CISCO);
+	srv_tick(V, 5, t0);
+	durable();
+	assert_int_equal(W.nmap, 1);
+}
+
+/* Defect 8 at start: the store's wall-clock ends read against a clock
+ * stepped while the server was down.  Forward: no lease ends at start,
+ * each lives on for T1 and its phone renews it.  Back: none lives longer
+ * than its lease time. */
+static void test_wall_clock_step_restart(void **state)
+{
+	uint32_t ya = dora(MAC_A, CISCO), yb = dora(MAC_B, CISCO);
+	struct lease l;
+
+	srv_free(V);
+	W.nsent = 0;
+	assert_int_equal(srv_new(&C, SRCDIR "/provisioner/templates", S, &IO,
+				 50, now + YEAR, &V),
+			 0);
+	assert_int_equal(V->lt.used, 2);
+	assert_int_equal(lease_store_get(S, MAC_B, &l), 0);
+	now = 50 + 30;
+	phone_msg(DHCPREQUEST, MAC_A, CISCO, ya, 0, 0); /* INIT-REBOOT */
+	durable();
+	assert_int_equal(reply(0)->type, DHCPACK);
+	srv_tick(V, 50 + 61, now + YEAR);
+	durable();
+	/* B did not renew: gone after its T1; A renewed: still there. */
+	assert_null(lt_get(&V->lt, MAC_B));
+	assert_int_equal(lease_store_get(S, MAC_B, &l), -ENOENT);
+	assert_non_null(lt_get(&V->lt, MAC_A));
+	(void)yb;
+
+	/* Back ten years: A's end looks far away, but it ends within
+	 * its lease time. */
+	srv_free(V);
+	assert_int_equal(srv_new(&C, SRCDIR "/provisioner/templates", S, &IO,
+				 1000, now - 10 * YEAR, &V),
+			 0);
+	assert_int_equal(V->lt.used, 1);
+	srv_tick(V, 1000 + 121, now - 10 * YEAR + 121);
+	durable();
+	assert_int_equal(V->lt.used, 0);
+	assert_int_equal(lease_store_get(S, MAC_A, &l), -ENOENT);
 }
 
 int main(void)
@@ -897,6 +1260,16 @@ int main(void)
 		T(test_oversized_options),
 		T(test_failed_map_retried),
 		T(test_model_change),
+		T(test_discover_commits_nothing),
+		T(test_release_decline_need_fields),
+		T(test_request_states),
+		T(test_request_never_offered),
+		cmocka_unit_test_setup_teardown(test_pool_grab, setup_exact,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_new_lease_rate, setup_rate,
+						teardown),
+		T(test_wall_clock_step_running),
+		T(test_wall_clock_step_restart),
 	};
 
 	return cmocka_run_group_tests_name("server", tests, NULL, NULL);
