@@ -523,6 +523,30 @@ static void section(struct parser *p, char *s)
 	p->sec = SEC_MODEL;
 }
 
+/*
+ * Does an address hold an aligned window of slots slots (a multiple of
+ * slots from port 0, provisioner/README.md) free of reserved ports?  If
+ * not, no phone of the model could ever get a range: refused here, not
+ * found as a permanent "pool exhausted" in production (issue 10).
+ */
+static int has_window(const struct prov_conf *c, unsigned int slots)
+{
+	uint32_t size = slots * c->slot_size, w;
+	int i;
+
+	for (w = 0; size && w + size <= 65536; w += size) {
+		if (w < 1024)
+			continue;
+		for (i = 0; i < c->nreserved; i++)
+			if (c->reserved[i][0] <= w + size - 1 &&
+			    c->reserved[i][1] >= w)
+				break;
+		if (i == c->nreserved)
+			return 1;
+	}
+	return 0;
+}
+
 /* What must hold once the whole file is read. */
 static void finish(struct parser *p)
 {
@@ -551,6 +575,12 @@ static void finish(struct parser *p)
 			    "[model %s] wants more ports than an address "
 			    "has",
 			    m->name);
+		else if (c->slot_size && !has_window(c, m->slots))
+			bad(p,
+			    "[model %s] slots = %u: no aligned window of %u "
+			    "ports free of reserved ports (0-1023, "
+			    "reserved_ports)",
+			    m->name, m->slots, m->slots * c->slot_size);
 		if (!m->lease_time)
 			m->lease_time = c->lease_time;
 		if (m->lan_lo && c->lan_size &&

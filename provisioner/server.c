@@ -188,14 +188,25 @@ static void reply_dest(const struct dhcp_msg *req, uint8_t type,
 	}
 }
 
+/* A model option the retry keeps: one that replaces a built-in one the
+ * phone cannot boot without (a per-model TFTP server or boot file). */
+static int essential_opt(uint8_t code)
+{
+	return code == OPT_TFTP_SERVER_ADDR || code == OPT_TFTP_SERVER_NAME ||
+	       code == OPT_BOOTFILE || code == OPT_ROUTER ||
+	       code == OPT_SUBNET_MASK || code == OPT_DNS;
+}
+
 /*
  * Build the reply of the given type to req into buf (DHCP_MAX_REPLY
  * bytes).  l is the lease for OFFER and ACK, NULL for NAK and the ACK
- * of an INFORM.  Returns the length or a negative errno.
+ * of an INFORM.  extras: 1 all of the model's options, 0 only the
+ * essential ones.  Returns the length or a negative errno.
  */
 static int build_try(const struct srv *s, const struct dhcp_msg *req,
 		     uint8_t type, const struct lease *l,
-		     const struct model *md, uint8_t *buf, int extras)
+		     const struct model *md, uint8_t *buf, int extras,
+		     const char *why)
 {
 	const struct prov_conf *c = s->conf;
 	uint32_t mask = htonl(~(c->lan_size - 1)), router = htonl(c->gateway),
@@ -206,20 +217,35 @@ static int build_try(const struct srv *s, const struct dhcp_msg *req,
 		 t2 = htonl(lease_time / 8 * 7);
 	char tftp_name[INET_ADDRSTRLEN], file[64] = "";
 	struct dhcp_optval av[12 + MODEL_MAX_OPTS];
+	size_t n = 0, len61 = 0, len82 = 0, echo;
+	const uint8_t *o61, *o82;
 	struct dhcp_builder b;
 	uint8_t o159[4];
-	size_t n = 0, len;
-	const uint8_t *o;
-	int i, r = 0, was;
+	int i, r = 0, dropped = 0;
 
 	dhcp_reply_init(&b, buf, dhcp_reply_cap(req), req, type,
 			l ? l->priv_ip : 0, type == DHCPNAK ? 0 : tftp);
+	/* RFC 6842: the client identifier comes back, so a client can tell
+	 * its replies; RFC 3046 2.2: relay agent information as it came,
+	 * last.  Their room is kept before anything else goes in, so they
+	 * are never what gives way (each is at most 255 bytes here, well
+	 * within the 548 bytes every client takes). */
+	o61 = dhcp_opt_get(req, OPT_CLIENT_ID, &len61);
+	o82 = dhcp_opt_get(req, OPT_RELAY_AGENT, &len82);
+	echo = (o61 ? len61 + 2 * ((len61 + 254) / 255) : 0) +
+	       (o82 ? len82 + 2 * ((len82 + 254) / 255) : 0);
+	if (echo + b.len + 1 > b.cap)
+		return -EMSGSIZE;
+	b.cap -= echo;
 	if (type == DHCPNAK) {
 		/* RFC 2131 4.3.2: through a relay, the NAK is broadcast
-		 * by the relay, so the broadcast bit is set. */
+		 * by the relay, so the broadcast bit is set; table 3: 56
+		 * says why. */
 		if (req->giaddr)
 			buf[10] |= 0x80;
 		dhcp_put_opt(&b, OPT_SERVER_ID, &sid, 4);
+		if (why)
+			dhcp_put_opt(&b, OPT_MESSAGE, why, strlen(why));
 		goto tail;
 	}
 	if (l && md && !render_file_name(md->tmpl, l->mac, file, sizeof(file)))
@@ -228,11 +254,15 @@ static int build_try(const struct srv *s, const struct dhcp_msg *req,
 		memcpy(buf + 108, file, strlen(file));
 	/* The model's own options first: one of them may replace a
 	 * built-in one (a per-model TFTP server, say). */
-	for (i = 0; extras && md && i < md->nopts; i++)
+	for (i = 0; md && i < md->nopts; i++) {
+		if (!extras && !essential_opt(md->opts[i].code))
+			continue;
 		av[n++] = (struct dhcp_optval){ md->opts[i].code,
 						md->opts[i].always,
 						md->opts[i].len,
 						md->opts[i].data };
+		dropped += !essential_opt(md->opts[i].code);
+	}
 	for (i = 0; i < c->ndns; i++)
 		dns[i] = htonl(c->dns[i]);
 	ip4(tftp, tftp_name);
@@ -259,42 +289,41 @@ static int build_try(const struct srv *s, const struct dhcp_msg *req,
 		av[n++] = (struct dhcp_optval){ OPT_PORTPARAMS, 1, 4, o159 };
 	r = dhcp_put_requested(&b, req, av, n);
 tail:
-	/* RFC 6842: the client identifier comes back, so a client can
-	 * tell its replies; RFC 3046: relay agent information as it came.
-	 * One too long for the reply is left out, not the reply. */
-	was = b.overflow;
-	o = dhcp_opt_get(req, OPT_CLIENT_ID, &len);
-	if (o && dhcp_put_opt(&b, OPT_CLIENT_ID, o, len))
-		r = -EMSGSIZE;
-	o = dhcp_opt_get(req, OPT_RELAY_AGENT, &len);
-	if (o && dhcp_put_opt(&b, OPT_RELAY_AGENT, o, len))
-		r = -EMSGSIZE;
-	b.overflow = was;
+	b.cap += echo;
+	if (o61)
+		dhcp_put_opt(&b, OPT_CLIENT_ID, o61, len61);
+	if (o82)
+		dhcp_put_opt(&b, OPT_RELAY_AGENT, o82, len82);
 	i = dhcp_reply_finish(&b);
-	return i < 0 ? i : r < 0 && extras && md && md->nopts ? r : i;
+	/* Something did not fit: worth a retry only if leaving out the
+	 * model's non-essential options makes room. */
+	return i < 0 ? i : r < 0 && extras && dropped ? r : i;
 }
 
 /*
  * The model's own options go first in the list (one may replace a
  * built-in one), so a large one could crowd out 54 or 51 within the
- * client's size: then the reply is built again without them.
+ * client's size: then the reply is built again with only the essential
+ * ones (a per-model TFTP server stays).
  */
 static int build_reply(const struct srv *s, const struct dhcp_msg *req,
 		       uint8_t type, const struct lease *l,
-		       const struct model *md, uint8_t *buf)
+		       const struct model *md, uint8_t *buf, const char *why)
 {
-	int len = build_try(s, req, type, l, md, buf, 1);
+	int len = build_try(s, req, type, l, md, buf, 1, why);
 
-	return len == -EMSGSIZE ? build_try(s, req, type, l, md, buf, 0) : len;
+	return len == -EMSGSIZE ? build_try(s, req, type, l, md, buf, 0, why) :
+				  len;
 }
 
 /* Build and send a reply now (OFFER, NAK, INFORM's ACK). */
 static void reply_now(struct srv *s, const struct dhcp_msg *req, uint8_t type,
-		      const struct lease *l, const struct model *md)
+		      const struct lease *l, const struct model *md,
+		      const char *why)
 {
 	uint8_t buf[DHCP_MAX_REPLY];
 	struct srv_dest d;
-	int len = build_reply(s, req, type, l, md, buf);
+	int len = build_reply(s, req, type, l, md, buf, why);
 
 	if (len < 0) {
 		logr(s, LOGK_BUILD, LOG_WARN_, "Failed to build reply: %s",
@@ -693,7 +722,7 @@ static void discover(struct srv *s, struct dhcp_msg *m, int64_t now)
 	if (e->state != LT_BOUND)
 		lt_offer(&s->lt, e, now + s->conf->offer_hold);
 	entry_lease(s, e, &l);
-	reply_now(s, m, DHCPOFFER, &l, md);
+	reply_now(s, m, DHCPOFFER, &l, md, NULL);
 }
 
 static struct srv_pending *pending_push(struct srv *s)
@@ -757,7 +786,7 @@ static void bind_lease(struct srv *s, struct dhcp_msg *m, struct lt_entry *e,
 	l.expires = until + s->wall_off;
 	vendor_of(m, l.vendor, sizeof(l.vendor));
 	client_id_of(m, l.client_id, sizeof(l.client_id));
-	len = build_reply(s, m, DHCPACK, &l, md, buf);
+	len = build_reply(s, m, DHCPACK, &l, md, buf, NULL);
 	reply = len > 0 ? malloc((size_t)len) : NULL;
 	if (reply)
 		memcpy(reply, buf, (size_t)len);
@@ -839,13 +868,15 @@ static void request(struct srv *s, struct dhcp_msg *m, int64_t now)
 		 * and RENEWING a lease that is gone get a NAK, so the
 		 * phone starts over at once. */
 		if (st != REQ_INIT_REBOOT)
-			reply_now(s, m, DHCPNAK, NULL, NULL);
+			reply_now(s, m, DHCPNAK, NULL, NULL,
+				  "no such lease or offer");
 		return;
 	}
 	if (addr != e->priv_ip) {
 		/* Not the address we have for it: NAK (authoritative),
 		 * its lease or offer as it was. */
-		reply_now(s, m, DHCPNAK, NULL, NULL);
+		reply_now(s, m, DHCPNAK, NULL, NULL,
+			  "requested address is not yours");
 		return;
 	}
 	if (!entry_fits(s, e, md)) {
@@ -854,7 +885,8 @@ static void request(struct srv *s, struct dhcp_msg *m, int64_t now)
 		if (e->state == LT_BOUND ? end_lease(s, e, "resize") :
 					   (drop_offer(s, e), 0))
 			return;
-		reply_now(s, m, DHCPNAK, NULL, NULL);
+		reply_now(s, m, DHCPNAK, NULL, NULL,
+			  "lease does not fit the model any more");
 		return;
 	}
 	if (e->state == LT_OFFERED &&
@@ -952,7 +984,7 @@ void srv_handle(struct srv *s, const uint8_t *buf, size_t len, int64_t now)
 		s->n.inform++;
 		if (model >= 0)
 			reply_now(s, m, DHCPACK, NULL,
-				  &s->conf->policy.models[model]);
+				  &s->conf->policy.models[model], NULL);
 		return;
 	}
 	default:

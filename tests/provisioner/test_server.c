@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/stat.h>
@@ -33,6 +35,7 @@
 #define srv_tick(s, n, w) (srv_tick)(s, w)
 #define srv_new(c, d, st, io, n, w, o) (srv_new)(c, d, st, io, w, o)
 #define flood_refused reloads
+#define log_dropped() 1
 #endif
 
 static const char CISCO[] = "Cisco Systems, Inc. IP Phone CP-7940G";
@@ -539,6 +542,9 @@ static void test_nak(void **state)
 	assert_int_equal(m->siaddr, 0);
 	assert_null(dhcp_opt_get(m, OPT_LEASE_TIME, &len));
 	assert_int_equal(W.sent[2].d.addr, htonl(INADDR_BROADCAST));
+	/* Issue 10, RFC 2131 table 3: a NAK says why (option 56). */
+	assert_non_null(dhcp_opt_get(m, OPT_MESSAGE, &len));
+	assert_true(len > 0);
 
 	rq_start(&r, DHCPREQUEST, MAC_A, 77);
 	rq_addr(&r, 24, giaddr);
@@ -1237,6 +1243,170 @@ static void test_wall_clock_step_restart(void **state)
 	assert_int_equal(lease_store_get(S, MAC_A, &l), -ENOENT);
 }
 
+/*
+ * Issue 10, smaller ones.  RFC 6842 / RFC 3046: 61 and 82 come back even
+ * when the reply is tight; the retry without the model's large options
+ * keeps its own TFTP server (150).
+ */
+static const char CONF_TALL[] = "[model tall]\n"
+				"vendor_class = prefix:Tall\n"
+				"template = generic\n"
+				"force_option = 43 hex " BIG43 "\n"
+				"force_option = 150 ip 198.51.100.69\n";
+
+static int setup_tall(void **state)
+{
+	conf_extra = CONF_TALL;
+	return setup(state);
+}
+
+static void test_tight_reply_keeps_echo_and_tftp(void **state)
+{
+	static const uint8_t prl[] = { 1, 3, 43, 150, 51, 54 };
+	uint8_t cid[120], o82[120];
+	const struct dhcp_msg *m;
+	const uint8_t *o;
+	struct req r;
+	size_t len;
+
+	memset(cid, 0x42, sizeof(cid));
+	memset(o82, 0x82, sizeof(o82));
+	o82[0] = 1; /* circuit id, 118 bytes */
+	o82[1] = 118;
+	rq_start(&r, DHCPDISCOVER, MAC_B, 9);
+	rq_addr(&r, 24, ip("100.64.0.254"));
+	rq_opt(&r, OPT_CLIENT_ID, cid, sizeof(cid));
+	rq_opt(&r, OPT_VENDOR_CLASS, "Tall phone", 10);
+	rq_opt(&r, OPT_PARAM_LIST, prl, sizeof(prl));
+	rq_opt(&r, OPT_RELAY_AGENT, o82, sizeof(o82));
+	r.b[r.n++] = OPT_END;
+	srv_handle(V, r.b, r.n, now);
+	assert_int_equal(W.nsent, 1);
+	m = reply(0);
+	assert_int_equal(m->type, DHCPOFFER);
+	assert_true(W.sent[0].len <= 548);
+	o = dhcp_opt_get(m, OPT_CLIENT_ID, &len);
+	assert_non_null(o);
+	assert_int_equal(len, sizeof(cid));
+	o = dhcp_opt_get(m, OPT_RELAY_AGENT, &len);
+	assert_non_null(o);
+	assert_memory_equal(o, o82, sizeof(o82));
+	assert_int_equal(dhcp_opt_addr(m, OPT_SERVER_ID), our_sid());
+	assert_non_null(dhcp_opt_get(m, OPT_LEASE_TIME, &len));
+	assert_int_equal(dhcp_opt_addr(m, OPT_TFTP_SERVER_ADDR),
+			 ip("198.51.100.69"));
+	assert_null(dhcp_opt_get(m, OPT_VENDOR_SPECIFIC, &len));
+}
+
+/* Issue 10: what a LAN host can make the server log is logged once per
+ * interval, however often it happens. */
+static int count_lines(const char *needle)
+{
+	const char *p = loglines;
+	int n = 0;
+
+	while ((p = strstr(p, needle))) {
+		n++;
+		p++;
+	}
+	return n;
+}
+
+static void test_lan_triggered_logs_rate_limited(void **state)
+{
+	uint8_t mac[6] = { 0x00, 0x1b, 0x54, 0x50, 0, 0 };
+	int i;
+
+	W.fail_adds = 1000;
+	for (i = 0; i < 20; i++) {
+		mac[5] = (uint8_t)i;
+		dora(mac, CISCO);
+	}
+	assert_int_equal(V->n.map_failed, 20);
+	assert_int_equal(count_lines("Failed to map lease"), 1);
+	now += SRV_LOG_EVERY;
+	mac[5] = 100;
+	dora(mac, CISCO);
+	assert_int_equal(count_lines("Failed to map lease"), 2);
+	assert_non_null(strstr(loglines, "(19 like it not logged)"));
+}
+
+/* Issue 10: the serving loop's log never waits for a reader: stderr a
+ * pipe nobody drains, thousands of lines, and the calls return. */
+static void on_alarm(int sig)
+{
+	static const char msg[] = "test_log_never_blocks: logging blocked "
+				  "the serving thread\n";
+
+	(void)sig;
+	/* A blocked write(2) cannot be left otherwise. */
+	if (write(STDOUT_FILENO, msg, sizeof(msg) - 1) < 0)
+		_exit(2);
+	_exit(1);
+}
+
+static void test_log_never_blocks(void **state)
+{
+	int p[2], saved = dup(STDERR_FILENO), i;
+	char junk[4096];
+
+	memset(junk, 'x', sizeof(junk));
+	assert_int_equal(pipe(p), 0);
+	/* Fill the pipe. */
+	assert_int_equal(fcntl(p[1], F_SETFL, O_NONBLOCK), 0);
+	while (write(p[1], junk, sizeof(junk)) > 0)
+		;
+	assert_int_equal(fcntl(p[1], F_SETFL, 0), 0);
+	log_set_sink(NULL, NULL);
+	assert_true(dup2(p[1], STDERR_FILENO) >= 0);
+	signal(SIGALRM, on_alarm);
+	alarm(5);
+	log_set_batched(1);
+	for (i = 0; i < 5000; i++) {
+		logp(LOG_INFO_, "line %d of a log nobody reads", i);
+		if (i % 64 == 0)
+			log_flush();
+	}
+	log_flush();
+	alarm(0);
+	assert_true(log_dropped() > 0);
+	/* Drop what is left rather than block at the switch back. */
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(p[0]);
+	close(p[1]);
+	log_set_batched(0);
+	log_set_sink(sink, NULL);
+}
+
+/*
+ * Issue 10: finish() matches a held ACK to the lease by its whole range.
+ * A REQUEST held for its sync; meanwhile the entry is bound again with
+ * the same address and first port but another size (as a resize can
+ * do; set by hand here).  The stale ACK must not leave, nor be mapped.
+ */
+static void test_finish_matches_last_port(void **state)
+{
+	struct lt_entry *e;
+	uint32_t yi;
+	uint64_t g;
+
+	phone_msg(DHCPDISCOVER, MAC_A, CISCO, 0, 0, 0);
+	yi = reply(0)->yiaddr;
+	phone_msg(DHCPREQUEST, MAC_A, CISCO, yi, our_sid(), 0);
+	assert_int_equal(srv_commit(V, &g), 0); /* held: not synced */
+	e = lt_get(&V->lt, MAC_A);
+	assert_non_null(e);
+	assert_int_equal(e->port_last - e->port_first + 1, 1024);
+	e->port_last = (uint16_t)(e->port_last + 1024);
+	assert_int_equal(lease_store_sync(S), 0);
+	srv_durable(V, g);
+	assert_int_equal(srv_pending(V), 0);
+	assert_int_equal(V->n.ack, 0);
+	assert_int_equal(W.nmap, 0);
+	assert_int_equal(W.nsent, 1);
+}
+
 int main(void)
 {
 	/* Each test gets a fresh store, directory and server. */
@@ -1270,6 +1440,12 @@ int main(void)
 						teardown),
 		T(test_wall_clock_step_running),
 		T(test_wall_clock_step_restart),
+		cmocka_unit_test_setup_teardown(
+			test_tight_reply_keeps_echo_and_tftp, setup_tall,
+			teardown),
+		T(test_lan_triggered_logs_rate_limited),
+		T(test_log_never_blocks),
+		T(test_finish_matches_last_port),
 	};
 
 	return cmocka_run_group_tests_name("server", tests, NULL, NULL);
