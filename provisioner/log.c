@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "log.h"
 
@@ -16,6 +17,10 @@ static int batched;
 static void (*sink_fn)(const char *line, size_t len, void *arg);
 static void *sink_arg;
 static unsigned long dropped;
+/* What stderr is, looked at when batching starts: a regular file never
+ * makes a writer wait, a socket takes MSG_DONTWAIT, the rest (pipe,
+ * terminal) is polled first. */
+static enum { OUT_FILE, OUT_SOCKET, OUT_OTHER } out_kind = OUT_OTHER;
 
 unsigned long log_dropped(void)
 {
@@ -34,11 +39,14 @@ static size_t write_nb(const char *buf, size_t n)
 	struct pollfd p = { .fd = STDERR_FILENO, .events = POLLOUT };
 	ssize_t w;
 
-	w = send(STDERR_FILENO, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-	if (w >= 0)
-		return (size_t)w;
-	if (errno != ENOTSOCK)
-		return 0;
+	if (out_kind == OUT_SOCKET) {
+		w = send(STDERR_FILENO, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		return w > 0 ? (size_t)w : 0;
+	}
+	if (out_kind == OUT_FILE) {
+		w = write(STDERR_FILENO, buf, n);
+		return w > 0 ? (size_t)w : 0;
+	}
 	if (poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT))
 		return 0;
 	w = write(STDERR_FILENO, buf, n > PIPE_BUF ? PIPE_BUF : n);
@@ -55,8 +63,15 @@ void log_set_sink(void (*sink)(const char *line, size_t len, void *arg),
 
 void log_set_batched(int on)
 {
+	struct stat st;
+
 	if (!on)
 		log_flush();
+	out_kind = OUT_OTHER;
+	if (on && !fstat(STDERR_FILENO, &st))
+		out_kind = S_ISREG(st.st_mode)	? OUT_FILE :
+			   S_ISSOCK(st.st_mode) ? OUT_SOCKET :
+						  OUT_OTHER;
 	batched = on;
 }
 
