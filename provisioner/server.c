@@ -1454,6 +1454,13 @@ int srv_format_stats(const struct srv *s, char *buf, size_t cap)
 		"nappt_dhcp_rejected_total{check=\"vendor_class\"} %lu\n"
 		"# TYPE nappt_dhcp_pool_exhausted_total counter\n"
 		"nappt_dhcp_pool_exhausted_total %lu\n"
+		"# HELP nappt_dhcp_new_lease_refused_total New leases refused "
+		"to MACs not listed exactly: their pool share or "
+		"new_lease_rate reached (a pool grab).\n"
+		"# TYPE nappt_dhcp_new_lease_refused_total counter\n"
+		"nappt_dhcp_new_lease_refused_total %lu\n"
+		"# TYPE nappt_dhcp_log_dropped_total counter\n"
+		"nappt_dhcp_log_dropped_total %lu\n"
 		"# TYPE nappt_dhcp_offers_evicted_total counter\n"
 		"nappt_dhcp_offers_evicted_total %lu\n"
 		"# TYPE nappt_dhcp_offers_expired_total counter\n"
@@ -1482,10 +1489,11 @@ int srv_format_stats(const struct srv *s, char *buf, size_t cap)
 		n->discover, n->request, n->release, n->decline, n->inform,
 		n->malformed, n->ignored, n->offer, n->ack, n->nak,
 		n->rejected_mac, n->rejected_vendor, n->exhausted,
-		n->offers_evicted, n->offers_expired, n->expired, n->overloaded,
-		n->repaired_files, n->repaired_maps, n->store_failed,
-		n->map_failed, n->render_failed, s->lt.used - s->lt.noffered,
-		s->lt.noffered, s->nq);
+		n->flood_refused, log_dropped(), n->offers_evicted,
+		n->offers_expired, n->expired, n->overloaded, n->repaired_files,
+		n->repaired_maps, n->store_failed, n->map_failed,
+		n->render_failed, s->lt.used - s->lt.noffered, s->lt.noffered,
+		s->nq);
 
 	return len < 0 || (size_t)len >= cap ? -ENOSPC : len;
 }
@@ -1495,11 +1503,12 @@ void srv_log_counters(const struct srv *s, const char *why)
 	logp(LOG_INFO_,
 	     "%s: %lu discover, %lu offer, %lu request, %lu ack, %lu nak, "
 	     "%lu release, %lu decline, %lu rejected (mac), %lu rejected "
-	     "(vendor), %lu exhausted, %lu malformed, %lu offers evicted, "
+	     "(vendor), %lu exhausted, %lu new leases refused (pool grab), "
+	     "%lu malformed, %lu offers evicted, "
 	     "%lu overloaded, %u leases, %u offers outstanding",
 	     why, s->n.discover, s->n.offer, s->n.request, s->n.ack, s->n.nak,
 	     s->n.release, s->n.decline, s->n.rejected_mac,
-	     s->n.rejected_vendor, s->n.exhausted, s->n.malformed,
-	     s->n.offers_evicted, s->n.overloaded, s->lt.used - s->lt.noffered,
-	     s->lt.noffered);
+	     s->n.rejected_vendor, s->n.exhausted, s->n.flood_refused,
+	     s->n.malformed, s->n.offers_evicted, s->n.overloaded,
+	     s->lt.used - s->lt.noffered, s->lt.noffered);
 }
