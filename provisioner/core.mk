@@ -114,7 +114,8 @@ test-prov-fuzz-conf fuzz-prov-conf: $(BUILD)/fuzz_conf
 # The server core driven without a network (fake send and maps, a real
 # SQLite store), plain and ASan/UBSan.
 TEST_RUNNERS += test-prov-server
-PROV_SERVER_SRCS := provisioner/server.c provisioner/dhcp-msg.c \
+PROV_SERVER_SRCS := provisioner/server.c provisioner/server-effects.c \
+		    provisioner/dhcp-msg.c \
 		    provisioner/lease-store.c provisioner/log.c $(PROV_POLICY_SRCS)
 $(BUILD)/test_server: $(BUILD)/tests/provisioner/test_server.o \
 		      $(PROV_SERVER_SRCS:%.c=$(BUILD)/%.o)
@@ -155,6 +156,7 @@ test-prov-server: $(BUILD)/test_server $(BUILD)/test_server_asan
 
 # The daemon.
 PROV_DAEMON_OBJS := $(BUILD)/provisioner/main.o $(BUILD)/provisioner/server.o \
+		    $(BUILD)/provisioner/server-effects.o \
 		    $(PROV_MSG_OBJS) $(PROV_STORE_OBJS) \
 		    $(PROV_POLICY_SRCS:%.c=$(BUILD)/%.o)
 BINS += $(BUILD)/nappt-provisioner

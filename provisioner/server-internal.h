@@ -67,12 +67,11 @@ struct srv_pending {
 
 struct srv {
 	const struct prov_conf *conf;
-	struct lease_store *store;
 	struct srv_io io;
+	struct srv_effects fx; /* store and files: every other effect */
+	struct srv_effects *fx_own; /* the default one, made by srv_new */
 	struct alloc alloc;
 	struct lease_table lt;
-	char *tmpl_text[POLICY_MAX_MODELS];
-	int tmpl_cisco[POLICY_MAX_MODELS];
 	struct srv_counters n;
 	struct srv_ratelog rl[LOGK_MAX];
 	/* Pool grab (README): slots and private addresses bound by MACs not

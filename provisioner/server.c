@@ -3,13 +3,14 @@
  * The DHCP server's protocol core: see server.h for the life of a
  * REQUEST.  Where each MAC stands (bound, offered, nothing) is in memory
  * (lease-table.h): the store is written, never asked, on the packet path.
+ * The decision is made here from bytes, the time and that memory; every
+ * effect goes out through s->io (replies, maps) and s->fx (store, files:
+ * server-effects.c), never a file, store or clock call of its own.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <sys/stat.h>
 #include <arpa/inet.h>
 
 #include "log.h"
@@ -118,7 +119,7 @@ static int store_tx(struct srv *s)
 
 	if (s->in_tx)
 		return 0;
-	r = lease_store_begin(s->store);
+	r = s->fx.begin(s->fx.arg);
 	if (r) {
 		s->n.store_failed++;
 		return r;
@@ -317,9 +318,9 @@ static int build_reply(const struct srv *s, const struct dhcp_msg *req,
 }
 
 /* Build and send a reply now (OFFER, NAK, INFORM's ACK). */
-static void reply_now(struct srv *s, const struct dhcp_msg *req, uint8_t type,
-		      const struct lease *l, const struct model *md,
-		      const char *why)
+static int reply_now(struct srv *s, const struct dhcp_msg *req, uint8_t type,
+		     const struct lease *l, const struct model *md,
+		     const char *why)
 {
 	uint8_t buf[DHCP_MAX_REPLY];
 	struct srv_dest d;
@@ -328,7 +329,7 @@ static void reply_now(struct srv *s, const struct dhcp_msg *req, uint8_t type,
 	if (len < 0) {
 		logr(s, LOGK_BUILD, LOG_WARN_, "Failed to build reply: %s",
 		     strerror(-len));
-		return;
+		return -EIO;
 	}
 	reply_dest(req, type, l ? l->priv_ip : 0, &d);
 	s->io.send(s->io.arg, &d, buf, (size_t)len);
@@ -336,6 +337,7 @@ static void reply_now(struct srv *s, const struct dhcp_msg *req, uint8_t type,
 		s->n.offer++;
 	else if (type == DHCPNAK)
 		s->n.nak++;
+	return 0;
 }
 
 /* --- validation ------------------------------------------------------------ */
@@ -373,113 +375,32 @@ static int validate(struct srv *s, const struct dhcp_msg *m, int64_t now)
 
 /* --- files ----------------------------------------------------------------- */
 
-static int file_name(const struct srv *s, const struct lt_entry *e, char *out,
-		     size_t n)
-{
-	const struct model *md = model_of(s, e);
-
-	return md ? render_file_name(md->tmpl, e->mac, out, n) : -ENOENT;
-}
-
-/* The lease is gone: its config file first, then the gating entry. */
+/* The lease is gone: its config file and gate entry. */
 static void remove_config(struct srv *s, const struct lt_entry *e)
 {
-	char file[64], path[600];
-
-	if (file_name(s, e, file, sizeof(file)))
-		return;
-	snprintf(path, sizeof(path), "%s/%s", s->conf->tftp_root, file);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/.leases/%s", s->conf->tftp_root, file);
-	unlink(path);
+	if (model_of(s, e))
+		s->fx.file_remove(s->fx.arg, e->mac, e->model);
 }
 
-/* Is the entry's config file there, with content?  A crash can leave a
- * renamed but empty file behind (written without fsync). */
 static int config_present(const struct srv *s, const struct lt_entry *e)
 {
-	char file[64], path[600];
-	struct stat st;
-
-	if (file_name(s, e, file, sizeof(file)))
-		return 0;
-	snprintf(path, sizeof(path), "%s/%s", s->conf->tftp_root, file);
-	return !stat(path, &st) && st.st_size > 0;
-}
-
-/* The model's template, read once at start (not once per lease). */
-static int load_templates(struct srv *s, const char *dir)
-{
-	int i;
-
-	for (i = 0; i < s->conf->policy.nmodels; i++) {
-		const struct model *m = &s->conf->policy.models[i];
-		char path[512];
-		FILE *f;
-		long n;
-
-		snprintf(path, sizeof(path), "%s/%s%s", dir, m->tmpl,
-			 strcmp(m->tmpl, "cisco") ? ".cfg" : ".cnf.xml");
-		f = fopen(path, "re");
-		if (!f) {
-			int r = -errno;
-
-			logp(LOG_ERR_, "Failed to open template %s: %s", path,
-			     strerror(-r));
-			return r;
-		}
-		if (fseek(f, 0, SEEK_END) || (n = ftell(f)) <= 0 ||
-		    n >= 65536 || fseek(f, 0, SEEK_SET) ||
-		    !(s->tmpl_text[i] = calloc(1, (size_t)n + 1)) ||
-		    fread(s->tmpl_text[i], 1, (size_t)n, f) != (size_t)n) {
-			logp(LOG_ERR_, "Failed to read template %s", path);
-			fclose(f);
-			return -EIO;
-		}
-		fclose(f);
-	}
-	return 0;
+	return model_of(s, e) &&
+	       s->fx.file_present(s->fx.arg, e->mac, e->model) == 1;
 }
 
 static int write_config(struct srv *s, const struct lease *l,
 			const struct model *m)
 {
-	const struct prov_conf *c = s->conf;
-	const char *tmpl = s->tmpl_text[m - c->policy.models];
-	struct render_var v[RENDER_NVARS];
-	struct render_storage st;
-	char out[16384];
-	int r;
+	int r = s->fx.file_write(s->fx.arg, l,
+				 (unsigned int)(m - s->conf->policy.models));
 
-	if (!tmpl)
-		return 0;
-	r = render_phone_vars(v, &st, m->tmpl, l->mac, l->priv_ip, l->pub_ip,
-			      l->port_first, l->port_last, m->image,
-			      htonl(c->tftp_server),
-			      m->sip_server[0] ? m->sip_server : c->sip_server);
-	if (!r)
-		r = render_text(tmpl, v, RENDER_NVARS, out, sizeof(out));
-	if (r >= 0) {
-		/* tftpd's gating (tftpd/README.md): the entry that says who
-		 * may read the file goes in first. */
-		char gate[300], who[INET_ADDRSTRLEN + 1];
-		int len = r;
-
-		snprintf(gate, sizeof(gate), "%s/.leases", c->tftp_root);
-		ip4(l->priv_ip, who);
-		strcat(who, "\n");
-		r = render_write_atomic(gate, st.file, who, strlen(who), 0);
-		if (r == -ENOENT && !mkdir(gate, 0755))
-			r = render_write_atomic(gate, st.file, who, strlen(who),
-						0);
-		if (r >= 0)
-			r = render_write_atomic(c->tftp_root, st.file, out,
-						(size_t)len, 0);
-	}
 	if (r < 0) {
+		char a[INET_ADDRSTRLEN];
+
 		s->n.render_failed++;
-		logr(s, LOGK_RENDER, LOG_WARN_, "Failed to write config %s: %s",
-		     st.file, strerror(-r));
+		logr(s, LOGK_RENDER, LOG_WARN_,
+		     "Failed to write the config of %s: %s", ip4(l->priv_ip, a),
+		     strerror(-r));
 	}
 	return r < 0 ? r : 0;
 }
@@ -526,12 +447,12 @@ static int end_lease(struct srv *s, struct lt_entry *e, const char *event)
 	int r = store_tx(s);
 
 	entry_lease(s, e, &l);
-	if (!r && !lease_store_get(s->store, e->mac, &stored)) {
+	if (!r && !s->fx.get(s->fx.arg, e->mac, &stored)) {
 		memcpy(l.vendor, stored.vendor, sizeof(l.vendor));
 		memcpy(l.client_id, stored.client_id, sizeof(l.client_id));
 	}
 	if (!r) {
-		r = lease_store_del(s->store, e->mac);
+		r = s->fx.del(s->fx.arg, e->mac);
 		if (r == -ENOENT)
 			r = 0;
 	}
@@ -638,8 +559,8 @@ static int share_allows(struct srv *s, const uint8_t mac[6],
 /* A new range for an offer: oldest offers give theirs back when the pool
  * is full (a DISCOVER flood holds ranges only until real phones need
  * them).  Taken in the allocator; NULL when there is none. */
-static struct lt_entry *new_offer(struct srv *s, const struct dhcp_msg *m,
-				  int model)
+static int new_offer(struct srv *s, const struct dhcp_msg *m, int model,
+		     struct lt_entry **out)
 {
 	const struct model *md = &s->conf->policy.models[model];
 	uint32_t priv, pub;
@@ -666,22 +587,23 @@ static struct lt_entry *new_offer(struct srv *s, const struct dhcp_msg *m,
 		     "pool exhausted: no private address or %u free slots for "
 		     "a %s (exhausted %lu times)",
 		     md->slots, md->name, s->n.exhausted);
-		return NULL;
+		return r;
 	}
 	if (r)
-		return NULL;
+		return r;
 	e = lt_add(&s->lt, m->chaddr);
 	if (!e) {
 		alloc_release(&s->alloc, priv, pub, first, last);
 		logr(s, LOGK_NOMEM, LOG_ERR_, "Out of memory for a lease");
-		return NULL;
+		return -ENOMEM;
 	}
 	e->priv_ip = htonl(priv);
 	e->pub_ip = htonl(pub);
 	e->port_first = first;
 	e->port_last = last;
 	e->model = (uint16_t)model;
-	return e;
+	*out = e;
+	return 0;
 }
 
 /*
@@ -690,15 +612,15 @@ static struct lt_entry *new_offer(struct srv *s, const struct dhcp_msg *m,
  * (threat 9: a spoofed DISCOVER must not end, move or shrink a lease;
  * a lease changes size or model only on the REQUEST that follows).
  */
-static void discover(struct srv *s, struct dhcp_msg *m, int64_t now)
+static int discover(struct srv *s, struct dhcp_msg *m, int64_t now)
 {
 	struct lt_entry *e;
 	struct lease l;
-	int model = validate(s, m, now);
+	int model = validate(s, m, now), r;
 	const struct model *md;
 
 	if (model < 0)
-		return;
+		return model;
 	md = &s->conf->policy.models[model];
 	e = lt_get(&s->lt, m->chaddr);
 	if (e && e->state == LT_OFFERED && entry_fits(s, e, md)) {
@@ -708,21 +630,21 @@ static void discover(struct srv *s, struct dhcp_msg *m, int64_t now)
 			drop_offer(s, e);
 		/* A flood's offers would be refused at binding anyway. */
 		if (!share_allows(s, m->chaddr, md->slots, 0))
-			return;
+			return -EDQUOT;
 		if (s->lt.noffered >= s->conf->max_offers &&
 		    lt_oldest_offer(&s->lt)) {
 			/* A new offer: room is made by the oldest. */
 			drop_offer(s, lt_oldest_offer(&s->lt));
 			s->n.offers_evicted++;
 		}
-		e = new_offer(s, m, model);
-		if (!e)
-			return;
+		r = new_offer(s, m, model, &e);
+		if (r)
+			return r == -ENOSPC ? r : -EIO;
 	}
 	if (e->state != LT_BOUND)
 		lt_offer(&s->lt, e, now + s->conf->offer_hold);
 	entry_lease(s, e, &l);
-	reply_now(s, m, DHCPOFFER, &l, md, NULL);
+	return reply_now(s, m, DHCPOFFER, &l, md, NULL);
 }
 
 static struct srv_pending *pending_push(struct srv *s)
@@ -772,8 +694,8 @@ static enum req_state request_state(const struct dhcp_msg *m, uint32_t *addr)
 
 /* Store the lease of a REQUEST and hold its ACK for the sync.  The ACK
  * is built first: what cannot be answered is not stored. */
-static void bind_lease(struct srv *s, struct dhcp_msg *m, struct lt_entry *e,
-		       int model, int64_t now)
+static int bind_lease(struct srv *s, struct dhcp_msg *m, struct lt_entry *e,
+		      int model, int64_t now)
 {
 	const struct model *md = &s->conf->policy.models[model];
 	uint8_t buf[DHCP_MAX_REPLY], *reply, was = e->state;
@@ -800,16 +722,16 @@ static void bind_lease(struct srv *s, struct dhcp_msg *m, struct lt_entry *e,
 			s->n.overloaded++;
 		/* (a transaction that would not begin counted itself) */
 		free(reply);
-		return;
+		return s->pcount == SRV_PENDING_MAX ? -EBUSY : -EIO;
 	}
 	/* Bound now for the packets that follow (undone if the store
 	 * refuses); the ACK waits for the commit and its sync.  A renewal
 	 * keeps its row's addresses: only the expiry changes. */
 	r = lt_bind(&s->lt, e, until);
 	if (!r) {
-		r = was == LT_BOUND ? lease_store_renew(s->store, &l) : -ENOENT;
+		r = was == LT_BOUND ? s->fx.renew(s->fx.arg, &l) : -ENOENT;
 		if (r == -ENOENT)
-			r = lease_store_put(s->store, &l, now + s->wall_off);
+			r = s->fx.put(s->fx.arg, &l, now + s->wall_off);
 		if (r)
 			restore(s, e, was, was_until);
 	}
@@ -818,7 +740,7 @@ static void bind_lease(struct srv *s, struct dhcp_msg *m, struct lt_entry *e,
 		s->n.store_failed++;
 		logr(s, LOGK_STORE, LOG_WARN_, "Failed to store lease: %s",
 		     strerror(-r));
-		return;
+		return -EIO;
 	}
 	if (was != LT_BOUND)
 		share_add(s, e, +1);
@@ -830,6 +752,7 @@ static void bind_lease(struct srv *s, struct dhcp_msg *m, struct lt_entry *e,
 	pd->len = (uint16_t)len;
 	pd->reply = reply;
 	reply_dest(m, DHCPACK, l.priv_ip, &pd->dest);
+	return 0;
 }
 
 /*
@@ -838,7 +761,7 @@ static void bind_lease(struct srv *s, struct dhcp_msg *m, struct lt_entry *e,
  * the lease it holds.  A REQUEST naming any other address binds nothing
  * (threat 9: no address the MAC was not offered).
  */
-static void request(struct srv *s, struct dhcp_msg *m, int64_t now)
+static int request(struct srv *s, struct dhcp_msg *m, int64_t now)
 {
 	struct lt_entry *e = lt_get(&s->lt, m->chaddr);
 	enum req_state st;
@@ -849,18 +772,18 @@ static void request(struct srv *s, struct dhcp_msg *m, int64_t now)
 	st = request_state(m, &addr);
 	if (st == REQ_INVALID) {
 		s->n.ignored++;
-		return;
+		return -EPROTO;
 	}
 	if (st == REQ_SELECTING &&
 	    dhcp_opt_addr(m, OPT_SERVER_ID) != htonl(s->conf->server_id)) {
 		/* Selecting another server's offer: ours is free again. */
 		if (e && e->state == LT_OFFERED)
 			drop_offer(s, e);
-		return;
+		return 0;
 	}
 	model = validate(s, m, now);
 	if (model < 0)
-		return;
+		return model;
 	md = &s->conf->policy.models[model];
 	if (!e || (e->state == LT_OFFERED && st != REQ_SELECTING)) {
 		/* No record of a lease: INIT-REBOOT gets silence (4.3.2,
@@ -870,29 +793,29 @@ static void request(struct srv *s, struct dhcp_msg *m, int64_t now)
 		if (st != REQ_INIT_REBOOT)
 			reply_now(s, m, DHCPNAK, NULL, NULL,
 				  "no such lease or offer");
-		return;
+		return -ENOENT;
 	}
 	if (addr != e->priv_ip) {
 		/* Not the address we have for it: NAK (authoritative),
 		 * its lease or offer as it was. */
 		reply_now(s, m, DHCPNAK, NULL, NULL,
 			  "requested address is not yours");
-		return;
+		return -EADDRNOTAVAIL;
 	}
 	if (!entry_fits(s, e, md)) {
 		/* Another size or private range: the lease ends and the
 		 * phone's next DISCOVER is offered one that fits. */
 		if (e->state == LT_BOUND ? end_lease(s, e, "resize") :
 					   (drop_offer(s, e), 0))
-			return;
+			return -EIO;
 		reply_now(s, m, DHCPNAK, NULL, NULL,
 			  "lease does not fit the model any more");
-		return;
+		return -EADDRNOTAVAIL;
 	}
 	if (e->state == LT_OFFERED &&
 	    !share_allows(s, m->chaddr, md->slots, 1)) {
 		drop_offer(s, e);
-		return;
+		return -EDQUOT;
 	}
 	if (e->state == LT_OFFERED &&
 	    policy_mac_exact(&s->conf->policy, e->mac))
@@ -904,7 +827,7 @@ static void request(struct srv *s, struct dhcp_msg *m, int64_t now)
 		e->flags &= (uint8_t)~LT_RENDERED;
 		e->model = (uint16_t)model;
 	}
-	bind_lease(s, m, e, model, now);
+	return bind_lease(s, m, e, model, now);
 }
 
 /*
@@ -913,7 +836,7 @@ static void request(struct srv *s, struct dhcp_msg *m, int64_t now)
  * declined one in a DECLINE.  Anything less is dropped: one such packet
  * from another host must not end a phone's lease (threat 9).
  */
-static void release(struct srv *s, struct dhcp_msg *m, int64_t now)
+static int release(struct srv *s, struct dhcp_msg *m, int64_t now)
 {
 	struct lt_entry *e = lt_get(&s->lt, m->chaddr);
 	int decline = m->type == DHCPDECLINE;
@@ -924,71 +847,68 @@ static void release(struct srv *s, struct dhcp_msg *m, int64_t now)
 	if (dhcp_opt_addr(m, OPT_SERVER_ID) != htonl(s->conf->server_id) ||
 	    !addr || (decline && m->ciaddr)) {
 		s->n.ignored++;
-		return;
+		return -EPROTO;
 	}
 	if (!e || addr != e->priv_ip)
-		return;
+		return -ENOENT;
 	if (e->state == LT_OFFERED) {
-		if (decline) {
-			drop_offer(s, e);
-			quarantine(s, addr, now);
-		}
-		return;
+		if (!decline)
+			return -ENOENT;
+		drop_offer(s, e);
+		quarantine(s, addr, now);
+		return 0;
 	}
 	priv = e->priv_ip;
 	if (end_lease(s, e, decline ? "decline" : "release"))
-		return;
+		return -EIO;
 	if (decline)
 		quarantine(s, priv, now);
+	return 0;
 }
 
-void srv_handle(struct srv *s, const uint8_t *buf, size_t len, int64_t now)
+int srv_handle(struct srv *s, const uint8_t *buf, size_t len, int64_t now)
 {
 	struct dhcp_msg *m = &s->msg;
+	int model;
 
 	if (s->broken)
-		return;
+		return -ESHUTDOWN;
 	if (now > s->now)
 		s->now = now;
 	now = s->now;
 	if (dhcp_parse(buf, len, m)) {
 		s->n.malformed++;
-		return;
+		return -EBADMSG;
 	}
 	/* Ethernet phones only: the data plane keys its anti-spoof check
 	 * on a 6-byte MAC. */
 	if (m->op != DHCP_BOOTREQUEST || m->htype != 1 || m->hlen != 6) {
 		s->n.ignored++;
-		return;
+		return -EPROTO;
 	}
 	switch (m->type) {
 	case DHCPDISCOVER:
 		s->n.discover++;
-		discover(s, m, now);
-		return;
+		return discover(s, m, now);
 	case DHCPREQUEST:
 		s->n.request++;
-		request(s, m, now);
-		return;
+		return request(s, m, now);
 	case DHCPRELEASE:
 		s->n.release++;
-		release(s, m, now);
-		return;
+		return release(s, m, now);
 	case DHCPDECLINE:
 		s->n.decline++;
-		release(s, m, now);
-		return;
-	case DHCPINFORM: {
-		int model = validate(s, m, now);
-
+		return release(s, m, now);
+	case DHCPINFORM:
 		s->n.inform++;
-		if (model >= 0)
-			reply_now(s, m, DHCPACK, NULL,
-				  &s->conf->policy.models[model], NULL);
-		return;
-	}
+		model = validate(s, m, now);
+		if (model < 0)
+			return model;
+		return reply_now(s, m, DHCPACK, NULL,
+				 &s->conf->policy.models[model], NULL);
 	default:
 		s->n.ignored++;
+		return -EPROTO;
 	}
 }
 
@@ -1027,8 +947,7 @@ static void reload(struct srv *s)
 		s->alloc.lan_used[s->q[i].priv - s->alloc.lan_net] = 1;
 	r = lt_init(&s->lt, 4096);
 	if (!r)
-		r = lease_store_foreach(s->store, 0, s->now + s->wall_off,
-					load_cb, s);
+		r = s->fx.foreach(s->fx.arg, load_cb, s);
 	if (!r && s->io.map_reconcile)
 		r = s->io.map_reconcile(s->io.arg);
 	if (r) {
@@ -1053,7 +972,7 @@ int srv_commit(struct srv *s, uint64_t *group)
 	if (!s->in_tx)
 		return 0;
 	s->in_tx = 0;
-	r = lease_store_commit(s->store);
+	r = s->fx.commit(s->fx.arg);
 	if (r) {
 		logp(LOG_ERR_, "Failed to commit leases: %s; no ACK sent",
 		     strerror(-r));
@@ -1347,7 +1266,7 @@ int srv_new(const struct prov_conf *c, const char *tmpl_dir,
 	struct srv *s;
 	int i, r;
 
-	if (!c || !store || !io || !io->send || !out)
+	if (!c || !io || !io->send || !out || (!io->fx && !store))
 		return -EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -1355,7 +1274,6 @@ int srv_new(const struct prov_conf *c, const char *tmpl_dir,
 	s->conf = c;
 	s->now = now;
 	s->wall_off = wall - now;
-	s->store = store;
 	s->io = *io;
 	s->pend = calloc(SRV_PENDING_MAX, sizeof(*s->pend));
 	if (!s->pend) {
@@ -1381,9 +1299,14 @@ int srv_new(const struct prov_conf *c, const char *tmpl_dir,
 	/* The gateway's own address is not a phone's. */
 	if (c->gateway - c->lan_net < c->lan_size)
 		s->alloc.lan_used[c->gateway - c->lan_net] = 1;
-	r = load_templates(s, tmpl_dir);
-	if (r)
-		goto fail;
+	if (io->fx) {
+		s->fx = *io->fx;
+	} else {
+		r = srv_effects_new(c, tmpl_dir, store, &s->fx_own);
+		if (r)
+			goto fail;
+		s->fx = *s->fx_own;
+	}
 	r = lt_init(&s->lt, 4096);
 	if (r)
 		goto fail;
@@ -1392,7 +1315,7 @@ int srv_new(const struct prov_conf *c, const char *tmpl_dir,
 		goto fail;
 	/* Every stored lease, expired or not: load_cb decides how long
 	 * each lives on the monotonic clock. */
-	r = lease_store_foreach(store, 0, wall, load_cb, s);
+	r = s->fx.foreach(s->fx.arg, load_cb, s);
 	if (r < 0) {
 		logp(LOG_ERR_, "Failed to load the leases: %s", strerror(-r));
 		goto fail;
@@ -1406,8 +1329,6 @@ fail:
 
 void srv_free(struct srv *s)
 {
-	int i;
-
 	if (!s)
 		return;
 	while (s->pcount) {
@@ -1416,10 +1337,9 @@ void srv_free(struct srv *s)
 		s->pcount--;
 	}
 	if (s->in_tx)
-		lease_store_rollback(s->store);
+		s->fx.rollback(s->fx.arg);
 	free(s->pend);
-	for (i = 0; i < POLICY_MAX_MODELS; i++)
-		free(s->tmpl_text[i]);
+	srv_effects_free(s->fx_own);
 	lt_free(&s->lt);
 	alloc_free(&s->alloc);
 	free(s);

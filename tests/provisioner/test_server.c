@@ -29,15 +29,6 @@
 #include "log.h"
 #include "server-internal.h"
 
-#ifdef OLD_API
-/* Only to show the tests fail against the core before issue 10, whose
- * one clock was the wall clock. */
-#define srv_tick(s, n, w) (srv_tick)(s, w)
-#define srv_new(c, d, st, io, n, w, o) (srv_new)(c, d, st, io, w, o)
-#define flood_refused reloads
-#define log_dropped() 1
-#endif
-
 static const char CISCO[] = "Cisco Systems, Inc. IP Phone CP-7940G";
 static const uint8_t MAC_A[6] = { 0x00, 0x1b, 0x54, 0xaa, 0xbb, 0x0c };
 static const uint8_t MAC_B[6] = { 0x00, 0x1b, 0x54, 0xaa, 0xbb, 0x0d };
@@ -274,7 +265,8 @@ static void rq_addr(struct req *r, size_t off, uint32_t be)
 }
 
 /* A phone's message: vendor class (Cisco's with its NUL), client id,
- * a parameter request list; handled at once. */
+ * a parameter request list; handled at once, srv_handle's answer in rc. */
+static int rc;
 static void phone_msg(uint8_t type, const uint8_t mac[6], const char *vc,
 		      uint32_t want, uint32_t sid, uint32_t ciaddr)
 {
@@ -296,7 +288,7 @@ static void phone_msg(uint8_t type, const uint8_t mac[6], const char *vc,
 	if (ciaddr)
 		rq_addr(&r, 12, ciaddr);
 	r.b[r.n++] = OPT_END;
-	srv_handle(V, r.b, r.n, now);
+	rc = srv_handle(V, r.b, r.n, now);
 }
 
 static uint32_t ip(const char *s)
@@ -955,10 +947,13 @@ static void test_release_decline_need_fields(void **state)
 	struct lease l;
 
 	phone_msg(DHCPRELEASE, MAC_A, CISCO, 0, our_sid(), 0); /* ciaddr 0 */
+	assert_int_equal(rc, -EPROTO);
 	phone_msg(DHCPRELEASE, MAC_A, CISCO, 0, 0, yi); /* no 54 */
+	assert_int_equal(rc, -EPROTO);
 	phone_msg(DHCPRELEASE, MAC_A, CISCO, 0, other, yi); /* wrong 54 */
 	phone_msg(DHCPRELEASE, MAC_A, CISCO, 0, our_sid(), other); /* not its */
 	phone_msg(DHCPDECLINE, MAC_A, CISCO, 0, our_sid(), 0); /* no 50 */
+	assert_int_equal(rc, -EPROTO);
 	phone_msg(DHCPDECLINE, MAC_A, CISCO, yi, 0, 0); /* no 54 */
 	phone_msg(DHCPDECLINE, MAC_A, CISCO, yi, other, 0); /* wrong 54 */
 	phone_msg(DHCPDECLINE, MAC_A, CISCO, other, our_sid(), 0);
@@ -993,6 +988,7 @@ static void test_request_states(void **state)
 	W.nsent = 0;
 	/* INIT-REBOOT, no record. */
 	phone_msg(DHCPREQUEST, MAC_B, CISCO, ip("100.64.0.77"), 0, 0);
+	assert_int_equal(rc, -ENOENT);
 	assert_int_equal(W.nsent, 0);
 	assert_int_equal(V->lt.used, 8);
 	assert_int_equal(V->lt.noffered, 8);
@@ -1005,6 +1001,7 @@ static void test_request_states(void **state)
 	assert_null(lt_get(&V->lt, MAC_B));
 	/* Neither 50 nor ciaddr: not a REQUEST of any state. */
 	phone_msg(DHCPREQUEST, MAC_B, CISCO, 0, 0, 0);
+	assert_int_equal(rc, -EPROTO);
 	assert_int_equal(W.nsent, 1);
 	/* SELECTING with ciaddr set (it MUST be 0): dropped. */
 	mac[5] = 0;
@@ -1023,6 +1020,7 @@ static void test_request_states(void **state)
 	durable();
 	assert_int_equal(reply(3)->type, DHCPACK);
 	phone_msg(DHCPREQUEST, mac, CISCO, ip("100.64.0.250"), 0, 0);
+	assert_int_equal(rc, -EADDRNOTAVAIL);
 	durable();
 	assert_int_equal(reply(4)->type, DHCPNAK);
 	assert_int_equal(lt_get(&V->lt, mac)->state, LT_BOUND);
@@ -1140,6 +1138,7 @@ static void test_new_lease_rate(void **state)
 	}
 	assert_int_equal(acks, 5);
 	assert_int_equal(V->n.flood_refused, 15);
+	assert_int_equal(rc, -EDQUOT);
 	/* A second later, two more. */
 	now++;
 	for (i = 20; i < 25; i++) {
@@ -1414,6 +1413,175 @@ static void test_finish_matches_last_port(void **state)
 	assert_int_equal(W.nsent, 1);
 }
 
+/*
+ * The core's effects go through its interface and nowhere else (STYLE
+ * 17): the same DORA, renewal and RELEASE with an in-memory store and no
+ * file system behind it, every call counted.
+ */
+static struct fake_fx {
+	struct lease rows[8];
+	int nrows, begins, commits, puts, renews, dels, writes, removes;
+} F;
+
+static int ffx_find(const uint8_t mac[6])
+{
+	int i;
+
+	for (i = 0; i < F.nrows; i++)
+		if (!memcmp(F.rows[i].mac, mac, 6))
+			return i;
+	return -1;
+}
+
+static int ffx_begin(void *a)
+{
+	F.begins++;
+	return 0;
+}
+
+static int ffx_commit(void *a)
+{
+	F.commits++;
+	return 0;
+}
+
+static int ffx_rollback(void *a)
+{
+	return 0;
+}
+
+static int ffx_put(void *a, const struct lease *l, int64_t wall)
+{
+	int i = ffx_find(l->mac);
+
+	F.puts++;
+	if (i < 0)
+		i = F.nrows++;
+	F.rows[i] = *l;
+	return 0;
+}
+
+static int ffx_renew(void *a, const struct lease *l)
+{
+	int i = ffx_find(l->mac);
+
+	F.renews++;
+	if (i < 0)
+		return -ENOENT;
+	F.rows[i].expires = l->expires;
+	return 0;
+}
+
+static int ffx_del(void *a, const uint8_t mac[6])
+{
+	int i = ffx_find(mac);
+
+	F.dels++;
+	if (i < 0)
+		return -ENOENT;
+	F.rows[i] = F.rows[--F.nrows];
+	return 0;
+}
+
+static int ffx_get(void *a, const uint8_t mac[6], struct lease *out)
+{
+	int i = ffx_find(mac);
+
+	if (i < 0)
+		return -ENOENT;
+	*out = F.rows[i];
+	return 0;
+}
+
+static int ffx_foreach(void *a, lease_cb cb, void *arg)
+{
+	int i, r;
+
+	for (i = 0; i < F.nrows; i++)
+		if ((r = cb(&F.rows[i], arg)))
+			return r;
+	return 0;
+}
+
+static int ffx_write(void *a, const struct lease *l, unsigned int model)
+{
+	F.writes++;
+	return 0;
+}
+
+static void ffx_remove(void *a, const uint8_t mac[6], unsigned int model)
+{
+	F.removes++;
+}
+
+static int ffx_present(void *a, const uint8_t mac[6], unsigned int model)
+{
+	return 1;
+}
+
+static const struct srv_effects FFX = {
+	.begin = ffx_begin,
+	.commit = ffx_commit,
+	.rollback = ffx_rollback,
+	.put = ffx_put,
+	.renew = ffx_renew,
+	.del = ffx_del,
+	.get = ffx_get,
+	.foreach = ffx_foreach,
+	.file_write = ffx_write,
+	.file_remove = ffx_remove,
+	.file_present = ffx_present,
+};
+
+static void test_effects_interface(void **state)
+{
+	struct srv_io io = IO;
+	uint32_t yi;
+	uint64_t g;
+
+	srv_free(V);
+	memset(&F, 0, sizeof(F));
+	io.fx = &FFX;
+	/* No store, no template directory: the interface is all it has. */
+	assert_int_equal(srv_new(&C, "/nonexistent", NULL, &io, now, now, &V),
+			 0);
+	phone_msg(DHCPDISCOVER, MAC_A, CISCO, 0, 0, 0);
+	assert_int_equal(rc, 0);
+	assert_int_equal(F.begins + F.puts + F.writes, 0); /* commits nothing */
+	yi = reply(0)->yiaddr;
+	phone_msg(DHCPREQUEST, MAC_A, CISCO, yi, our_sid(), 0);
+	assert_int_equal(rc, 0);
+	assert_int_equal(srv_commit(V, &g), 0);
+	srv_durable(V, g);
+	assert_int_equal(reply(1)->type, DHCPACK);
+	assert_int_equal(F.puts, 1);
+	assert_int_equal(F.commits, 1);
+	assert_int_equal(F.writes, 1);
+	assert_int_equal(F.nrows, 1);
+	assert_int_equal(F.rows[0].priv_ip, yi);
+	phone_msg(DHCPREQUEST, MAC_A, CISCO, 0, 0, yi);
+	assert_int_equal(srv_commit(V, &g), 0);
+	srv_durable(V, g);
+	assert_int_equal(F.renews, 1);
+	assert_int_equal(F.writes, 1);
+	phone_msg(DHCPRELEASE, MAC_A, CISCO, 0, our_sid(), yi);
+	assert_int_equal(rc, 0);
+	assert_int_equal(srv_commit(V, &g), 0);
+	assert_int_equal(F.nrows, 0);
+	assert_int_equal(F.removes, 1);
+	assert_int_equal(W.nmap, 0);
+	/* And a restart loads from it. */
+	phone_msg(DHCPDISCOVER, MAC_B, CISCO, 0, 0, 0);
+	phone_msg(DHCPREQUEST, MAC_B, CISCO, reply(W.nsent - 1)->yiaddr,
+		  our_sid(), 0);
+	assert_int_equal(srv_commit(V, &g), 0);
+	srv_durable(V, g);
+	srv_free(V);
+	assert_int_equal(srv_new(&C, "/nonexistent", NULL, &io, now, now, &V),
+			 0);
+	assert_non_null(lt_get(&V->lt, MAC_B));
+}
+
 int main(void)
 {
 	/* Each test gets a fresh store, directory and server. */
@@ -1453,6 +1621,7 @@ int main(void)
 		T(test_lan_triggered_logs_rate_limited),
 		T(test_log_never_blocks),
 		T(test_finish_matches_last_port),
+		T(test_effects_interface),
 	};
 
 	return cmocka_run_group_tests_name("server", tests, NULL, NULL);
