@@ -181,3 +181,15 @@ test-prov-e2e: all
 # dhclient, perfdhcp as a relay with option 82, kill -9 mid-storm.
 test-prov-clients: all
 	$(Q)bash tests/provisioner/test-clients.sh $(BUILD)
+
+# The core alone, CPU per DORA without a network (issue 10: compare
+# before and after on a shared machine).  Not part of make test.
+$(BUILD)/bench_prov_core: bench/dhcp-core.c $(PROV_SERVER_SRCS) \
+			  $(wildcard provisioner/*.h)
+	$(call msg,CC,$@)
+	$(Q)$(CC) -O2 -g -Iprovisioner -DSRCDIR='"$(CURDIR)"' \
+		bench/dhcp-core.c $(PROV_SERVER_SRCS) -lsqlite3 -o $@
+
+.PHONY: bench-prov-core
+bench-prov-core: $(BUILD)/bench_prov_core
+	$(Q)$(BUILD)/bench_prov_core $(or $(N),20000) /dev/shm
