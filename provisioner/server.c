@@ -556,6 +556,29 @@ static int share_allows(struct srv *s, const uint8_t mac[6],
 	return 0;
 }
 
+/*
+ * Take back the oldest offer, to make room.  An offer to a MAC listed
+ * exactly is passed over (to the young end, its hold renewed): a flood of
+ * DISCOVERs, however fast, cannot take the offer of a phone listed
+ * exactly before its REQUEST arrives.  There are at most as many such
+ * offers as exact allow lines, so the walk is bounded.  0 if none left.
+ */
+static int evict_offer(struct srv *s)
+{
+	struct lt_entry *o;
+	int k;
+
+	for (k = 0; (o = lt_oldest_offer(&s->lt)); k++) {
+		if (!(o->flags & LT_EXACT) || k >= POLICY_MAX_PATTERNS) {
+			drop_offer(s, o);
+			s->n.offers_evicted++;
+			return 1;
+		}
+		lt_offer(&s->lt, o, s->now + s->conf->offer_hold);
+	}
+	return 0;
+}
+
 /* A new range for an offer: oldest offers give theirs back when the pool
  * is full (a DISCOVER flood holds ranges only until real phones need
  * them).  Taken in the allocator; NULL when there is none. */
@@ -569,17 +592,12 @@ static int new_offer(struct srv *s, const struct dhcp_msg *m, int model,
 	int r, tries;
 
 	for (tries = 0;; tries++) {
-		struct lt_entry *o;
-
 		r = alloc_pick(&s->alloc, m->chaddr, md->slots, md->lan_lo,
 			       md->lan_hi, &priv, &pub, &first, &last);
 		if (!r)
 			r = alloc_take(&s->alloc, priv, pub, first, last);
-		if (r != -ENOSPC || tries == SRV_EVICT_MAX ||
-		    !(o = lt_oldest_offer(&s->lt)))
+		if (r != -ENOSPC || tries == SRV_EVICT_MAX || !evict_offer(s))
 			break;
-		drop_offer(s, o);
-		s->n.offers_evicted++;
 	}
 	if (r == -ENOSPC) {
 		s->n.exhausted++;
@@ -631,15 +649,14 @@ static int discover(struct srv *s, struct dhcp_msg *m, int64_t now)
 		/* A flood's offers would be refused at binding anyway. */
 		if (!share_allows(s, m->chaddr, md->slots, 0))
 			return -EDQUOT;
-		if (s->lt.noffered >= s->conf->max_offers &&
-		    lt_oldest_offer(&s->lt)) {
-			/* A new offer: room is made by the oldest. */
-			drop_offer(s, lt_oldest_offer(&s->lt));
-			s->n.offers_evicted++;
-		}
+		/* A new offer: room is made by the oldest. */
+		if (s->lt.noffered >= s->conf->max_offers)
+			evict_offer(s);
 		r = new_offer(s, m, model, &e);
 		if (r)
 			return r == -ENOSPC ? r : -EIO;
+		if (policy_mac_exact(&s->conf->policy, m->chaddr))
+			e->flags |= LT_EXACT;
 	}
 	if (e->state != LT_BOUND)
 		lt_offer(&s->lt, e, now + s->conf->offer_hold);
@@ -817,9 +834,6 @@ static int request(struct srv *s, struct dhcp_msg *m, int64_t now)
 		drop_offer(s, e);
 		return -EDQUOT;
 	}
-	if (e->state == LT_OFFERED &&
-	    policy_mac_exact(&s->conf->policy, e->mac))
-		e->flags |= LT_EXACT;
 	if (e->model != model) {
 		/* Another model, another file name: moved by the REQUEST. */
 		if (e->state == LT_BOUND)

@@ -1108,6 +1108,32 @@ static void test_pool_grab(void **state)
 	assert_int_equal(map_of(MAC_EXACT, &a1), 0);
 }
 
+/* Defect 4: a DISCOVER flood, however fast, does not take back the
+ * offer made to a phone listed exactly before its REQUEST arrives (an
+ * offer taken back would cost it a NAK and a new start). */
+static void test_flood_keeps_exact_offer(void **state)
+{
+	uint8_t mac[6] = { 0x00, 0x1b, 0x54, 0x70, 0, 0 };
+	uint32_t yi;
+	int i;
+
+	phone_msg(DHCPDISCOVER, MAC_EXACT, CISCO, 0, 0, 0);
+	yi = reply(0)->yiaddr;
+	for (i = 0; i < 2000; i++) {
+		mac[4] = (uint8_t)(i >> 8);
+		mac[5] = (uint8_t)i;
+		phone_msg(DHCPDISCOVER, mac, CISCO, 0, 0, 0);
+		assert_true(V->lt.noffered <= 8);
+		W.nsent = 1;
+	}
+	assert_true(V->n.offers_evicted > 1900);
+	phone_msg(DHCPREQUEST, MAC_EXACT, CISCO, yi, our_sid(), 0);
+	assert_int_equal(rc, 0);
+	durable();
+	assert_int_equal(reply(1)->type, DHCPACK);
+	assert_int_equal(last.yiaddr, yi);
+}
+
 /* Defect 4: new leases for wildcard-matched MACs come at most at
  * new_lease_rate per second after a burst of new_lease_burst. */
 static const char CONF_RATE[] = "[global]\n"
@@ -1611,6 +1637,8 @@ int main(void)
 		T(test_request_never_offered),
 		cmocka_unit_test_setup_teardown(test_pool_grab, setup_exact,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_flood_keeps_exact_offer,
+						setup_exact, teardown),
 		cmocka_unit_test_setup_teardown(test_new_lease_rate, setup_rate,
 						teardown),
 		T(test_wall_clock_step_running),
