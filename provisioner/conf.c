@@ -368,6 +368,22 @@ static void global_key(struct parser *p, const char *k, char *v)
 			bad(p, "decline_hold: want seconds in 0..86400");
 		else
 			c->decline_hold = (uint32_t)n;
+	} else if (!strcmp(k, "exact_reserve")) {
+		if (parse_uint(v, 90, &n))
+			bad(p, "exact_reserve: want a percentage in 0..90");
+		else
+			c->exact_reserve = (uint32_t)n;
+	} else if (!strcmp(k, "new_lease_rate")) {
+		if (parse_uint(v, 1U << 20, &n))
+			bad(p, "new_lease_rate: want leases per second, 0: "
+			       "no limit");
+		else
+			c->new_lease_rate = (uint32_t)n;
+	} else if (!strcmp(k, "new_lease_burst")) {
+		if (parse_uint(v, 1U << 20, &n) || n < 1)
+			bad(p, "new_lease_burst: want a count in 1..1048576");
+		else
+			c->new_lease_burst = (uint32_t)n;
 	} else {
 		bad(p, "unknown key '%s' in [global]", k);
 	}
@@ -526,6 +542,30 @@ static void section(struct parser *p, char *s)
 	p->sec = SEC_MODEL;
 }
 
+/*
+ * Does an address hold an aligned window of slots slots (a multiple of
+ * slots from port 0, provisioner/README.md) free of reserved ports?  If
+ * not, no phone of the model could ever get a range: refused here, not
+ * found as a permanent "pool exhausted" in production (issue 10).
+ */
+static int has_window(const struct prov_conf *c, unsigned int slots)
+{
+	uint32_t size = slots * c->slot_size, w;
+	int i;
+
+	for (w = 0; size && w + size <= 65536; w += size) {
+		if (w < 1024)
+			continue;
+		for (i = 0; i < c->nreserved; i++)
+			if (c->reserved[i][0] <= w + size - 1 &&
+			    c->reserved[i][1] >= w)
+				break;
+		if (i == c->nreserved)
+			return 1;
+	}
+	return 0;
+}
+
 /* What must hold once the whole file is read. */
 static void finish(struct parser *p)
 {
@@ -554,6 +594,12 @@ static void finish(struct parser *p)
 			    "[model %s] wants more ports than an address "
 			    "has",
 			    m->name);
+		else if (c->slot_size && !has_window(c, m->slots))
+			bad(p,
+			    "[model %s] slots = %u: no aligned window of %u "
+			    "ports free of reserved ports (0-1023, "
+			    "reserved_ports)",
+			    m->name, m->slots, m->slots * c->slot_size);
 		if (!m->lease_time)
 			m->lease_time = c->lease_time;
 		if (m->lan_lo && c->lan_size &&
@@ -586,6 +632,9 @@ int conf_parse(const char *name, const char *text, struct prov_conf *c,
 	c->offer_hold = 30;
 	c->max_offers = 4096;
 	c->decline_hold = 600;
+	c->exact_reserve = 10;
+	c->new_lease_rate = 50;
+	c->new_lease_burst = 500;
 
 	while (*s) {
 		const char *nl = strchr(s, '\n');

@@ -46,6 +46,12 @@ struct prov_conf {
 	uint32_t offer_hold; /* seconds an offered range stays reserved */
 	uint32_t max_offers; /* outstanding offers; the oldest goes first */
 	uint32_t decline_hold; /* seconds a DECLINEd address is not offered */
+	/* Pool grab (server.c): percent of the pool kept for MACs listed
+	 * exactly; new leases per second (0: no limit) and burst for MACs
+	 * admitted by an OUI, a wildcard or an empty allow-list. */
+	uint32_t exact_reserve;
+	uint32_t new_lease_rate;
+	uint32_t new_lease_burst;
 	struct policy policy;
 };
 

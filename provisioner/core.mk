@@ -129,7 +129,8 @@ test-prov-fuzz-conf fuzz-prov-conf: $(BUILD)/fuzz_conf
 # The server core driven without a network (fake send and maps, a real
 # SQLite store), plain and ASan/UBSan.
 TEST_RUNNERS += test-prov-server
-PROV_SERVER_SRCS := provisioner/server.c provisioner/dhcp-msg.c \
+PROV_SERVER_SRCS := provisioner/server.c provisioner/server-effects.c \
+		    provisioner/dhcp-msg.c \
 		    provisioner/lease-store.c provisioner/log.c $(PROV_POLICY_SRCS)
 $(BUILD)/test_server: $(BUILD)/tests/provisioner/test_server.o \
 		      $(PROV_SERVER_SRCS:%.c=$(BUILD)/%.o)
@@ -170,6 +171,7 @@ test-prov-server: $(BUILD)/test_server $(BUILD)/test_server_asan
 
 # The daemon.
 PROV_DAEMON_OBJS := $(BUILD)/provisioner/main.o $(BUILD)/provisioner/server.o \
+		    $(BUILD)/provisioner/server-effects.o \
 		    $(PROV_MSG_OBJS) $(PROV_STORE_OBJS) \
 		    $(PROV_POLICY_SRCS:%.c=$(BUILD)/%.o)
 BINS += $(BUILD)/nappt-provisioner
@@ -194,3 +196,15 @@ test-prov-e2e: all
 # dhclient, perfdhcp as a relay with option 82, kill -9 mid-storm.
 test-prov-clients: all
 	$(Q)bash tests/provisioner/test-clients.sh $(BUILD)
+
+# The core alone, CPU per DORA without a network (issue 10: compare
+# before and after on a shared machine).  Not part of make test.
+$(BUILD)/bench_prov_core: bench/dhcp-core.c $(PROV_SERVER_SRCS) \
+			  $(wildcard provisioner/*.h)
+	$(call msg,CC,$@)
+	$(Q)$(CC) -O2 -g -Iprovisioner -DSRCDIR='"$(CURDIR)"' \
+		bench/dhcp-core.c $(PROV_SERVER_SRCS) -lsqlite3 -o $@
+
+.PHONY: bench-prov-core
+bench-prov-core: $(BUILD)/bench_prov_core
+	$(Q)$(BUILD)/bench_prov_core $(or $(N),20000) /dev/shm

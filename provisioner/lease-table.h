@@ -32,6 +32,7 @@ enum lt_state {
 #define LT_RENDERED 0x01 /* config file + tftpd gate entry written */
 #define LT_MAPPED 0x02 /* mapping written into the data plane */
 #define LT_DURABLE 0x04 /* its lease is on disk (loaded, or ACKed) */
+#define LT_EXACT 0x08 /* its MAC is listed exactly (pool-grab share) */
 
 struct lt_entry {
 	uint8_t mac[6];

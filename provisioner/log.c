@@ -3,7 +3,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <limits.h>
+#include <poll.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "log.h"
 
@@ -12,6 +16,42 @@ static size_t loglen;
 static int batched;
 static void (*sink_fn)(const char *line, size_t len, void *arg);
 static void *sink_arg;
+static unsigned long dropped;
+/* What stderr is, looked at when batching starts: a regular file never
+ * makes a writer wait, a socket takes MSG_DONTWAIT, the rest (pipe,
+ * terminal) is polled first. */
+static enum { OUT_FILE, OUT_SOCKET, OUT_OTHER } out_kind = OUT_OTHER;
+
+unsigned long log_dropped(void)
+{
+	return dropped;
+}
+
+/*
+ * One write that cannot block: stderr may be a pipe or journald's stream
+ * socket that nobody drains, and the serving thread must not wait for
+ * it (issue 10).  A socket gets MSG_DONTWAIT; anything else is written
+ * only when poll says it takes PIPE_BUF bytes, at most PIPE_BUF at once
+ * (POSIX: then a pipe write does not block).  Returns the bytes written.
+ */
+static size_t write_nb(const char *buf, size_t n)
+{
+	struct pollfd p = { .fd = STDERR_FILENO, .events = POLLOUT };
+	ssize_t w;
+
+	if (out_kind == OUT_SOCKET) {
+		w = send(STDERR_FILENO, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		return w > 0 ? (size_t)w : 0;
+	}
+	if (out_kind == OUT_FILE) {
+		w = write(STDERR_FILENO, buf, n);
+		return w > 0 ? (size_t)w : 0;
+	}
+	if (poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT))
+		return 0;
+	w = write(STDERR_FILENO, buf, n > PIPE_BUF ? PIPE_BUF : n);
+	return w > 0 ? (size_t)w : 0;
+}
 
 void log_set_sink(void (*sink)(const char *line, size_t len, void *arg),
 		  void *arg)
@@ -23,8 +63,15 @@ void log_set_sink(void (*sink)(const char *line, size_t len, void *arg),
 
 void log_set_batched(int on)
 {
+	struct stat st;
+
 	if (!on)
 		log_flush();
+	out_kind = OUT_OTHER;
+	if (on && !fstat(STDERR_FILENO, &st))
+		out_kind = S_ISREG(st.st_mode)	? OUT_FILE :
+			   S_ISSOCK(st.st_mode) ? OUT_SOCKET :
+						  OUT_OTHER;
 	batched = on;
 }
 
@@ -46,15 +93,27 @@ void log_flush(void)
 		return;
 	}
 	while (off < loglen) {
-		ssize_t w = write(STDERR_FILENO, logbuf + off, loglen - off);
+		size_t w;
 
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break; /* nowhere to log: drop, never block serving */
-		off += (size_t)w;
+		if (batched) {
+			w = write_nb(logbuf + off, loglen - off);
+		} else {
+			/* Outside the serving loop (start, stop): wait, so
+			 * the reason for an exit is not lost. */
+			ssize_t b = write(STDERR_FILENO, logbuf + off,
+					  loglen - off);
+
+			if (b < 0 && errno == EINTR)
+				continue;
+			w = b > 0 ? (size_t)b : 0;
+		}
+		if (!w)
+			break;
+		off += w;
 	}
-	loglen = 0;
+	/* What the reader did not take waits for the next flush. */
+	memmove(logbuf, logbuf + off, loglen - off);
+	loglen -= off;
 }
 
 static void append(const char *s, size_t n)
@@ -63,6 +122,11 @@ static void append(const char *s, size_t n)
 		n = sizeof(logbuf) - 1;
 	if (sizeof(logbuf) - loglen < n + 1)
 		log_flush();
+	if (sizeof(logbuf) - loglen < n + 1) {
+		/* Nobody reads the log: the line goes, serving goes on. */
+		dropped++;
+		return;
+	}
 	memcpy(logbuf + loglen, s, n);
 	logbuf[loglen + n] = '\n';
 	loglen += n + 1;

@@ -6,7 +6,10 @@
  * Outside the serving loop each line is written at once.  Inside it,
  * lines collect in a buffer written once per wake-up (log_flush): one
  * write(2) for a batch of attribution lines, not one per line.  Logging
- * never blocks serving: what cannot be written is dropped.
+ * never blocks serving: stderr is written only as far as it takes bytes
+ * without waiting (a socket with MSG_DONTWAIT, a pipe after poll); the
+ * rest waits in the buffer and, when that is full, new lines are dropped
+ * and counted (log_dropped).
  */
 #ifndef NAPPT_PROV_LOG_H
 #define NAPPT_PROV_LOG_H
@@ -21,6 +24,8 @@
 
 void logp(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_flush(void);
+/* Lines dropped because stderr would not take them without blocking. */
+unsigned long log_dropped(void);
 /* 1: collect lines until log_flush(); 0: write each line at once. */
 void log_set_batched(int on);
 /* Where lines go instead of stderr (tests); NULL restores stderr. */

@@ -224,6 +224,17 @@ static void send_out(struct daemon *d)
  */
 #define ARP_CACHE 256
 #define ARP_FRESH 30
+/* The DHCP core's clock (issue 10, defect 8): a step of the wall clock
+ * must neither expire nor revive leases; only the ends written to the
+ * store follow the wall clock (srv_tick). */
+static time_t mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
 static struct arp_seen {
 	uint32_t ip;
 	uint8_t mac[6];
@@ -330,7 +341,10 @@ static void log_sync(const struct sync_stats *st)
 
 static int store_each(void *src, lease_cb cb, void *arg)
 {
-	return lease_store_foreach(src, 1, time(NULL), cb, arg);
+	/* Every stored lease: the core ends leases on its own clock and
+	 * deletes their rows; one in its grace (README, Clocks) keeps its
+	 * mapping although its stored end has passed. */
+	return lease_store_foreach(src, 0, 0, cb, arg);
 }
 
 static int io_map_reconcile(void *arg)
@@ -855,8 +869,7 @@ static int set_up(struct daemon *d, const char *conf_path, const char *tmpl_dir,
 		.stats_file = d->conf.stats_file,
 	};
 	struct startup_stats ss;
-	/* One clock reading for the whole start: a lease cannot expire
-	 * between the store's expiry and the maps' reconciliation. */
+	/* The wall clock: the attribution history's retention. */
 	int64_t now = time(NULL);
 	int r;
 
@@ -913,10 +926,15 @@ static int set_up(struct daemon *d, const char *conf_path, const char *tmpl_dir,
 		io.map_check = io_map_check;
 		io.map_reconcile = io_map_reconcile;
 	}
-	/* Expired leases out of the store, their files out of the phone
-	 * directory, the maps equal to the rest (startup.h). */
-	r = startup_clean(&d->conf, d->store, d->have_maps ? &d->maps : NULL,
-			  now, &ss);
+	/* Files that no stored lease owns out of the phone directory, the
+	 * maps equal to the stored leases (startup.h).  Every stored lease
+	 * counts, even one whose end has passed by the wall clock: the
+	 * clock may have been stepped while we were down, so the core gives
+	 * such a lease its grace (README, Clocks) and ends it itself, row,
+	 * mapping, file and gate entry, on the monotonic clock.  Hence 0:
+	 * nothing is expired here. */
+	r = startup_clean(&d->conf, d->store, d->have_maps ? &d->maps : NULL, 0,
+			  &ss);
 	if (r)
 		return 1;
 	if (ss.expired || ss.files_removed)
@@ -943,7 +961,8 @@ static int set_up(struct daemon *d, const char *conf_path, const char *tmpl_dir,
 	}
 	/* Templates are read here, before the parser loses its view of
 	 * the file system. */
-	r = srv_new(&d->conf, tmpl_dir, d->store, &io, now, &d->srv);
+	r = srv_new(&d->conf, tmpl_dir, d->store, &io, mono_now(), time(NULL),
+		    &d->srv);
 	if (r) {
 		logp(LOG_ERR_, "Failed to start the DHCP server: %s",
 		     strerror(-r));
@@ -976,11 +995,11 @@ static void serve(struct daemon *d, struct syncer *y)
 			{ .fd = d->fd, .events = POLLIN },
 			{ .fd = y->done_fd, .events = POLLIN },
 		};
-		time_t now = time(NULL);
+		time_t now = mono_now();
 
 		if (now != last_tick) {
 			last_tick = now;
-			srv_tick(d->srv, now);
+			srv_tick(d->srv, now, time(NULL));
 			commit(d, y);
 			sync_kick(d, y);
 			/* After the commit: the store says what is live. */

@@ -131,6 +131,29 @@ int policy_validate(const struct policy *p, const uint8_t mac[6],
 	return -EACCES;
 }
 
+int policy_mac_exact(const struct policy *p, const uint8_t mac[6])
+{
+	static const uint8_t full[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	int i;
+
+	for (i = 0; i < p->nallow; i++)
+		if (!memcmp(p->allow[i].mask, full, 6) &&
+		    mac_pattern_match(&p->allow[i], mac))
+			return 1;
+	return 0;
+}
+
+int policy_has_exact(const struct policy *p)
+{
+	static const uint8_t full[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	int i;
+
+	for (i = 0; i < p->nallow; i++)
+		if (!memcmp(p->allow[i].mask, full, 6))
+			return 1;
+	return 0;
+}
+
 /* --- allocation --------------------------------------------------------- */
 
 void alloc_free(struct alloc *a)
@@ -254,7 +277,7 @@ int alloc_pick(const struct alloc *a, const uint8_t mac[6], unsigned int nslots,
 	       uint16_t *first, uint16_t *last)
 {
 	uint32_t h = mac_hash(mac), n, i, li = 0, lo = a->lan_first;
-	size_t total = (size_t)a->pub_count * a->slots_per_ip, k, start;
+	size_t total, k, start, per_ip;
 	int found = 0;
 
 	if (!nslots || nslots > a->slots_per_ip)
@@ -283,29 +306,55 @@ int alloc_pick(const struct alloc *a, const uint8_t mac[6], unsigned int nslots,
 	}
 	if (!found)
 		return -ENOSPC;
-	/* Ranges are nslots-aligned inside one address, so that a range
-	 * never straddles two addresses and stays PSID-shaped when nslots
-	 * is a power of two. */
+	/* Ranges are nslots-aligned inside one address (a multiple of
+	 * nslots from its first slot), so that a range never straddles two
+	 * addresses and stays PSID-shaped when nslots is a power of two.
+	 * The walk goes over the (address, aligned window) pairs from a
+	 * place derived from the MAC. */
+	per_ip = a->slots_per_ip / nslots;
+	total = (size_t)a->pub_count * per_ip;
 	start = ((size_t)h * 2654435761U) % total;
-	start -= start % nslots;
-	for (k = 0; k < total; k += nslots) {
-		size_t at = (start + k) % total, s;
-		unsigned int in_ip = (unsigned int)(at % a->slots_per_ip);
+	for (k = 0; k < total; k++) {
+		size_t w = (start + k) % total, s, at;
+		unsigned int in_ip = (unsigned int)(w % per_ip) * nslots;
 
-		if (in_ip + nslots > a->slots_per_ip)
-			continue;
+		at = (w / per_ip) * a->slots_per_ip + in_ip;
 		for (s = 0; s < nslots; s++)
 			if (a->used[at + s] || a->reserved[in_ip + s])
 				break;
 		if (s < nslots)
 			continue;
 		*priv = a->lan_net + li;
-		*pub = a->pub_net + (uint32_t)(at / a->slots_per_ip);
+		*pub = a->pub_net + (uint32_t)(w / per_ip);
 		*first = (uint16_t)(in_ip << a->slot_shift);
 		*last = (uint16_t)(((in_ip + nslots) << a->slot_shift) - 1);
 		return 0;
 	}
 	return -ENOSPC;
+}
+
+unsigned int alloc_windows(const struct alloc *a, unsigned int nslots)
+{
+	unsigned int w, s, n = 0;
+
+	if (!nslots || nslots > a->slots_per_ip)
+		return 0;
+	for (w = 0; w + nslots <= a->slots_per_ip; w += nslots) {
+		for (s = 0; s < nslots; s++)
+			if (a->reserved[w + s])
+				break;
+		n += s == nslots;
+	}
+	return n;
+}
+
+unsigned int alloc_usable_slots(const struct alloc *a)
+{
+	unsigned int s, n = 0;
+
+	for (s = 0; s < a->slots_per_ip; s++)
+		n += !a->reserved[s];
+	return n;
 }
 
 /* --- RFC 7618 ------------------------------------------------------------ */

@@ -93,6 +93,15 @@ const char *reject_reason_str(enum verdict_reason r);
 int policy_validate(const struct policy *p, const uint8_t mac[6],
 		    const uint8_t *vc, size_t vc_len, enum verdict_reason *why);
 
+/*
+ * 1 if mac matches an allow-list entry that names all six bytes (an
+ * exact entry, not an OUI or a wildcard).  Such phones may use the share
+ * of the pool kept from wildcard-matched MACs (server.c, pool grab).
+ */
+int policy_mac_exact(const struct policy *p, const uint8_t mac[6]);
+/* 1 if the allow-list has at least one exact entry. */
+int policy_has_exact(const struct policy *p);
+
 /* --- allocation --------------------------------------------------------- */
 
 /*
@@ -138,6 +147,12 @@ void alloc_release(struct alloc *a, uint32_t priv, uint32_t pub, uint16_t first,
 int alloc_pick(const struct alloc *a, const uint8_t mac[6], unsigned int nslots,
 	       uint32_t lan_lo, uint32_t lan_hi, uint32_t *priv, uint32_t *pub,
 	       uint16_t *first, uint16_t *last);
+
+/* Aligned windows of nslots free of reserved ports in one public
+ * address (0: a model of that size could never get a range), and the
+ * slots of one address that hold no reserved port. */
+unsigned int alloc_windows(const struct alloc *a, unsigned int nslots);
+unsigned int alloc_usable_slots(const struct alloc *a);
 
 /* --- RFC 7618 ------------------------------------------------------------ */
 

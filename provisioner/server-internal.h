@@ -21,12 +21,32 @@
 #define SRV_PENDING_MAX 4096 /* REQUESTs held for a commit or a sync */
 #define SRV_NO_MODEL 0xffff
 
+/* What a LAN host can make the server log: each at most once per
+ * SRV_LOG_EVERY, so no packet stream becomes a log stream. */
+enum srv_logk {
+	LOGK_REJECT, /* + enum verdict_reason, 5 of them */
+	LOGK_EXHAUSTED = 5,
+	LOGK_FLOOD,
+	LOGK_BUILD,
+	LOGK_STORE,
+	LOGK_RENDER,
+	LOGK_MAP,
+	LOGK_NOMEM,
+	LOGK_MAX,
+};
+
+struct srv_ratelog {
+	int64_t next; /* not before (monotonic seconds) */
+	unsigned long suppressed; /* since the last line */
+	int armed;
+};
+
 struct srv_counters {
 	unsigned long discover, offer, request, ack, nak, release, decline,
 		inform, rejected_mac, rejected_vendor, exhausted, malformed,
 		ignored, offers_evicted, offers_expired, expired, store_failed,
 		map_failed, render_failed, overloaded, repaired_files,
-		repaired_maps, reloads;
+		repaired_maps, reloads, flood_refused;
 };
 
 struct srv_quarantined {
@@ -47,14 +67,21 @@ struct srv_pending {
 
 struct srv {
 	const struct prov_conf *conf;
-	struct lease_store *store;
 	struct srv_io io;
+	struct srv_effects fx; /* store and files: every other effect */
+	struct srv_effects *fx_own; /* the default one, made by srv_new */
 	struct alloc alloc;
 	struct lease_table lt;
-	char *tmpl_text[POLICY_MAX_MODELS];
-	int tmpl_cisco[POLICY_MAX_MODELS];
 	struct srv_counters n;
-	time_t last_reject_log[8];
+	struct srv_ratelog rl[LOGK_MAX];
+	/* Pool grab (README): slots and private addresses bound by MACs not
+	 * listed exactly, their caps, the new-lease token bucket. */
+	uint64_t wild_slots, wild_lan, cap_slots, cap_lan;
+	uint64_t tokens;
+	int64_t tokens_at;
+	/* The core's clock is monotonic (now); the store keeps wall-clock
+	 * ends: wall = now + wall_off, wall_off taken at each tick. */
+	int64_t wall_off;
 	struct srv_quarantined q[SRV_QUARANTINE_MAX];
 	int nq;
 	int in_tx; /* a transaction is open in the store */

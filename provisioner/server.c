@@ -3,13 +3,14 @@
  * The DHCP server's protocol core: see server.h for the life of a
  * REQUEST.  Where each MAC stands (bound, offered, nothing) is in memory
  * (lease-table.h): the store is written, never asked, on the packet path.
+ * The decision is made here from bytes, the time and that memory; every
+ * effect goes out through s->io (replies, maps) and s->fx (store, files:
+ * server-effects.c), never a file, store or clock call of its own.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <sys/stat.h>
 #include <arpa/inet.h>
 
 #include "log.h"
@@ -73,7 +74,7 @@ static void entry_lease(const struct srv *s, const struct lt_entry *e,
 	l->pub_ip = e->pub_ip;
 	l->port_first = e->port_first;
 	l->port_last = e->port_last;
-	l->expires = e->until;
+	l->expires = e->until + s->wall_off; /* the store's clock */
 	if (md)
 		snprintf(l->model, sizeof(l->model), "%s", md->name);
 }
@@ -118,7 +119,7 @@ static int store_tx(struct srv *s)
 
 	if (s->in_tx)
 		return 0;
-	r = lease_store_begin(s->store);
+	r = s->fx.begin(s->fx.arg);
 	if (r) {
 		s->n.store_failed++;
 		return r;
@@ -126,6 +127,35 @@ static int store_tx(struct srv *s)
 	s->in_tx = 1;
 	return 0;
 }
+
+/*
+ * Anything a LAN host can trigger is logged at most once per
+ * SRV_LOG_EVERY per kind (threat: a packet stream turned into a log
+ * stream stalls the serving thread and buries the attribution lines);
+ * the lines skipped meanwhile are counted in the next one.
+ */
+static int log_due(struct srv *s, enum srv_logk k, unsigned long *skipped)
+{
+	struct srv_ratelog *rl = &s->rl[k];
+
+	if (rl->armed && s->now < rl->next) {
+		rl->suppressed++;
+		return 0;
+	}
+	rl->armed = 1;
+	rl->next = s->now + SRV_LOG_EVERY;
+	*skipped = rl->suppressed;
+	rl->suppressed = 0;
+	return 1;
+}
+
+#define logr(s, k, prio, fmt, ...)                                  \
+	do {                                                        \
+		unsigned long skipped_;                             \
+		if (log_due(s, k, &skipped_))                       \
+			logp(prio, fmt " (%lu like it not logged)", \
+			     ##__VA_ARGS__, skipped_);              \
+	} while (0)
 
 /* --- replies --------------------------------------------------------------- */
 
@@ -159,14 +189,25 @@ static void reply_dest(const struct dhcp_msg *req, uint8_t type,
 	}
 }
 
+/* A model option the retry keeps: one that replaces a built-in one the
+ * phone cannot boot without (a per-model TFTP server or boot file). */
+static int essential_opt(uint8_t code)
+{
+	return code == OPT_TFTP_SERVER_ADDR || code == OPT_TFTP_SERVER_NAME ||
+	       code == OPT_BOOTFILE || code == OPT_ROUTER ||
+	       code == OPT_SUBNET_MASK || code == OPT_DNS;
+}
+
 /*
  * Build the reply of the given type to req into buf (DHCP_MAX_REPLY
  * bytes).  l is the lease for OFFER and ACK, NULL for NAK and the ACK
- * of an INFORM.  Returns the length or a negative errno.
+ * of an INFORM.  extras: 1 all of the model's options, 0 only the
+ * essential ones.  Returns the length or a negative errno.
  */
 static int build_try(const struct srv *s, const struct dhcp_msg *req,
 		     uint8_t type, const struct lease *l,
-		     const struct model *md, uint8_t *buf, int extras)
+		     const struct model *md, uint8_t *buf, int extras,
+		     const char *why)
 {
 	const struct prov_conf *c = s->conf;
 	uint32_t mask = htonl(~(c->lan_size - 1)), router = htonl(c->gateway),
@@ -177,20 +218,35 @@ static int build_try(const struct srv *s, const struct dhcp_msg *req,
 		 t2 = htonl(lease_time / 8 * 7);
 	char tftp_name[INET_ADDRSTRLEN], file[64] = "";
 	struct dhcp_optval av[12 + MODEL_MAX_OPTS];
+	size_t n = 0, len61 = 0, len82 = 0, echo;
+	const uint8_t *o61, *o82;
 	struct dhcp_builder b;
 	uint8_t o159[4];
-	size_t n = 0, len;
-	const uint8_t *o;
-	int i, r = 0, was;
+	int i, r = 0, dropped = 0;
 
 	dhcp_reply_init(&b, buf, dhcp_reply_cap(req), req, type,
 			l ? l->priv_ip : 0, type == DHCPNAK ? 0 : tftp);
+	/* RFC 6842: the client identifier comes back, so a client can tell
+	 * its replies; RFC 3046 2.2: relay agent information as it came,
+	 * last.  Their room is kept before anything else goes in, so they
+	 * are never what gives way (each is at most 255 bytes here, well
+	 * within the 548 bytes every client takes). */
+	o61 = dhcp_opt_get(req, OPT_CLIENT_ID, &len61);
+	o82 = dhcp_opt_get(req, OPT_RELAY_AGENT, &len82);
+	echo = (o61 ? len61 + 2 * ((len61 + 254) / 255) : 0) +
+	       (o82 ? len82 + 2 * ((len82 + 254) / 255) : 0);
+	if (echo + b.len + 1 > b.cap)
+		return -EMSGSIZE;
+	b.cap -= echo;
 	if (type == DHCPNAK) {
 		/* RFC 2131 4.3.2: through a relay, the NAK is broadcast
-		 * by the relay, so the broadcast bit is set. */
+		 * by the relay, so the broadcast bit is set; table 3: 56
+		 * says why. */
 		if (req->giaddr)
 			buf[10] |= 0x80;
 		dhcp_put_opt(&b, OPT_SERVER_ID, &sid, 4);
+		if (why)
+			dhcp_put_opt(&b, OPT_MESSAGE, why, strlen(why));
 		goto tail;
 	}
 	if (l && md && !render_file_name(md->tmpl, l->mac, file, sizeof(file)))
@@ -199,11 +255,15 @@ static int build_try(const struct srv *s, const struct dhcp_msg *req,
 		memcpy(buf + 108, file, strlen(file));
 	/* The model's own options first: one of them may replace a
 	 * built-in one (a per-model TFTP server, say). */
-	for (i = 0; extras && md && i < md->nopts; i++)
+	for (i = 0; md && i < md->nopts; i++) {
+		if (!extras && !essential_opt(md->opts[i].code))
+			continue;
 		av[n++] = (struct dhcp_optval){ md->opts[i].code,
 						md->opts[i].always,
 						md->opts[i].len,
 						md->opts[i].data };
+		dropped += !essential_opt(md->opts[i].code);
+	}
 	for (i = 0; i < c->ndns; i++)
 		dns[i] = htonl(c->dns[i]);
 	ip4(tftp, tftp_name);
@@ -230,46 +290,46 @@ static int build_try(const struct srv *s, const struct dhcp_msg *req,
 		av[n++] = (struct dhcp_optval){ OPT_PORTPARAMS, 1, 4, o159 };
 	r = dhcp_put_requested(&b, req, av, n);
 tail:
-	/* RFC 6842: the client identifier comes back, so a client can
-	 * tell its replies; RFC 3046: relay agent information as it came.
-	 * One too long for the reply is left out, not the reply. */
-	was = b.overflow;
-	o = dhcp_opt_get(req, OPT_CLIENT_ID, &len);
-	if (o && dhcp_put_opt(&b, OPT_CLIENT_ID, o, len))
-		r = -EMSGSIZE;
-	o = dhcp_opt_get(req, OPT_RELAY_AGENT, &len);
-	if (o && dhcp_put_opt(&b, OPT_RELAY_AGENT, o, len))
-		r = -EMSGSIZE;
-	b.overflow = was;
+	b.cap += echo;
+	if (o61)
+		dhcp_put_opt(&b, OPT_CLIENT_ID, o61, len61);
+	if (o82)
+		dhcp_put_opt(&b, OPT_RELAY_AGENT, o82, len82);
 	i = dhcp_reply_finish(&b);
-	return i < 0 ? i : r < 0 && extras && md && md->nopts ? r : i;
+	/* Something did not fit: worth a retry only if leaving out the
+	 * model's non-essential options makes room. */
+	return i < 0 ? i : r < 0 && extras && dropped ? r : i;
 }
 
 /*
  * The model's own options go first in the list (one may replace a
  * built-in one), so a large one could crowd out 54 or 51 within the
- * client's size: then the reply is built again without them.
+ * client's size: then the reply is built again with only the essential
+ * ones (a per-model TFTP server stays).
  */
 static int build_reply(const struct srv *s, const struct dhcp_msg *req,
 		       uint8_t type, const struct lease *l,
-		       const struct model *md, uint8_t *buf)
+		       const struct model *md, uint8_t *buf, const char *why)
 {
-	int len = build_try(s, req, type, l, md, buf, 1);
+	int len = build_try(s, req, type, l, md, buf, 1, why);
 
-	return len == -EMSGSIZE ? build_try(s, req, type, l, md, buf, 0) : len;
+	return len == -EMSGSIZE ? build_try(s, req, type, l, md, buf, 0, why) :
+				  len;
 }
 
 /* Build and send a reply now (OFFER, NAK, INFORM's ACK). */
-static void reply_now(struct srv *s, const struct dhcp_msg *req, uint8_t type,
-		      const struct lease *l, const struct model *md)
+static int reply_now(struct srv *s, const struct dhcp_msg *req, uint8_t type,
+		     const struct lease *l, const struct model *md,
+		     const char *why)
 {
 	uint8_t buf[DHCP_MAX_REPLY];
 	struct srv_dest d;
-	int len = build_reply(s, req, type, l, md, buf);
+	int len = build_reply(s, req, type, l, md, buf, why);
 
 	if (len < 0) {
-		logp(LOG_WARN_, "Failed to build reply: %s", strerror(-len));
-		return;
+		logr(s, LOGK_BUILD, LOG_WARN_, "Failed to build reply: %s",
+		     strerror(-len));
+		return -EIO;
 	}
 	reply_dest(req, type, l ? l->priv_ip : 0, &d);
 	s->io.send(s->io.arg, &d, buf, (size_t)len);
@@ -277,6 +337,7 @@ static void reply_now(struct srv *s, const struct dhcp_msg *req, uint8_t type,
 		s->n.offer++;
 	else if (type == DHCPNAK)
 		s->n.nak++;
+	return 0;
 }
 
 /* --- validation ------------------------------------------------------------ */
@@ -287,6 +348,7 @@ static int validate(struct srv *s, const struct dhcp_msg *m, int64_t now)
 	size_t len;
 	const uint8_t *vc = dhcp_opt_get(m, OPT_VENDOR_CLASS, &len);
 	int r = policy_validate(&s->conf->policy, m->chaddr, vc, len, &why);
+	unsigned long skipped;
 
 	if (r >= 0)
 		return r;
@@ -295,10 +357,9 @@ static int validate(struct srv *s, const struct dhcp_msg *m, int64_t now)
 	else
 		s->n.rejected_vendor++;
 	/* Once per interval per reason: a flood must not flood the log. */
-	if (now - s->last_reject_log[why] >= SRV_LOG_EVERY) {
+	if (log_due(s, LOGK_REJECT + why, &skipped)) {
 		char mac[18], vendor[128];
 
-		s->last_reject_log[why] = (time_t)now;
 		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x",
 			 m->chaddr[0], m->chaddr[1], m->chaddr[2], m->chaddr[3],
 			 m->chaddr[4], m->chaddr[5]);
@@ -314,112 +375,31 @@ static int validate(struct srv *s, const struct dhcp_msg *m, int64_t now)
 
 /* --- files ----------------------------------------------------------------- */
 
-static int file_name(const struct srv *s, const struct lt_entry *e, char *out,
-		     size_t n)
-{
-	const struct model *md = model_of(s, e);
-
-	return md ? render_file_name(md->tmpl, e->mac, out, n) : -ENOENT;
-}
-
-/* The lease is gone: its config file first, then the gating entry. */
+/* The lease is gone: its config file and gate entry. */
 static void remove_config(struct srv *s, const struct lt_entry *e)
 {
-	char file[64], path[600];
-
-	if (file_name(s, e, file, sizeof(file)))
-		return;
-	snprintf(path, sizeof(path), "%s/%s", s->conf->tftp_root, file);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/.leases/%s", s->conf->tftp_root, file);
-	unlink(path);
+	if (model_of(s, e))
+		s->fx.file_remove(s->fx.arg, e->mac, e->model);
 }
 
-/* Is the entry's config file there, with content?  A crash can leave a
- * renamed but empty file behind (written without fsync). */
 static int config_present(const struct srv *s, const struct lt_entry *e)
 {
-	char file[64], path[600];
-	struct stat st;
-
-	if (file_name(s, e, file, sizeof(file)))
-		return 0;
-	snprintf(path, sizeof(path), "%s/%s", s->conf->tftp_root, file);
-	return !stat(path, &st) && st.st_size > 0;
-}
-
-/* The model's template, read once at start (not once per lease). */
-static int load_templates(struct srv *s, const char *dir)
-{
-	int i;
-
-	for (i = 0; i < s->conf->policy.nmodels; i++) {
-		const struct model *m = &s->conf->policy.models[i];
-		char path[512];
-		FILE *f;
-		long n;
-
-		snprintf(path, sizeof(path), "%s/%s%s", dir, m->tmpl,
-			 strcmp(m->tmpl, "cisco") ? ".cfg" : ".cnf.xml");
-		f = fopen(path, "re");
-		if (!f) {
-			int r = -errno;
-
-			logp(LOG_ERR_, "Failed to open template %s: %s", path,
-			     strerror(-r));
-			return r;
-		}
-		if (fseek(f, 0, SEEK_END) || (n = ftell(f)) <= 0 ||
-		    n >= 65536 || fseek(f, 0, SEEK_SET) ||
-		    !(s->tmpl_text[i] = calloc(1, (size_t)n + 1)) ||
-		    fread(s->tmpl_text[i], 1, (size_t)n, f) != (size_t)n) {
-			logp(LOG_ERR_, "Failed to read template %s", path);
-			fclose(f);
-			return -EIO;
-		}
-		fclose(f);
-	}
-	return 0;
+	return model_of(s, e) &&
+	       s->fx.file_present(s->fx.arg, e->mac, e->model) == 1;
 }
 
 static int write_config(struct srv *s, const struct lease *l,
 			const struct model *m)
 {
-	const struct prov_conf *c = s->conf;
-	const char *tmpl = s->tmpl_text[m - c->policy.models];
-	struct render_var v[RENDER_NVARS];
-	struct render_storage st;
-	char out[16384];
-	int r;
+	int r = s->fx.file_write(s->fx.arg, l,
+				 (unsigned int)(m - s->conf->policy.models));
 
-	if (!tmpl)
-		return 0;
-	r = render_phone_vars(v, &st, m->tmpl, l->mac, l->priv_ip, l->pub_ip,
-			      l->port_first, l->port_last, m->image,
-			      htonl(c->tftp_server),
-			      m->sip_server[0] ? m->sip_server : c->sip_server);
-	if (!r)
-		r = render_text(tmpl, v, RENDER_NVARS, out, sizeof(out));
-	if (r >= 0) {
-		/* tftpd's gating (tftpd/README.md): the entry that says who
-		 * may read the file goes in first. */
-		char gate[300], who[INET_ADDRSTRLEN + 1];
-		int len = r;
-
-		snprintf(gate, sizeof(gate), "%s/.leases", c->tftp_root);
-		ip4(l->priv_ip, who);
-		strcat(who, "\n");
-		r = render_write_atomic(gate, st.file, who, strlen(who), 0);
-		if (r == -ENOENT && !mkdir(gate, 0755))
-			r = render_write_atomic(gate, st.file, who, strlen(who),
-						0);
-		if (r >= 0)
-			r = render_write_atomic(c->tftp_root, st.file, out,
-						(size_t)len, 0);
-	}
 	if (r < 0) {
+		char a[INET_ADDRSTRLEN];
+
 		s->n.render_failed++;
-		logp(LOG_WARN_, "Failed to write config %s: %s", st.file,
+		logr(s, LOGK_RENDER, LOG_WARN_,
+		     "Failed to write the config of %s: %s", ip4(l->priv_ip, a),
 		     strerror(-r));
 	}
 	return r < 0 ? r : 0;
@@ -431,6 +411,27 @@ static void release_range(struct srv *s, const struct lt_entry *e)
 {
 	alloc_release(&s->alloc, ntohl(e->priv_ip), ntohl(e->pub_ip),
 		      e->port_first, e->port_last);
+}
+
+static unsigned int entry_slots(const struct srv *s, const struct lt_entry *e)
+{
+	return (unsigned int)((e->port_last - e->port_first + 1U) >>
+			      s->alloc.slot_shift);
+}
+
+/* A bound lease counts in the wildcard share unless its MAC is listed
+ * exactly (README, pool grab). */
+static void share_add(struct srv *s, const struct lt_entry *e, int sign)
+{
+	if (e->flags & LT_EXACT)
+		return;
+	if (sign > 0) {
+		s->wild_slots += entry_slots(s, e);
+		s->wild_lan++;
+	} else {
+		s->wild_slots -= entry_slots(s, e);
+		s->wild_lan--;
+	}
 }
 
 /*
@@ -446,12 +447,12 @@ static int end_lease(struct srv *s, struct lt_entry *e, const char *event)
 	int r = store_tx(s);
 
 	entry_lease(s, e, &l);
-	if (!r && !lease_store_get(s->store, e->mac, &stored)) {
+	if (!r && !s->fx.get(s->fx.arg, e->mac, &stored)) {
 		memcpy(l.vendor, stored.vendor, sizeof(l.vendor));
 		memcpy(l.client_id, stored.client_id, sizeof(l.client_id));
 	}
 	if (!r) {
-		r = lease_store_del(s->store, e->mac);
+		r = s->fx.del(s->fx.arg, e->mac);
 		if (r == -ENOENT)
 			r = 0;
 	}
@@ -463,6 +464,7 @@ static int end_lease(struct srv *s, struct lt_entry *e, const char *event)
 		s->io.map_del(s->io.arg, &l);
 	remove_config(s, e);
 	release_range(s, e);
+	share_add(s, e, -1);
 	attribution(event, &l);
 	lt_del(&s->lt, e);
 	return 0;
@@ -500,107 +502,166 @@ static int in_lan_range(const struct model *md, uint32_t priv_be)
 	return !md->lan_lo || (a >= md->lan_lo && a <= md->lan_hi);
 }
 
+/* Does the entry's range have the model's size and its address lie in
+ * the model's private range? */
+static int entry_fits(const struct srv *s, const struct lt_entry *e,
+		      const struct model *md)
+{
+	return (uint32_t)(e->port_last - e->port_first + 1) ==
+		       md->slots * s->conf->slot_size &&
+	       in_lan_range(md, e->priv_ip);
+}
+
 /*
- * The entry holding the lease or offer this MAC has or would get, NULL
- * when the pool has nothing for it.  A new entry comes back LT_FREE with
- * its range already taken in the allocator: the caller offers, binds or
- * drops it.
+ * Pool grab (threat 9, README): may a MAC that is not listed exactly
+ * take nslots more?  MACs listed exactly are never refused here; the
+ * others share at most (100 - exact_reserve)% of the pool while exact
+ * entries exist, and get new leases at new_lease_rate per second after
+ * a burst.  take: spend a token (a binding), else only look (an offer).
  */
-static struct lt_entry *lease_for(struct srv *s, const struct dhcp_msg *m,
-				  int model, int commit, int64_t now)
+static int share_allows(struct srv *s, const uint8_t mac[6],
+			unsigned int nslots, int take)
+{
+	const struct prov_conf *c = s->conf;
+	const char *why = NULL;
+
+	if (policy_mac_exact(&c->policy, mac))
+		return 1;
+	if (s->wild_slots + nslots > s->cap_slots || s->wild_lan >= s->cap_lan)
+		why = "their share of the pool is taken";
+	if (!why && take && c->new_lease_rate) {
+		uint64_t burst = c->new_lease_burst;
+
+		if (s->now > s->tokens_at)
+			s->tokens += (uint64_t)(s->now - s->tokens_at) *
+				     c->new_lease_rate;
+		s->tokens_at = s->now;
+		if (s->tokens > burst)
+			s->tokens = burst;
+		if (!s->tokens)
+			why = "new_lease_rate reached";
+		else
+			s->tokens--;
+	}
+	if (!why)
+		return 1;
+	s->n.flood_refused++;
+	logr(s, LOGK_FLOOD, LOG_WARN_,
+	     "new lease refused to wildcard-matched MAC "
+	     "%02x:%02x:%02x:%02x:%02x:%02x: %s (%lu refused so far; %llu "
+	     "slots and %llu addresses held by wildcard-matched MACs)",
+	     mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], why,
+	     s->n.flood_refused, (unsigned long long)s->wild_slots,
+	     (unsigned long long)s->wild_lan);
+	return 0;
+}
+
+/*
+ * Take back the oldest offer, to make room.  An offer to a MAC listed
+ * exactly is passed over (to the young end, its hold renewed): a flood of
+ * DISCOVERs, however fast, cannot take the offer of a phone listed
+ * exactly before its REQUEST arrives.  There are at most as many such
+ * offers as exact allow lines, so the walk is bounded.  0 if none left.
+ */
+static int evict_offer(struct srv *s)
+{
+	struct lt_entry *o;
+	int k;
+
+	for (k = 0; (o = lt_oldest_offer(&s->lt)); k++) {
+		if (!(o->flags & LT_EXACT) || k >= POLICY_MAX_PATTERNS) {
+			drop_offer(s, o);
+			s->n.offers_evicted++;
+			return 1;
+		}
+		lt_offer(&s->lt, o, s->now + s->conf->offer_hold);
+	}
+	return 0;
+}
+
+/* A new range for an offer: oldest offers give theirs back when the pool
+ * is full (a DISCOVER flood holds ranges only until real phones need
+ * them).  Taken in the allocator; NULL when there is none. */
+static int new_offer(struct srv *s, const struct dhcp_msg *m, int model,
+		     struct lt_entry **out)
 {
 	const struct model *md = &s->conf->policy.models[model];
-	struct lt_entry *e = lt_get(&s->lt, m->chaddr);
 	uint32_t priv, pub;
 	uint16_t first, last;
+	struct lt_entry *e;
 	int r, tries;
 
-	/* Sticky: the MAC's own lease or offer, unless its range no longer
-	 * has the model's size or its address left the model's range. */
-	if (e &&
-	    (uint32_t)(e->port_last - e->port_first + 1) ==
-		    md->slots * s->conf->slot_size &&
-	    in_lan_range(md, e->priv_ip)) {
-		/* Another model, another file name: a lease changes model
-		 * when it is REQUESTed, not when a DISCOVER asks. */
-		if (e->model != model && (commit || e->state != LT_BOUND)) {
-			remove_config(s, e);
-			e->flags &= (uint8_t)~LT_RENDERED;
-			e->model = (uint16_t)model;
-		}
-		return e;
-	}
-	if (e && e->state == LT_BOUND) {
-		if (end_lease(s, e, "resize"))
-			return NULL;
-	} else if (e) {
-		drop_offer(s, e);
-	}
-	/* An offer nobody took yet never keeps a phone out: when the pool
-	 * is full, the oldest offers give their ranges back (a DISCOVER
-	 * flood holds ranges only until real phones need them). */
 	for (tries = 0;; tries++) {
-		struct lt_entry *o;
-
 		r = alloc_pick(&s->alloc, m->chaddr, md->slots, md->lan_lo,
 			       md->lan_hi, &priv, &pub, &first, &last);
 		if (!r)
 			r = alloc_take(&s->alloc, priv, pub, first, last);
-		if (r != -ENOSPC || tries == SRV_EVICT_MAX ||
-		    !(o = lt_oldest_offer(&s->lt)))
+		if (r != -ENOSPC || tries == SRV_EVICT_MAX || !evict_offer(s))
 			break;
-		drop_offer(s, o);
-		s->n.offers_evicted++;
 	}
 	if (r == -ENOSPC) {
 		s->n.exhausted++;
-		if (now - s->last_reject_log[7] >= SRV_LOG_EVERY) {
-			s->last_reject_log[7] = (time_t)now;
-			logp(LOG_ERR_,
-			     "pool exhausted: no private address or %u free "
-			     "slots for a %s (exhausted %lu times)",
-			     md->slots, md->name, s->n.exhausted);
-		}
-		return NULL;
+		logr(s, LOGK_EXHAUSTED, LOG_ERR_,
+		     "pool exhausted: no private address or %u free slots for "
+		     "a %s (exhausted %lu times)",
+		     md->slots, md->name, s->n.exhausted);
+		return r;
 	}
 	if (r)
-		return NULL;
+		return r;
 	e = lt_add(&s->lt, m->chaddr);
 	if (!e) {
 		alloc_release(&s->alloc, priv, pub, first, last);
-		logp(LOG_ERR_, "Out of memory for a lease");
-		return NULL;
+		logr(s, LOGK_NOMEM, LOG_ERR_, "Out of memory for a lease");
+		return -ENOMEM;
 	}
 	e->priv_ip = htonl(priv);
 	e->pub_ip = htonl(pub);
 	e->port_first = first;
 	e->port_last = last;
 	e->model = (uint16_t)model;
-	return e;
+	*out = e;
+	return 0;
 }
 
-static void discover(struct srv *s, struct dhcp_msg *m, int64_t now)
+/*
+ * DISCOVER (RFC 2131 4.3.1): an offer commits to nothing.  A bound MAC
+ * is offered its lease as it is, whatever model the DISCOVER names
+ * (threat 9: a spoofed DISCOVER must not end, move or shrink a lease;
+ * a lease changes size or model only on the REQUEST that follows).
+ */
+static int discover(struct srv *s, struct dhcp_msg *m, int64_t now)
 {
 	struct lt_entry *e;
 	struct lease l;
-	int model = validate(s, m, now);
+	int model = validate(s, m, now), r;
+	const struct model *md;
 
 	if (model < 0)
-		return;
+		return model;
+	md = &s->conf->policy.models[model];
 	e = lt_get(&s->lt, m->chaddr);
-	if (!e && s->lt.noffered >= s->conf->max_offers &&
-	    lt_oldest_offer(&s->lt)) {
+	if (e && e->state == LT_OFFERED && entry_fits(s, e, md)) {
+		e->model = (uint16_t)model;
+	} else if (!e || e->state != LT_BOUND) {
+		if (e)
+			drop_offer(s, e);
+		/* A flood's offers would be refused at binding anyway. */
+		if (!share_allows(s, m->chaddr, md->slots, 0))
+			return -EDQUOT;
 		/* A new offer: room is made by the oldest. */
-		drop_offer(s, lt_oldest_offer(&s->lt));
-		s->n.offers_evicted++;
+		if (s->lt.noffered >= s->conf->max_offers)
+			evict_offer(s);
+		r = new_offer(s, m, model, &e);
+		if (r)
+			return r == -ENOSPC ? r : -EIO;
+		if (policy_mac_exact(&s->conf->policy, m->chaddr))
+			e->flags |= LT_EXACT;
 	}
-	e = lease_for(s, m, model, 0, now);
-	if (!e)
-		return;
 	if (e->state != LT_BOUND)
 		lt_offer(&s->lt, e, now + s->conf->offer_hold);
 	entry_lease(s, e, &l);
-	reply_now(s, m, DHCPOFFER, &l, &s->conf->policy.models[model]);
+	return reply_now(s, m, DHCPOFFER, &l, md, NULL);
 }
 
 static struct srv_pending *pending_push(struct srv *s)
@@ -626,87 +687,80 @@ static void restore(struct srv *s, struct lt_entry *e, uint8_t was,
 		lt_bind(&s->lt, e, until); /* in the heap: cannot fail */
 }
 
-static void request(struct srv *s, struct dhcp_msg *m, int64_t now)
-{
-	uint32_t sid = dhcp_opt_addr(m, OPT_SERVER_ID), want;
-	uint8_t buf[DHCP_MAX_REPLY], *reply, was;
-	const struct model *md;
-	struct srv_pending *pd;
-	struct lt_entry *e;
-	int64_t was_until;
-	struct lease l;
-	int model, r, len;
+/* The client states of RFC 2131 4.3.2, told apart as sd-dhcp-server
+ * does, from options 54 and 50 and ciaddr. */
+enum req_state { REQ_INVALID, REQ_SELECTING, REQ_INIT_REBOOT, REQ_RENEWING };
 
-	/* Selecting another server's offer: ours is free again. */
-	if (sid && sid != htonl(s->conf->server_id)) {
-		e = lt_get(&s->lt, m->chaddr);
-		if (e && e->state == LT_OFFERED)
-			drop_offer(s, e);
-		return;
+static enum req_state request_state(const struct dhcp_msg *m, uint32_t *addr)
+{
+	uint32_t sid = dhcp_opt_addr(m, OPT_SERVER_ID),
+		 want = dhcp_opt_addr(m, OPT_REQUESTED_IP);
+
+	if (sid) {
+		/* SELECTING: ciaddr MUST be 0, 50 MUST be the offer's. */
+		*addr = want;
+		return m->ciaddr || !want ? REQ_INVALID : REQ_SELECTING;
 	}
-	model = validate(s, m, now);
-	if (model < 0)
-		return;
-	md = &s->conf->policy.models[model];
-	want = dhcp_opt_addr(m, OPT_REQUESTED_IP);
-	if (!want)
-		want = m->ciaddr; /* renewing or rebinding */
-	e = lease_for(s, m, model, 1, now);
-	if (!e)
-		return;
-	if (want != e->priv_ip) {
-		/* INIT-REBOOT elsewhere, or a stale address: not yours.  We
-		 * are the phones' one server (authoritative), so the phone
-		 * hears it at once instead of retrying for minutes. */
-		if (e->state == LT_FREE)
-			drop_offer(s, e);
-		reply_now(s, m, DHCPNAK, NULL, NULL);
-		return;
+	if (want) {
+		*addr = want;
+		return m->ciaddr ? REQ_INVALID : REQ_INIT_REBOOT;
 	}
+	*addr = m->ciaddr;
+	return m->ciaddr ? REQ_RENEWING : REQ_INVALID;
+}
+
+/* Store the lease of a REQUEST and hold its ACK for the sync.  The ACK
+ * is built first: what cannot be answered is not stored. */
+static int bind_lease(struct srv *s, struct dhcp_msg *m, struct lt_entry *e,
+		      int model, int64_t now)
+{
+	const struct model *md = &s->conf->policy.models[model];
+	uint8_t buf[DHCP_MAX_REPLY], *reply, was = e->state;
+	int64_t was_until = e->until, until = now + md->lease_time;
+	struct srv_pending *pd;
+	struct lease l;
+	int r, len;
+
 	entry_lease(s, e, &l);
-	l.expires = now + md->lease_time;
+	l.expires = until + s->wall_off;
 	vendor_of(m, l.vendor, sizeof(l.vendor));
 	client_id_of(m, l.client_id, sizeof(l.client_id));
-	/* The ACK first: what cannot be answered is not stored. */
-	len = build_reply(s, m, DHCPACK, &l, md, buf);
+	len = build_reply(s, m, DHCPACK, &l, md, buf, NULL);
 	reply = len > 0 ? malloc((size_t)len) : NULL;
 	if (reply)
 		memcpy(reply, buf, (size_t)len);
 	if (!reply || s->pcount == SRV_PENDING_MAX || store_tx(s)) {
-		/* The client retransmits. */
+		/* The client retransmits; an offer stays until its hold. */
 		if (!reply)
-			logp(LOG_WARN_, "Failed to build ACK: %s",
+			logr(s, LOGK_BUILD, LOG_WARN_,
+			     "Failed to build ACK: %s",
 			     strerror(len < 0 ? -len : ENOMEM));
 		else if (s->pcount == SRV_PENDING_MAX)
 			s->n.overloaded++;
 		/* (a transaction that would not begin counted itself) */
 		free(reply);
-		if (e->state == LT_FREE)
-			drop_offer(s, e);
-		return;
+		return s->pcount == SRV_PENDING_MAX ? -EBUSY : -EIO;
 	}
 	/* Bound now for the packets that follow (undone if the store
-	 * refuses); the ACK waits for the commit and its sync. */
-	was = e->state;
-	was_until = e->until;
-	r = lt_bind(&s->lt, e, l.expires);
+	 * refuses); the ACK waits for the commit and its sync.  A renewal
+	 * keeps its row's addresses: only the expiry changes. */
+	r = lt_bind(&s->lt, e, until);
 	if (!r) {
-		/* A renewal keeps its row's addresses: only the expiry
-		 * changes. */
-		r = was == LT_BOUND ? lease_store_renew(s->store, &l) : -ENOENT;
+		r = was == LT_BOUND ? s->fx.renew(s->fx.arg, &l) : -ENOENT;
 		if (r == -ENOENT)
-			r = lease_store_put(s->store, &l, now);
+			r = s->fx.put(s->fx.arg, &l, now + s->wall_off);
 		if (r)
 			restore(s, e, was, was_until);
-	} else if (was == LT_FREE) {
-		drop_offer(s, e);
 	}
 	if (r) {
 		free(reply);
 		s->n.store_failed++;
-		logp(LOG_WARN_, "Failed to store lease: %s", strerror(-r));
-		return;
+		logr(s, LOGK_STORE, LOG_WARN_, "Failed to store lease: %s",
+		     strerror(-r));
+		return -EIO;
 	}
+	if (was != LT_BOUND)
+		share_add(s, e, +1);
 	pd = pending_push(s);
 	pd->lease = l;
 	pd->group = 0;
@@ -715,80 +769,160 @@ static void request(struct srv *s, struct dhcp_msg *m, int64_t now)
 	pd->len = (uint16_t)len;
 	pd->reply = reply;
 	reply_dest(m, DHCPACK, l.priv_ip, &pd->dest);
+	return 0;
 }
 
-static void release(struct srv *s, struct dhcp_msg *m, int64_t now)
+/*
+ * REQUEST (RFC 2131 4.3.2).  Nothing is allocated here: SELECTING binds
+ * the offer this MAC was made, INIT-REBOOT and RENEWING/REBINDING renew
+ * the lease it holds.  A REQUEST naming any other address binds nothing
+ * (threat 9: no address the MAC was not offered).
+ */
+static int request(struct srv *s, struct dhcp_msg *m, int64_t now)
 {
 	struct lt_entry *e = lt_get(&s->lt, m->chaddr);
-	uint32_t addr = m->type == DHCPDECLINE ?
-				dhcp_opt_addr(m, OPT_REQUESTED_IP) :
-				m->ciaddr;
-	uint32_t priv;
+	enum req_state st;
+	const struct model *md;
+	uint32_t addr = 0;
+	int model;
 
-	if (!e)
-		return;
-	if (e->state == LT_OFFERED) {
-		if (m->type == DHCPDECLINE && addr == e->priv_ip) {
-			drop_offer(s, e);
-			quarantine(s, addr, now);
-		}
-		return;
+	st = request_state(m, &addr);
+	if (st == REQ_INVALID) {
+		s->n.ignored++;
+		return -EPROTO;
 	}
-	/* Only for the address it holds (RFC 2131 4.3.3, 4.3.4). */
-	if (addr && addr != e->priv_ip)
-		return;
-	priv = e->priv_ip;
-	if (end_lease(s, e, m->type == DHCPRELEASE ? "release" : "decline"))
-		return;
-	if (m->type == DHCPDECLINE)
-		quarantine(s, priv, now);
+	if (st == REQ_SELECTING &&
+	    dhcp_opt_addr(m, OPT_SERVER_ID) != htonl(s->conf->server_id)) {
+		/* Selecting another server's offer: ours is free again. */
+		if (e && e->state == LT_OFFERED)
+			drop_offer(s, e);
+		return 0;
+	}
+	model = validate(s, m, now);
+	if (model < 0)
+		return model;
+	md = &s->conf->policy.models[model];
+	if (!e || (e->state == LT_OFFERED && st != REQ_SELECTING)) {
+		/* No record of a lease: INIT-REBOOT gets silence (4.3.2,
+		 * "MUST remain silent"); SELECTING an offer that is gone
+		 * and RENEWING a lease that is gone get a NAK, so the
+		 * phone starts over at once. */
+		if (st != REQ_INIT_REBOOT)
+			reply_now(s, m, DHCPNAK, NULL, NULL,
+				  "no such lease or offer");
+		return -ENOENT;
+	}
+	if (addr != e->priv_ip) {
+		/* Not the address we have for it: NAK (authoritative),
+		 * its lease or offer as it was. */
+		reply_now(s, m, DHCPNAK, NULL, NULL,
+			  "requested address is not yours");
+		return -EADDRNOTAVAIL;
+	}
+	if (!entry_fits(s, e, md)) {
+		/* Another size or private range: the lease ends and the
+		 * phone's next DISCOVER is offered one that fits. */
+		if (e->state == LT_BOUND ? end_lease(s, e, "resize") :
+					   (drop_offer(s, e), 0))
+			return -EIO;
+		reply_now(s, m, DHCPNAK, NULL, NULL,
+			  "lease does not fit the model any more");
+		return -EADDRNOTAVAIL;
+	}
+	if (e->state == LT_OFFERED &&
+	    !share_allows(s, m->chaddr, md->slots, 1)) {
+		drop_offer(s, e);
+		return -EDQUOT;
+	}
+	if (e->model != model) {
+		/* Another model, another file name: moved by the REQUEST. */
+		if (e->state == LT_BOUND)
+			remove_config(s, e);
+		e->flags &= (uint8_t)~LT_RENDERED;
+		e->model = (uint16_t)model;
+	}
+	return bind_lease(s, m, e, model, now);
 }
 
-void srv_handle(struct srv *s, const uint8_t *buf, size_t len, int64_t now)
+/*
+ * RELEASE (4.4.6) and DECLINE (4.4.4): table 5 makes option 54 a MUST
+ * in both, ciaddr the released address in a RELEASE and option 50 the
+ * declined one in a DECLINE.  Anything less is dropped: one such packet
+ * from another host must not end a phone's lease (threat 9).
+ */
+static int release(struct srv *s, struct dhcp_msg *m, int64_t now)
+{
+	struct lt_entry *e = lt_get(&s->lt, m->chaddr);
+	int decline = m->type == DHCPDECLINE;
+	uint32_t addr = decline ? dhcp_opt_addr(m, OPT_REQUESTED_IP) :
+				  m->ciaddr;
+	uint32_t priv;
+
+	if (dhcp_opt_addr(m, OPT_SERVER_ID) != htonl(s->conf->server_id) ||
+	    !addr || (decline && m->ciaddr)) {
+		s->n.ignored++;
+		return -EPROTO;
+	}
+	if (!e || addr != e->priv_ip)
+		return -ENOENT;
+	if (e->state == LT_OFFERED) {
+		if (!decline)
+			return -ENOENT;
+		drop_offer(s, e);
+		quarantine(s, addr, now);
+		return 0;
+	}
+	priv = e->priv_ip;
+	if (end_lease(s, e, decline ? "decline" : "release"))
+		return -EIO;
+	if (decline)
+		quarantine(s, priv, now);
+	return 0;
+}
+
+int srv_handle(struct srv *s, const uint8_t *buf, size_t len, int64_t now)
 {
 	struct dhcp_msg *m = &s->msg;
+	int model;
 
 	if (s->broken)
-		return;
-	s->now = now;
+		return -ESHUTDOWN;
+	if (now > s->now)
+		s->now = now;
+	now = s->now;
 	if (dhcp_parse(buf, len, m)) {
 		s->n.malformed++;
-		return;
+		return -EBADMSG;
 	}
 	/* Ethernet phones only: the data plane keys its anti-spoof check
 	 * on a 6-byte MAC. */
 	if (m->op != DHCP_BOOTREQUEST || m->htype != 1 || m->hlen != 6) {
 		s->n.ignored++;
-		return;
+		return -EPROTO;
 	}
 	switch (m->type) {
 	case DHCPDISCOVER:
 		s->n.discover++;
-		discover(s, m, now);
-		return;
+		return discover(s, m, now);
 	case DHCPREQUEST:
 		s->n.request++;
-		request(s, m, now);
-		return;
+		return request(s, m, now);
 	case DHCPRELEASE:
 		s->n.release++;
-		release(s, m, now);
-		return;
+		return release(s, m, now);
 	case DHCPDECLINE:
 		s->n.decline++;
-		release(s, m, now);
-		return;
-	case DHCPINFORM: {
-		int model = validate(s, m, now);
-
+		return release(s, m, now);
+	case DHCPINFORM:
 		s->n.inform++;
-		if (model >= 0)
-			reply_now(s, m, DHCPACK, NULL,
-				  &s->conf->policy.models[model]);
-		return;
-	}
+		model = validate(s, m, now);
+		if (model < 0)
+			return model;
+		return reply_now(s, m, DHCPACK, NULL,
+				 &s->conf->policy.models[model], NULL);
 	default:
 		s->n.ignored++;
+		return -EPROTO;
 	}
 }
 
@@ -820,13 +954,14 @@ static void reload(struct srv *s)
 	s->n.reloads++;
 	lt_free(&s->lt);
 	alloc_clear(&s->alloc);
+	s->wild_slots = s->wild_lan = 0;
 	if (s->conf->gateway - s->conf->lan_net < s->conf->lan_size)
 		s->alloc.lan_used[s->conf->gateway - s->conf->lan_net] = 1;
 	for (i = 0; i < s->nq; i++)
 		s->alloc.lan_used[s->q[i].priv - s->alloc.lan_net] = 1;
 	r = lt_init(&s->lt, 4096);
 	if (!r)
-		r = lease_store_foreach(s->store, 1, s->now, load_cb, s);
+		r = s->fx.foreach(s->fx.arg, load_cb, s);
 	if (!r && s->io.map_reconcile)
 		r = s->io.map_reconcile(s->io.arg);
 	if (r) {
@@ -851,7 +986,7 @@ int srv_commit(struct srv *s, uint64_t *group)
 	if (!s->in_tx)
 		return 0;
 	s->in_tx = 0;
-	r = lease_store_commit(s->store);
+	r = s->fx.commit(s->fx.arg);
 	if (r) {
 		logp(LOG_ERR_, "Failed to commit leases: %s; no ACK sent",
 		     strerror(-r));
@@ -882,7 +1017,8 @@ static void finish(struct srv *s, const struct srv_pending *p)
 
 	/* Released, or given another range, since: nothing to ACK. */
 	if (!e || !md || e->state != LT_BOUND || e->priv_ip != l->priv_ip ||
-	    e->pub_ip != l->pub_ip || e->port_first != l->port_first)
+	    e->pub_ip != l->pub_ip || e->port_first != l->port_first ||
+	    e->port_last != l->port_last)
 		return;
 	e->flags |= LT_DURABLE;
 	/* The phone's file is in place before it hears the ACK; a renewal
@@ -893,7 +1029,8 @@ static void finish(struct srv *s, const struct srv_pending *p)
 		r = s->io.map_add(s->io.arg, l);
 		if (r) {
 			s->n.map_failed++;
-			logp(LOG_ERR_, "Failed to map lease: %s", strerror(-r));
+			logr(s, LOGK_MAP, LOG_ERR_, "Failed to map lease: %s",
+			     strerror(-r));
 		} else {
 			e->flags |= LT_MAPPED;
 		}
@@ -1010,11 +1147,18 @@ static void sweep(struct srv *s)
 		s->sweep = 0;
 }
 
-void srv_tick(struct srv *s, int64_t now)
+void srv_tick(struct srv *s, int64_t now, int64_t wall)
 {
 	if (s->broken)
 		return;
-	s->now = now;
+	/* A monotonic clock never goes back; if a caller's did, time
+	 * stands still rather than reviving anything. */
+	if (now > s->now)
+		s->now = now;
+	now = s->now;
+	/* Only what the store is told follows the wall clock: a step of it
+	 * moves the ends written from now on, never a timer in memory. */
+	s->wall_off = wall - now;
 	expire_leases(s, now);
 	expire_offers(s, now);
 	expire_quarantine(s, now);
@@ -1027,7 +1171,9 @@ static int load_cb(const struct lease *l, void *arg)
 {
 	struct srv *s = arg;
 	struct lt_entry *e;
-	int i;
+	int64_t left;
+	uint32_t lt;
+	int i, grace = 0;
 
 	if (alloc_take(&s->alloc, ntohl(l->priv_ip), ntohl(l->pub_ip),
 		       l->port_first, l->port_last)) {
@@ -1050,11 +1196,32 @@ static int load_cb(const struct lease *l, void *arg)
 	for (i = 0; i < s->conf->policy.nmodels; i++)
 		if (!strcmp(s->conf->policy.models[i].name, l->model))
 			e->model = (uint16_t)i;
-	if (lt_bind(&s->lt, e, l->expires))
+	lt = model_of(s, e) ? model_of(s, e)->lease_time : s->conf->lease_time;
+	/*
+	 * The stored end is wall-clock time, read against the wall clock
+	 * now, which may have been stepped while the server was down
+	 * (README, clocks).  A clock behind cannot keep a lease longer
+	 * than its lease time; a clock ahead (or a long stop: the two look
+	 * the same) does not end every lease at once: one that looks
+	 * expired lives on for T1 (half its lease time), long enough for a
+	 * phone that still holds it to renew it on schedule.
+	 */
+	left = l->expires - (s->now + s->wall_off);
+	if (left > (int64_t)lt)
+		left = lt;
+	if (left <= 0) {
+		left = lt / 2 ? lt / 2 : 1;
+		grace = 1;
+	}
+	if (lt_bind(&s->lt, e, s->now + left))
 		return -ENOMEM;
 	e->flags |= LT_DURABLE;
-	/* The maps were reconciled with the store before. */
-	if (s->io.map_add)
+	if (policy_mac_exact(&s->conf->policy, e->mac))
+		e->flags |= LT_EXACT;
+	share_add(s, e, +1);
+	/* The maps were reconciled with the store's live leases before;
+	 * one kept for its grace is mapped again here. */
+	if (s->io.map_add && (!grace || !s->io.map_add(s->io.arg, l)))
 		e->flags |= LT_MAPPED;
 	/* Config files are written without fsync: the store is the truth,
 	 * so rewrite what a crash may have lost. */
@@ -1064,22 +1231,63 @@ static int load_cb(const struct lease *l, void *arg)
 	return 0;
 }
 
+/*
+ * Pool grab: what the MACs not listed exactly may hold together, and a
+ * check that every model can get a range at all (a `slots` with no
+ * aligned window free of reserved ports would be a silent, permanent
+ * "pool exhausted").
+ */
+static int pool_limits(struct srv *s)
+{
+	const struct prov_conf *c = s->conf;
+	uint64_t slots = (uint64_t)alloc_usable_slots(&s->alloc) * c->pub_count;
+	uint64_t lan = s->alloc.lan_size - s->alloc.lan_first;
+	int i;
+
+	for (i = 0; i < c->policy.nmodels; i++) {
+		const struct model *md = &c->policy.models[i];
+
+		if (!alloc_windows(&s->alloc, md->slots)) {
+			logp(LOG_ERR_,
+			     "model %s: slots = %u has no aligned window of %u "
+			     "slots free of reserved ports in a public address; "
+			     "no phone of it could get a lease",
+			     md->name, md->slots, md->slots);
+			return -EINVAL;
+		}
+	}
+	if (lan > 1)
+		lan--; /* the broadcast address */
+	if (c->gateway - c->lan_net < c->lan_size)
+		lan--;
+	/* The reserve only means something if some MAC may use it;
+	 * without one the pool itself is the limit (and "exhausted"). */
+	s->cap_slots = s->cap_lan = UINT64_MAX;
+	if (policy_has_exact(&c->policy)) {
+		s->cap_slots = slots * (100 - c->exact_reserve) / 100;
+		s->cap_lan = lan * (100 - c->exact_reserve) / 100;
+	}
+	s->tokens = c->new_lease_burst;
+	s->tokens_at = s->now;
+	return 0;
+}
+
 int srv_new(const struct prov_conf *c, const char *tmpl_dir,
 	    struct lease_store *store, const struct srv_io *io, int64_t now,
-	    struct srv **out)
+	    int64_t wall, struct srv **out)
 {
 	unsigned int shift = 0;
 	struct srv *s;
 	int i, r;
 
-	if (!c || !store || !io || !io->send || !out)
+	if (!c || !io || !io->send || !out || (!io->fx && !store))
 		return -EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->conf = c;
 	s->now = now;
-	s->store = store;
+	s->wall_off = wall - now;
 	s->io = *io;
 	s->pend = calloc(SRV_PENDING_MAX, sizeof(*s->pend));
 	if (!s->pend) {
@@ -1105,16 +1313,23 @@ int srv_new(const struct prov_conf *c, const char *tmpl_dir,
 	/* The gateway's own address is not a phone's. */
 	if (c->gateway - c->lan_net < c->lan_size)
 		s->alloc.lan_used[c->gateway - c->lan_net] = 1;
-	r = load_templates(s, tmpl_dir);
-	if (r)
-		goto fail;
+	if (io->fx) {
+		s->fx = *io->fx;
+	} else {
+		r = srv_effects_new(c, tmpl_dir, store, &s->fx_own);
+		if (r)
+			goto fail;
+		s->fx = *s->fx_own;
+	}
 	r = lt_init(&s->lt, 4096);
 	if (r)
 		goto fail;
-	/* Leases that ran out while the server was down go first. */
-	r = lease_store_expire(store, now, NULL, NULL);
-	if (r >= 0)
-		r = lease_store_foreach(store, 1, now, load_cb, s);
+	r = pool_limits(s);
+	if (r)
+		goto fail;
+	/* Every stored lease, expired or not: load_cb decides how long
+	 * each lives on the monotonic clock. */
+	r = s->fx.foreach(s->fx.arg, load_cb, s);
 	if (r < 0) {
 		logp(LOG_ERR_, "Failed to load the leases: %s", strerror(-r));
 		goto fail;
@@ -1128,8 +1343,6 @@ fail:
 
 void srv_free(struct srv *s)
 {
-	int i;
-
 	if (!s)
 		return;
 	while (s->pcount) {
@@ -1138,10 +1351,9 @@ void srv_free(struct srv *s)
 		s->pcount--;
 	}
 	if (s->in_tx)
-		lease_store_rollback(s->store);
+		s->fx.rollback(s->fx.arg);
 	free(s->pend);
-	for (i = 0; i < POLICY_MAX_MODELS; i++)
-		free(s->tmpl_text[i]);
+	srv_effects_free(s->fx_own);
 	lt_free(&s->lt);
 	alloc_free(&s->alloc);
 	free(s);
@@ -1176,6 +1388,13 @@ int srv_format_stats(const struct srv *s, char *buf, size_t cap)
 		"nappt_dhcp_rejected_total{check=\"vendor_class\"} %lu\n"
 		"# TYPE nappt_dhcp_pool_exhausted_total counter\n"
 		"nappt_dhcp_pool_exhausted_total %lu\n"
+		"# HELP nappt_dhcp_new_lease_refused_total New leases refused "
+		"to MACs not listed exactly: their pool share or "
+		"new_lease_rate reached (a pool grab).\n"
+		"# TYPE nappt_dhcp_new_lease_refused_total counter\n"
+		"nappt_dhcp_new_lease_refused_total %lu\n"
+		"# TYPE nappt_dhcp_log_dropped_total counter\n"
+		"nappt_dhcp_log_dropped_total %lu\n"
 		"# TYPE nappt_dhcp_offers_evicted_total counter\n"
 		"nappt_dhcp_offers_evicted_total %lu\n"
 		"# TYPE nappt_dhcp_offers_expired_total counter\n"
@@ -1204,10 +1423,11 @@ int srv_format_stats(const struct srv *s, char *buf, size_t cap)
 		n->discover, n->request, n->release, n->decline, n->inform,
 		n->malformed, n->ignored, n->offer, n->ack, n->nak,
 		n->rejected_mac, n->rejected_vendor, n->exhausted,
-		n->offers_evicted, n->offers_expired, n->expired, n->overloaded,
-		n->repaired_files, n->repaired_maps, n->store_failed,
-		n->map_failed, n->render_failed, s->lt.used - s->lt.noffered,
-		s->lt.noffered, s->nq);
+		n->flood_refused, log_dropped(), n->offers_evicted,
+		n->offers_expired, n->expired, n->overloaded, n->repaired_files,
+		n->repaired_maps, n->store_failed, n->map_failed,
+		n->render_failed, s->lt.used - s->lt.noffered, s->lt.noffered,
+		s->nq);
 
 	return len < 0 || (size_t)len >= cap ? -ENOSPC : len;
 }
@@ -1217,11 +1437,12 @@ void srv_log_counters(const struct srv *s, const char *why)
 	logp(LOG_INFO_,
 	     "%s: %lu discover, %lu offer, %lu request, %lu ack, %lu nak, "
 	     "%lu release, %lu decline, %lu rejected (mac), %lu rejected "
-	     "(vendor), %lu exhausted, %lu malformed, %lu offers evicted, "
+	     "(vendor), %lu exhausted, %lu new leases refused (pool grab), "
+	     "%lu malformed, %lu offers evicted, "
 	     "%lu overloaded, %u leases, %u offers outstanding",
 	     why, s->n.discover, s->n.offer, s->n.request, s->n.ack, s->n.nak,
 	     s->n.release, s->n.decline, s->n.rejected_mac,
-	     s->n.rejected_vendor, s->n.exhausted, s->n.malformed,
-	     s->n.offers_evicted, s->n.overloaded, s->lt.used - s->lt.noffered,
-	     s->lt.noffered);
+	     s->n.rejected_vendor, s->n.exhausted, s->n.flood_refused,
+	     s->n.malformed, s->n.offers_evicted, s->n.overloaded,
+	     s->lt.used - s->lt.noffered, s->lt.noffered);
 }

@@ -42,6 +42,38 @@ struct srv_dest {
 	uint8_t mac[6];
 };
 
+/*
+ * The core's effects besides replies and maps: the lease store (the
+ * semantics of lease-store.h; put's time is the wall clock the store
+ * keeps) and a phone's config file with its tftpd gate entry (model: the
+ * index of its model in the policy).  server.c calls no store or file
+ * function but these (STYLE 17); server-effects.c has the daemon's.
+ */
+struct srv_effects {
+	void *arg;
+	int (*begin)(void *arg);
+	int (*commit)(void *arg);
+	int (*rollback)(void *arg);
+	int (*put)(void *arg, const struct lease *l, int64_t wall);
+	int (*renew)(void *arg, const struct lease *l);
+	int (*del)(void *arg, const uint8_t mac[6]);
+	int (*get)(void *arg, const uint8_t mac[6], struct lease *out);
+	/* Every stored lease, expired or not. */
+	int (*foreach)(void *arg, lease_cb cb, void *cbarg);
+	int (*file_write)(void *arg, const struct lease *l, unsigned int model);
+	void (*file_remove)(void *arg, const uint8_t mac[6],
+			    unsigned int model);
+	/* 1: there, with content. */
+	int (*file_present)(void *arg, const uint8_t mac[6],
+			    unsigned int model);
+};
+
+/* The daemon's effects: store, files under the config's phone_dir from
+ * the templates in tmpl_dir (read once, here). */
+int srv_effects_new(const struct prov_conf *c, const char *tmpl_dir,
+		    struct lease_store *store, struct srv_effects **out);
+void srv_effects_free(struct srv_effects *fx);
+
 struct srv_io {
 	void *arg;
 	/* Queue one reply. */
@@ -55,23 +87,43 @@ struct srv_io {
 	int (*map_check)(void *arg, const struct lease *l);
 	/* Make the maps equal to the store (after the store was reloaded). */
 	int (*map_reconcile)(void *arg);
+	/* Store and files; NULL: srv_new() makes the default one over
+	 * its store and tmpl_dir (srv_effects_new). */
+	const struct srv_effects *fx;
 };
 
 struct srv;
 
 /*
  * Set up from the configuration: allocator, reserved ports, templates
- * (read once, from tmpl_dir), the leases of the store (expired ones
- * deleted, live ones loaded, missing config files rewritten).  The maps
- * are taken to be reconciled already (the daemon does it first).
+ * (read once, from tmpl_dir, unless io->fx is given), the leases of the
+ * store (each one's wall-clock end mapped onto the monotonic now: at most
+ * its lease time ahead, and one that looks expired kept for its T1; see
+ * README "Clocks"), missing config files rewritten.  The maps are taken
+ * to be reconciled already (the daemon does it first).  now: monotonic
+ * seconds; wall: the wall clock at the same moment.
  */
 int srv_new(const struct prov_conf *c, const char *tmpl_dir,
 	    struct lease_store *store, const struct srv_io *io, int64_t now,
-	    struct srv **out);
+	    int64_t wall, struct srv **out);
 void srv_free(struct srv *s);
 
-/* One datagram from a client or relay (malformed ones are counted). */
-void srv_handle(struct srv *s, const uint8_t *buf, size_t len, int64_t now);
+/*
+ * One datagram from a client or relay, as sd-dhcp-server's
+ * handle_message(): 0 when it was answered or its ACK is held, else why
+ * not, as a negative errno (every case is counted too):
+ *   -EBADMSG  malformed;              -EPROTO  not a request we serve, or
+ *   -EACCES   refused (MAC, vendor);            fields its state forbids;
+ *   -ENOENT   no record of it (silence, or a NAK was sent);
+ *   -EADDRNOTAVAIL  not its address (a NAK was sent);
+ *   -EDQUOT   a new lease refused (pool grab: share or rate);
+ *   -ENOSPC   pool exhausted;         -EBUSY   too many ACKs wait for the
+ *   -EIO      the store or a reply failed;      disk;
+ *   -ESHUTDOWN  the server must be restarted from its store.
+ * RELEASE, DECLINE and another server's SELECTING return 0 when acted
+ * on.  The times: now on the monotonic clock (seconds).
+ */
+int srv_handle(struct srv *s, const uint8_t *buf, size_t len, int64_t now);
 
 /*
  * Commit what this wake-up wrote.  *group is set to the group the held
@@ -93,8 +145,11 @@ unsigned int srv_pending(const struct srv *s);
  * row is deleted in the next commit), offers and quarantined addresses,
  * and check a slice of the bound leases' files and mappings, repairing
  * what someone else removed.  Writes to the store: call srv_commit().
+ * now is monotonic (a value below the last one is taken as the last);
+ * wall is only used for the ends written to the store from now on, so a
+ * step of the wall clock neither expires nor revives a lease.
  */
-void srv_tick(struct srv *s, int64_t now);
+void srv_tick(struct srv *s, int64_t now, int64_t wall);
 
 /* Counters in the Prometheus text format; the length, or -ENOSPC. */
 int srv_format_stats(const struct srv *s, char *buf, size_t cap);

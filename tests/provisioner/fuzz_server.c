@@ -117,6 +117,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		"gateway = 100.64.0.1\npublic_pool = 203.0.113.0/30\n"
 		"reserved_ports = 5060\nmax_offers = 16\noffer_hold = 5\n"
 		"decline_hold = 20\n"
+		/* Issue 10: the pool-grab limits in play (every MAC still
+		 * allowed, one listed exactly). */
+		"exact_reserve = 25\nnew_lease_rate = 5\nnew_lease_burst = 10\n"
+		"[mac]\nallow = *\nallow = 02:00:00:00:00:01\n"
 		"[model a]\nvendor_class = prefix:A\nslots = 1\n"
 		"lease_time = 60\ntemplate = cisco\n"
 		"option = 43 hex 0104c6336407\n"
@@ -135,7 +139,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(conf.tftp_root, sizeof(conf.tftp_root), "%s", dir);
 	if (lease_store_open(":memory:", 0, &store) ||
 	    srv_new(&conf, SRCDIR "/provisioner/templates", store, &io, now,
-		    &srv))
+		    now, &srv))
 		abort();
 	return 0;
 }
@@ -158,7 +162,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (srv_commit(srv, &group) == 0 && group)
 		srv_durable(srv, group);
 	now += 3;
-	srv_tick(srv, now);
+	/* The wall clock steps back and forth (issue 10): only the ends
+	 * written to the store may follow it. */
+	srv_tick(srv, now, now + (size & 1 ? 400000000 : -400000000));
 	if (srv_commit(srv, &group) == 0 && group)
 		srv_durable(srv, group);
 	return 0;

@@ -111,6 +111,11 @@ static void test_bad_files(void **state)
 		{ "", "t.conf: [global] lan_pool is required", 0 },
 		{ HEAD "[model big]\nvendor_class = exact:x\nslots = 64\n",
 		  "wants more ports than an address has", 1 },
+		/* Issue 10: 32 x 1024 ports fit only at 0 and 32768, and
+		 * each window holds a reserved port. */
+		{ HEAD "slot_size = 1024\nreserved_ports = 40000\n"
+		       "[model big]\nvendor_class = exact:x\nslots = 32\n",
+		  "[model big] slots = 32: no aligned window", 1 },
 		{ HEAD MODEL "option = 43 hex 0g\n",
 		  "t.conf:7: option 43: bad hex bytes '0g'", 1 },
 		{ HEAD MODEL "option = 43 hex 012\n",

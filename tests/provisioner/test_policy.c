@@ -204,6 +204,38 @@ static void test_alloc_sticky_and_conflicts(void **state)
 	alloc_free(&a);
 }
 
+/* Issue 10: a range of a non-power-of-two number of slots starts at a
+ * multiple of that number within its address, as documented, on every
+ * address (64 slots per address is not a multiple of 3). */
+static void test_alloc_non_power_of_two_aligned(void **state)
+{
+	struct alloc a;
+	uint8_t mac[6] = { 0x00, 0x1b, 0x54, 9, 0, 0 };
+	uint32_t priv, pub;
+	uint16_t first, last;
+	int i, n = 0;
+
+	assert_int_equal(alloc_init(&a, IP(203, 0, 113, 0), 4, 10,
+				    IP(100, 64, 0, 0), 1024),
+			 0);
+	for (i = 0; i < 200; i++) {
+		mac[5] = (uint8_t)i;
+		mac[4] = (uint8_t)(i >> 8);
+		if (alloc_pick(&a, mac, 3, 0, 0, &priv, &pub, &first, &last))
+			break;
+		assert_int_equal(last - first + 1, 3 * 1024);
+		assert_int_equal((first >> 10) % 3, 0);
+		assert_int_equal(alloc_take(&a, priv, pub, first, last), 0);
+		n++;
+	}
+	/* 21 windows of 3 per address (slot 0 reserved: 20 usable). */
+	assert_int_equal(n, 4 * 20);
+	assert_int_equal(alloc_windows(&a, 3), 20);
+	alloc_reserve_port(&a, 30000); /* slot 29: window 27-29 */
+	assert_int_equal(alloc_windows(&a, 3), 19);
+	alloc_free(&a);
+}
+
 static void test_alloc_lan_exhaustion(void **state)
 {
 	struct alloc a;
@@ -403,6 +435,7 @@ int main(void)
 		cmocka_unit_test(test_alloc_reserved_overlap_exhaustion),
 		cmocka_unit_test(test_alloc_sticky_and_conflicts),
 		cmocka_unit_test(test_alloc_lan_exhaustion),
+		cmocka_unit_test(test_alloc_non_power_of_two_aligned),
 		cmocka_unit_test(test_opt159),
 		cmocka_unit_test(test_lt_add_get_del),
 		cmocka_unit_test(test_lt_offers),
