@@ -244,7 +244,7 @@ static struct arp_seen {
 static int arp_set(struct daemon *d, uint32_t ip, const uint8_t mac[6])
 {
 	struct arp_seen *a = &arp_seen[(ntohl(ip) * 2654435761U) >> 24];
-	time_t now = time(NULL);
+	time_t now = mono_now();
 	int r;
 
 	if (a->ip == ip && !memcmp(a->mac, mac, 6) && now - a->at < ARP_FRESH)
@@ -985,7 +985,7 @@ static void serve(struct daemon *d, struct syncer *y)
 	struct rxbuf *rx = calloc(BATCH, sizeof(*rx));
 	struct mmsghdr mh[BATCH];
 	struct iovec iov[BATCH];
-	time_t last_tick = 0, last_stats = 0, last_rc = time(NULL);
+	time_t last_tick = 0, last_stats = 0, last_rc = mono_now();
 	int i, n, r;
 
 	if (!rx)
