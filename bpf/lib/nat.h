@@ -486,6 +486,27 @@ static __always_inline int icmp_is_error(__u8 type)
  */
 
 /*
+ * A LAN source outside the LAN pool (the slow path of lan_sender): a
+ * public-pool address (attribution rests on it, never from the LAN), a
+ * martian, 0.0.0.0 (DHCP) or another host.
+ */
+static __always_inline enum nappt_stat
+lan_stranger(const struct nappt_config *cfg, __be32 saddr, __be32 daddr)
+{
+	if (in_pub_pool(cfg, saddr))
+		return NAPPT_STAT_DROP_SRC_PUBLIC;
+	if (saddr && martian_src(saddr))
+		return NAPPT_STAT_DROP_SRC_BOGON;
+	if (to_gateway(cfg, daddr))
+		return NAPPT_STAT_PASS_LOCAL;
+	if (!saddr)
+		return NAPPT_STAT_DROP_SRC_BOGON;
+	if (cfg->flags & NAPPT_CFG_LAN_FOREIGN)
+		return NAPPT_STAT_PASS_NOT_OURS;
+	return NAPPT_STAT_DROP_SRC_FOREIGN;
+}
+
+/*
  * Who may send from the LAN (threat model line 6): a leased phone from
  * its own MAC; 0.0.0.0 and unleased pool addresses only to the gateway
  * (DHCP, an expired phone asking again); other hosts only where the
@@ -493,6 +514,10 @@ static __always_inline int icmp_is_error(__u8 type)
  * from the LAN may carry a public-pool source: attribution rests on it.
  * The MAC is checked before the local pass, or a LAN host could fetch
  * another phone's TFTP config (SIP credentials) with its address.
+ * The LAN-pool test comes first: it is the common case, and the loader
+ * refuses pools that overlap each other or a martian range (bad_pools),
+ * so a LAN-pool source is neither public nor martian and those tests
+ * belong to the slow path only (one range test on the hot path).
  * Returns NAPPT_STAT_MAX with *php set for a leased phone, else the
  * reason to count (a pass_* one passes, the rest drop).
  */
@@ -504,20 +529,9 @@ lan_sender(const struct nappt_config *cfg, struct ethhdr *eth, struct iphdr *ip,
 	struct nappt_phone *ph;
 	__s64 i;
 
-	if (in_pub_pool(cfg, saddr))
-		return NAPPT_STAT_DROP_SRC_PUBLIC;
 	i = lan_index(cfg, saddr);
-	if (i < 0) {
-		if (saddr && martian_src(saddr))
-			return NAPPT_STAT_DROP_SRC_BOGON;
-		if (to_gateway(cfg, daddr))
-			return NAPPT_STAT_PASS_LOCAL;
-		if (!saddr)
-			return NAPPT_STAT_DROP_SRC_BOGON;
-		if (cfg->flags & NAPPT_CFG_LAN_FOREIGN)
-			return NAPPT_STAT_PASS_NOT_OURS;
-		return NAPPT_STAT_DROP_SRC_FOREIGN;
-	}
+	if (i < 0)
+		return lan_stranger(cfg, saddr, daddr);
 	if (saddr == cfg->lan_gw)
 		return NAPPT_STAT_DROP_SRC_BOGON;
 	*idx = (__u32)i;
