@@ -43,6 +43,29 @@ static __always_inline void csum_replace4(__sum16 *csum, __be32 from, __be32 to)
 }
 
 /*
+ * Replace two 32-bit words at once (an IPv4 address pair): RFC 1624
+ * eqn. 3 holds for any number of changed words, so one fold instead of
+ * two.  On the per-packet path of both directions (IP header and
+ * pseudo header), where it pays for the hostile-traffic checks.  Nine
+ * 16-bit terms cannot carry out of 20 bits: two folds suffice.
+ */
+static __always_inline void csum_replace8(__sum16 *csum, __be32 from1,
+					  __be32 to1, __be32 from2, __be32 to2)
+{
+	__u32 sum = (__u16) ~*csum;
+
+	sum += (__u16) ~(from1 & 0xffff);
+	sum += (__u16) ~(from1 >> 16);
+	sum += (__u16)(to1 & 0xffff);
+	sum += (__u16)(to1 >> 16);
+	sum += (__u16) ~(from2 & 0xffff);
+	sum += (__u16) ~(from2 >> 16);
+	sum += (__u16)(to2 & 0xffff);
+	sum += (__u16)(to2 >> 16);
+	*csum = (__sum16)~csum_fold32(sum);
+}
+
+/*
  * UDP: a zero checksum means "none" (RFC 768) and must stay zero; a
  * computed zero is sent as all ones.
  */
@@ -52,6 +75,17 @@ static __always_inline void udp_csum_replace4(__sum16 *csum, __be32 from,
 	if (*csum == 0)
 		return;
 	csum_replace4(csum, from, to);
+	if (*csum == 0)
+		*csum = (__sum16)0xffff;
+}
+
+static __always_inline void udp_csum_replace8(__sum16 *csum, __be32 from1,
+					      __be32 to1, __be32 from2,
+					      __be32 to2)
+{
+	if (*csum == 0)
+		return;
+	csum_replace8(csum, from1, to1, from2, to2);
 	if (*csum == 0)
 		*csum = (__sum16)0xffff;
 }

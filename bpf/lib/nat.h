@@ -144,7 +144,7 @@ static __always_inline int mac_equal(const __u8 *a, const __u8 *b)
 /*
  * Write the plan into the packet: quoted header, IP header, TTL and MACs
  * (when the FIB gave them) by direct access, then the TCP/UDP checksum
- * through the context layer (pkt_l4_csum_replace4: full or partial
+ * through the context layer (pkt_l4_csum_replace_addrs: full or partial
  * checksums, XDP or TC), last, because in TC it invalidates every packet
  * pointer.
  */
@@ -179,8 +179,7 @@ static __always_inline void apply(struct pkt *p, struct ethhdr *eth,
 		csum_replace2(&pl->icmp->checksum, old_check, iip->check);
 		*field = pl->inner_new;
 	}
-	csum_replace4(&ip->check, old_s, pl->saddr);
-	csum_replace4(&ip->check, old_d, pl->daddr);
+	csum_replace8(&ip->check, old_s, pl->saddr, old_d, pl->daddr);
 	ip->saddr = pl->saddr;
 	ip->daddr = pl->daddr;
 	if (ttl)
@@ -191,8 +190,8 @@ static __always_inline void apply(struct pkt *p, struct ethhdr *eth,
 	}
 	if (!pl->l4csum)
 		return;
-	pkt_l4_csum_replace4(p, pl->l4csum, l4off, pl->l4udp, old_s, pl->saddr);
-	pkt_l4_csum_replace4(p, pl->l4csum, l4off, pl->l4udp, old_d, pl->daddr);
+	pkt_l4_csum_replace_addrs(p, pl->l4csum, l4off, pl->l4udp, old_s,
+				  pl->saddr, old_d, pl->daddr);
 }
 
 /* Translate, rewrite the MACs, and send out of ifindex. */
