@@ -43,26 +43,27 @@ static __always_inline void csum_replace4(__sum16 *csum, __be32 from, __be32 to)
 }
 
 /*
- * Replace two 32-bit words at once (an IPv4 address pair): RFC 1624
- * eqn. 3 holds for any number of changed words, so one fold instead of
- * two.  On the per-packet path of both directions (IP header and
- * pseudo header), where it pays for the hostile-traffic checks.  Nine
- * 16-bit terms cannot carry out of 20 bits: two folds suffice.
+ * Two 32-bit words (an IPv4 address pair) changing: RFC 1624 eqn. 3
+ * holds for any number of changed words, and the IP header and the
+ * TCP/UDP pseudo header change by the same words, so the difference
+ * (~m + m' over the 16-bit halves) is summed once and applied to both
+ * checksums, one fold each.  On the per-packet path of both directions,
+ * where it pays for the hostile-traffic checks.  Eight 16-bit terms plus
+ * the old checksum cannot carry out of 20 bits: two folds suffice.
  */
-static __always_inline void csum_replace8(__sum16 *csum, __be32 from1,
-					  __be32 to1, __be32 from2, __be32 to2)
+static __always_inline __u32 csum_diff8(__be32 from1, __be32 to1, __be32 from2,
+					__be32 to2)
 {
-	__u32 sum = (__u16) ~*csum;
+	return (__u32)(__u16) ~(from1 & 0xffff) + (__u16) ~(from1 >> 16) +
+	       (__u16)(to1 & 0xffff) + (__u16)(to1 >> 16) +
+	       (__u16) ~(from2 & 0xffff) + (__u16) ~(from2 >> 16) +
+	       (__u16)(to2 & 0xffff) + (__u16)(to2 >> 16);
+}
 
-	sum += (__u16) ~(from1 & 0xffff);
-	sum += (__u16) ~(from1 >> 16);
-	sum += (__u16)(to1 & 0xffff);
-	sum += (__u16)(to1 >> 16);
-	sum += (__u16) ~(from2 & 0xffff);
-	sum += (__u16) ~(from2 >> 16);
-	sum += (__u16)(to2 & 0xffff);
-	sum += (__u16)(to2 >> 16);
-	*csum = (__sum16)~csum_fold32(sum);
+/* Apply a csum_diff8() difference to *csum. */
+static __always_inline void csum_apply_diff(__sum16 *csum, __u32 diff)
+{
+	*csum = (__sum16)~csum_fold32((__u32)(__u16) ~*csum + diff);
 }
 
 /*
@@ -79,13 +80,11 @@ static __always_inline void udp_csum_replace4(__sum16 *csum, __be32 from,
 		*csum = (__sum16)0xffff;
 }
 
-static __always_inline void udp_csum_replace8(__sum16 *csum, __be32 from1,
-					      __be32 to1, __be32 from2,
-					      __be32 to2)
+static __always_inline void udp_csum_apply_diff(__sum16 *csum, __u32 diff)
 {
 	if (*csum == 0)
 		return;
-	csum_replace8(csum, from1, to1, from2, to2);
+	csum_apply_diff(csum, diff);
 	if (*csum == 0)
 		*csum = (__sum16)0xffff;
 }

@@ -138,7 +138,8 @@ static __always_inline int pkt_fits_dev(struct pkt *p, __u32 ifindex, __u32 len,
  * packet.
  *
  * XDP sees frames as they came off the wire, with full checksums, and
- * updates them by hand, both words in one fold -- except in
+ * updates them by hand with diff (csum_diff8 of the same words), one
+ * fold -- except in
  * super-packets, whose field holds the partial (pseudo-header,
  * uncomplemented) sum that GSO completes per segment: it moves the other
  * way.  TC may see CHECKSUM_PARTIAL packets (GRO aggregates, traffic from
@@ -148,7 +149,7 @@ static __always_inline int pkt_fits_dev(struct pkt *p, __u32 ifindex, __u32 len,
  */
 static __always_inline void
 pkt_l4_csum_replace_addrs(struct pkt *p, __sum16 *csum, long off, int udp,
-			  __be32 old_s, __be32 new_s, __be32 old_d,
+			  __u32 diff, __be32 old_s, __be32 new_s, __be32 old_d,
 			  __be32 new_d)
 {
 	if (p->xdp) {
@@ -156,12 +157,12 @@ pkt_l4_csum_replace_addrs(struct pkt *p, __sum16 *csum, long off, int udp,
 			if (udp && !*csum)
 				return;
 			*csum = ~*csum;
-			csum_replace8(csum, old_s, new_s, old_d, new_d);
+			csum_apply_diff(csum, diff);
 			*csum = ~*csum;
 		} else if (udp) {
-			udp_csum_replace8(csum, old_s, new_s, old_d, new_d);
+			udp_csum_apply_diff(csum, diff);
 		} else {
-			csum_replace8(csum, old_s, new_s, old_d, new_d);
+			csum_apply_diff(csum, diff);
 		}
 	} else {
 		__u64 f = BPF_F_PSEUDO_HDR | sizeof(__be32);

@@ -154,6 +154,7 @@ static __always_inline void apply(struct pkt *p, struct ethhdr *eth,
 {
 	__be32 old_s = ip->saddr, old_d = ip->daddr;
 	long l4off = pl->l4csum ? (long)pl->l4csum - (long)p->data : -1;
+	__u32 diff;
 
 	if (pl->icmp && pl->iip) {
 		/* ICMP's checksum covers the quoted bytes (no pseudo header):
@@ -179,7 +180,8 @@ static __always_inline void apply(struct pkt *p, struct ethhdr *eth,
 		csum_replace2(&pl->icmp->checksum, old_check, iip->check);
 		*field = pl->inner_new;
 	}
-	csum_replace8(&ip->check, old_s, pl->saddr, old_d, pl->daddr);
+	diff = csum_diff8(old_s, pl->saddr, old_d, pl->daddr);
+	csum_apply_diff(&ip->check, diff);
 	ip->saddr = pl->saddr;
 	ip->daddr = pl->daddr;
 	if (ttl)
@@ -190,7 +192,7 @@ static __always_inline void apply(struct pkt *p, struct ethhdr *eth,
 	}
 	if (!pl->l4csum)
 		return;
-	pkt_l4_csum_replace_addrs(p, pl->l4csum, l4off, pl->l4udp, old_s,
+	pkt_l4_csum_replace_addrs(p, pl->l4csum, l4off, pl->l4udp, diff, old_s,
 				  pl->saddr, old_d, pl->daddr);
 }
 
