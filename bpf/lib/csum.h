@@ -99,15 +99,14 @@ static __always_inline void udp_csum_replace2(__sum16 *csum, __be16 from,
 		*csum = (__sum16)0xffff;
 }
 
-/* TTL is the high byte of the 16-bit word it shares with the protocol
- * (RFC 1624 / kernel ip_decrease_ttl). */
-static __always_inline void ip_decrease_ttl(struct iphdr *ip)
-{
-	__u32 check = (__u32)ip->check;
-
-	check += (__u32)bpf_htons(0x0100);
-	ip->check = (__sum16)(check + (check >= 0xFFFF));
-	ip->ttl--;
-}
+/*
+ * The csum_diff8()-style term for a TTL decrement (RFC 1624 / kernel
+ * ip_decrease_ttl): TTL is the high byte of the 16-bit word it shares
+ * with the protocol, so the word m becomes m - htons(0x0100) and
+ * ~m + m' is a constant.  Only for TTL >= 1 (no borrow): the callers
+ * decrement only after checking TTL > 1.  Added to the address
+ * difference, the header checksum takes one fold for both.
+ */
+#define CSUM_DIFF_TTL_DEC ((__u32)(0xffff - bpf_htons(0x0100)))
 
 #endif /* NAPPT_CSUM_H */

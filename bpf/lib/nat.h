@@ -181,11 +181,11 @@ static __always_inline void apply(struct pkt *p, struct ethhdr *eth,
 		*field = pl->inner_new;
 	}
 	diff = csum_diff8(old_s, pl->saddr, old_d, pl->daddr);
-	csum_apply_diff(&ip->check, diff);
+	csum_apply_diff(&ip->check, ttl ? diff + CSUM_DIFF_TTL_DEC : diff);
 	ip->saddr = pl->saddr;
 	ip->daddr = pl->daddr;
 	if (ttl)
-		ip_decrease_ttl(ip);
+		ip->ttl--;
 	if (dmac) {
 		__builtin_memcpy(eth->h_dest, dmac, ETH_ALEN);
 		__builtin_memcpy(eth->h_source, smac, ETH_ALEN);
