@@ -43,6 +43,30 @@ static __always_inline void csum_replace4(__sum16 *csum, __be32 from, __be32 to)
 }
 
 /*
+ * Two 32-bit words (an IPv4 address pair) changing: RFC 1624 eqn. 3
+ * holds for any number of changed words, and the IP header and the
+ * TCP/UDP pseudo header change by the same words, so the difference
+ * (~m + m' over the 16-bit halves) is summed once and applied to both
+ * checksums, one fold each.  On the per-packet path of both directions,
+ * where it pays for the hostile-traffic checks.  Eight 16-bit terms plus
+ * the old checksum cannot carry out of 20 bits: two folds suffice.
+ */
+static __always_inline __u32 csum_diff8(__be32 from1, __be32 to1, __be32 from2,
+					__be32 to2)
+{
+	return (__u32)(__u16) ~(from1 & 0xffff) + (__u16) ~(from1 >> 16) +
+	       (__u16)(to1 & 0xffff) + (__u16)(to1 >> 16) +
+	       (__u16) ~(from2 & 0xffff) + (__u16) ~(from2 >> 16) +
+	       (__u16)(to2 & 0xffff) + (__u16)(to2 >> 16);
+}
+
+/* Apply a csum_diff8() difference to *csum. */
+static __always_inline void csum_apply_diff(__sum16 *csum, __u32 diff)
+{
+	*csum = (__sum16)~csum_fold32((__u32)(__u16) ~*csum + diff);
+}
+
+/*
  * UDP: a zero checksum means "none" (RFC 768) and must stay zero; a
  * computed zero is sent as all ones.
  */
@@ -52,6 +76,15 @@ static __always_inline void udp_csum_replace4(__sum16 *csum, __be32 from,
 	if (*csum == 0)
 		return;
 	csum_replace4(csum, from, to);
+	if (*csum == 0)
+		*csum = (__sum16)0xffff;
+}
+
+static __always_inline void udp_csum_apply_diff(__sum16 *csum, __u32 diff)
+{
+	if (*csum == 0)
+		return;
+	csum_apply_diff(csum, diff);
 	if (*csum == 0)
 		*csum = (__sum16)0xffff;
 }
@@ -66,15 +99,14 @@ static __always_inline void udp_csum_replace2(__sum16 *csum, __be16 from,
 		*csum = (__sum16)0xffff;
 }
 
-/* TTL is the high byte of the 16-bit word it shares with the protocol
- * (RFC 1624 / kernel ip_decrease_ttl). */
-static __always_inline void ip_decrease_ttl(struct iphdr *ip)
-{
-	__u32 check = (__u32)ip->check;
-
-	check += (__u32)bpf_htons(0x0100);
-	ip->check = (__sum16)(check + (check >= 0xFFFF));
-	ip->ttl--;
-}
+/*
+ * The csum_diff8()-style term for a TTL decrement (RFC 1624 / kernel
+ * ip_decrease_ttl): TTL is the high byte of the 16-bit word it shares
+ * with the protocol, so the word m becomes m - htons(0x0100) and
+ * ~m + m' is a constant.  Only for TTL >= 1 (no borrow): the callers
+ * decrement only after checking TTL > 1.  Added to the address
+ * difference, the header checksum takes one fold for both.
+ */
+#define CSUM_DIFF_TTL_DEC ((__u32)(0xffff - bpf_htons(0x0100)))
 
 #endif /* NAPPT_CSUM_H */

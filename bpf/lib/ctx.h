@@ -133,40 +133,44 @@ static __always_inline int pkt_fits_dev(struct pkt *p, __u32 ifindex, __u32 len,
 }
 
 /*
- * Update a TCP/UDP checksum for a changed 32-bit word of the pseudo
- * header (RFC 1624), at byte offset off of the packet.
+ * Update a TCP/UDP checksum for the changed source and destination
+ * addresses of the pseudo header (RFC 1624), at byte offset off of the
+ * packet.
  *
  * XDP sees frames as they came off the wire, with full checksums, and
- * updates them by hand -- except in super-packets, whose field holds the
- * partial (pseudo-header, uncomplemented) sum that GSO completes per
- * segment: it moves the other way.  TC may see CHECKSUM_PARTIAL packets
- * (GRO aggregates, traffic from local sockets) and bpf_l4_csum_replace()
- * knows which: TC uses it; it invalidates every packet pointer, so this
- * comes last.  UDP: 0 means no checksum and stays 0; a computed 0 is sent
- * as 0xffff (RFC 768).
+ * updates them by hand with diff (csum_diff8 of the same words), one
+ * fold -- except in
+ * super-packets, whose field holds the partial (pseudo-header,
+ * uncomplemented) sum that GSO completes per segment: it moves the other
+ * way.  TC may see CHECKSUM_PARTIAL packets (GRO aggregates, traffic from
+ * local sockets) and bpf_l4_csum_replace() knows which: TC uses it; it
+ * invalidates every packet pointer, so this comes last.  UDP: 0 means no
+ * checksum and stays 0; a computed 0 is sent as 0xffff (RFC 768).
  */
-static __always_inline void pkt_l4_csum_replace4(struct pkt *p, __sum16 *csum,
-						 long off, int udp, __be32 from,
-						 __be32 to)
+static __always_inline void
+pkt_l4_csum_replace_addrs(struct pkt *p, __sum16 *csum, long off, int udp,
+			  __u32 diff, __be32 old_s, __be32 new_s, __be32 old_d,
+			  __be32 new_d)
 {
 	if (p->xdp) {
 		if (p->super) {
 			if (udp && !*csum)
 				return;
 			*csum = ~*csum;
-			csum_replace4(csum, from, to);
+			csum_apply_diff(csum, diff);
 			*csum = ~*csum;
 		} else if (udp) {
-			udp_csum_replace4(csum, from, to);
+			udp_csum_apply_diff(csum, diff);
 		} else {
-			csum_replace4(csum, from, to);
+			csum_apply_diff(csum, diff);
 		}
 	} else {
 		__u64 f = BPF_F_PSEUDO_HDR | sizeof(__be32);
 
 		if (udp)
 			f |= BPF_F_MARK_MANGLED_0;
-		bpf_l4_csum_replace(p->ctx, off, from, to, f);
+		bpf_l4_csum_replace(p->ctx, off, old_s, new_s, f);
+		bpf_l4_csum_replace(p->ctx, off, old_d, new_d, f);
 	}
 }
 

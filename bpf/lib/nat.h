@@ -135,6 +135,19 @@ static __always_inline int to_gateway(const struct nappt_config *cfg,
 	       (bpf_ntohl(daddr) >> 28) == 0xe;
 }
 
+/* Every MAC the data plane copies (packet, lease, next-hop cache, config,
+ * FIB answer on the stack) sits at an even offset: three 2-byte moves
+ * instead of the six byte moves __builtin_memcpy gives without known
+ * alignment (the verifier holds stack accesses to their size's
+ * alignment, so 2 bytes is the widest that serves every caller).  On the
+ * per-packet path of both directions. */
+static __always_inline void mac_copy(__u8 *dst, const __u8 *src)
+{
+	((__u16 *)dst)[0] = ((const __u16 *)src)[0];
+	((__u16 *)dst)[1] = ((const __u16 *)src)[1];
+	((__u16 *)dst)[2] = ((const __u16 *)src)[2];
+}
+
 static __always_inline int mac_equal(const __u8 *a, const __u8 *b)
 {
 	return *(const __u32 *)a == *(const __u32 *)b &&
@@ -144,7 +157,7 @@ static __always_inline int mac_equal(const __u8 *a, const __u8 *b)
 /*
  * Write the plan into the packet: quoted header, IP header, TTL and MACs
  * (when the FIB gave them) by direct access, then the TCP/UDP checksum
- * through the context layer (pkt_l4_csum_replace4: full or partial
+ * through the context layer (pkt_l4_csum_replace_addrs: full or partial
  * checksums, XDP or TC), last, because in TC it invalidates every packet
  * pointer.
  */
@@ -154,6 +167,7 @@ static __always_inline void apply(struct pkt *p, struct ethhdr *eth,
 {
 	__be32 old_s = ip->saddr, old_d = ip->daddr;
 	long l4off = pl->l4csum ? (long)pl->l4csum - (long)p->data : -1;
+	__u32 diff;
 
 	if (pl->icmp && pl->iip) {
 		/* ICMP's checksum covers the quoted bytes (no pseudo header):
@@ -179,20 +193,20 @@ static __always_inline void apply(struct pkt *p, struct ethhdr *eth,
 		csum_replace2(&pl->icmp->checksum, old_check, iip->check);
 		*field = pl->inner_new;
 	}
-	csum_replace4(&ip->check, old_s, pl->saddr);
-	csum_replace4(&ip->check, old_d, pl->daddr);
+	diff = csum_diff8(old_s, pl->saddr, old_d, pl->daddr);
+	csum_apply_diff(&ip->check, ttl ? diff + CSUM_DIFF_TTL_DEC : diff);
 	ip->saddr = pl->saddr;
 	ip->daddr = pl->daddr;
 	if (ttl)
-		ip_decrease_ttl(ip);
+		ip->ttl--;
 	if (dmac) {
-		__builtin_memcpy(eth->h_dest, dmac, ETH_ALEN);
-		__builtin_memcpy(eth->h_source, smac, ETH_ALEN);
+		mac_copy(eth->h_dest, dmac);
+		mac_copy(eth->h_source, smac);
 	}
 	if (!pl->l4csum)
 		return;
-	pkt_l4_csum_replace4(p, pl->l4csum, l4off, pl->l4udp, old_s, pl->saddr);
-	pkt_l4_csum_replace4(p, pl->l4csum, l4off, pl->l4udp, old_d, pl->daddr);
+	pkt_l4_csum_replace_addrs(p, pl->l4csum, l4off, pl->l4udp, diff, old_s,
+				  pl->saddr, old_d, pl->daddr);
 }
 
 /* Translate, rewrite the MACs, and send out of ifindex. */
@@ -486,6 +500,27 @@ static __always_inline int icmp_is_error(__u8 type)
  */
 
 /*
+ * A LAN source outside the LAN pool (the slow path of lan_sender): a
+ * public-pool address (attribution rests on it, never from the LAN), a
+ * martian, 0.0.0.0 (DHCP) or another host.
+ */
+static __always_inline enum nappt_stat
+lan_stranger(const struct nappt_config *cfg, __be32 saddr, __be32 daddr)
+{
+	if (in_pub_pool(cfg, saddr))
+		return NAPPT_STAT_DROP_SRC_PUBLIC;
+	if (saddr && martian_src(saddr))
+		return NAPPT_STAT_DROP_SRC_BOGON;
+	if (to_gateway(cfg, daddr))
+		return NAPPT_STAT_PASS_LOCAL;
+	if (!saddr)
+		return NAPPT_STAT_DROP_SRC_BOGON;
+	if (cfg->flags & NAPPT_CFG_LAN_FOREIGN)
+		return NAPPT_STAT_PASS_NOT_OURS;
+	return NAPPT_STAT_DROP_SRC_FOREIGN;
+}
+
+/*
  * Who may send from the LAN (threat model line 6): a leased phone from
  * its own MAC; 0.0.0.0 and unleased pool addresses only to the gateway
  * (DHCP, an expired phone asking again); other hosts only where the
@@ -493,6 +528,10 @@ static __always_inline int icmp_is_error(__u8 type)
  * from the LAN may carry a public-pool source: attribution rests on it.
  * The MAC is checked before the local pass, or a LAN host could fetch
  * another phone's TFTP config (SIP credentials) with its address.
+ * The LAN-pool test comes first: it is the common case, and the loader
+ * refuses pools that overlap each other or a martian range (bad_pools),
+ * so a LAN-pool source is neither public nor martian and those tests
+ * belong to the slow path only (one range test on the hot path).
  * Returns NAPPT_STAT_MAX with *php set for a leased phone, else the
  * reason to count (a pass_* one passes, the rest drop).
  */
@@ -504,20 +543,9 @@ lan_sender(const struct nappt_config *cfg, struct ethhdr *eth, struct iphdr *ip,
 	struct nappt_phone *ph;
 	__s64 i;
 
-	if (in_pub_pool(cfg, saddr))
-		return NAPPT_STAT_DROP_SRC_PUBLIC;
 	i = lan_index(cfg, saddr);
-	if (i < 0) {
-		if (saddr && martian_src(saddr))
-			return NAPPT_STAT_DROP_SRC_BOGON;
-		if (to_gateway(cfg, daddr))
-			return NAPPT_STAT_PASS_LOCAL;
-		if (!saddr)
-			return NAPPT_STAT_DROP_SRC_BOGON;
-		if (cfg->flags & NAPPT_CFG_LAN_FOREIGN)
-			return NAPPT_STAT_PASS_NOT_OURS;
-		return NAPPT_STAT_DROP_SRC_FOREIGN;
-	}
+	if (i < 0)
+		return lan_stranger(cfg, saddr, daddr);
 	if (saddr == cfg->lan_gw)
 		return NAPPT_STAT_DROP_SRC_BOGON;
 	*idx = (__u32)i;
