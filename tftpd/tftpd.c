@@ -1083,8 +1083,10 @@ static void handle_request(const uint8_t *buf, size_t len,
 		listen_error(from, fromlen, local, TFTP_EUNDEF, "Server busy");
 		goto fail;
 	}
+	/* Evict before taking the client record: evicting the client's only
+	 * transfer frees that record (use-after-free, then double free). */
+	xfer_make_room(client_get(from, false));
 	cl = client_get(from, true);
-	xfer_make_room(cl);
 	t = calloc(1, sizeof(*t));
 	if (!t || !cl) {
 		close(sock);

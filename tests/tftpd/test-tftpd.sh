@@ -256,6 +256,30 @@ t_stall() { # a client asking timeout 255 and then silent: given up at -s
 	grep -q "Gave up sending img.bin" "$log" && [ "$r" -le 4 ]
 }
 check "d2: a timeout-255 transfer is given up after --max-stall-s" t_stall
+# Eviction of a client's only transfer frees its client record: the new
+# transfer must not be tied to the freed one (a use-after-free, then a
+# double free).  Under ASan: the server lives on, serves, reports nothing.
+ASAN_BIN=$(cd "$BUILD" && pwd)/nappt-tftpd-asan
+t_evict() { # ARGS: the limit; the stalled RRQs come from .2 (and .3)
+	local log=$TFT_TMP/evict.log r alive=1 o=$OUT/raw-evict
+	ASAN_OPTIONS=detect_leaks=0 BIN=$ASAN_BIN srv2 6974 "$log" \
+		-l $SRV:6974 "$@" "$ROOT" || return 1
+	raw storm img.bin 1 --port 6974 --wait 0.3
+	raw storm img.bin 1 --port 6974 --wait 0.3 --bind $PHONE2
+	for i in 1 2 3; do
+		rm -f "$o"
+		r=$(raw rrq small.cfg --port 6974 --out "$o")
+		echo "$i: $r"
+		grep -q "^OK 4096 " <<<"$r" && same small.cfg "$o" || alive=0
+	done
+	kill -0 "$SRV2_PID" 2>/dev/null || alive=0
+	srv2_stop
+	grep -E "Evicted|Sanitizer|runtime error" "$log" | head -5
+	[ $alive = 1 ] && grep -q Evicted "$log" &&
+		! grep -qE "Sanitizer|runtime error" "$log"
+}
+check "d2: per-client eviction of a client's only transfer (ASan)" t_evict -c 1
+check "d2: global eviction of a client's only transfer (ASan)" t_evict -m 2
 
 # RFC 7440: nothing after the final block, netascii windows included
 t_nawin() {
