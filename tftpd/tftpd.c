@@ -57,6 +57,9 @@ struct config {
 	unsigned int max_transfers;
 	unsigned int max_per_client;
 	unsigned int error_rate; /* error replies per second, whole server */
+	/* A client ACKing one block per max_stall would hold its slot for
+	 * ever: a transfer's whole life is bounded too. */
+	unsigned int max_life_ms;
 	struct tftp_timing tm;
 	struct tftp_limits lim;
 	bool blksize_auto; /* cap blksize at the route MTU */
@@ -104,6 +107,7 @@ static struct config cfg = {
 	.max_transfers = 10000,
 	.max_per_client = 8,
 	.error_rate = 100,
+	.max_life_ms = 600000,
 	.tm = { .rto_ms = 1000,
 		.max_retries = 5,
 		.unproven_retries = 1,
@@ -586,6 +590,14 @@ static void listen_error(const struct sockaddr_storage *to, socklen_t tolen,
 }
 
 /* Transfer sockets are connect()ed to the peer. */
+static uint64_t xfer_deadline(const struct xfer *t)
+{
+	uint64_t d = tftp_xfer_deadline(&t->x, &cfg.tm, now);
+	uint64_t end = t->start_ms + cfg.max_life_ms;
+
+	return d < end ? d : end;
+}
+
 static void xfer_error(struct xfer *t, uint16_t code, const char *msg)
 {
 	uint8_t buf[128];
@@ -709,7 +721,7 @@ static int xfer_send(struct xfer *t)
 		}
 		done++; /* lost on the way out */
 	}
-	timer_arm(t, tftp_xfer_deadline(&t->x, &cfg.tm, now));
+	timer_arm(t, xfer_deadline(t));
 	return 0;
 }
 
@@ -821,6 +833,16 @@ out:
 
 static void xfer_timeout(struct xfer *t)
 {
+	if (now >= t->start_ms + cfg.max_life_ms) {
+		log_msg(LOG_NOTICE,
+			"Gave up sending %s to %s after %llu ms: too long",
+			ESC(t->name), t->peer_str,
+			(unsigned long long)(now - t->start_ms));
+		if (tftp_xfer_proven(&t->x))
+			xfer_error(t, TFTP_EUNDEF, "Transfer too long");
+		xfer_free(t);
+		return;
+	}
 	if (tftp_xfer_expire(&t->x, &cfg.tm, now) < 0) {
 		log_msg(LOG_NOTICE,
 			"Gave up sending %s to %s after %u retries, %llu ms",
@@ -1349,6 +1371,8 @@ static void usage(FILE *f)
 		"                             (default 8; 0: no cap)\n"
 		"  -s, --max-stall-s N        give a transfer up after N s without\n"
 		"                             progress, whatever it negotiated (default 60)\n"
+		"  -L, --max-life-s N         give a transfer up after N s in all\n"
+		"                             (default 600)\n"
 		"  -e, --error-rate N         error replies per second (default 100)\n"
 		"  -b, --max-blksize N        largest blksize granted (default: the\n"
 		"                             route MTU minus headers)\n"
@@ -1388,6 +1412,7 @@ int main(int argc, char **argv)
 		{ "gate-dir", required_argument, NULL, 'G' },
 		{ "max-per-client", required_argument, NULL, 'c' },
 		{ "max-stall-s", required_argument, NULL, 's' },
+		{ "max-life-s", required_argument, NULL, 'L' },
 		{ "error-rate", required_argument, NULL, 'e' },
 		{ "unproven-retries", required_argument, NULL, 'U' },
 		{ "phones", required_argument, NULL, 'p' },
@@ -1403,11 +1428,11 @@ int main(int argc, char **argv)
 		{}
 	};
 	static char gate_buf[PATH_MAX];
-	unsigned int stall_s = 60;
+	unsigned int stall_s = 60, life_s = 600;
 	int c, r = 0;
 
 	setvbuf(stderr, NULL, _IOLBF, 0);
-	while ((c = getopt_long(argc, argv, "r:l:gG:p:m:c:s:e:b:w:t:R:U:vqnh",
+	while ((c = getopt_long(argc, argv, "r:l:gG:p:m:c:s:L:e:b:w:t:R:U:vqnh",
 				opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
@@ -1428,6 +1453,9 @@ int main(int argc, char **argv)
 			break;
 		case 's':
 			r = parse_uint(optarg, 1, 3600, &stall_s);
+			break;
+		case 'L':
+			r = parse_uint(optarg, 1, 86400, &life_s);
 			break;
 		case 'e':
 			r = parse_uint(optarg, 1, 1000000, &cfg.error_rate);
@@ -1486,6 +1514,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	cfg.tm.max_stall_ms = stall_s * 1000;
+	cfg.max_life_ms = life_s * 1000;
 	if (cfg.gate && !cfg.gate_dir) {
 		snprintf(gate_buf, sizeof(gate_buf), "%s/.leases",
 			 cfg.phones ? cfg.phones : cfg.root);

@@ -280,6 +280,17 @@ t_evict() { # ARGS: the limit; the stalled RRQs come from .2 (and .3)
 }
 check "d2: per-client eviction of a client's only transfer (ASan)" t_evict -c 1
 check "d2: global eviction of a client's only transfer (ASan)" t_evict -m 2
+t_life() { # ACKs every 0.5 s: never stalled, given up at --max-life-s
+	local log=$TFT_TMP/life.log r
+	srv2 6975 "$log" -l $SRV:6975 -L 2 -s 60 -t 5000 "$ROOT" || return 1
+	r=$(raw slow img.bin --port 6975 --wait 0.5)
+	srv2_stop
+	echo "$r"
+	grep "too long" "$log"
+	[[ "$r" =~ ^ERROR\ 0\ Transfer\ too\ long\ AFTER\ ([0-9]+) ]] &&
+		[ "${BASH_REMATCH[1]}" -le 5 ]
+}
+check "d2: a slowly ACKing transfer is given up after --max-life-s" t_life
 
 # RFC 7440: nothing after the final block, netascii windows included
 t_nawin() {
