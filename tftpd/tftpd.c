@@ -60,6 +60,12 @@ struct config {
 	/* A client ACKing one block per max_stall would hold its slot for
 	 * ever: a transfer's whole life is bounded too. */
 	unsigned int max_life_ms;
+	/* new transfers per second (and burst) per source address that has
+	 * not proved it owns itself: at the per-client cap a request evicts
+	 * an older one, so without this the replies to forged RRQs follow
+	 * the request rate */
+	unsigned int new_rate;
+	unsigned int new_burst;
 	struct tftp_timing tm;
 	struct tftp_limits lim;
 	bool blksize_auto; /* cap blksize at the route MTU */
@@ -84,6 +90,7 @@ struct xfer {
 	char peer_str[INET6_ADDRSTRLEN + 8];
 	char name[TFTP_FILENAME_MAX + 1];
 	uint64_t start_ms;
+	bool marked; /* its address marked proven in new_slots */
 	uint64_t deadline;
 	size_t heap_idx; /* SIZE_MAX: not armed */
 	unsigned int mtu;
@@ -108,6 +115,8 @@ static struct config cfg = {
 	.max_per_client = 8,
 	.error_rate = 100,
 	.max_life_ms = 600000,
+	.new_rate = 10,
+	.new_burst = 20,
 	.tm = { .rto_ms = 1000,
 		.max_retries = 5,
 		.unproven_retries = 1,
@@ -128,6 +137,20 @@ static volatile sig_atomic_t stop;
 static uint8_t hash_key[16];
 static bool gso_ok = true;
 static struct tftp_bucket err_bucket;
+
+/* Per-address buckets of new transfers, a fixed table indexed by the keyed
+ * hash (a slot taken by another address starts over full: no allocation a
+ * flood of forged sources could grow).  An address that ACKed a transfer
+ * (proved it receives what is sent to it) is exempt for NEW_PROVEN_MS. */
+#define NEW_SLOTS 4096
+#define NEW_PROVEN_MS 600000
+struct new_slot {
+	uint8_t ip[16];
+	uint64_t proven_ms;
+	struct tftp_bucket b;
+};
+static struct new_slot new_slots[NEW_SLOTS];
+static unsigned long long new_limited; /* RRQs ignored by the buckets */
 
 static struct xfer *buckets[HASH_BUCKETS];
 static struct client *cbuckets[HASH_BUCKETS];
@@ -330,6 +353,32 @@ static unsigned int ip_hash(const uint8_t ip[16])
 {
 	return (unsigned int)tftp_siphash(hash_key, ip, 16) &
 	       (HASH_BUCKETS - 1);
+}
+
+static struct new_slot *new_slot(const struct sockaddr_storage *ss)
+{
+	uint8_t ip[16];
+	struct new_slot *sl;
+
+	addr_key(ss, ip);
+	sl = &new_slots[tftp_siphash(hash_key, ip, 16) & (NEW_SLOTS - 1)];
+	if (memcmp(sl->ip, ip, 16)) {
+		memset(sl, 0, sizeof(*sl));
+		memcpy(sl->ip, ip, 16);
+	}
+	return sl;
+}
+
+static bool new_allowed(const struct sockaddr_storage *ss)
+{
+	struct new_slot *sl;
+
+	if (!cfg.new_rate)
+		return true;
+	sl = new_slot(ss);
+	if (sl->proven_ms && now - sl->proven_ms < NEW_PROVEN_MS)
+		return true;
+	return tftp_bucket_take(&sl->b, now, cfg.new_rate, cfg.new_burst);
 }
 
 /* --- timers: a binary min-heap of armed transfers ------------------------- */
@@ -794,9 +843,14 @@ static void xfer_input(struct xfer *t, uint32_t events)
 
 			switch (tftp_xfer_on_ack(&t->x, blk, now)) {
 			case TFTP_ACK_DONE:
+				new_slot(&t->peer)->proven_ms = now;
 				xfer_finish(t);
 				return;
 			case TFTP_ACK_ADVANCED:
+				if (!t->marked && tftp_xfer_proven(&t->x)) {
+					new_slot(&t->peer)->proven_ms = now;
+					t->marked = true;
+				}
 				lru_unlink(t);
 				lru_append(t);
 				send = true;
@@ -1074,6 +1128,15 @@ static void handle_request(const uint8_t *buf, size_t len,
 		    !strcmp(old->name, req.filename))
 			return;
 		xfer_free(old);
+	}
+	if (!new_allowed(from)) {
+		/* silently: an answer is what a forger wants */
+		new_limited++;
+		log_msg((new_limited & (new_limited - 1)) ? LOG_DEBUG :
+							    LOG_NOTICE,
+			"Ignored RRQ of %s from %s: --new-rate (%llu so far)",
+			ESC(req.filename), who, new_limited);
+		return;
 	}
 
 	r = tftp_filename_check(req.filename);
@@ -1373,6 +1436,8 @@ static void usage(FILE *f)
 		"                             progress, whatever it negotiated (default 60)\n"
 		"  -L, --max-life-s N         give a transfer up after N s in all\n"
 		"                             (default 600)\n"
+		"  -N, --new-rate N[:BURST]   new transfers per second per address that\n"
+		"                             has not ACKed yet (default 10:20; 0: off)\n"
 		"  -e, --error-rate N         error replies per second (default 100)\n"
 		"  -b, --max-blksize N        largest blksize granted (default: the\n"
 		"                             route MTU minus headers)\n"
@@ -1403,6 +1468,24 @@ static int parse_uint(const char *s, unsigned int min, unsigned int max,
 	return 0;
 }
 
+/* N or N:BURST; the burst defaults to 2 N */
+static int parse_rate(char *s, unsigned int *rate, unsigned int *burst)
+{
+	char *colon = strchr(s, ':');
+	int r;
+
+	if (colon)
+		*colon = '\0';
+	r = parse_uint(s, 0, 1000000, rate);
+	if (!r && colon)
+		r = parse_uint(colon + 1, 1, 1000000, burst);
+	else if (!r)
+		*burst = *rate ? 2 * *rate : 1;
+	if (colon)
+		*colon = ':';
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1413,6 +1496,7 @@ int main(int argc, char **argv)
 		{ "max-per-client", required_argument, NULL, 'c' },
 		{ "max-stall-s", required_argument, NULL, 's' },
 		{ "max-life-s", required_argument, NULL, 'L' },
+		{ "new-rate", required_argument, NULL, 'N' },
 		{ "error-rate", required_argument, NULL, 'e' },
 		{ "unproven-retries", required_argument, NULL, 'U' },
 		{ "phones", required_argument, NULL, 'p' },
@@ -1432,8 +1516,9 @@ int main(int argc, char **argv)
 	int c, r = 0;
 
 	setvbuf(stderr, NULL, _IOLBF, 0);
-	while ((c = getopt_long(argc, argv, "r:l:gG:p:m:c:s:L:e:b:w:t:R:U:vqnh",
-				opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv,
+				"r:l:gG:p:m:c:s:L:N:e:b:w:t:R:U:vqnh", opts,
+				NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			cfg.root = optarg;
@@ -1456,6 +1541,9 @@ int main(int argc, char **argv)
 			break;
 		case 'L':
 			r = parse_uint(optarg, 1, 86400, &life_s);
+			break;
+		case 'N':
+			r = parse_rate(optarg, &cfg.new_rate, &cfg.new_burst);
 			break;
 		case 'e':
 			r = parse_uint(optarg, 1, 1000000, &cfg.error_rate);

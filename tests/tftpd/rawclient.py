@@ -25,6 +25,9 @@
   rawclient.py watchopen HOST NAME --watch PATH
       the RRQ with an inotify watch on PATH: prints the reply, then
       "OPENED" or "NOTOPENED"
+  rawclient.py stormcount HOST NAME N   N RRQs from N sockets (one
+      address) over 1 s, never ACKed; prints "DATA <packets>" received
+      by all of them until --wait s after the last
   rawclient.py slow HOST NAME       ACKs each new block after --wait s
       (steady progress, never a stall) until an ERROR or 30 s: prints
       "ERROR <code> <msg> AFTER <s>" or "NOERROR"
@@ -80,6 +83,8 @@ def main():
         return cmd_count(a)
     if a.cmd == "slow":
         return cmd_slow(a)
+    if a.cmd == "stormcount":
+        return cmd_stormcount(a)
     watch = None
     if a.cmd == "watchopen":
         watch = inotify_open_watch(a.watch)
@@ -247,6 +252,30 @@ def cmd_count(a):
     got = replies(s, a.wait)
     n = sum(1 for p, _ in got if p[:4] == b"\0\3\0\1")
     print("DATA1 %d" % n)
+    return 0
+
+
+def cmd_stormcount(a):
+    n = int(a.extra[0])
+    socks = []
+    for _ in range(n):
+        s = sock(a)
+        s.setblocking(False)
+        s.sendto(request(1, a.name.encode(), "octet", []), (a.host, a.port))
+        socks.append(s)
+        time.sleep(1.0 / n)
+    data = 0
+    end = time.time() + a.wait
+    while time.time() < end:
+        r, _, _ = select.select(socks, [], [], max(0, end - time.time()))
+        for s in r:
+            try:
+                pkt = s.recv(70000)
+            except OSError:
+                continue
+            if pkt[:2] == b"\0\3":
+                data += 1
+    print("DATA %d" % data)
     return 0
 
 

@@ -291,6 +291,24 @@ t_life() { # ACKs every 0.5 s: never stalled, given up at --max-life-s
 		[ "${BASH_REMATCH[1]}" -le 5 ]
 }
 check "d2: a slowly ACKing transfer is given up after --max-life-s" t_life
+# 200 forged RRQs in 1 s from one address: new transfers of an address
+# that never ACKed are rate-limited (10/s, burst 20), each gets DATA 1 at
+# most twice: <= 2 * (20 + 10 * 1.x) DATA, not one per RRQ or more.
+t_newrate() {
+	local log=$TFT_TMP/newrate.log r r2
+	srv2 6976 "$log" -l $SRV:6976 "$ROOT" || return 1
+	r=$(raw stormcount small.cfg 200 --port 6976 --wait 3 --bind $PHONE2)
+	echo "$r"
+	# the address is not blocked for long: a phone there is served later
+	sleep 2
+	r2=$(raw rrq small.cfg --port 6976 --bind $PHONE2 --out "$OUT/raw-newrate")
+	echo "$r2"
+	srv2_stop
+	grep -c "Ignored RRQ" "$log"
+	[ "${r#DATA }" -le 70 ] && grep -q "^OK 4096 " <<<"$r2" &&
+		grep -q "Ignored RRQ" "$log"
+}
+check "d2: 200 forged RRQs from one address: DATA bounded by --new-rate" t_newrate
 
 # RFC 7440: nothing after the final block, netascii windows included
 t_nawin() {
