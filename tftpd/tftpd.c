@@ -15,6 +15,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <signal.h>
@@ -51,6 +52,9 @@
 struct config {
 	const char *root;
 	const char *listen;
+	/* SO_BINDTODEVICE: with a wildcard listen the WAN side (public
+	 * addresses go to the local stack when unleased) reaches us too */
+	const char *interface;
 	bool gate;
 	const char *gate_dir; /* with gate: where the entries are */
 	const char *phones; /* per-phone files, looked up first; or NULL */
@@ -1071,7 +1075,10 @@ static int xfer_socket(const struct sockaddr_storage *local, socklen_t len,
 	s = socket(a.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -errno;
-	if (bind(s, (struct sockaddr *)&a, len) < 0 ||
+	if ((cfg.interface &&
+	     setsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, cfg.interface,
+			(socklen_t)strlen(cfg.interface)) < 0) ||
+	    bind(s, (struct sockaddr *)&a, len) < 0 ||
 	    connect(s, (const struct sockaddr *)peer, plen) < 0) {
 		err = -errno;
 		close(s);
@@ -1357,6 +1364,14 @@ static int setup(void)
 	else
 		setsockopt(lsock, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one,
 			   sizeof(one));
+	if (cfg.interface &&
+	    setsockopt(lsock, SOL_SOCKET, SO_BINDTODEVICE, cfg.interface,
+		       (socklen_t)strlen(cfg.interface)) < 0) {
+		r = -errno;
+		log_msg(LOG_ERR, "Failed to bind to interface %s: %s",
+			ESC(cfg.interface), strerror(-r));
+		return r;
+	}
 	if (bind(lsock, (struct sockaddr *)&laddr, laddrlen) < 0) {
 		r = -errno;
 		log_msg(LOG_ERR, "Failed to bind %s: %s", cfg.listen,
@@ -1424,6 +1439,8 @@ static void usage(FILE *f)
 		"  -r, --root DIR             directory served (default /srv/tftp)\n"
 		"  -l, --listen ADDR[:PORT]   listen address (default 0.0.0.0:69;\n"
 		"                             IPv6 as [ADDR]:PORT)\n"
+		"  -i, --interface IFNAME     receive and send on IFNAME only\n"
+		"                             (SO_BINDTODEVICE; the LAN side)\n"
 		"  -p, --phones DIR           per-phone files (the provisioner's), served\n"
 		"                             before ROOT\n"
 		"  -g, --gate                 per-phone gating (entries in PHONES/.leases,\n"
@@ -1491,6 +1508,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "root", required_argument, NULL, 'r' },
 		{ "listen", required_argument, NULL, 'l' },
+		{ "interface", required_argument, NULL, 'i' },
 		{ "gate", no_argument, NULL, 'g' },
 		{ "gate-dir", required_argument, NULL, 'G' },
 		{ "max-per-client", required_argument, NULL, 'c' },
@@ -1517,7 +1535,7 @@ int main(int argc, char **argv)
 
 	setvbuf(stderr, NULL, _IOLBF, 0);
 	while ((c = getopt_long(argc, argv,
-				"r:l:gG:p:m:c:s:L:N:e:b:w:t:R:U:vqnh", opts,
+				"r:l:i:gG:p:m:c:s:L:N:e:b:w:t:R:U:vqnh", opts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'r':
@@ -1525,6 +1543,12 @@ int main(int argc, char **argv)
 			break;
 		case 'l':
 			cfg.listen = optarg;
+			break;
+		case 'i':
+			cfg.interface = optarg;
+			r = strlen(optarg) && strlen(optarg) < IFNAMSIZ ?
+				    0 :
+				    -EINVAL;
 			break;
 		case 'g':
 			cfg.gate = true;
@@ -1603,6 +1627,10 @@ int main(int argc, char **argv)
 	}
 	cfg.tm.max_stall_ms = stall_s * 1000;
 	cfg.max_life_ms = life_s * 1000;
+	if (cfg.interface && !if_nametoindex(cfg.interface)) {
+		log_msg(LOG_ERR, "No interface %s", ESC(cfg.interface));
+		return 1;
+	}
 	if (cfg.gate && !cfg.gate_dir) {
 		snprintf(gate_buf, sizeof(gate_buf), "%s/.leases",
 			 cfg.phones ? cfg.phones : cfg.root);

@@ -309,6 +309,24 @@ t_newrate() {
 		grep -q "Ignored RRQ" "$log"
 }
 check "d2: 200 forged RRQs from one address: DATA bounded by --new-rate" t_newrate
+# --interface: a wildcard listen bound to the LAN side; a request that
+# arrives on another interface (the WAN) gets nothing.
+t_iface() {
+	local log=$TFT_TMP/iface.log r1 r2
+	veth "s:tfs1" "c:tfc1" || return 1
+	ip -n "$(ns_name s)" addr add 198.18.70.1/24 dev tfs1
+	ip -n "$(ns_name c)" addr add 198.18.70.2/24 dev tfc1
+	srv2 6977 "$log" -l 0.0.0.0:6977 --interface tfs0 "$ROOT" || return 1
+	r1=$(ns_exec c timeout 20 "$PY" "$RAW" rrq 198.18.70.1 small.cfg --port 6977)
+	r2=$(raw rrq small.cfg --port 6977 --out "$OUT/raw-iface")
+	srv2_stop
+	echo "other interface: $r1"
+	echo "LAN interface: $r2"
+	[ "$r1" = TIMEOUT ] && grep -q "^OK 4096 " <<<"$r2"
+}
+check "d5: --interface: a request on another interface is not answered" t_iface
+t_badiface() { ! "$BIN" --check --interface nosuch0 -l 0.0.0.0:6978 "$ROOT"; }
+check "d5: --interface with a missing interface fails to start" t_badiface
 
 # RFC 7440: nothing after the final block, netascii windows included
 t_nawin() {
