@@ -15,6 +15,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <signal.h>
@@ -51,12 +52,24 @@
 struct config {
 	const char *root;
 	const char *listen;
+	/* SO_BINDTODEVICE: with a wildcard listen the WAN side (public
+	 * addresses go to the local stack when unleased) reaches us too */
+	const char *interface;
 	bool gate;
 	const char *gate_dir; /* with gate: where the entries are */
 	const char *phones; /* per-phone files, looked up first; or NULL */
 	unsigned int max_transfers;
 	unsigned int max_per_client;
 	unsigned int error_rate; /* error replies per second, whole server */
+	/* A client ACKing one block per max_stall would hold its slot for
+	 * ever: a transfer's whole life is bounded too. */
+	unsigned int max_life_ms;
+	/* new transfers per second (and burst) per source address that has
+	 * not proved it owns itself: at the per-client cap a request evicts
+	 * an older one, so without this the replies to forged RRQs follow
+	 * the request rate */
+	unsigned int new_rate;
+	unsigned int new_burst;
 	struct tftp_timing tm;
 	struct tftp_limits lim;
 	bool blksize_auto; /* cap blksize at the route MTU */
@@ -81,6 +94,7 @@ struct xfer {
 	char peer_str[INET6_ADDRSTRLEN + 8];
 	char name[TFTP_FILENAME_MAX + 1];
 	uint64_t start_ms;
+	bool marked; /* its address marked proven in new_slots */
 	uint64_t deadline;
 	size_t heap_idx; /* SIZE_MAX: not armed */
 	unsigned int mtu;
@@ -104,6 +118,9 @@ static struct config cfg = {
 	.max_transfers = 10000,
 	.max_per_client = 8,
 	.error_rate = 100,
+	.max_life_ms = 600000,
+	.new_rate = 10,
+	.new_burst = 20,
 	.tm = { .rto_ms = 1000,
 		.max_retries = 5,
 		.unproven_retries = 1,
@@ -124,6 +141,20 @@ static volatile sig_atomic_t stop;
 static uint8_t hash_key[16];
 static bool gso_ok = true;
 static struct tftp_bucket err_bucket;
+
+/* Per-address buckets of new transfers, a fixed table indexed by the keyed
+ * hash (a slot taken by another address starts over full: no allocation a
+ * flood of forged sources could grow).  An address that ACKed a transfer
+ * (proved it receives what is sent to it) is exempt for NEW_PROVEN_MS. */
+#define NEW_SLOTS 4096
+#define NEW_PROVEN_MS 600000
+struct new_slot {
+	uint8_t ip[16];
+	uint64_t proven_ms;
+	struct tftp_bucket b;
+};
+static struct new_slot new_slots[NEW_SLOTS];
+static unsigned long long new_limited; /* RRQs ignored by the buckets */
 
 static struct xfer *buckets[HASH_BUCKETS];
 static struct client *cbuckets[HASH_BUCKETS];
@@ -326,6 +357,32 @@ static unsigned int ip_hash(const uint8_t ip[16])
 {
 	return (unsigned int)tftp_siphash(hash_key, ip, 16) &
 	       (HASH_BUCKETS - 1);
+}
+
+static struct new_slot *new_slot(const struct sockaddr_storage *ss)
+{
+	uint8_t ip[16];
+	struct new_slot *sl;
+
+	addr_key(ss, ip);
+	sl = &new_slots[tftp_siphash(hash_key, ip, 16) & (NEW_SLOTS - 1)];
+	if (memcmp(sl->ip, ip, 16)) {
+		memset(sl, 0, sizeof(*sl));
+		memcpy(sl->ip, ip, 16);
+	}
+	return sl;
+}
+
+static bool new_allowed(const struct sockaddr_storage *ss)
+{
+	struct new_slot *sl;
+
+	if (!cfg.new_rate)
+		return true;
+	sl = new_slot(ss);
+	if (sl->proven_ms && now - sl->proven_ms < NEW_PROVEN_MS)
+		return true;
+	return tftp_bucket_take(&sl->b, now, cfg.new_rate, cfg.new_burst);
 }
 
 /* --- timers: a binary min-heap of armed transfers ------------------------- */
@@ -586,6 +643,14 @@ static void listen_error(const struct sockaddr_storage *to, socklen_t tolen,
 }
 
 /* Transfer sockets are connect()ed to the peer. */
+static uint64_t xfer_deadline(const struct xfer *t)
+{
+	uint64_t d = tftp_xfer_deadline(&t->x, &cfg.tm, now);
+	uint64_t end = t->start_ms + cfg.max_life_ms;
+
+	return d < end ? d : end;
+}
+
 static void xfer_error(struct xfer *t, uint16_t code, const char *msg)
 {
 	uint8_t buf[128];
@@ -709,7 +774,7 @@ static int xfer_send(struct xfer *t)
 		}
 		done++; /* lost on the way out */
 	}
-	timer_arm(t, tftp_xfer_deadline(&t->x, &cfg.tm, now));
+	timer_arm(t, xfer_deadline(t));
 	return 0;
 }
 
@@ -782,9 +847,14 @@ static void xfer_input(struct xfer *t, uint32_t events)
 
 			switch (tftp_xfer_on_ack(&t->x, blk, now)) {
 			case TFTP_ACK_DONE:
+				new_slot(&t->peer)->proven_ms = now;
 				xfer_finish(t);
 				return;
 			case TFTP_ACK_ADVANCED:
+				if (!t->marked && tftp_xfer_proven(&t->x)) {
+					new_slot(&t->peer)->proven_ms = now;
+					t->marked = true;
+				}
 				lru_unlink(t);
 				lru_append(t);
 				send = true;
@@ -821,6 +891,16 @@ out:
 
 static void xfer_timeout(struct xfer *t)
 {
+	if (now >= t->start_ms + cfg.max_life_ms) {
+		log_msg(LOG_NOTICE,
+			"Gave up sending %s to %s after %llu ms: too long",
+			ESC(t->name), t->peer_str,
+			(unsigned long long)(now - t->start_ms));
+		if (tftp_xfer_proven(&t->x))
+			xfer_error(t, TFTP_EUNDEF, "Transfer too long");
+		xfer_free(t);
+		return;
+	}
 	if (tftp_xfer_expire(&t->x, &cfg.tm, now) < 0) {
 		log_msg(LOG_NOTICE,
 			"Gave up sending %s to %s after %u retries, %llu ms",
@@ -995,7 +1075,10 @@ static int xfer_socket(const struct sockaddr_storage *local, socklen_t len,
 	s = socket(a.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -errno;
-	if (bind(s, (struct sockaddr *)&a, len) < 0 ||
+	if ((cfg.interface &&
+	     setsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, cfg.interface,
+			(socklen_t)strlen(cfg.interface)) < 0) ||
+	    bind(s, (struct sockaddr *)&a, len) < 0 ||
 	    connect(s, (const struct sockaddr *)peer, plen) < 0) {
 		err = -errno;
 		close(s);
@@ -1053,6 +1136,15 @@ static void handle_request(const uint8_t *buf, size_t len,
 			return;
 		xfer_free(old);
 	}
+	if (!new_allowed(from)) {
+		/* silently: an answer is what a forger wants */
+		new_limited++;
+		log_msg((new_limited & (new_limited - 1)) ? LOG_DEBUG :
+							    LOG_NOTICE,
+			"Ignored RRQ of %s from %s: --new-rate (%llu so far)",
+			ESC(req.filename), who, new_limited);
+		return;
+	}
 
 	r = tftp_filename_check(req.filename);
 	if (!r) {
@@ -1083,8 +1175,10 @@ static void handle_request(const uint8_t *buf, size_t len,
 		listen_error(from, fromlen, local, TFTP_EUNDEF, "Server busy");
 		goto fail;
 	}
+	/* Evict before taking the client record: evicting the client's only
+	 * transfer frees that record (use-after-free, then double free). */
+	xfer_make_room(client_get(from, false));
 	cl = client_get(from, true);
-	xfer_make_room(cl);
 	t = calloc(1, sizeof(*t));
 	if (!t || !cl) {
 		close(sock);
@@ -1270,6 +1364,14 @@ static int setup(void)
 	else
 		setsockopt(lsock, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one,
 			   sizeof(one));
+	if (cfg.interface &&
+	    setsockopt(lsock, SOL_SOCKET, SO_BINDTODEVICE, cfg.interface,
+		       (socklen_t)strlen(cfg.interface)) < 0) {
+		r = -errno;
+		log_msg(LOG_ERR, "Failed to bind to interface %s: %s",
+			ESC(cfg.interface), strerror(-r));
+		return r;
+	}
 	if (bind(lsock, (struct sockaddr *)&laddr, laddrlen) < 0) {
 		r = -errno;
 		log_msg(LOG_ERR, "Failed to bind %s: %s", cfg.listen,
@@ -1337,6 +1439,8 @@ static void usage(FILE *f)
 		"  -r, --root DIR             directory served (default /srv/tftp)\n"
 		"  -l, --listen ADDR[:PORT]   listen address (default 0.0.0.0:69;\n"
 		"                             IPv6 as [ADDR]:PORT)\n"
+		"  -i, --interface IFNAME     receive and send on IFNAME only\n"
+		"                             (SO_BINDTODEVICE; the LAN side)\n"
 		"  -p, --phones DIR           per-phone files (the provisioner's), served\n"
 		"                             before ROOT\n"
 		"  -g, --gate                 per-phone gating (entries in PHONES/.leases,\n"
@@ -1347,6 +1451,10 @@ static void usage(FILE *f)
 		"                             (default 8; 0: no cap)\n"
 		"  -s, --max-stall-s N        give a transfer up after N s without\n"
 		"                             progress, whatever it negotiated (default 60)\n"
+		"  -L, --max-life-s N         give a transfer up after N s in all\n"
+		"                             (default 600)\n"
+		"  -N, --new-rate N[:BURST]   new transfers per second per address that\n"
+		"                             has not ACKed yet (default 10:20; 0: off)\n"
 		"  -e, --error-rate N         error replies per second (default 100)\n"
 		"  -b, --max-blksize N        largest blksize granted (default: the\n"
 		"                             route MTU minus headers)\n"
@@ -1377,15 +1485,36 @@ static int parse_uint(const char *s, unsigned int min, unsigned int max,
 	return 0;
 }
 
+/* N or N:BURST; the burst defaults to 2 N */
+static int parse_rate(char *s, unsigned int *rate, unsigned int *burst)
+{
+	char *colon = strchr(s, ':');
+	int r;
+
+	if (colon)
+		*colon = '\0';
+	r = parse_uint(s, 0, 1000000, rate);
+	if (!r && colon)
+		r = parse_uint(colon + 1, 1, 1000000, burst);
+	else if (!r)
+		*burst = *rate ? 2 * *rate : 1;
+	if (colon)
+		*colon = ':';
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "root", required_argument, NULL, 'r' },
 		{ "listen", required_argument, NULL, 'l' },
+		{ "interface", required_argument, NULL, 'i' },
 		{ "gate", no_argument, NULL, 'g' },
 		{ "gate-dir", required_argument, NULL, 'G' },
 		{ "max-per-client", required_argument, NULL, 'c' },
 		{ "max-stall-s", required_argument, NULL, 's' },
+		{ "max-life-s", required_argument, NULL, 'L' },
+		{ "new-rate", required_argument, NULL, 'N' },
 		{ "error-rate", required_argument, NULL, 'e' },
 		{ "unproven-retries", required_argument, NULL, 'U' },
 		{ "phones", required_argument, NULL, 'p' },
@@ -1401,18 +1530,25 @@ int main(int argc, char **argv)
 		{}
 	};
 	static char gate_buf[PATH_MAX];
-	unsigned int stall_s = 60;
+	unsigned int stall_s = 60, life_s = 600;
 	int c, r = 0;
 
 	setvbuf(stderr, NULL, _IOLBF, 0);
-	while ((c = getopt_long(argc, argv, "r:l:gG:p:m:c:s:e:b:w:t:R:U:vqnh",
-				opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv,
+				"r:l:i:gG:p:m:c:s:L:N:e:b:w:t:R:U:vqnh", opts,
+				NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			cfg.root = optarg;
 			break;
 		case 'l':
 			cfg.listen = optarg;
+			break;
+		case 'i':
+			cfg.interface = optarg;
+			r = strlen(optarg) && strlen(optarg) < IFNAMSIZ ?
+				    0 :
+				    -EINVAL;
 			break;
 		case 'g':
 			cfg.gate = true;
@@ -1426,6 +1562,12 @@ int main(int argc, char **argv)
 			break;
 		case 's':
 			r = parse_uint(optarg, 1, 3600, &stall_s);
+			break;
+		case 'L':
+			r = parse_uint(optarg, 1, 86400, &life_s);
+			break;
+		case 'N':
+			r = parse_rate(optarg, &cfg.new_rate, &cfg.new_burst);
 			break;
 		case 'e':
 			r = parse_uint(optarg, 1, 1000000, &cfg.error_rate);
@@ -1484,6 +1626,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	cfg.tm.max_stall_ms = stall_s * 1000;
+	cfg.max_life_ms = life_s * 1000;
+	if (cfg.interface && !if_nametoindex(cfg.interface)) {
+		log_msg(LOG_ERR, "No interface %s", ESC(cfg.interface));
+		return 1;
+	}
 	if (cfg.gate && !cfg.gate_dir) {
 		snprintf(gate_buf, sizeof(gate_buf), "%s/.leases",
 			 cfg.phones ? cfg.phones : cfg.root);

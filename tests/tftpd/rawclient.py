@@ -25,6 +25,12 @@
   rawclient.py watchopen HOST NAME --watch PATH
       the RRQ with an inotify watch on PATH: prints the reply, then
       "OPENED" or "NOTOPENED"
+  rawclient.py stormcount HOST NAME N   N RRQs from N sockets (one
+      address) over 1 s, never ACKed; prints "DATA <packets>" received
+      by all of them until --wait s after the last
+  rawclient.py slow HOST NAME       ACKs each new block after --wait s
+      (steady progress, never a stall) until an ERROR or 30 s: prints
+      "ERROR <code> <msg> AFTER <s>" or "NOERROR"
   --bind ADDR binds the client socket; --broadcast allows a broadcast
   destination; --src prints "FROM <ip>" for the first reply; with
   windowsize granted in an OACK the client ACKs once per window (RFC 7440)
@@ -75,6 +81,10 @@ def main():
         return cmd_storm(a)
     if a.cmd == "count":
         return cmd_count(a)
+    if a.cmd == "slow":
+        return cmd_slow(a)
+    if a.cmd == "stormcount":
+        return cmd_stormcount(a)
     watch = None
     if a.cmd == "watchopen":
         watch = inotify_open_watch(a.watch)
@@ -242,6 +252,54 @@ def cmd_count(a):
     got = replies(s, a.wait)
     n = sum(1 for p, _ in got if p[:4] == b"\0\3\0\1")
     print("DATA1 %d" % n)
+    return 0
+
+
+def cmd_stormcount(a):
+    n = int(a.extra[0])
+    socks = []
+    for _ in range(n):
+        s = sock(a)
+        s.setblocking(False)
+        s.sendto(request(1, a.name.encode(), "octet", []), (a.host, a.port))
+        socks.append(s)
+        time.sleep(1.0 / n)
+    data = 0
+    end = time.time() + a.wait
+    while time.time() < end:
+        r, _, _ = select.select(socks, [], [], max(0, end - time.time()))
+        for s in r:
+            try:
+                pkt = s.recv(70000)
+            except OSError:
+                continue
+            if pkt[:2] == b"\0\3":
+                data += 1
+    print("DATA %d" % data)
+    return 0
+
+
+def cmd_slow(a):
+    s = sock(a)
+    s.settimeout(0.2)
+    s.sendto(request(1, a.name.encode(), "octet", []), (a.host, a.port))
+    t0 = time.time()
+    acked = 0
+    while time.time() < t0 + 30:
+        try:
+            pkt, addr = s.recvfrom(70000)
+        except socket.timeout:
+            continue
+        op, arg = struct.unpack("!HH", (pkt + b"\0" * 4)[:4])
+        if op == 5:
+            msg = pkt[4:].split(b"\0")[0].decode("latin-1")
+            print("ERROR %d %s AFTER %.1f" % (arg, msg, time.time() - t0))
+            return 0
+        if op == 3 and arg == acked + 1:
+            time.sleep(a.wait)
+            acked = arg
+            ack(s, addr, arg)
+    print("NOERROR")
     return 0
 
 

@@ -256,6 +256,77 @@ t_stall() { # a client asking timeout 255 and then silent: given up at -s
 	grep -q "Gave up sending img.bin" "$log" && [ "$r" -le 4 ]
 }
 check "d2: a timeout-255 transfer is given up after --max-stall-s" t_stall
+# Eviction of a client's only transfer frees its client record: the new
+# transfer must not be tied to the freed one (a use-after-free, then a
+# double free).  Under ASan: the server lives on, serves, reports nothing.
+ASAN_BIN=$(cd "$BUILD" && pwd)/nappt-tftpd-asan
+t_evict() { # ARGS: the limit; the stalled RRQs come from .2 (and .3)
+	local log=$TFT_TMP/evict.log r alive=1 o=$OUT/raw-evict
+	ASAN_OPTIONS=detect_leaks=0 BIN=$ASAN_BIN srv2 6974 "$log" \
+		-l $SRV:6974 "$@" "$ROOT" || return 1
+	raw storm img.bin 1 --port 6974 --wait 0.3
+	raw storm img.bin 1 --port 6974 --wait 0.3 --bind $PHONE2
+	for i in 1 2 3; do
+		rm -f "$o"
+		r=$(raw rrq small.cfg --port 6974 --out "$o")
+		echo "$i: $r"
+		grep -q "^OK 4096 " <<<"$r" && same small.cfg "$o" || alive=0
+	done
+	kill -0 "$SRV2_PID" 2>/dev/null || alive=0
+	srv2_stop
+	grep -E "Evicted|Sanitizer|runtime error" "$log" | head -5
+	[ $alive = 1 ] && grep -q Evicted "$log" &&
+		! grep -qE "Sanitizer|runtime error" "$log"
+}
+check "d2: per-client eviction of a client's only transfer (ASan)" t_evict -c 1
+check "d2: global eviction of a client's only transfer (ASan)" t_evict -m 2
+t_life() { # ACKs every 0.5 s: never stalled, given up at --max-life-s
+	local log=$TFT_TMP/life.log r
+	srv2 6975 "$log" -l $SRV:6975 -L 2 -s 60 -t 5000 "$ROOT" || return 1
+	r=$(raw slow img.bin --port 6975 --wait 0.5)
+	srv2_stop
+	echo "$r"
+	grep "too long" "$log"
+	[[ "$r" =~ ^ERROR\ 0\ Transfer\ too\ long\ AFTER\ ([0-9]+) ]] &&
+		[ "${BASH_REMATCH[1]}" -le 5 ]
+}
+check "d2: a slowly ACKing transfer is given up after --max-life-s" t_life
+# 200 forged RRQs in 1 s from one address: new transfers of an address
+# that never ACKed are rate-limited (10/s, burst 20), each gets DATA 1 at
+# most twice: <= 2 * (20 + 10 * 1.x) DATA, not one per RRQ or more.
+t_newrate() {
+	local log=$TFT_TMP/newrate.log r r2
+	srv2 6976 "$log" -l $SRV:6976 "$ROOT" || return 1
+	r=$(raw stormcount small.cfg 200 --port 6976 --wait 3 --bind $PHONE2)
+	echo "$r"
+	# the address is not blocked for long: a phone there is served later
+	sleep 2
+	r2=$(raw rrq small.cfg --port 6976 --bind $PHONE2 --out "$OUT/raw-newrate")
+	echo "$r2"
+	srv2_stop
+	grep -c "Ignored RRQ" "$log"
+	[ "${r#DATA }" -le 70 ] && grep -q "^OK 4096 " <<<"$r2" &&
+		grep -q "Ignored RRQ" "$log"
+}
+check "d2: 200 forged RRQs from one address: DATA bounded by --new-rate" t_newrate
+# --interface: a wildcard listen bound to the LAN side; a request that
+# arrives on another interface (the WAN) gets nothing.
+t_iface() {
+	local log=$TFT_TMP/iface.log r1 r2
+	veth "s:tfs1" "c:tfc1" || return 1
+	ip -n "$(ns_name s)" addr add 198.18.70.1/24 dev tfs1
+	ip -n "$(ns_name c)" addr add 198.18.70.2/24 dev tfc1
+	srv2 6977 "$log" -l 0.0.0.0:6977 --interface tfs0 "$ROOT" || return 1
+	r1=$(ns_exec c timeout 20 "$PY" "$RAW" rrq 198.18.70.1 small.cfg --port 6977)
+	r2=$(raw rrq small.cfg --port 6977 --out "$OUT/raw-iface")
+	srv2_stop
+	echo "other interface: $r1"
+	echo "LAN interface: $r2"
+	[ "$r1" = TIMEOUT ] && grep -q "^OK 4096 " <<<"$r2"
+}
+check "d5: --interface: a request on another interface is not answered" t_iface
+t_badiface() { ! "$BIN" --check --interface nosuch0 -l 0.0.0.0:6978 "$ROOT"; }
+check "d5: --interface with a missing interface fails to start" t_badiface
 
 # RFC 7440: nothing after the final block, netascii windows included
 t_nawin() {
