@@ -1462,9 +1462,9 @@ int srv_format_stats(const struct srv *s, char *buf, size_t cap)
 		"nappt_dhcp_rejected_total{check=\"vendor_class\"} %lu\n"
 		"# TYPE nappt_dhcp_pool_exhausted_total counter\n"
 		"nappt_dhcp_pool_exhausted_total %lu\n"
-		"# HELP nappt_dhcp_new_lease_refused_total New leases refused "
-		"to MACs not listed exactly: their pool share or "
-		"new_lease_rate reached (a pool grab).\n"
+		"# HELP nappt_dhcp_new_lease_refused_total New leases and "
+		"DECLINEs refused to MACs not listed exactly: their pool "
+		"share or new_lease_rate reached (a pool grab).\n"
 		"# TYPE nappt_dhcp_new_lease_refused_total counter\n"
 		"nappt_dhcp_new_lease_refused_total %lu\n"
 		"# TYPE nappt_dhcp_log_dropped_total counter\n"
@@ -1493,7 +1493,11 @@ int srv_format_stats(const struct srv *s, char *buf, size_t cap)
 		"# TYPE nappt_dhcp_offers_outstanding gauge\n"
 		"nappt_dhcp_offers_outstanding %u\n"
 		"# TYPE nappt_dhcp_declined_addresses gauge\n"
-		"nappt_dhcp_declined_addresses %d\n",
+		"nappt_dhcp_declined_addresses %d\n"
+		"# HELP nappt_dhcp_unquarantined_total Declined addresses "
+		"given back early to a phone listed exactly.\n"
+		"# TYPE nappt_dhcp_unquarantined_total counter\n"
+		"nappt_dhcp_unquarantined_total %lu\n",
 		n->discover, n->request, n->release, n->decline, n->inform,
 		n->malformed, n->ignored, n->offer, n->ack, n->nak,
 		n->rejected_mac, n->rejected_vendor, n->exhausted,
@@ -1501,7 +1505,7 @@ int srv_format_stats(const struct srv *s, char *buf, size_t cap)
 		n->offers_expired, n->expired, n->overloaded, n->repaired_files,
 		n->repaired_maps, n->store_failed, n->map_failed,
 		n->render_failed, s->lt.used - s->lt.noffered, s->lt.noffered,
-		s->nq);
+		s->nq, n->unquarantined);
 
 	return len < 0 || (size_t)len >= cap ? -ENOSPC : len;
 }
