@@ -476,6 +476,13 @@ static void drop_offer(struct srv *s, struct lt_entry *e)
 	lt_del(&s->lt, e);
 }
 
+static int in_lan_range(const struct model *md, uint32_t priv_be)
+{
+	uint32_t a = ntohl(priv_be);
+
+	return !md->lan_lo || (a >= md->lan_lo && a <= md->lan_hi);
+}
+
 /* The i-th quarantined address is free again (its hold ended, or a
  * phone listed exactly needs it). */
 static void unquarantine(struct srv *s, int i)
@@ -513,28 +520,27 @@ static void quarantine(struct srv *s, uint32_t priv_be, int64_t now, int wild)
 
 /* A phone listed exactly found no free address: the oldest quarantined
  * one its model may use comes back (a quarantine is a courtesy to the
- * decliner, not a right over a phone listed exactly).  0 if none. */
+ * decliner, not a right over a phone listed exactly).  0 if none, or if
+ * a private address is free (the public slots ran out: giving back a
+ * declined address would not help). */
 static int unquarantine_for(struct srv *s, const struct model *md)
 {
+	const struct alloc *a = &s->alloc;
+	uint32_t li;
 	int i;
 
+	for (li = a->lan_first; li < a->lan_size; li++)
+		if (!a->lan_used[li] &&
+		    in_lan_range(md, htonl(a->lan_net + li)))
+			return 0;
 	for (i = 0; i < s->nq; i++) {
-		uint32_t a = s->q[i].priv;
-
-		if (!md->lan_lo || (a >= md->lan_lo && a <= md->lan_hi)) {
+		if (in_lan_range(md, htonl(s->q[i].priv))) {
 			unquarantine(s, i);
 			s->n.unquarantined++;
 			return 1;
 		}
 	}
 	return 0;
-}
-
-static int in_lan_range(const struct model *md, uint32_t priv_be)
-{
-	uint32_t a = ntohl(priv_be);
-
-	return !md->lan_lo || (a >= md->lan_lo && a <= md->lan_hi);
 }
 
 /* Does the entry's range have the model's size and its address lie in

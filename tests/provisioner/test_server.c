@@ -1246,7 +1246,8 @@ static const char CONF_NO_RESERVE[] = "[global]\n"
 				      "exact_reserve = 0\n"
 				      "new_lease_rate = 1000\n"
 				      "[mac]\n"
-				      "allow = 00:1b:54:00:00:01\n";
+				      "allow = 00:1b:54:00:00:01\n"
+				      "allow = 00:1b:54:00:00:02\n";
 
 static int setup_no_reserve(void **state)
 {
@@ -1256,13 +1257,24 @@ static int setup_no_reserve(void **state)
 
 static void test_decline_flood_quarantine_yields(void **state)
 {
+	static const uint8_t mac2[6] = { 0x00, 0x1b, 0x54, 0x00, 0x00, 0x02 };
+	int nq;
+
 	decline_flood(300, 1);
 	assert_true(V->nq > 200);
-	phone_msg(DHCPDISCOVER, MAC_EXACT, CISCO, 0, 0, 0);
+	/* The wildcard share leaves one address: the first listed phone
+	 * takes it, the second a quarantined one. */
+	dora(MAC_EXACT, CISCO);
+	assert_int_equal(V->n.unquarantined, 0);
+	nq = V->nq;
+	W.nsent = 0;
+	phone_msg(DHCPDISCOVER, mac2, CISCO, 0, 0, 0);
 	assert_int_equal(W.nsent, 1);
 	assert_int_equal(reply(0)->type, DHCPOFFER);
+	assert_int_equal(V->n.unquarantined, 1);
+	assert_int_equal(V->nq, nq - 1);
 	W.nsent = 0;
-	dora(MAC_EXACT, CISCO);
+	dora(mac2, CISCO);
 }
 
 /* Defect 4: new leases for wildcard-matched MACs come at most at
@@ -1316,6 +1328,49 @@ static void test_new_lease_rate(void **state)
 	phone_msg(DHCPREQUEST, mac, CISCO, 0, 0, lt_get(&V->lt, mac)->priv_ip);
 	durable();
 	assert_int_equal(reply(0)->type, DHCPACK);
+}
+
+/* A DECLINE from a MAC not listed exactly costs a new-lease token:
+ * over the bucket it is ignored (the offer stays), counted; a phone
+ * listed exactly is never limited. */
+static const char CONF_RATE_EXACT[] = "[global]\n"
+				      "new_lease_rate = 2\n"
+				      "new_lease_burst = 5\n"
+				      "[mac]\n"
+				      "allow = 00:1b:54:00:00:01\n";
+
+static int setup_rate_exact(void **state)
+{
+	conf_extra = CONF_RATE_EXACT;
+	return setup(state);
+}
+
+static void test_decline_rate(void **state)
+{
+	uint8_t mac[6] = { 0x00, 0x1b, 0x54, 0x41, 0, 0 };
+	int i, refused = 0;
+
+	for (i = 0; i < 20; i++) {
+		mac[5] = (uint8_t)i;
+		W.nsent = 0;
+		phone_msg(DHCPDISCOVER, mac, CISCO, 0, 0, 0);
+		assert_int_equal(W.nsent, 1);
+		phone_msg(DHCPDECLINE, mac, CISCO, reply(0)->yiaddr, our_sid(),
+			  0);
+		refused += rc == -EDQUOT;
+	}
+	assert_int_equal(V->nq, 5);
+	assert_int_equal(refused, 15);
+	assert_int_equal(V->n.flood_refused, 15);
+	assert_non_null(strstr(loglines, "DECLINE refused"));
+	/* The ignored DECLINE left the offer as it was. */
+	assert_non_null(lt_get(&V->lt, mac));
+	W.nsent = 0;
+	phone_msg(DHCPDISCOVER, MAC_EXACT, CISCO, 0, 0, 0);
+	phone_msg(DHCPDECLINE, MAC_EXACT, CISCO, reply(0)->yiaddr, our_sid(),
+		  0);
+	assert_int_equal(rc, 0);
+	assert_int_equal(V->nq, 6);
 }
 
 /*
@@ -1776,6 +1831,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_decline_flood_quarantine_yields, setup_no_reserve,
 			teardown),
+		cmocka_unit_test_setup_teardown(test_decline_rate,
+						setup_rate_exact, teardown),
 		cmocka_unit_test_setup_teardown(test_new_lease_rate, setup_rate,
 						teardown),
 		T(test_wall_clock_step_running),
