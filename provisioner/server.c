@@ -1108,8 +1108,8 @@ static void finish(struct srv *s, const struct srv_pending *p)
 			logr(s, LOGK_MAP, LOG_ERR_,
 			     "Failed to map lease: %s; no config, no ACK",
 			     strerror(-r));
-			if (e->flags & LT_RENDERED)
-				remove_config(s, e);
+			/* Whatever is on disk, flagged or not. */
+			remove_config(s, e);
 			e->flags &= (uint8_t)~LT_RENDERED;
 			return;
 		}
@@ -1207,8 +1207,7 @@ static void sweep(struct srv *s)
 			if (s->io.map_add(s->io.arg, &l)) {
 				s->n.map_failed++;
 				e->flags &= (uint8_t)~LT_MAPPED;
-				if (e->flags & LT_RENDERED)
-					remove_config(s, e);
+				remove_config(s, e);
 				e->flags &= (uint8_t)~LT_RENDERED;
 				continue;
 			}
