@@ -46,12 +46,13 @@ struct srv_counters {
 		inform, rejected_mac, rejected_vendor, exhausted, malformed,
 		ignored, offers_evicted, offers_expired, expired, store_failed,
 		map_failed, render_failed, overloaded, repaired_files,
-		repaired_maps, reloads, flood_refused;
+		repaired_maps, reloads, flood_refused, unquarantined;
 };
 
 struct srv_quarantined {
 	uint32_t priv; /* host order */
 	int64_t until;
+	int wild; /* declined by a MAC not listed exactly: in the share */
 };
 
 /* A REQUEST whose lease was written, its ACK built and held. */

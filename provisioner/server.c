@@ -476,30 +476,71 @@ static void drop_offer(struct srv *s, struct lt_entry *e)
 	lt_del(&s->lt, e);
 }
 
-static void quarantine(struct srv *s, uint32_t priv_be, int64_t now)
-{
-	uint32_t li = ntohl(priv_be) - s->alloc.lan_net;
-
-	if (!s->conf->decline_hold || li >= s->alloc.lan_size)
-		return;
-	if (s->nq == SRV_QUARANTINE_MAX) {
-		/* Full: the oldest comes back early. */
-		s->alloc.lan_used[s->q[0].priv - s->alloc.lan_net] = 0;
-		memmove(s->q, s->q + 1,
-			sizeof(s->q[0]) * (SRV_QUARANTINE_MAX - 1));
-		s->nq--;
-	}
-	s->alloc.lan_used[li] = 1;
-	s->q[s->nq].priv = ntohl(priv_be);
-	s->q[s->nq].until = now + s->conf->decline_hold;
-	s->nq++;
-}
-
 static int in_lan_range(const struct model *md, uint32_t priv_be)
 {
 	uint32_t a = ntohl(priv_be);
 
 	return !md->lan_lo || (a >= md->lan_lo && a <= md->lan_hi);
+}
+
+/* The i-th quarantined address is free again (its hold ended, or a
+ * phone listed exactly needs it). */
+static void unquarantine(struct srv *s, int i)
+{
+	s->alloc.lan_used[s->q[i].priv - s->alloc.lan_net] = 0;
+	if (s->q[i].wild)
+		s->wild_lan--;
+	memmove(s->q + i, s->q + i + 1,
+		sizeof(s->q[0]) * (size_t)(s->nq - i - 1));
+	s->nq--;
+}
+
+/*
+ * DECLINE (RFC 2131 4.4.4): the address is held for decline_hold.  One
+ * declined by a MAC not listed exactly counts in the wildcard share
+ * (README, pool grab): a DECLINE flood from random MACs of an allowed
+ * OUI holds at most that share, never the exact reserve.
+ */
+static void quarantine(struct srv *s, uint32_t priv_be, int64_t now, int wild)
+{
+	uint32_t li = ntohl(priv_be) - s->alloc.lan_net;
+
+	if (!s->conf->decline_hold || li >= s->alloc.lan_size)
+		return;
+	if (s->nq == SRV_QUARANTINE_MAX)
+		unquarantine(s, 0); /* full: the oldest comes back early */
+	s->alloc.lan_used[li] = 1;
+	s->q[s->nq].priv = ntohl(priv_be);
+	s->q[s->nq].until = now + s->conf->decline_hold;
+	s->q[s->nq].wild = wild;
+	if (wild)
+		s->wild_lan++;
+	s->nq++;
+}
+
+/* A phone listed exactly found no free address: the oldest quarantined
+ * one its model may use comes back (a quarantine is a courtesy to the
+ * decliner, not a right over a phone listed exactly).  0 if none, or if
+ * a private address is free (the public slots ran out: giving back a
+ * declined address would not help). */
+static int unquarantine_for(struct srv *s, const struct model *md)
+{
+	const struct alloc *a = &s->alloc;
+	uint32_t li;
+	int i;
+
+	for (li = a->lan_first; li < a->lan_size; li++)
+		if (!a->lan_used[li] &&
+		    in_lan_range(md, htonl(a->lan_net + li)))
+			return 0;
+	for (i = 0; i < s->nq; i++) {
+		if (in_lan_range(md, htonl(s->q[i].priv))) {
+			unquarantine(s, i);
+			s->n.unquarantined++;
+			return 1;
+		}
+	}
+	return 0;
 }
 
 /* Does the entry's range have the model's size and its address lie in
@@ -519,40 +560,52 @@ static int entry_fits(const struct srv *s, const struct lt_entry *e,
  * entries exist, and get new leases at new_lease_rate per second after
  * a burst.  take: spend a token (a binding), else only look (an offer).
  */
+static int take_token(struct srv *s)
+{
+	const struct prov_conf *c = s->conf;
+	uint64_t burst = c->new_lease_burst;
+
+	if (!c->new_lease_rate)
+		return 1;
+	if (s->now > s->tokens_at)
+		s->tokens +=
+			(uint64_t)(s->now - s->tokens_at) * c->new_lease_rate;
+	s->tokens_at = s->now;
+	if (s->tokens > burst)
+		s->tokens = burst;
+	if (!s->tokens)
+		return 0;
+	s->tokens--;
+	return 1;
+}
+
+static void log_refused(struct srv *s, const uint8_t mac[6], const char *what,
+			const char *why)
+{
+	s->n.flood_refused++;
+	logr(s, LOGK_FLOOD, LOG_WARN_,
+	     "%s refused to wildcard-matched MAC "
+	     "%02x:%02x:%02x:%02x:%02x:%02x: %s (%lu refused so far; %llu "
+	     "slots and %llu addresses held by wildcard-matched MACs)",
+	     what, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], why,
+	     s->n.flood_refused, (unsigned long long)s->wild_slots,
+	     (unsigned long long)s->wild_lan);
+}
+
 static int share_allows(struct srv *s, const uint8_t mac[6],
 			unsigned int nslots, int take)
 {
-	const struct prov_conf *c = s->conf;
 	const char *why = NULL;
 
-	if (policy_mac_exact(&c->policy, mac))
+	if (policy_mac_exact(&s->conf->policy, mac))
 		return 1;
 	if (s->wild_slots + nslots > s->cap_slots || s->wild_lan >= s->cap_lan)
 		why = "their share of the pool is taken";
-	if (!why && take && c->new_lease_rate) {
-		uint64_t burst = c->new_lease_burst;
-
-		if (s->now > s->tokens_at)
-			s->tokens += (uint64_t)(s->now - s->tokens_at) *
-				     c->new_lease_rate;
-		s->tokens_at = s->now;
-		if (s->tokens > burst)
-			s->tokens = burst;
-		if (!s->tokens)
-			why = "new_lease_rate reached";
-		else
-			s->tokens--;
-	}
+	if (!why && take && !take_token(s))
+		why = "new_lease_rate reached";
 	if (!why)
 		return 1;
-	s->n.flood_refused++;
-	logr(s, LOGK_FLOOD, LOG_WARN_,
-	     "new lease refused to wildcard-matched MAC "
-	     "%02x:%02x:%02x:%02x:%02x:%02x: %s (%lu refused so far; %llu "
-	     "slots and %llu addresses held by wildcard-matched MACs)",
-	     mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], why,
-	     s->n.flood_refused, (unsigned long long)s->wild_slots,
-	     (unsigned long long)s->wild_lan);
+	log_refused(s, mac, "new lease", why);
 	return 0;
 }
 
@@ -596,7 +649,11 @@ static int new_offer(struct srv *s, const struct dhcp_msg *m, int model,
 			       md->lan_hi, &priv, &pub, &first, &last);
 		if (!r)
 			r = alloc_take(&s->alloc, priv, pub, first, last);
-		if (r != -ENOSPC || tries == SRV_EVICT_MAX || !evict_offer(s))
+		if (r != -ENOSPC || tries == SRV_EVICT_MAX)
+			break;
+		if (!evict_offer(s) &&
+		    !(policy_mac_exact(&s->conf->policy, m->chaddr) &&
+		      unquarantine_for(s, md)))
 			break;
 	}
 	if (r == -ENOSPC) {
@@ -857,6 +914,7 @@ static int release(struct srv *s, struct dhcp_msg *m, int64_t now)
 	uint32_t addr = decline ? dhcp_opt_addr(m, OPT_REQUESTED_IP) :
 				  m->ciaddr;
 	uint32_t priv;
+	int wild;
 
 	if (dhcp_opt_addr(m, OPT_SERVER_ID) != htonl(s->conf->server_id) ||
 	    !addr || (decline && m->ciaddr)) {
@@ -865,18 +923,27 @@ static int release(struct srv *s, struct dhcp_msg *m, int64_t now)
 	}
 	if (!e || addr != e->priv_ip)
 		return -ENOENT;
+	if (e->state == LT_OFFERED && !decline)
+		return -ENOENT;
+	/* Each DECLINE holds an address for decline_hold: from a MAC not
+	 * listed exactly it costs a token of the new-lease bucket, as a
+	 * new lease would (threat 9, DECLINE flood).  Over it, the DECLINE
+	 * is ignored: the offer or lease stays as it was. */
+	wild = !policy_mac_exact(&s->conf->policy, m->chaddr);
+	if (decline && wild && !take_token(s)) {
+		log_refused(s, m->chaddr, "DECLINE", "new_lease_rate reached");
+		return -EDQUOT;
+	}
 	if (e->state == LT_OFFERED) {
-		if (!decline)
-			return -ENOENT;
 		drop_offer(s, e);
-		quarantine(s, addr, now);
+		quarantine(s, addr, now, wild);
 		return 0;
 	}
 	priv = e->priv_ip;
 	if (end_lease(s, e, decline ? "decline" : "release"))
 		return -EIO;
 	if (decline)
-		quarantine(s, priv, now);
+		quarantine(s, priv, now, wild);
 	return 0;
 }
 
@@ -957,8 +1024,11 @@ static void reload(struct srv *s)
 	s->wild_slots = s->wild_lan = 0;
 	if (s->conf->gateway - s->conf->lan_net < s->conf->lan_size)
 		s->alloc.lan_used[s->conf->gateway - s->conf->lan_net] = 1;
-	for (i = 0; i < s->nq; i++)
+	for (i = 0; i < s->nq; i++) {
 		s->alloc.lan_used[s->q[i].priv - s->alloc.lan_net] = 1;
+		if (s->q[i].wild)
+			s->wild_lan++;
+	}
 	r = lt_init(&s->lt, 4096);
 	if (!r)
 		r = s->fx.foreach(s->fx.arg, load_cb, s);
@@ -1021,20 +1091,34 @@ static void finish(struct srv *s, const struct srv_pending *p)
 	    e->port_last != l->port_last)
 		return;
 	e->flags |= LT_DURABLE;
-	/* The phone's file is in place before it hears the ACK; a renewal
-	 * with the same range leaves it (the sweep checks it is there). */
-	if (!(e->flags & LT_RENDERED) && !write_config(s, l, md))
-		e->flags |= LT_RENDERED;
+	/*
+	 * Fail closed: the mapping first, then the file and its gate
+	 * entry.  Without a VALID phone entry the data plane does not check
+	 * the address's MAC, so a gate entry naming the IP alone would let
+	 * any LAN host that takes the IP fetch the phone's config (SIP
+	 * credentials).  No ACK either: the phone would have no service,
+	 * and silence (not a NAK, which would restart it from DISCOVER) makes
+	 * it retransmit the REQUEST, which tries the mapping again; the
+	 * sweep also does, within a minute.
+	 */
 	if (s->io.map_add && !(e->flags & LT_MAPPED)) {
 		r = s->io.map_add(s->io.arg, l);
 		if (r) {
 			s->n.map_failed++;
-			logr(s, LOGK_MAP, LOG_ERR_, "Failed to map lease: %s",
+			logr(s, LOGK_MAP, LOG_ERR_,
+			     "Failed to map lease: %s; no config, no ACK",
 			     strerror(-r));
-		} else {
-			e->flags |= LT_MAPPED;
+			/* Whatever is on disk, flagged or not. */
+			remove_config(s, e);
+			e->flags &= (uint8_t)~LT_RENDERED;
+			return;
 		}
+		e->flags |= LT_MAPPED;
 	}
+	/* The phone's file is in place before it hears the ACK; a renewal
+	 * with the same range leaves it (the sweep checks it is there). */
+	if (!(e->flags & LT_RENDERED) && !write_config(s, l, md))
+		e->flags |= LT_RENDERED;
 	s->io.send(s->io.arg, &p->dest, p->reply, p->len);
 	s->n.ack++;
 	attribution(p->was == LT_BOUND ? "renew" : "new", l);
@@ -1089,16 +1173,8 @@ static void expire_offers(struct srv *s, int64_t now)
 
 static void expire_quarantine(struct srv *s, int64_t now)
 {
-	int i = 0;
-
-	while (i < s->nq && s->q[i].until <= now) {
-		s->alloc.lan_used[s->q[i].priv - s->alloc.lan_net] = 0;
-		i++;
-	}
-	if (i) {
-		memmove(s->q, s->q + i, sizeof(s->q[0]) * (size_t)(s->nq - i));
-		s->nq -= i;
-	}
+	while (s->nq && s->q[0].until <= now)
+		unquarantine(s, 0);
 }
 
 /*
@@ -1122,6 +1198,21 @@ static void sweep(struct srv *s)
 		    !(md = model_of(s, e)))
 			continue;
 		entry_lease(s, e, &l);
+		/* The mapping first: no file or gate entry for an address
+		 * whose MAC the data plane does not check (see finish). */
+		if (s->io.map_add && (!(e->flags & LT_MAPPED) ||
+				      (s->io.map_check &&
+				       s->io.map_check(s->io.arg, &l) == 0))) {
+			s->n.repaired_maps++;
+			if (s->io.map_add(s->io.arg, &l)) {
+				s->n.map_failed++;
+				e->flags &= (uint8_t)~LT_MAPPED;
+				remove_config(s, e);
+				e->flags &= (uint8_t)~LT_RENDERED;
+				continue;
+			}
+			e->flags |= LT_MAPPED;
+		}
 		if (!(e->flags & LT_RENDERED) || !config_present(s, e)) {
 			/* Removed by someone, or never written (an error). */
 			s->n.repaired_files++;
@@ -1129,18 +1220,6 @@ static void sweep(struct srv *s)
 				e->flags &= (uint8_t)~LT_RENDERED;
 			else
 				e->flags |= LT_RENDERED;
-		}
-		if (!s->io.map_add)
-			continue;
-		if (!(e->flags & LT_MAPPED) ||
-		    (s->io.map_check && s->io.map_check(s->io.arg, &l) == 0)) {
-			s->n.repaired_maps++;
-			if (s->io.map_add(s->io.arg, &l)) {
-				s->n.map_failed++;
-				e->flags &= (uint8_t)~LT_MAPPED;
-			} else {
-				e->flags |= LT_MAPPED;
-			}
 		}
 	}
 	if (s->sweep >= s->lt.cap)
@@ -1388,9 +1467,9 @@ int srv_format_stats(const struct srv *s, char *buf, size_t cap)
 		"nappt_dhcp_rejected_total{check=\"vendor_class\"} %lu\n"
 		"# TYPE nappt_dhcp_pool_exhausted_total counter\n"
 		"nappt_dhcp_pool_exhausted_total %lu\n"
-		"# HELP nappt_dhcp_new_lease_refused_total New leases refused "
-		"to MACs not listed exactly: their pool share or "
-		"new_lease_rate reached (a pool grab).\n"
+		"# HELP nappt_dhcp_new_lease_refused_total New leases and "
+		"DECLINEs refused to MACs not listed exactly: their pool "
+		"share or new_lease_rate reached (a pool grab).\n"
 		"# TYPE nappt_dhcp_new_lease_refused_total counter\n"
 		"nappt_dhcp_new_lease_refused_total %lu\n"
 		"# TYPE nappt_dhcp_log_dropped_total counter\n"
@@ -1419,7 +1498,11 @@ int srv_format_stats(const struct srv *s, char *buf, size_t cap)
 		"# TYPE nappt_dhcp_offers_outstanding gauge\n"
 		"nappt_dhcp_offers_outstanding %u\n"
 		"# TYPE nappt_dhcp_declined_addresses gauge\n"
-		"nappt_dhcp_declined_addresses %d\n",
+		"nappt_dhcp_declined_addresses %d\n"
+		"# HELP nappt_dhcp_unquarantined_total Declined addresses "
+		"given back early to a phone listed exactly.\n"
+		"# TYPE nappt_dhcp_unquarantined_total counter\n"
+		"nappt_dhcp_unquarantined_total %lu\n",
 		n->discover, n->request, n->release, n->decline, n->inform,
 		n->malformed, n->ignored, n->offer, n->ack, n->nak,
 		n->rejected_mac, n->rejected_vendor, n->exhausted,
@@ -1427,7 +1510,7 @@ int srv_format_stats(const struct srv *s, char *buf, size_t cap)
 		n->offers_expired, n->expired, n->overloaded, n->repaired_files,
 		n->repaired_maps, n->store_failed, n->map_failed,
 		n->render_failed, s->lt.used - s->lt.noffered, s->lt.noffered,
-		s->nq);
+		s->nq, n->unquarantined);
 
 	return len < 0 || (size_t)len >= cap ? -ENOSPC : len;
 }

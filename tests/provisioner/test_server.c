@@ -56,6 +56,7 @@ static struct world {
 	int nmap;
 	int map_adds, map_dels;
 	int fail_adds; /* the next map_add calls that fail */
+	int fail_err; /* with this error; 0: -EIO */
 } W;
 
 static void fake_send(void *arg, const struct srv_dest *d, const uint8_t *b,
@@ -85,7 +86,7 @@ static int fake_map_add(void *arg, const struct lease *l)
 	W.map_adds++;
 	if (W.fail_adds) {
 		W.fail_adds--;
-		return -EIO;
+		return W.fail_err ? W.fail_err : -EIO;
 	}
 	if (i < 0) {
 		assert_true(W.nmap < MAX_MAPS);
@@ -341,6 +342,18 @@ static uint32_t dora(const uint8_t mac[6], const char *vc)
 	assert_int_equal(reply(n0 + 1)->type, DHCPACK);
 	assert_int_equal(last.yiaddr, yi);
 	return yi;
+}
+
+/* DISCOVER, REQUEST, commit: whatever the answer (no ACK when the
+ * mapping fails). */
+static void dor(const uint8_t mac[6], const char *vc)
+{
+	int n0 = W.nsent;
+
+	phone_msg(DHCPDISCOVER, mac, vc, 0, 0, 0);
+	assert_int_equal(W.nsent, n0 + 1);
+	phone_msg(DHCPREQUEST, mac, vc, reply(n0)->yiaddr, our_sid(), 0);
+	durable();
 }
 
 static int file_exists(const char *name)
@@ -861,19 +874,70 @@ static void test_oversized_options(void **state)
 	assert_int_equal(W.nmap, 1);
 }
 
-/* A lease whose mapping could not be written is ACKed (it is on disk)
- * and mapped by the sweep within a minute. */
+/*
+ * A lease whose mapping could not be written (the writer busy, timed
+ * out, refusing) fails closed: no config file, no gate entry (with no
+ * VALID phone entry the data plane does not check that address's MAC,
+ * so any LAN host could take the IP and fetch the phone's SIP
+ * credentials), and no ACK (the phone would have no service; it
+ * retransmits its REQUEST, which tries again).  The sweep maps it
+ * within a minute and only then writes the file; the next REQUEST is
+ * ACKed.
+ */
 static void test_failed_map_retried(void **state)
 {
+	uint32_t yi;
 	int i;
 
 	W.fail_adds = 1;
-	dora(MAC_A, CISCO);
+	W.fail_err = -EBUSY;
+	phone_msg(DHCPDISCOVER, MAC_A, CISCO, 0, 0, 0);
+	yi = reply(0)->yiaddr;
+	phone_msg(DHCPREQUEST, MAC_A, CISCO, yi, our_sid(), 0);
+	durable();
 	assert_int_equal(W.nmap, 0);
 	assert_int_equal(V->n.map_failed, 1);
+	assert_false(file_exists(".leases/SEP001B54AABB0C.cnf.xml"));
+	assert_false(file_exists("SEP001B54AABB0C.cnf.xml"));
+	assert_int_equal(W.nsent, 1); /* the OFFER only: no ACK */
 	for (i = 1; i <= 60 && !W.nmap; i++)
 		srv_tick(V, now + i, now + i);
 	assert_int_equal(W.nmap, 1);
+	assert_true(file_exists(".leases/SEP001B54AABB0C.cnf.xml"));
+	/* The retransmitted REQUEST is ACKed now. */
+	now += i;
+	phone_msg(DHCPREQUEST, MAC_A, CISCO, yi, our_sid(), 0);
+	durable();
+	assert_int_equal(reply(W.nsent - 1)->type, DHCPACK);
+	assert_int_equal(last.yiaddr, yi);
+}
+
+static int map_of(const uint8_t mac[6], struct lease *out);
+
+/* The same when a mapping someone removed cannot be written again: the
+ * file the phone had goes with it (the sweep's repair fails closed). */
+static void test_failed_remap_removes_gate(void **state)
+{
+	struct lease l;
+	int i;
+
+	dora(MAC_A, CISCO);
+	assert_true(file_exists(".leases/SEP001B54AABB0C.cnf.xml"));
+	assert_int_equal(map_of(MAC_A, &l), 0);
+	fake_map_del(NULL, &l);
+	W.fail_adds = 1000;
+	W.fail_err = -ETIMEDOUT;
+	/* Within a minute (the lease lasts 120 s). */
+	for (i = 1; i <= 60 && W.map_adds == 1; i++)
+		srv_tick(V, now + i, now + i);
+	assert_int_equal(W.map_adds, 2);
+	assert_false(file_exists(".leases/SEP001B54AABB0C.cnf.xml"));
+	assert_false(file_exists("SEP001B54AABB0C.cnf.xml"));
+	W.fail_adds = 0;
+	for (; i <= 110 && !W.nmap; i++)
+		srv_tick(V, now + i, now + i);
+	assert_int_equal(W.nmap, 1);
+	assert_true(file_exists(".leases/SEP001B54AABB0C.cnf.xml"));
 }
 
 /* A DISCOVER naming another model (same size) leaves a bound lease as
@@ -1134,6 +1198,85 @@ static void test_flood_keeps_exact_offer(void **state)
 	assert_int_equal(last.yiaddr, yi);
 }
 
+/*
+ * Threat 9, DECLINE flood: DISCOVER then DECLINE (option 50 the offered
+ * address, 54 ours) from random MACs of an allowed OUI; each round used
+ * to quarantine one address for decline_hold, unlimited and outside the
+ * wildcard share, until the phone listed exactly got no OFFER.
+ */
+static void decline_flood(int rounds, int tick_every)
+{
+	uint8_t mac[6] = { 0x00, 0x1b, 0x54 };
+	int i;
+
+	srand(11);
+	for (i = 0; i < rounds; i++) {
+		mac[3] = (uint8_t)rand();
+		mac[4] = (uint8_t)rand();
+		mac[5] = (uint8_t)rand();
+		if (tick_every && i % tick_every == 0)
+			now++;
+		W.nsent = 0;
+		phone_msg(DHCPDISCOVER, mac, CISCO, 0, 0, 0);
+		if (!W.nsent)
+			continue;
+		phone_msg(DHCPDECLINE, mac, CISCO, reply(0)->yiaddr, our_sid(),
+			  0);
+	}
+	W.nsent = 0;
+}
+
+static void test_decline_flood_keeps_exact(void **state)
+{
+	decline_flood(300, 0);
+	phone_msg(DHCPDISCOVER, MAC_EXACT, CISCO, 0, 0, 0);
+	assert_int_equal(W.nsent, 1);
+	assert_int_equal(reply(0)->type, DHCPOFFER);
+	W.nsent = 0;
+	dora(MAC_EXACT, CISCO);
+	/* The flood was held back, counted, and kept to its share. */
+	assert_true(V->n.flood_refused > 0);
+	assert_true(V->nq <= 253 * 9 / 10);
+}
+
+/* Slow enough for the token bucket, no reserve: the phone listed
+ * exactly takes the oldest quarantined address (a courtesy, not a
+ * right). */
+static const char CONF_NO_RESERVE[] = "[global]\n"
+				      "exact_reserve = 0\n"
+				      "new_lease_rate = 1000\n"
+				      "[mac]\n"
+				      "allow = 00:1b:54:00:00:01\n"
+				      "allow = 00:1b:54:00:00:02\n";
+
+static int setup_no_reserve(void **state)
+{
+	conf_extra = CONF_NO_RESERVE;
+	return setup(state);
+}
+
+static void test_decline_flood_quarantine_yields(void **state)
+{
+	static const uint8_t mac2[6] = { 0x00, 0x1b, 0x54, 0x00, 0x00, 0x02 };
+	int nq;
+
+	decline_flood(300, 1);
+	assert_true(V->nq > 200);
+	/* The wildcard share leaves one address: the first listed phone
+	 * takes it, the second a quarantined one. */
+	dora(MAC_EXACT, CISCO);
+	assert_int_equal(V->n.unquarantined, 0);
+	nq = V->nq;
+	W.nsent = 0;
+	phone_msg(DHCPDISCOVER, mac2, CISCO, 0, 0, 0);
+	assert_int_equal(W.nsent, 1);
+	assert_int_equal(reply(0)->type, DHCPOFFER);
+	assert_int_equal(V->n.unquarantined, 1);
+	assert_int_equal(V->nq, nq - 1);
+	W.nsent = 0;
+	dora(mac2, CISCO);
+}
+
 /* Defect 4: new leases for wildcard-matched MACs come at most at
  * new_lease_rate per second after a burst of new_lease_burst. */
 static const char CONF_RATE[] = "[global]\n"
@@ -1185,6 +1328,49 @@ static void test_new_lease_rate(void **state)
 	phone_msg(DHCPREQUEST, mac, CISCO, 0, 0, lt_get(&V->lt, mac)->priv_ip);
 	durable();
 	assert_int_equal(reply(0)->type, DHCPACK);
+}
+
+/* A DECLINE from a MAC not listed exactly costs a new-lease token:
+ * over the bucket it is ignored (the offer stays), counted; a phone
+ * listed exactly is never limited. */
+static const char CONF_RATE_EXACT[] = "[global]\n"
+				      "new_lease_rate = 2\n"
+				      "new_lease_burst = 5\n"
+				      "[mac]\n"
+				      "allow = 00:1b:54:00:00:01\n";
+
+static int setup_rate_exact(void **state)
+{
+	conf_extra = CONF_RATE_EXACT;
+	return setup(state);
+}
+
+static void test_decline_rate(void **state)
+{
+	uint8_t mac[6] = { 0x00, 0x1b, 0x54, 0x41, 0, 0 };
+	int i, refused = 0;
+
+	for (i = 0; i < 20; i++) {
+		mac[5] = (uint8_t)i;
+		W.nsent = 0;
+		phone_msg(DHCPDISCOVER, mac, CISCO, 0, 0, 0);
+		assert_int_equal(W.nsent, 1);
+		phone_msg(DHCPDECLINE, mac, CISCO, reply(0)->yiaddr, our_sid(),
+			  0);
+		refused += rc == -EDQUOT;
+	}
+	assert_int_equal(V->nq, 5);
+	assert_int_equal(refused, 15);
+	assert_int_equal(V->n.flood_refused, 15);
+	assert_non_null(strstr(loglines, "DECLINE refused"));
+	/* The ignored DECLINE left the offer as it was. */
+	assert_non_null(lt_get(&V->lt, mac));
+	W.nsent = 0;
+	phone_msg(DHCPDISCOVER, MAC_EXACT, CISCO, 0, 0, 0);
+	phone_msg(DHCPDECLINE, MAC_EXACT, CISCO, reply(0)->yiaddr, our_sid(),
+		  0);
+	assert_int_equal(rc, 0);
+	assert_int_equal(V->nq, 6);
 }
 
 /*
@@ -1345,13 +1531,13 @@ static void test_lan_triggered_logs_rate_limited(void **state)
 	W.fail_adds = 1000;
 	for (i = 0; i < 20; i++) {
 		mac[5] = (uint8_t)i;
-		dora(mac, CISCO);
+		dor(mac, CISCO);
 	}
 	assert_int_equal(V->n.map_failed, 20);
 	assert_int_equal(count_lines("Failed to map lease"), 1);
 	now += SRV_LOG_EVERY;
 	mac[5] = 100;
-	dora(mac, CISCO);
+	dor(mac, CISCO);
 	assert_int_equal(count_lines("Failed to map lease"), 2);
 	assert_non_null(strstr(loglines, "(19 like it not logged)"));
 }
@@ -1630,6 +1816,7 @@ int main(void)
 		T(test_malformed),
 		T(test_oversized_options),
 		T(test_failed_map_retried),
+		T(test_failed_remap_removes_gate),
 		T(test_model_change),
 		T(test_discover_commits_nothing),
 		T(test_release_decline_need_fields),
@@ -1639,6 +1826,13 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_flood_keeps_exact_offer,
 						setup_exact, teardown),
+		cmocka_unit_test_setup_teardown(test_decline_flood_keeps_exact,
+						setup_exact, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_decline_flood_quarantine_yields, setup_no_reserve,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_decline_rate,
+						setup_rate_exact, teardown),
 		cmocka_unit_test_setup_teardown(test_new_lease_rate, setup_rate,
 						teardown),
 		T(test_wall_clock_step_running),
