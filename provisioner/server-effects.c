@@ -17,6 +17,21 @@
 #include "render.h"
 #include "server.h"
 
+/*
+ * Is the gate directory a real one?  At start the core writes and removes
+ * files as root in a directory the parser owns, and a compromised parser
+ * may have left .leases a symlink to anywhere (main.c replaces it before
+ * srv_new; this is the check that a write still goes nowhere else).
+ */
+static int gate_dir_ok(const char *gate)
+{
+	struct stat st;
+
+	if (lstat(gate, &st))
+		return errno == ENOENT ? 0 : -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ELOOP;
+}
+
 struct fx_default {
 	struct srv_effects ops; /* first: srv_effects_free() casts */
 	const struct prov_conf *conf;
@@ -93,8 +108,14 @@ static void fx_file_remove(void *arg, const uint8_t mac[6], unsigned int model)
 
 	if (!fx_path(arg, mac, model, "", path, sizeof(path)))
 		unlink(path);
-	if (!fx_path(arg, mac, model, "/.leases", path, sizeof(path)))
-		unlink(path);
+	if (!fx_path(arg, mac, model, "/.leases", path, sizeof(path))) {
+		char gate[600];
+
+		snprintf(gate, sizeof(gate), "%s/.leases",
+			 ((struct fx_default *)arg)->conf->tftp_root);
+		if (!gate_dir_ok(gate))
+			unlink(path);
+	}
 }
 
 /* Is the config file there, with content?  A crash can leave a renamed
@@ -137,7 +158,9 @@ static int fx_file_write(void *arg, const struct lease *l, unsigned int model)
 	snprintf(gate, sizeof(gate), "%s/.leases", c->tftp_root);
 	inet_ntop(AF_INET, &l->priv_ip, who, INET_ADDRSTRLEN);
 	strcat(who, "\n");
-	r = render_write_atomic(gate, st.file, who, strlen(who), 0);
+	r = gate_dir_ok(gate);
+	if (!r)
+		r = render_write_atomic(gate, st.file, who, strlen(who), 0);
 	if (r == -ENOENT && !mkdir(gate, 0755))
 		r = render_write_atomic(gate, st.file, who, strlen(who), 0);
 	if (r >= 0)
