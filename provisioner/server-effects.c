@@ -119,14 +119,15 @@ static void fx_file_remove(void *arg, const uint8_t mac[6], unsigned int model)
 }
 
 /* Is the config file there, with content?  A crash can leave a renamed
- * but empty file behind (written without fsync). */
+ * but empty file behind (written without fsync).  Never through a link:
+ * one was planted by the parser, and is replaced by the write. */
 static int fx_file_present(void *arg, const uint8_t mac[6], unsigned int model)
 {
 	char path[600];
 	struct stat st;
 
 	return !fx_path(arg, mac, model, "", path, sizeof(path)) &&
-	       !stat(path, &st) && st.st_size > 0;
+	       !lstat(path, &st) && S_ISREG(st.st_mode) && st.st_size > 0;
 }
 
 static int fx_file_write(void *arg, const struct lease *l, unsigned int model)

@@ -140,7 +140,11 @@ static int prune(int dfd, int other_dfd, const struct names *ns, int gates)
 		    fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
 		    !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
 			continue;
-		nm = tmp ? NULL : find(ns, de->d_name);
+		/* This program writes regular files only: a link here was
+		 * planted (by a compromised parser, which owns the
+		 * directory), and root must not take its target for a
+		 * phone's file. */
+		nm = tmp || S_ISLNK(st.st_mode) ? NULL : find(ns, de->d_name);
 		if (nm && (!gates || gate_says(dfd, de->d_name, nm->priv_ip)))
 			continue;
 		if (!unlinkat(dfd, de->d_name, 0))
