@@ -1268,6 +1268,48 @@ static void test_wall_clock_step_restart(void **state)
 	assert_int_equal(lease_store_get(S, MAC_A, &l), -ENOENT);
 }
 
+/* The attribution history at start: a lease that looks expired keeps
+ * its mapping for its grace, so its interval must cover the grace too
+ * (else traffic from its range then is attributed to nobody). */
+static int who_cb(const struct attribution *a, void *arg)
+{
+	memcpy(arg, a->mac, 6);
+	return 0;
+}
+
+static void test_grace_attributed(void **state)
+{
+	int64_t down, wall0;
+	uint8_t mac[6] = { 0 };
+	struct lease l;
+
+	dora(MAC_A, CISCO);
+	assert_int_equal(lease_store_get(S, MAC_A, &l), 0);
+	/* Down for twice the lease time: the stored end has passed. */
+	down = 2 * (l.expires - now);
+	wall0 = now + down;
+	srv_free(V);
+	assert_int_equal(srv_new(&C, SRCDIR "/provisioner/templates", S, &IO,
+				 50, wall0, &V),
+			 0);
+	assert_non_null(lt_get(&V->lt, MAC_A));
+	assert_true(W.nmap >= 1); /* mapped for its grace */
+	durable(); /* the first commit after start */
+	assert_int_equal(lease_store_who(S, l.pub_ip, l.port_first, wall0 + 10,
+					 who_cb, mac),
+			 1);
+	assert_memory_equal(mac, MAC_A, 6);
+	/* The grace ends unrenewed: the closed interval still covers it. */
+	srv_tick(V, 50 + down / 4 + 5, wall0 + down / 4 + 5);
+	durable();
+	assert_null(lt_get(&V->lt, MAC_A));
+	memset(mac, 0, sizeof(mac));
+	assert_int_equal(lease_store_who(S, l.pub_ip, l.port_first, wall0 + 10,
+					 who_cb, mac),
+			 1);
+	assert_memory_equal(mac, MAC_A, 6);
+}
+
 /*
  * Issue 10, smaller ones.  RFC 6842 / RFC 3046: 61 and 82 come back even
  * when the reply is tight; the retry without the model's large options
@@ -1643,6 +1685,7 @@ int main(void)
 						teardown),
 		T(test_wall_clock_step_running),
 		T(test_wall_clock_step_restart),
+		T(test_grace_attributed),
 		cmocka_unit_test_setup_teardown(
 			test_tight_reply_keeps_echo_and_tftp, setup_tall,
 			teardown),
