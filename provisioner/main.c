@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <getopt.h>
 #include <net/if.h>
@@ -495,28 +496,66 @@ static int enter_jail(struct daemon *d)
 /*
  * The phone directory becomes the parser's root and only writable place:
  * owned by its user.  Never "/" or a directory others may write to.
+ *
+ * Threat: a compromised parser owns this directory, so before it crashes
+ * (and is restarted) it may have replaced .leases with a symlink to any
+ * path; root with CAP_CHOWN must then not follow it (chown would hand the
+ * target to the parser, the start-up prune would unlink in it).  Every
+ * step below is relative to a descriptor opened without following links.
  */
+static int give_gate_dir(int dfd, uid_t uid, gid_t gid)
+{
+	struct stat st;
+	int gfd, r = 0;
+
+	if (!fstatat(dfd, ".leases", &st, AT_SYMLINK_NOFOLLOW) &&
+	    !S_ISDIR(st.st_mode)) {
+		logp(LOG_WARN_,
+		     "The phone directory's .leases is not a directory (a "
+		     "link planted by the parser?); replacing it");
+		if (unlinkat(dfd, ".leases", 0))
+			return -errno;
+	}
+	if (mkdirat(dfd, ".leases", 0755) && errno != EEXIST)
+		return -errno;
+	gfd = openat(dfd, ".leases",
+		     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (gfd < 0)
+		return -errno;
+	if (fstat(gfd, &st) || fchown(gfd, uid, gid) ||
+	    ((st.st_mode & 07777) != 0755 && fchmod(gfd, 0755)))
+		r = -errno;
+	close(gfd);
+	return r;
+}
+
 static int give_phone_dir(struct daemon *d)
 {
-	char real[PATH_MAX], gate[PATH_MAX + 16];
+	char real[PATH_MAX];
 	struct stat st;
+	int dfd, r = 0;
 
 	if (!realpath(d->conf.tftp_root, real))
 		return -errno;
 	if (!strcmp(real, "/"))
 		return -EINVAL;
-	if (stat(real, &st))
-		return -errno;
-	if (st.st_mode & S_IWOTH)
-		return -EPERM;
-	snprintf(gate, sizeof(gate), "%s/.leases", real);
-	if (mkdir(gate, 0755) && errno != EEXIST)
-		return -errno;
-	if (chown(real, d->uid, d->gid) || chown(gate, d->uid, d->gid) ||
-	    ((st.st_mode & 07777) != 0755 && chmod(real, 0755)))
-		return -errno;
 	if (strlen(real) >= sizeof(d->conf.tftp_root))
 		return -ENAMETOOLONG;
+	dfd = open(real, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	if (fstat(dfd, &st))
+		r = -errno;
+	else if (st.st_mode & S_IWOTH)
+		r = -EPERM;
+	else if (fchown(dfd, d->uid, d->gid) ||
+		 ((st.st_mode & 07777) != 0755 && fchmod(dfd, 0755)))
+		r = -errno;
+	if (!r)
+		r = give_gate_dir(dfd, d->uid, d->gid);
+	close(dfd);
+	if (r)
+		return r;
 	memcpy(d->conf.tftp_root, real, strlen(real) + 1);
 	return 0;
 }

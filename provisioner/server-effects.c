@@ -6,10 +6,12 @@
  * function itself (STYLE 10, 17) and tests may put fakes in its place.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <arpa/inet.h>
 
@@ -74,38 +76,127 @@ static const struct model *fx_model(const struct fx_default *f,
 		       NULL;
 }
 
-static int fx_path(const struct fx_default *f, const uint8_t mac[6],
-		   unsigned int model, const char *sub, char *path, size_t n)
+static int fx_name(const struct fx_default *f, const uint8_t mac[6],
+		   unsigned int model, char *file, size_t n)
 {
 	const struct model *md = fx_model(f, model);
-	char file[64];
 
-	if (!md || render_file_name(md->tmpl, mac, file, sizeof(file)))
+	if (!md || render_file_name(md->tmpl, mac, file, n) ||
+	    strchr(file, '/') || file[0] == '.' || !file[0])
 		return -ENOENT;
-	snprintf(path, n, "%s%s/%s", f->conf->tftp_root, sub, file);
 	return 0;
+}
+
+/*
+ * The phone directory and its gate directory, opened without following
+ * links.  Threat: the parser owns both (it is jailed into the first), so
+ * at start, when the core writes and removes files as root, any link in
+ * them was planted by a compromised parser; through a path root would
+ * follow a .leases symlink to anywhere.  Every file operation below is
+ * relative to these descriptors, and never follows a link at the name.
+ */
+static int fx_dirs(const struct fx_default *f, int *dfd, int *gfd, int create)
+{
+	const int fl = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+
+	*gfd = -1;
+	*dfd = open(f->conf->tftp_root, fl);
+	if (*dfd < 0)
+		return -errno;
+	*gfd = openat(*dfd, ".leases", fl);
+	if (*gfd < 0 && errno == ENOENT && create &&
+	    (!mkdirat(*dfd, ".leases", 0755) || errno == EEXIST))
+		*gfd = openat(*dfd, ".leases", fl);
+	return *gfd < 0 ? -errno : 0;
+}
+
+static void fx_close_dirs(int dfd, int gfd)
+{
+	if (dfd >= 0)
+		close(dfd);
+	if (gfd >= 0)
+		close(gfd);
+}
+
+/* Atomic replace inside dfd: a temporary ".NAME.XXXXXX" (O_EXCL, no link
+ * followed), then renameat, which replaces a link at name, never follows
+ * it.  Without fsync: the store is the truth, a crash's loss is written
+ * again at start. */
+static int write_at(int dfd, const char *name, const char *data, size_t len)
+{
+	char tmp[96];
+	uint32_t rnd;
+	size_t off = 0;
+	int fd = -1, i, r = 0;
+
+	for (i = 0; i < 16 && fd < 0; i++) {
+		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+			rnd = (uint32_t)getpid() * 2654435761U + (uint32_t)i;
+		snprintf(tmp, sizeof(tmp), ".%s.%06x", name, rnd & 0xffffff);
+		fd = openat(dfd, tmp,
+			    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+				    O_CLOEXEC,
+			    0644);
+		if (fd < 0 && errno != EEXIST)
+			return -errno;
+	}
+	if (fd < 0)
+		return -EEXIST;
+	while (off < len) {
+		ssize_t w = write(fd, data + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			r = -errno;
+			break;
+		}
+		off += (size_t)w;
+	}
+	/* Readable by the TFTP server, which runs as another user. */
+	if (!r && fchmod(fd, 0644))
+		r = -errno;
+	if (close(fd) && !r)
+		r = -errno;
+	if (!r && renameat(dfd, tmp, dfd, name))
+		r = -errno;
+	if (r)
+		unlinkat(dfd, tmp, 0);
+	return r;
 }
 
 /* The lease is gone: its config file first, then the gating entry. */
 static void fx_file_remove(void *arg, const uint8_t mac[6], unsigned int model)
 {
-	char path[600];
+	char file[64];
+	int dfd, gfd;
 
-	if (!fx_path(arg, mac, model, "", path, sizeof(path)))
-		unlink(path);
-	if (!fx_path(arg, mac, model, "/.leases", path, sizeof(path)))
-		unlink(path);
+	if (fx_name(arg, mac, model, file, sizeof(file)))
+		return;
+	fx_dirs(arg, &dfd, &gfd, 0);
+	if (dfd >= 0)
+		unlinkat(dfd, file, 0);
+	if (gfd >= 0)
+		unlinkat(gfd, file, 0);
+	fx_close_dirs(dfd, gfd);
 }
 
 /* Is the config file there, with content?  A crash can leave a renamed
- * but empty file behind (written without fsync). */
+ * but empty file behind (written without fsync).  Never through a link:
+ * one was planted by the parser, and is replaced by the write. */
 static int fx_file_present(void *arg, const uint8_t mac[6], unsigned int model)
 {
-	char path[600];
+	char file[64];
 	struct stat st;
+	int dfd, gfd, ok;
 
-	return !fx_path(arg, mac, model, "", path, sizeof(path)) &&
-	       !stat(path, &st) && st.st_size > 0;
+	if (fx_name(arg, mac, model, file, sizeof(file)))
+		return 0;
+	fx_dirs(arg, &dfd, &gfd, 0);
+	ok = dfd >= 0 && !fstatat(dfd, file, &st, AT_SYMLINK_NOFOLLOW) &&
+	     S_ISREG(st.st_mode) && st.st_size > 0;
+	fx_close_dirs(dfd, gfd);
+	return ok;
 }
 
 static int fx_file_write(void *arg, const struct lease *l, unsigned int model)
@@ -115,8 +206,8 @@ static int fx_file_write(void *arg, const struct lease *l, unsigned int model)
 	const struct model *m = fx_model(f, model);
 	struct render_var v[RENDER_NVARS];
 	struct render_storage st;
-	char out[16384], gate[300], who[INET_ADDRSTRLEN + 1];
-	int r, len;
+	char out[16384], who[INET_ADDRSTRLEN + 1];
+	int r, len, dfd, gfd;
 
 	if (!m)
 		return -ENOENT;
@@ -132,18 +223,20 @@ static int fx_file_write(void *arg, const struct lease *l, unsigned int model)
 	if (r < 0)
 		return r;
 	len = r;
+	if (strchr(st.file, '/') || st.file[0] == '.' || !st.file[0])
+		return -EINVAL;
+	r = fx_dirs(f, &dfd, &gfd, 1);
 	/* tftpd's gating (tftpd/README.md): the entry that says who may
 	 * read the file goes in first. */
-	snprintf(gate, sizeof(gate), "%s/.leases", c->tftp_root);
-	inet_ntop(AF_INET, &l->priv_ip, who, INET_ADDRSTRLEN);
-	strcat(who, "\n");
-	r = render_write_atomic(gate, st.file, who, strlen(who), 0);
-	if (r == -ENOENT && !mkdir(gate, 0755))
-		r = render_write_atomic(gate, st.file, who, strlen(who), 0);
-	if (r >= 0)
-		r = render_write_atomic(c->tftp_root, st.file, out, (size_t)len,
-					0);
-	return r < 0 ? r : 0;
+	if (!r) {
+		inet_ntop(AF_INET, &l->priv_ip, who, INET_ADDRSTRLEN);
+		strcat(who, "\n");
+		r = write_at(gfd, st.file, who, strlen(who));
+	}
+	if (!r)
+		r = write_at(dfd, st.file, out, (size_t)len);
+	fx_close_dirs(dfd, gfd);
+	return r;
 }
 
 /* Each model's template, read once at start (not once per lease). */

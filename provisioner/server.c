@@ -1294,6 +1294,25 @@ static int load_cb(const struct lease *l, void *arg)
 	}
 	if (lt_bind(&s->lt, e, s->now + left))
 		return -ENOMEM;
+	if (grace) {
+		/* The attribution history's open interval lasts as long as
+		 * the stored end: the grace is written there (committed with
+		 * the first commit after start), or traffic from this range
+		 * while it stays mapped would be nobody's. */
+		struct lease nl = *l;
+		int r;
+
+		nl.expires = s->now + s->wall_off + left;
+		r = store_tx(s);
+		if (!r)
+			r = s->fx.renew(s->fx.arg, &nl);
+		if (r) {
+			logp(LOG_ERR_,
+			     "Failed to store the grace of a lease: %s",
+			     strerror(-r));
+			return r;
+		}
+	}
 	e->flags |= LT_DURABLE;
 	if (policy_mac_exact(&s->conf->policy, e->mac))
 		e->flags |= LT_EXACT;

@@ -140,7 +140,11 @@ static int prune(int dfd, int other_dfd, const struct names *ns, int gates)
 		    fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
 		    !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
 			continue;
-		nm = tmp ? NULL : find(ns, de->d_name);
+		/* This program writes regular files only: a link here was
+		 * planted (by a compromised parser, which owns the
+		 * directory), and root must not take its target for a
+		 * phone's file. */
+		nm = tmp || S_ISLNK(st.st_mode) ? NULL : find(ns, de->d_name);
 		if (nm && (!gates || gate_says(dfd, de->d_name, nm->priv_ip)))
 			continue;
 		if (!unlinkat(dfd, de->d_name, 0))
@@ -158,7 +162,6 @@ static int prune(int dfd, int other_dfd, const struct names *ns, int gates)
 int startup_prune_phone_dir(const char *dir, struct lease_store *s, int64_t now)
 {
 	struct names ns = { 0 };
-	char gate[300];
 	int dfd = -1, gfd = -1, r, n = 0;
 
 	if (!dir || !s)
@@ -167,13 +170,16 @@ int startup_prune_phone_dir(const char *dir, struct lease_store *s, int64_t now)
 	if (r)
 		goto out;
 	qsort(ns.v, ns.n, sizeof(*ns.v), cmp_name);
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* Root prunes a directory the parser owns: never through a link
+	 * it planted (a .leases symlink to a root directory would have
+	 * that directory's files unlinked). */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0) {
 		r = errno == ENOENT ? 0 : -errno;
 		goto out;
 	}
-	snprintf(gate, sizeof(gate), "%s/.leases", dir);
-	gfd = open(gate, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	gfd = openat(dfd, ".leases",
+		     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	/* The gate first: without its entry tftpd serves the file to
 	 * nobody, whatever happens next. */
 	if (gfd >= 0) {

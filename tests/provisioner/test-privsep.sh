@@ -126,4 +126,26 @@ t_fail_closed_caps() {
 		! grep -q "serving DHCP" "$T/fail2.log"
 }
 check "a privilege drop that fails stops the daemon (no CAP_SETPCAP)" t_fail_closed_caps
+
+# A compromised parser owns the phone directory: it plants .leases as a
+# symlink to a root directory, then crashes; the root start-up that
+# follows must neither chown the target nor prune or write into it.
+t_leases_symlink() {
+	local f=SEP0123456789AB.cnf.xml
+	mkdir -p "$T/target" && chown root:root "$T/target" && chmod 0755 "$T/target" &&
+		echo keep >"$T/target/$f" || return 1
+	rm -rf "$T/phones/.leases"
+	ln -s "$T/target" "$T/phones/.leases" || return 1
+	ip netns exec "$GW" "$BUILD/nappt-provisioner" -c "$T/prov.conf" 2>"$T/sym.log" &
+	local p=$!
+	for _ in $(seq 50); do grep -q "serving DHCP" "$T/sym.log" && break; kill -0 $p 2>/dev/null || break; sleep 0.1; done
+	kill $p 2>/dev/null
+	wait $p 2>/dev/null
+	cat "$T/sym.log"
+	ls -la "$T/phones" "$T/target"
+	[ "$(stat -c %u:%g "$T/target")" = "0:0" ] && [ -f "$T/target/$f" ] &&
+		{ [ -d "$T/phones/.leases" ] && [ ! -L "$T/phones/.leases" ] ||
+			grep -q "Failed to prepare" "$T/sym.log"; }
+}
+check "a .leases symlink planted by the parser is not followed at start" t_leases_symlink
 check_summary

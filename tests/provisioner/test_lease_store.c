@@ -766,7 +766,8 @@ static void test_startup_clean(void **state)
 	struct startup_stats st;
 	struct lease_store *s;
 	struct nappt_phone p;
-	char ph[128], gate[160];
+	char ph[128], gate[160], link_to[160], link_at[200];
+	struct stat lst;
 
 	snprintf(ph, sizeof(ph), "%s/phones", dir);
 	snprintf(gate, sizeof(gate), "%s/.leases", ph);
@@ -795,8 +796,17 @@ static void test_startup_clean(void **state)
 	touch(ph, ".SEP001B54000003.cnf.xml.AbC123", "a crash's leftover");
 	touch(ph, "P0030801.bin", "an operator's image");
 	touch(ph, "SEPDefault.cnf", "an operator's file");
+	/* The parser owns the directory: under a live lease's other file
+	 * name it may plant a link to a root file, which the core running
+	 * as root would then take for the phone's file (present). */
+	touch(dir, "secret", "root's");
+	snprintf(link_to, sizeof(link_to), "%s/secret", dir);
+	snprintf(link_at, sizeof(link_at), "%s/001b54000003.cfg", ph);
+	assert_int_equal(symlink(link_to, link_at), 0);
 
 	assert_int_equal(startup_clean(&c, s, &M, 100, &st), 0);
+	assert_int_equal(lstat(link_at, &lst), -1);
+	assert_true(exists(dir, "secret"));
 	assert_int_equal(st.expired, 2);
 	assert_int_equal(st.maps.removed, 2);
 	assert_int_equal(st.maps.failed, 0);

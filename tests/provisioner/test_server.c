@@ -27,6 +27,7 @@
 #include "dhcp-msg.h"
 #include "lease-store.h"
 #include "log.h"
+#include "render.h"
 #include "server-internal.h"
 
 static const char CISCO[] = "Cisco Systems, Inc. IP Phone CP-7940G";
@@ -1454,6 +1455,106 @@ static void test_wall_clock_step_restart(void **state)
 	assert_int_equal(lease_store_get(S, MAC_A, &l), -ENOENT);
 }
 
+/* The attribution history at start: a lease that looks expired keeps
+ * its mapping for its grace, so its interval must cover the grace too
+ * (else traffic from its range then is attributed to nobody). */
+static int who_cb(const struct attribution *a, void *arg)
+{
+	memcpy(arg, a->mac, 6);
+	return 0;
+}
+
+static void test_grace_attributed(void **state)
+{
+	int64_t down, wall0;
+	uint8_t mac[6] = { 0 };
+	struct lease l;
+
+	dora(MAC_A, CISCO);
+	assert_int_equal(lease_store_get(S, MAC_A, &l), 0);
+	/* Down for twice the lease time: the stored end has passed. */
+	down = 2 * (l.expires - now);
+	wall0 = now + down;
+	srv_free(V);
+	assert_int_equal(srv_new(&C, SRCDIR "/provisioner/templates", S, &IO,
+				 50, wall0, &V),
+			 0);
+	assert_non_null(lt_get(&V->lt, MAC_A));
+	assert_true(W.nmap >= 1); /* mapped for its grace */
+	durable(); /* the first commit after start */
+	assert_int_equal(lease_store_who(S, l.pub_ip, l.port_first, wall0 + 10,
+					 who_cb, mac),
+			 1);
+	assert_memory_equal(mac, MAC_A, 6);
+	/* The grace ends unrenewed: the closed interval still covers it. */
+	srv_tick(V, 50 + down / 4 + 5, wall0 + down / 4 + 5);
+	durable();
+	assert_null(lt_get(&V->lt, MAC_A));
+	memset(mac, 0, sizeof(mac));
+	assert_int_equal(lease_store_who(S, l.pub_ip, l.port_first, wall0 + 10,
+					 who_cb, mac),
+			 1);
+	assert_memory_equal(mac, MAC_A, 6);
+}
+
+/* The core writes the phone files as root at start, in a directory the
+ * parser owns: a link the parser planted there (a .leases symlink to a
+ * root directory, a link under the phone's file name to a root file) is
+ * never followed, neither to write nor to take the file as present. */
+static void test_start_writes_follow_no_link(void **state)
+{
+	char file[64], p1[400], p2[400], tgt[300], sec[300], buf[16];
+	struct stat st;
+	int fd;
+
+	dora(MAC_A, CISCO);
+	srv_free(V);
+	V = NULL;
+	assert_int_equal(render_file_name("cisco", MAC_A, file, sizeof(file)),
+			 0);
+	snprintf(tgt, sizeof(tgt), "%s/target", dir);
+	snprintf(sec, sizeof(sec), "%s/secret", dir);
+	assert_int_equal(mkdir(tgt, 0755), 0);
+	fd = open(sec, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "root's", 6), 6);
+	close(fd);
+	snprintf(p1, sizeof(p1), "%s/.leases/%s", phones, file);
+	unlink(p1);
+	snprintf(p1, sizeof(p1), "%s/.leases", phones);
+	assert_int_equal(rmdir(p1), 0);
+	assert_int_equal(symlink(tgt, p1), 0);
+	snprintf(p2, sizeof(p2), "%s/%s", phones, file);
+	unlink(p2);
+
+	assert_int_equal(srv_new(&C, SRCDIR "/provisioner/templates", S, &IO,
+				 now, now, &V),
+			 0);
+	/* Nothing went into the link's target. */
+	snprintf(p2, sizeof(p2), "%s/%s", tgt, file);
+	assert_int_equal(lstat(p2, &st), -1);
+
+	/* A real .leases again; a link under the file's name to a root
+	 * file: replaced by the phone's file, the root file intact. */
+	srv_free(V);
+	V = NULL;
+	assert_int_equal(unlink(p1), 0);
+	assert_int_equal(mkdir(p1, 0755), 0);
+	snprintf(p2, sizeof(p2), "%s/%s", phones, file);
+	unlink(p2);
+	assert_int_equal(symlink(sec, p2), 0);
+	assert_int_equal(srv_new(&C, SRCDIR "/provisioner/templates", S, &IO,
+				 now, now, &V),
+			 0);
+	assert_int_equal(lstat(p2, &st), 0);
+	assert_true(S_ISREG(st.st_mode) && st.st_size > 0);
+	fd = open(sec, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 6);
+	close(fd);
+	assert_memory_equal(buf, "root's", 6);
+}
+
 /*
  * Issue 10, smaller ones.  RFC 6842 / RFC 3046: 61 and 82 come back even
  * when the reply is tight; the retry without the model's large options
@@ -1837,6 +1938,8 @@ int main(void)
 						teardown),
 		T(test_wall_clock_step_running),
 		T(test_wall_clock_step_restart),
+		T(test_grace_attributed),
+		T(test_start_writes_follow_no_link),
 		cmocka_unit_test_setup_teardown(
 			test_tight_reply_keeps_echo_and_tftp, setup_tall,
 			teardown),
