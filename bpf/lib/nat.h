@@ -879,8 +879,8 @@ struct vlan_tag {
  * ARP claims, the WAN reaching private addresses).  XDP sees the frame
  * before that, so it strips the tag the same way and the caller runs the
  * untagged path.  A non-zero VID is the kernel's: only a VLAN
- * sub-interface takes it.  TC sees frames after the kernel's strip and
- * cannot pop here: a tag it still sees is passed.  Returns 0 when the
+ * sub-interface takes it.  TC sees frames after the kernel's strip of
+ * the outer tag (see tc_vlan0_left()).  Returns 0 when the
  * frame is untagged now, 1 to pass it to the kernel, -errno to drop it
  * (truncated, or more VID-0 tags than any sender has a reason for).
  */
@@ -913,6 +913,26 @@ static __always_inline int vlan_untag(struct pkt *p)
 	return -EINVAL;
 }
 
+/*
+ * TC: the kernel has already moved the outer tag out of the data (into
+ * skb->vlan_tci), so a tag still in the data is an inner one.  Under no
+ * tag or a VID-0 one, the kernel strips a VID-0 inner tag after this hook
+ * and handles the frame as untagged: it would have skipped every check
+ * here.  No sender has a reason for two priority tags: 1 to drop it (or
+ * a truncated tag), 0 to leave it to the kernel.
+ */
+static __always_inline int tc_vlan0_left(struct pkt *p, struct cursor *c)
+{
+	struct __sk_buff *skb = p->ctx;
+	struct vlan_tag *v = c->pos;
+
+	if ((void *)(v + 1) > c->end)
+		return 1;
+	if (v->tci & bpf_htons(0x0fff))
+		return 0;
+	return !skb->vlan_present || !(skb->vlan_tci & 0x0fff);
+}
+
 /* ----------------------------------------------------------------------
  * Entry: both directions, both hooks.
  */
@@ -939,8 +959,11 @@ static __always_inline enum verdict nappt_handle(struct pkt *p, int wan)
 	eth = parse_ethhdr(&c);
 	if (!eth)
 		return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
-	if (is_vlan(eth->h_proto))
+	if (is_vlan(eth->h_proto)) {
+		if (!p->xdp && tc_vlan0_left(p, &c))
+			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
 		return account(p, NAPPT_STAT_PASS_VLAN, V_PASS);
+	}
 	if (eth->h_proto != bpf_htons(ETH_P_IP)) {
 		if (!wan && eth->h_proto == bpf_htons(ETH_P_ARP)) {
 			cfg = bpf_map_lookup_elem(&config, &zero);
