@@ -248,7 +248,7 @@ static __always_inline void pkt_reload(struct pkt *p)
  * the kernel does before its stack sees the frame: the MACs move 4 bytes
  * forward over the tag and the frame starts 4 bytes later.  Every packet
  * pointer taken before is invalid afterwards.  TC never needs it: the
- * kernel strips tags (skb_vlan_untag()) before the TC hook.
+ * kernel strips the outer tag (skb_vlan_untag()) before the TC hook.
  * Returns 0 or -errno.
  */
 static __always_inline int pkt_pop_vlan(struct pkt *p)
@@ -264,8 +264,8 @@ static __always_inline int pkt_pop_vlan(struct pkt *p)
 		return -EINVAL;
 	__builtin_memcpy(macs, data, sizeof(macs));
 	__builtin_memcpy(data + 4, macs, sizeof(macs));
-	/* Not (int)r: a failure must never look like success, or the old
-	 * packet pointers would be used after the verifier voided them. */
+	/* Any non-zero return fails (never truncated to int, which could
+	 * read 0): the old packet pointers must not be used again. */
 	if (bpf_xdp_adjust_head(ctx, 4))
 		return -EINVAL;
 	p->len -= 4;
