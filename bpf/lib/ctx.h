@@ -234,6 +234,49 @@ static __always_inline int pkt_make_room(struct pkt *p, const int xdp,
 	return 0;
 }
 
+/*
+ * XDP: the frame's bounds, read from the context again.  Volatile: the
+ * compiler must not reuse (or merge with) a load from before a
+ * bpf_xdp_adjust_head(), whose packet pointers the verifier voided.
+ */
+static __always_inline void pkt_reload(struct pkt *p)
+{
+	struct xdp_md *ctx = p->ctx;
+
+	p->data = (void *)(long)*(volatile __u32 *)&ctx->data;
+	p->data_end = (void *)(long)*(volatile __u32 *)&ctx->data_end;
+}
+
+/*
+ * XDP: remove the 802.1Q/802.1ad tag that follows the MAC addresses, as
+ * the kernel does before its stack sees the frame: the MACs move 4 bytes
+ * forward over the tag and the frame starts 4 bytes later.  Every packet
+ * pointer taken before is invalid afterwards.  TC never needs it: the
+ * kernel strips the outer tag (skb_vlan_untag()) before the TC hook.
+ * Returns 0 or -errno.
+ */
+static __always_inline int pkt_pop_vlan(struct pkt *p)
+{
+	struct xdp_md *ctx = p->ctx;
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	__u8 macs[2 * ETH_ALEN];
+
+	if (!p->xdp)
+		return -EINVAL;
+	if (data + 2 * ETH_ALEN + 4 > end)
+		return -EINVAL;
+	__builtin_memcpy(macs, data, sizeof(macs));
+	__builtin_memcpy(data + 4, macs, sizeof(macs));
+	/* Any non-zero return fails (never truncated to int, which could
+	 * read 0): the old packet pointers must not be used again. */
+	if (bpf_xdp_adjust_head(ctx, 4))
+		return -EINVAL;
+	p->len -= 4;
+	pkt_reload(p);
+	return 0;
+}
+
 /* Can the hook send to ifindex itself?  XDP only through devices in
  * tx_ports; TC through any. */
 static __always_inline int pkt_can_redirect(struct pkt *p, __u32 ifindex)

@@ -883,23 +883,115 @@ static __always_inline enum verdict lan_arp(struct pkt *p,
 	return account(p, NAPPT_STAT_PASS_NON_IP, V_PASS);
 }
 
+static __always_inline int is_vlan(__be16 proto)
+{
+	return proto == bpf_htons(ETH_P_8021Q) ||
+	       proto == bpf_htons(ETH_P_8021AD);
+}
+
+/* An 802.1Q/802.1ad tag after the MAC addresses (IEEE 802.1Q 9.6). */
+struct vlan_tag {
+	__be16 tci; /* PCP (3 bits), DEI, VID (12 bits) */
+	__be16 proto;
+};
+
+/* How many VID-0 tags, one inside the other, XDP strips. */
+#define NAPPT_VLAN0_MAX 2
+
+/*
+ * A frame whose EtherType is 802.1Q/802.1ad.  A priority tag (VID 0,
+ * IEEE 802.1Q: IP phones send one for 802.1p voice priority) is stripped
+ * by the kernel (__netif_receive_skb_core(), either TPID, and again for
+ * each VID-0 tag under it) and the frame handled as untagged on this device:
+ * left to the kernel it would skip every check here (spoofed sources,
+ * ARP claims, the WAN reaching private addresses).  XDP sees the frame
+ * before that, so it strips the tag the same way and the caller runs the
+ * untagged path.  A non-zero VID is the kernel's: only a VLAN
+ * sub-interface takes it.  TC sees frames after the kernel's strip of
+ * the outer tag (see tc_vlan0_left()).  Returns 0 when the
+ * frame is untagged now, 1 to pass it to the kernel, -errno to drop it
+ * (truncated, or more VID-0 tags than any sender has a reason for).
+ */
+static __always_inline int vlan_untag(struct pkt *p)
+{
+	struct vlan_tag *v;
+	struct ethhdr *eth;
+	int i;
+
+	if (!p->xdp)
+		return 1;
+	for (i = 0; i <= NAPPT_VLAN0_MAX; i++) {
+		pkt_reload(p);
+		eth = p->data;
+		if ((void *)(eth + 1) > p->data_end)
+			return -EINVAL;
+		if (!is_vlan(eth->h_proto))
+			return 0;
+		v = (void *)(eth + 1);
+		if ((void *)(v + 1) > p->data_end)
+			return -EINVAL;
+		if (v->tci & bpf_htons(0x0fff))
+			return 1;
+		if (i == NAPPT_VLAN0_MAX)
+			return -EINVAL;
+		/* The tag's EtherType becomes the frame's. */
+		if (pkt_pop_vlan(p))
+			return -EINVAL;
+	}
+	return -EINVAL;
+}
+
+/*
+ * TC: the kernel has already moved the outer tag out of the data (into
+ * skb->vlan_tci), so a tag still in the data is an inner one.  Under no
+ * tag or a VID-0 one, the kernel strips a VID-0 inner tag after this hook
+ * and handles the frame as untagged: it would have skipped every check
+ * here.  No sender has a reason for two priority tags: 1 to drop it (or
+ * a truncated tag), 0 to leave it to the kernel.
+ */
+static __always_inline int tc_vlan0_left(struct pkt *p, struct cursor *c)
+{
+	struct __sk_buff *skb = p->ctx;
+	struct vlan_tag *v = c->pos;
+
+	if ((void *)(v + 1) > c->end)
+		return 1;
+	if (v->tci & bpf_htons(0x0fff))
+		return 0;
+	return !skb->vlan_present || !(skb->vlan_tci & 0x0fff);
+}
+
 /* ----------------------------------------------------------------------
  * Entry: both directions, both hooks.
  */
 static __always_inline enum verdict nappt_handle(struct pkt *p, int wan)
 {
-	struct cursor c = { .pos = p->data, .end = p->data_end };
+	struct cursor c;
 	const struct nappt_config *cfg;
 	struct ethhdr *eth;
 	struct iphdr *ip;
 	__u32 zero = 0;
+	int r;
 
+	if (p->xdp) {
+		r = vlan_untag(p);
+		if (r > 0)
+			return account(p, NAPPT_STAT_PASS_VLAN, V_PASS);
+		if (r < 0)
+			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
+		/* One origin for the pointers, tag popped or not. */
+		pkt_reload(p);
+	}
+	c.pos = p->data;
+	c.end = p->data_end;
 	eth = parse_ethhdr(&c);
 	if (!eth)
 		return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
-	if (eth->h_proto == bpf_htons(ETH_P_8021Q) ||
-	    eth->h_proto == bpf_htons(ETH_P_8021AD))
+	if (is_vlan(eth->h_proto)) {
+		if (!p->xdp && tc_vlan0_left(p, &c))
+			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
 		return account(p, NAPPT_STAT_PASS_VLAN, V_PASS);
+	}
 	if (eth->h_proto != bpf_htons(ETH_P_IP)) {
 		if (!wan && eth->h_proto == bpf_htons(ETH_P_ARP)) {
 			cfg = bpf_map_lookup_elem(&config, &zero);

@@ -41,7 +41,9 @@ struct ipspec {
 
 struct pktspec {
 	uint8_t dmac[6], smac[6];
-	uint16_t vlan; /* 0: untagged */
+	uint16_t vlan; /* TCI (PCP, DEI, VID); 0: untagged unless tags */
+	int tags; /* > 0: this many 802.1Q tags with TCI vlan (VID 0 too) */
+	uint16_t tpid; /* the outer tag's TPID; 0: 0x8100 */
 	uint16_t ethertype; /* 0: IPv4 */
 	struct ipspec ip;
 	int raw; /* non-IPv4: payload bytes */
@@ -198,11 +200,12 @@ static inline size_t build_ip(const struct ipspec *s, uint8_t *b)
 static inline size_t build_pkt(const struct pktspec *s, uint8_t *b)
 {
 	size_t off = 12, n, i;
+	int t, tags = s->tags ? s->tags : !!s->vlan;
 
 	memcpy(b, s->dmac, 6);
 	memcpy(b + 6, s->smac, 6);
-	if (s->vlan) {
-		put16(b + off, 0x8100);
+	for (t = 0; t < tags; t++) {
+		put16(b + off, t == 0 && s->tpid ? s->tpid : 0x8100);
 		put16(b + off + 2, s->vlan);
 		off += 4;
 	}

@@ -52,6 +52,10 @@ def main():
     ap.add_argument("--df", action="store_true")
     ap.add_argument("--flags", default="S")
     ap.add_argument("--op", type=int, default=1)
+    # 802.1Q tags after the MACs, outermost first: TCI values (0xa000 is
+    # PCP 5, VID 0: a priority tag).
+    ap.add_argument("--tag", type=lambda v: int(v, 0), action="append",
+                    default=[])
     a = ap.parse_args()
 
     if a.kind == "arp":
@@ -79,6 +83,8 @@ def main():
             proto = 6
         frame = mac(a.dmac) + mac(a.smac) + b"\x08\x00" + \
             ip4(proto, src, dst, l4, a.ttl, a.df)
+    tags = b"".join(struct.pack("!HH", 0x8100, t) for t in a.tag)
+    frame = frame[:12] + tags + frame[12:]
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     s.bind((a.ifname, 0))
     s.send(frame)

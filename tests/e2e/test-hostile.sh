@@ -254,4 +254,55 @@ if [ "$MODE" != native ]; then
 	check "[$MODE] 4/5: tso upload on a 1280-byte route" t_tso_upload
 	check "[$MODE] 4: aggregated download reaches the phone" t_gro_download
 fi
+# Defect 13: priority tags (802.1Q VID 0).  The bridge port towards the
+# gateway inserts a tag into the data on transmit, as a NIC without VLAN
+# offload hands it to XDP (with offload XDP never sees the tag).
+ip netns exec "$(ns_name sw)" ethtool -K gw txvlan off >/dev/null 2>&1
+t_vid0_src_public() {
+	local b out
+	b=$(stat drop_src_public)
+	cap_start inet gw0 "udp and port 5060" || return 1
+	ip netns exec "$EV" $CRAFT udp eth0 $MAC_EV "$GW_LAN_MAC" 203.0.113.1 198.51.100.7 3100 5060 --tag 0xa000
+	out=$(cap_stop inet)
+	echo "at inet: ${out:-nothing}"
+	[ -z "$out" ] && moved drop_src_public "$b"
+}
+
+# Two: XDP strips both; TC sees the inner one (the kernel took the outer).
+t_vid0_twice() {
+	local b out c=drop_src_public
+	[ "${MODE#tc}" = "$MODE" ] || c=drop_malformed
+	b=$(stat $c)
+	cap_start inet gw0 "udp and port 5060" || return 1
+	ip netns exec "$EV" $CRAFT udp eth0 $MAC_EV "$GW_LAN_MAC" 203.0.113.1 198.51.100.7 3100 5060 --tag 0xa000 --tag 0xa000
+	out=$(cap_stop inet)
+	echo "at inet: ${out:-nothing}"
+	[ -z "$out" ] && moved $c "$b"
+}
+
+t_vid0_wan_to_private() {
+	local b out
+	b=$(stat drop_to_private)
+	cap_start pa eth0 "tcp port 22" || return 1
+	ip netns exec "$INET" $CRAFT tcp gw0 "$INET_MAC" "$GW_WAN_MAC" 198.51.100.7 100.64.0.10 40000 22 --tag 0xa000
+	out=$(cap_stop pa)
+	echo "at phone a: ${out:-nothing}"
+	[ -z "$out" ] && moved drop_to_private "$b"
+}
+
+# A phone sending 802.1p voice priority is still translated.
+t_vid0_phone() {
+	local out mac
+	mac=$(ip -n "$PA" -br link show eth0 | awk '{print $3}')
+	cap_start inet gw0 "udp and port 5060" || return 1
+	ip netns exec "$PA" $CRAFT udp eth0 "$mac" "$GW_LAN_MAC" 100.64.0.10 198.51.100.7 2100 5060 --tag 0xa000
+	out=$(cap_stop inet)
+	echo "at inet: ${out:-nothing}"
+	grep -q "IP 203.0.113.1.2100 > 198.51.100.7.5060: " <<<"$out"
+}
+
+check "[$MODE] 13: vid 0, lan source in the public pool" t_vid0_src_public
+check "[$MODE] 13: two vid 0 tags, lan source in the public pool" t_vid0_twice
+check "[$MODE] 13: vid 0, wan to a phone's private address" t_vid0_wan_to_private
+check "[$MODE] 13: vid 0 from phone a translated" t_vid0_phone
 check_summary
