@@ -16,7 +16,8 @@ T=$(mktemp -d)
 TD=""
 trap 'ns_cleanup; rm -rf "$T" ${TD:+"$TD"}' EXIT
 bpffs_setup
-GW=$(ns_add gw) || exit 1
+ns_add gw >/dev/null || exit 1
+GW=$(ns_name gw)  # not $(ns_add): its NS_LIST entry would die with the subshell
 lan_wan_ns "$GW" || exit 1
 ip -n "$GW" addr add 100.64.0.1/16 dev lan0
 ip -n "$GW" addr add 198.18.0.1/24 dev wan0
