@@ -9,7 +9,12 @@ BUILD="clang llvm libclang-rt-dev libbpf-dev bpftool libelf-dev zlib1g-dev pkg-c
 NET="iproute2 iputils-ping socat netcat-openbsd tcpdump nftables ethtool netsniff-ng"
 TOOLS="python3 systemd curl"
 DHCP="udhcpc isc-dhcp-client kea-dhcp4-server kea-admin"
-TFTP="tftp-hpa atftp atftpd"
+TFTP="tftp-hpa atftp atftpd tftpd-hpa"
+# Real peers and engines for the operator-level tests: SIP calls through the
+# gateway (sipp), a real systemd as PID 1 (nspawn), the shared lease authority
+# and failover (PostgreSQL, keepalived, Kea's PostgreSQL backend).
+SITE="sip-tester systemd-container"
+HA="postgresql postgresql-client libpq-dev keepalived kea-admin"
 
 missing() {
 	local p out=()
@@ -20,7 +25,7 @@ missing() {
 }
 
 all=""
-for group in BUILD NET TOOLS DHCP TFTP; do all="$all ${!group}"; done
+for group in BUILD NET TOOLS DHCP TFTP SITE HA; do all="$all ${!group}"; done
 # shellcheck disable=SC2086
 if [ -z "$(missing $all)" ]; then
 	exit 0
@@ -38,7 +43,7 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 
 updated=0
-for group in BUILD NET TOOLS DHCP TFTP; do
+for group in BUILD NET TOOLS DHCP TFTP SITE HA; do
 	# shellcheck disable=SC2086
 	need=$(missing ${!group})
 	[ -n "$need" ] || continue
