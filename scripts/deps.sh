@@ -9,7 +9,9 @@ BUILD="clang llvm libclang-rt-dev libbpf-dev bpftool libelf-dev zlib1g-dev pkg-c
 NET="iproute2 iputils-ping socat netcat-openbsd tcpdump nftables ethtool netsniff-ng"
 TOOLS="python3 systemd curl"
 DHCP="udhcpc isc-dhcp-client kea-dhcp4-server kea-admin"
-TFTP="tftp-hpa atftp atftpd tftpd-hpa"
+TFTP="tftp-hpa atftp atftpd"
+# tftpd-hpa conflicts with atftpd: the benchmarks unpack its in.tftpd with
+# apt-get download (bench/bench-tftp.sh) instead of installing it.
 # Real peers and engines for the operator-level tests: SIP calls through the
 # gateway (sipp), a real systemd as PID 1 (nspawn), the shared lease authority
 # and failover (PostgreSQL, keepalived, Kea's PostgreSQL backend).
