@@ -1639,6 +1639,57 @@ static int conf_vs_pins(void)
 	return r;
 }
 
+/*
+ * reload (= upgrade) with -c: the settings that do not size the maps take
+ * the file's values too, so the running data plane is what the file says
+ * after a `systemctl reload` (pools and mode change only by detach +
+ * attach).  Under the writers' lock, from the config as it is now.
+ */
+static int apply_conf_settings(void)
+{
+	static const uint32_t ours = NAPPT_CFG_DROP_UNKNOWN_IN |
+				     NAPPT_CFG_ROUTE_BY_SRC |
+				     NAPPT_CFG_LAN_FOREIGN;
+	const struct conf_dataplane *d = &gw_conf.dataplane;
+	struct nappt_maps m = NAPPT_MAPS_INIT;
+	uint32_t flags, gw = htonl(gw_conf.gateway);
+	__u32 zero = 0;
+	int r;
+
+	r = nappt_maps_open(&m, pin_dir);
+	if (!r)
+		r = nappt_maps_lock(&m);
+	if (!r)
+		r = nappt_maps_reload_config(&m);
+	if (r) {
+		explain(r, "read the config map");
+		goto out;
+	}
+	flags = m.cfg.flags & ~ours;
+	if (d->drop_unknown)
+		flags |= NAPPT_CFG_DROP_UNKNOWN_IN;
+	if (d->route_by_source)
+		flags |= NAPPT_CFG_ROUTE_BY_SRC;
+	if (d->lan_foreign)
+		flags |= NAPPT_CFG_LAN_FOREIGN;
+	if (flags == m.cfg.flags && gw == m.cfg.lan_gw)
+		goto out;
+	m.cfg.flags = flags;
+	m.cfg.lan_gw = gw;
+	if (bpf_map_update_elem(m.config_fd, &zero, &m.cfg, BPF_ANY)) {
+		r = explain(-errno, "write config map");
+		goto out;
+	}
+	printf("settings from %s: drop_unknown %s, route_by_source %s, "
+	       "lan_foreign %s, gateway %s\n",
+	       conf_path, d->drop_unknown ? "yes" : "no",
+	       d->route_by_source ? "yes" : "no", d->lan_foreign ? "yes" : "no",
+	       inet_ntoa((struct in_addr){ .s_addr = gw }));
+out:
+	nappt_maps_close(&m);
+	return r;
+}
+
 /* A sample's value in a Prometheus text file, or -ENOENT. */
 static int prom_value(const char *path, const char *metric, double *v)
 {
@@ -2124,11 +2175,16 @@ int main(int argc, char **argv)
 		return cmd_attach_conf(argc - optind, argv + optind);
 	/* An upgrade keeps the attached pools (they size the maps): a file
 	 * that says others would leave the provisioner refusing to start. */
-	if (conf_path && !strcmp(argv[optind], "upgrade") &&
-	    conf_vs_pins() == -EINVAL) {
-		err("Failed to upgrade: the pools change only by 'nappt "
-		    "detach' and 'nappt attach'; nothing changed");
-		return 1;
+	if (conf_path && !strcmp(argv[optind], "upgrade")) {
+		if (conf_vs_pins() == -EINVAL) {
+			err("Failed to upgrade: the pools change only by "
+			    "'nappt detach' and 'nappt attach'; nothing "
+			    "changed");
+			return 1;
+		}
+		if (cmd_upgrade(argc - optind, argv + optind))
+			return 1;
+		return apply_conf_settings() ? 1 : 0;
 	}
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(argv[optind], cmds[i].name))

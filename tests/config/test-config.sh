@@ -157,6 +157,12 @@ check "provisioner with other pools refuses, naming both" t_mismatch
 check "upgrade from a file with other pools refuses, naming both" run 1 "public_pool 203.0.113.0/27 but the data plane at $BPFFS/nappt was attached with 203.0.113.0/28" "$N" -c "$T/other.conf" upgrade
 check "status says the mismatch" run 0 "MISMATCH" "$N" -c "$T/other.conf" status
 check "upgrade from the same file" run 0 "upgraded lan" "$N" -c "$F" upgrade
+# reload = upgrade: what does not size the maps follows the file.
+sed 's/^drop_unknown = no/drop_unknown = yes/' "$F" >"$T/drop.conf"
+check "upgrade applies the file's drop_unknown" run 0 "settings from $T/drop.conf: drop_unknown yes" "$N" -c "$T/drop.conf" upgrade
+check "the data plane drops unknown inbound" run 0 "unknown in: +drop" "$N" -c "$F" pool
+check "upgrade from the first file turns it off again" run 0 "drop_unknown no" "$N" -c "$F" upgrade
+check "the data plane passes unknown inbound" run 0 "unknown in: +pass" "$N" -c "$F" pool
 
 # --- the provisioner and tftpd from the same file; their counters ------------
 
@@ -196,6 +202,8 @@ check "status: tftpd's counters" run 0 "nappt_tftp_transfers_total started=1 com
 check "status: tftpd's refusals" run 0 "nappt_tftp_refused_total not_found=1" "$N" -c "$F" status
 for p in "${NS_PIDS[@]}"; do kill "$p" 2>/dev/null; done
 wait 2>/dev/null
+touch -d '-1 hour' "$T/tftpd.prom"
+check "status: a stats file nobody rewrites is stale" run 0 "tftpd: .*written [0-9]+ s ago \(stale: not running\?\)" "$N" -c "$F" status
 
 # --- kept maps and a file that says other pools ------------------------------
 
