@@ -2165,8 +2165,19 @@ int main(int argc, char **argv)
 	if (optind >= argc)
 		die_usage("no command given");
 	if (conf_path) {
-		if (load_conf(conf_path))
+		bool broken = load_conf(conf_path);
+
+		/* A typo made after attach must not keep `systemctl stop`
+		 * from detaching, nor hide the state: detach and status
+		 * need only pin_dir.  Everything else fails closed. */
+		if (broken && (strcmp(argv[optind], "detach") &&
+			       strcmp(argv[optind], "status")))
 			return 1;
+		if (broken && access(gw_conf.pin_dir, F_OK))
+			return 1;
+		if (broken)
+			err("warning: going on with pin_dir %s",
+			    gw_conf.pin_dir);
 		if (!pin_dir_set)
 			pin_dir = gw_conf.pin_dir;
 	}

@@ -42,7 +42,7 @@ struct parser {
 	struct model *model;
 	struct prov_conf *c;
 	/* Lines of what finish() checks across keys. */
-	int line_gateway, line_reserved;
+	int line_gateway;
 	int line_model[POLICY_MAX_MODELS];
 };
 
@@ -302,14 +302,27 @@ static void reserved_list(struct parser *p, char *v)
 	}
 }
 
+static int valid_ifname(const char *v)
+{
+	/* IFNAMSIZ - 1; no '/' (a sysfs path) nor white space. */
+	if (!*v || strlen(v) > 15 || !strcmp(v, ".") || !strcmp(v, ".."))
+		return 0;
+	for (; *v; v++)
+		if (*v == '/' || *v == ':' || isspace((unsigned char)*v))
+			return 0;
+	return 1;
+}
+
 static void global_key(struct parser *p, const char *k, char *v)
 {
 	struct prov_conf *c = p->c;
 	unsigned long n;
 
 	if (!strcmp(k, "interface")) {
-		c->line_interface = p->line;
-		set_str(p, c->interface, sizeof(c->interface), v, k);
+		if (!valid_ifname(v))
+			bad(p, "interface: '%s' is not an interface name", v);
+		else
+			set_str(p, c->interface, sizeof(c->interface), v, k);
 	} else if (!strcmp(k, "lan_pool")) {
 		c->line_lan_pool = p->line;
 		if (parse_cidr(v, &c->lan_net, &c->lan_size, 8))
@@ -346,13 +359,11 @@ static void global_key(struct parser *p, const char *k, char *v)
 				c->ndns++;
 		}
 	} else if (!strcmp(k, "slot_size")) {
-		c->line_slot_size = p->line;
 		if (parse_uint(v, 32768, &n) || n < 16 || (n & (n - 1)))
 			bad(p, "slot_size: want a power of two in 16..32768");
 		else
 			c->slot_size = (unsigned int)n;
 	} else if (!strcmp(k, "reserved_ports")) {
-		p->line_reserved = p->line;
 		reserved_list(p, v);
 	} else if (!strcmp(k, "lease_time")) {
 		if (parse_uint(v, UINT32_MAX, &n) || n < 60)
@@ -538,17 +549,6 @@ static int parse_bool(const char *v, int *out)
 	else
 		return -EINVAL;
 	return 0;
-}
-
-static int valid_ifname(const char *v)
-{
-	/* IFNAMSIZ - 1; no '/' (a sysfs path) nor white space. */
-	if (!*v || strlen(v) > 15 || !strcmp(v, ".") || !strcmp(v, ".."))
-		return 0;
-	for (; *v; v++)
-		if (*v == '/' || *v == ':' || isspace((unsigned char)*v))
-			return 0;
-	return 1;
 }
 
 static void dataplane_key(struct parser *p, const char *k, const char *v)

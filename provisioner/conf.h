@@ -97,8 +97,7 @@ struct prov_conf {
 	/* Where things were said, for "file:line:" in later checks. */
 	char path[256];
 	int nlines;
-	int line_global, line_interface, line_lan_pool, line_public_pool;
-	int line_slot_size;
+	int line_global, line_lan_pool, line_public_pool;
 };
 
 /*

@@ -212,6 +212,12 @@ check "detach --keep-maps" run 0 "maps kept" "$N" -c "$F" detach --keep-maps
 check "attach from a file with other pools onto kept maps refuses, naming both" run 1 "hold 1 lease\(s\) for lan pool 100.64.0.0/16, public pool 203.0.113.0/28, slot 1024 ports; this attach asks for lan pool 100.64.0.0/16, public pool 203.0.113.0/27" "$N" -c "$T/other.conf" attach
 check "attach from the same file keeps the lease" run 0 "attached" "$N" -c "$F" attach
 check "the kept lease is served" run 0 "100.64.0.10 +02:00:00:00:00:0a 203.0.113.1 +2048-3071" "$N" -c "$F" phone list
+# A typo made after attach does not keep stop (detach) from working.
+{ cat "$F"; echo "typo_key = 1"; } >"$T/typo.conf"
+check "attach from a broken file refuses" run 1 "typo.conf:[0-9]+: unknown key 'typo_key'" "$N" -c "$T/typo.conf" attach
+check "upgrade from a broken file refuses" run 1 "typo.conf:[0-9]+: unknown key 'typo_key'" "$N" -c "$T/typo.conf" upgrade
+check "detach with the pin_dir of a broken file" run 0 "detached 2 program" "$N" -c "$T/typo.conf" detach --keep-maps
+check "attach from the same file keeps the lease again" run 0 "attached" "$N" -c "$F" attach
 check "detach from the file" run 0 "detached 2 program" "$N" -c "$F" detach
 check "nothing pinned after detach" run 1 "not attached" "$N" -c "$F" status
 

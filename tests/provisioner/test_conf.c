@@ -167,6 +167,8 @@ static void test_bad_files(void **state)
 		  "t.conf:8: mode: want auto, native, generic, tc", 1 },
 		{ HEAD MODEL "[dataplane]\ndrop_unknown = maybe\n",
 		  "t.conf:8: drop_unknown: want yes or no", 1 },
+		{ HEAD "interface = lan 0\n" MODEL,
+		  "t.conf:5: interface: 'lan 0' is not an interface name", 1 },
 		{ HEAD MODEL "[dataplane]\nwan_interface = ../eth0\n",
 		  "t.conf:8: wan_interface: '../eth0' is not an interface", 1 },
 		{ HEAD MODEL "[tftpd]\nmax_per_client = -1\n",
