@@ -1619,8 +1619,9 @@ static int cmd_attach_conf(int argc, char **argv)
 }
 
 /* 0 if the attached data plane has the file's pools and slot size,
- * -EINVAL (said, naming both values) if not, -errno if nothing to read. */
-static int conf_vs_pins(void)
+ * -EINVAL (said, naming both values) if not, -errno if nothing to read.
+ * lan_gw: the attached LAN gateway address, if not NULL. */
+static int conf_vs_pins(uint32_t *lan_gw)
 {
 	struct nappt_maps m = NAPPT_MAPS_INIT;
 	char why[512];
@@ -1635,6 +1636,8 @@ static int conf_vs_pins(void)
 				  why, sizeof(why));
 	if (r)
 		err("%s: %s", conf_path, why);
+	if (lan_gw)
+		*lan_gw = m.cfg.lan_gw;
 	nappt_maps_close(&m);
 	return r;
 }
@@ -1789,14 +1792,24 @@ static void status_conf(bool attached_dp, unsigned long mapped)
 	double leases;
 
 	if (attached_dp) {
-		if (conf_vs_pins() == 0)
+		char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+		uint32_t gw = htonl(gw_conf.gateway);
+		int r = conf_vs_pins(&gw);
+
+		if (!r && gw == htonl(gw_conf.gateway))
 			printf("config:      %s matches the attached data "
 			       "plane\n",
 			       conf_path);
-		else
+		if (r == -EINVAL)
 			printf("config:      MISMATCH with %s (above): the "
 			       "provisioner refuses to serve\n",
 			       conf_path);
+		if (gw != htonl(gw_conf.gateway))
+			printf("config:      gateway %s in %s but the data "
+			       "plane's lan gateway is %s ('nappt -c FILE "
+			       "upgrade' sets it)\n",
+			       ip_str(htonl(gw_conf.gateway), a), conf_path,
+			       ip_str(gw, b));
 	}
 	if (gw_conf.stats_file[0] &&
 	    !prom_value(gw_conf.stats_file, "nappt_dhcp_leases", &leases))
@@ -2187,7 +2200,7 @@ int main(int argc, char **argv)
 	/* An upgrade keeps the attached pools (they size the maps): a file
 	 * that says others would leave the provisioner refusing to start. */
 	if (conf_path && !strcmp(argv[optind], "upgrade")) {
-		if (conf_vs_pins() == -EINVAL) {
+		if (conf_vs_pins(NULL) == -EINVAL) {
 			err("Failed to upgrade: the pools change only by "
 			    "'nappt detach' and 'nappt attach'; nothing "
 			    "changed");
