@@ -89,8 +89,13 @@ $(LIBNAPPT): $(LIBNAPPT_OBJS)
 	$(call msg,AR,$@)
 	$(Q)$(AR) rcs $@ $^
 
+# The gateway's one configuration parser (provisioner/conf.c, conf.h),
+# linked into the loader, the provisioner and nappt-tftpd.
+CONF_OBJS := $(BUILD)/provisioner/conf.o $(BUILD)/provisioner/policy.o
+
 $(BUILD)/loader/loader.o: $(BUILD)/nappt.skel.h
-$(BUILD)/nappt: $(BUILD)/loader/loader.o $(LIBNAPPT)
+$(BUILD)/loader/loader.o: CPPFLAGS += -Iprovisioner
+$(BUILD)/nappt: $(BUILD)/loader/loader.o $(CONF_OBJS) $(LIBNAPPT)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_BPF) -o $@
 
@@ -152,6 +157,13 @@ test-loader: $(BUILD)/nappt $(TEST_TOOLS)
 
 test-e2e: all
 	$(Q)bash tests/e2e/run.sh $(BUILD)
+
+# The one configuration (issue 12): -n of the three programs, attach from
+# the file, the pool mismatch refused, status with the daemons' counters.
+TEST_RUNNERS += test-config
+.PHONY: test-config
+test-config: all
+	$(Q)bash tests/config/test-config.sh $(BUILD)
 
 bench: deps
 	$(Q)$(MAKE) --no-print-directory $(BENCH_TARGETS)
