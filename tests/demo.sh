@@ -283,6 +283,7 @@ calls() {
 			$INET_IP:$uas_port
 	local rc=$?
 	wait $uas && [ $rc -eq 0 ] && echo ok >"$T/res/$ns.out"
+	rtp_wait "$ns.out"
 
 	# In: the internet host calls (public address, SIP port); the phone
 	# answers with RTP from the next even port of its range.
@@ -299,11 +300,18 @@ calls() {
 			-cp $((8920 + i)) "$pub:$sip"
 	rc=$?
 	wait $uas && [ $rc -eq 0 ] && echo ok >"$T/res/$ns.in"
-	# rtp.py ends 2 s after its last packet at the latest.
-	for _ in $(seq 40); do
-		[ -e "$T/res/$ns.in.phone" ] && [ -e "$T/res/$ns.in.inet" ] && break
+	rtp_wait "$ns.in"
+}
+
+# rtp_wait NS.CALL: until both sides' rtp.py wrote their counts (each ends
+# 2 s after its last packet at the latest).
+rtp_wait() {
+	local _
+	for _ in $(seq 60); do
+		[ -e "$T/res/$1.phone" ] && [ -e "$T/res/$1.inet" ] && return 0
 		sleep 0.1
 	done
+	return 1
 }
 
 # rtp_count FILE FIELD: a number from rtp.py's line (0 if absent).
@@ -371,12 +379,36 @@ spoof_after=$(nsx gw $N stats | awk '$1 == "drop_spoof_mac" {print $2}')
 kill "$CAP" 2>/dev/null
 wait "$CAP" 2>/dev/null
 
+# A control call, after the capture: p1 once more as a phone without
+# static NAT, which announces its private address in Via, Contact, Call-ID
+# and SDP.  The internet host's checks must fail it; a check that cannot
+# fail proves nothing.
+control() {
+	local priv pub sip r0
+	priv=$(envval p1 ip)
+	read -r pub sip r0 _ <"$T/res/p1.cfg" || return 1
+	scenario inet-uas.xml "$T/res/ctl-inet-uas.xml" PUB="$pub" \
+		PUBRE="${pub//./\\\\.}" SIP="$sip" RTP="$r0" PEERRTP=30100 USER=p1 \
+		TOOL=/bin/true N=0 OUT=/dev/null
+	scenario phone-uac.xml "$T/res/ctl-phone-uac.xml" PUB="$priv" SIP="$sip" \
+		RTP="$r0" USER=p1 TOOL=/bin/true N=0 TALK_MS=0 OUT=/dev/null MODEL="no NAT"
+	sipp_run inet ctl-inet -sf "$T/res/ctl-inet-uas.xml" -i $INET_IP -p 5069 \
+		-mp 40200 -cp 8940 -timeout 8s &
+	local uas=$!
+	wait_udp inet $INET_IP 5069 &&
+		sipp_run p1 ctl-phone -sf "$T/res/ctl-phone-uac.xml" -i "$priv" \
+			-p "$sip" -mp $((r0 + 8)) -timeout 3s $INET_IP:5069
+	wait $uas
+}
+control
+CONTROL=$?
+
 # --- the report ---------------------------------------------------------------
 
 FAIL=0
-say "One row per phone (RTP: packets received / sent; up = phone -> internet host, both calls)"
+say "One row per phone (config: file and image fetched, its NAT address and ports are the lease's; RTP: packets received/sent, up = to the internet host, both calls)"
 printf '  %-17s %-15s %-14s %-12s %-11s %-6s %-8s %-7s %-9s %-9s %s\n' \
-	MAC model private public range config "call out" "call in" "RTP up" "RTP down" row
+	MAC model private public range "config" "call out" "call in" "RTP up" "RTP down" row
 for i in "${!NAMES[@]}"; do
 	ns=${NAMES[$i]}
 	priv=$(envval "$ns" ip)
@@ -421,13 +453,20 @@ for i in "${!NAMES[@]}"; do
 	fi
 done
 
-say "What the internet host received from p1 (${MODELS[0]}): its INVITE, and its answer to the call in"
-for f in "$T/res/p1-out-inet.msg" "$T/res/p1-in-inet.msg"; do
-	[ -s "$f" ] || continue
-	awk '/received/ {show=1; n=0} /sent/ {show=0} show && /^(INVITE|SIP\/2.0 200|Via|Contact|Call-ID|o=|c=|m=)/ && n < 9 {print "  " $0; n++}' "$f" |
-		tr -d '\r' | awk '!seen[$0]++' | head -9
-	echo "  --"
-done
+say "What the internet host received from p1 (${MODELS[0]}): its INVITE, and its 200 OK to the call in"
+# msg FILE FIRST-LINE: the first message received in a sipp message log
+# that starts so; its lines with addresses and ports.
+msg() {
+	tr -d '\r' <"$1" | awk -v first="$2" '
+		/^-----/ { inmsg = 0; next }
+		/ message received / { inmsg = 1; start = 1; next }
+		inmsg && start && NF { start = 0; take = index($0, first) == 1 && !done }
+		take && /^(INVITE|SIP\/2\.0|Via|From|Contact|Call-ID|o=|c=|m=)/ { print "  " $0 }
+		take && /^m=/ { take = 0; done = 1 }'
+}
+msg "$T/res/p1-out-inet.msg" INVITE
+echo "  --"
+msg "$T/res/p1-in-inet.msg" "SIP/2.0 200"
 
 say "No private address at the internet host: every UDP packet on its interface, headers and payload"
 npk=$(tcpdump -nn -r "$T/inet.pcap" 2>/dev/null | wc -l)
@@ -435,6 +474,16 @@ nprv=$(tcpdump -nn -A -r "$T/inet.pcap" 2>/dev/null | grep -cE "$PRIV_RE")
 nimp=$(tcpdump -nn -A -r "$T/inet.pcap" 2>/dev/null | grep -c IMPOSTOR)
 echo "  $npk packets captured on gw0; lines naming a 100.64.0.0/10 address: $nprv; impostor's packets: $nimp"
 [ "$npk" -gt 0 ] && [ "$nprv" -eq 0 ] && [ "$nimp" -eq 0 ] || FAIL=1
+
+say "Control: p1 without static NAT (its private address in Via/Contact/SDP) to the same checks"
+if [ $CONTROL -ne 0 ] && grep -q "Failed regexp match" "$T/res/ctl-inet.err" 2>/dev/null; then
+	echo "  refused by the internet host's checks, as it must be:"
+	grep -o "looking in '[^']*', with regexp '[^']*'" "$T/res/ctl-inet.err" | head -1 |
+		sed "s/^/    /"
+else
+	echo "  FAIL: the checks let a private address through"
+	FAIL=1
+fi
 
 say "The impostor (MAC $IMP_MAC, claiming '${VCLASS[0]}')"
 if [ -s "$T/imp.env" ]; then
@@ -451,7 +500,8 @@ echo "  sending as p1 ($P1_PRIV, port ${P1_SIP:-?}) with its own MAC: $dropped o
 say "Data-plane counters (nappt stats, non-zero)"
 nsx gw $N stats | awk '$2 > 0' | sed 's/^/  /'
 say "Attribution log (provisioner)"
-grep "lease new" "$T/prov.log" | sed 's/^ *<[0-9]>/  /' | cut -c1-150
+grep "lease new" "$T/prov.log" |
+	sed -E 's/^<[0-9]>lease new (mac=[^ ]+) vendor="[^"]*" (model=[^ ]+) (private=[^ ]+) (public=[^ ]+) (ports=[^ ]+).*/  \1 \2 \3 \4 \5/'
 
 echo
 printf 'demo: %s in %s s\n' \
