@@ -203,8 +203,12 @@ config() {
 	polycom)
 		pub=$(attrval "$f" nat.ip)
 		nat=$pub
+		# nat.* override the local ports when set (Polycom SIP 3.1
+		# Administrator's Guide, <nat/>).
 		sip=$(attrval "$f" nat.signalPort)
+		[ -n "$sip" ] || sip=$(attrval "$f" voIpProt.local.port)
 		r0=$(attrval "$f" nat.mediaPortStart)
+		[ -n "$r0" ] || r0=$(attrval "$f" tcpIpApp.port.rtp.mediaPortRangeStart)
 		r1=$(attrval "$f" tcpIpApp.port.rtp.mediaPortRangeEnd)
 		img=$(attrval "$f" device.prov.upgradeServer)
 		;;
@@ -221,7 +225,7 @@ config() {
 	ns_exec "$ns" timeout 20 tftp "$server" -m binary -c get "$img" \
 		"$T/res/$ns.img" >/dev/null 2>&1 &&
 		cmp -s "$T/res/$ns.img" "$T/images/$img" || return 1
-	echo "$pub $sip $r0 $r1 ${nat:-none} $img $(stat -c %s "$T/res/$ns.img")" >"$T/res/$ns.cfg"
+	echo "${pub:--} ${sip:--} ${r0:--} ${r1:--} ${nat:-none} $img $(stat -c %s "$T/res/$ns.img")" >"$T/res/$ns.cfg"
 }
 
 # scenario TEMPLATE OUT KEY=VALUE...: a sipp scenario with @KEY@ filled in.
@@ -258,21 +262,29 @@ sipp_run() {
 # calls I: the phone's call out, then the internet host's call in.
 # Results: $T/res/NS.out and NS.in ("ok"), rtp.py's counts in NS.{out,in}.{phone,inet}.
 calls() {
-	local i=$1 ns=${NAMES[$1]} priv pub sip r0 tool k uas_port uac_port rtp_inet
+	local i=$1 ns=${NAMES[$1]} priv pub lpub sip r0 tool k kp ki uas_port uac_port rtp_inet
 	priv=$(envval "$ns" ip)
 	read -r pub sip r0 _ <"$T/res/$ns.cfg" || return 1
+	# A phone whose config names no NAT address announces its own.
+	[ -n "$pub" ] && [ "$pub" != "-" ] || pub=$priv
+	# What the internet host expects is the gateway's mapping, not what
+	# the phone's config says: a config without the public address must
+	# fail the checks.
+	lpub=$(awk -v m="${MACS[$i]}" '$2 == m {print $3}' "$T/list")
 	tool="/usr/bin/python3 $SRC/tests/demo/rtp.py"
-	k=(PUB="$pub" PUBRE="${pub//./\\\\.}" SIP="$sip" USER="$ns" TOOL="$tool"
-		N=$RTP_N TALK_MS=$TALK_MS MODEL="${MODELS[$i]}")
+	k=(SIP="$sip" USER="$ns" TOOL="$tool" N="$RTP_N" TALK_MS="$TALK_MS"
+		MODEL="${MODELS[$i]}")
+	kp=("${k[@]}" PUB="$pub")
+	ki=("${k[@]}" PUB="$lpub" PUBRE="${lpub//./\\\\.}")
 	uas_port=$((5070 + i))
 	uac_port=$((5080 + i))
 	rtp_inet=$((30000 + 10 * i))
 
 	# Out: the phone (SIP from its port, RTP from the first of its range)
 	# calls the internet host's endpoint.
-	scenario inet-uas.xml "$T/res/$ns-inet-uas.xml" "${k[@]}" RTP="$r0" \
+	scenario inet-uas.xml "$T/res/$ns-inet-uas.xml" "${ki[@]}" RTP="$r0" \
 		PEERRTP=$rtp_inet OUT="$T/res/$ns.out.inet"
-	scenario phone-uac.xml "$T/res/$ns-phone-uac.xml" "${k[@]}" RTP="$r0" \
+	scenario phone-uac.xml "$T/res/$ns-phone-uac.xml" "${kp[@]}" RTP="$r0" \
 		OUT="$T/res/$ns.out.phone"
 	sipp_run inet "$ns-out-inet" -sf "$T/res/$ns-inet-uas.xml" \
 		-i $INET_IP -p $uas_port -mp $((40000 + 20 * i)) -cp $((8900 + i)) &
@@ -287,9 +299,9 @@ calls() {
 
 	# In: the internet host calls (public address, SIP port); the phone
 	# answers with RTP from the next even port of its range.
-	scenario phone-uas.xml "$T/res/$ns-phone-uas.xml" "${k[@]}" \
+	scenario phone-uas.xml "$T/res/$ns-phone-uas.xml" "${kp[@]}" \
 		RTP=$((r0 + 2)) OUT="$T/res/$ns.in.phone"
-	scenario inet-uac.xml "$T/res/$ns-inet-uac.xml" "${k[@]}" \
+	scenario inet-uac.xml "$T/res/$ns-inet-uac.xml" "${ki[@]}" \
 		RTP=$((r0 + 2)) PEERRTP=$((rtp_inet + 2)) OUT="$T/res/$ns.in.inet"
 	sipp_run "$ns" "$ns-in-phone" -sf "$T/res/$ns-phone-uas.xml" \
 		-i "$priv" -p "$sip" -mp $((r0 + 8)) &
@@ -297,7 +309,7 @@ calls() {
 	wait_udp "$ns" "$priv" "$sip" &&
 		sipp_run inet "$ns-in-inet" -sf "$T/res/$ns-inet-uac.xml" \
 			-i $INET_IP -p $uac_port -mp $((40010 + 20 * i)) \
-			-cp $((8920 + i)) "$pub:$sip"
+			-cp $((8920 + i)) "$lpub:$sip"
 	rc=$?
 	wait $uas && [ $rc -eq 0 ] && echo ok >"$T/res/$ns.in"
 	rtp_wait "$ns.in"
@@ -386,7 +398,8 @@ wait "$CAP" 2>/dev/null
 control() {
 	local priv pub sip r0
 	priv=$(envval p1 ip)
-	read -r pub sip r0 _ <"$T/res/p1.cfg" || return 1
+	read -r _ sip r0 _ <"$T/res/p1.cfg" || return 1
+	pub=$(awk -v m="${MACS[0]}" '$2 == m {print $3}' "$T/list")
 	scenario inet-uas.xml "$T/res/ctl-inet-uas.xml" PUB="$pub" \
 		PUBRE="${pub//./\\\\.}" SIP="$sip" RTP="$r0" PEERRTP=30100 USER=p1 \
 		TOOL=/bin/true N=0 OUT=/dev/null
@@ -417,10 +430,11 @@ for i in "${!NAMES[@]}"; do
 	if [ -s "$T/res/$ns.cfg" ] && [ -n "${range:-}" ]; then
 		read -r cpub csip cr0 cr1 cnat _ <"$T/res/$ns.cfg"
 		lo=${range%-*} hi=${range#*-}
-		# The config must name the mapping's public address and ports
-		# of the mapping's range, NAT on, and no private address.
+		# The config must name the mapping's public address, NAT on,
+		# ports of the mapping's range, and not the private address.
 		if [ "$cpub" = "$pub" ] && [ "$cnat" != none ] && [ "$cnat" != 0 ] &&
-			[ "$cnat" != false ] && [ "$csip" -ge "$lo" ] && [ "$cr1" -le "$hi" ] &&
+			[ "$cnat" != false ] && [[ "$csip $cr0 $cr1" =~ ^[0-9]+\ [0-9]+\ [0-9]+$ ]] &&
+			[ "$csip" -ge "$lo" ] && [ "$cr1" -le "$hi" ] &&
 			[ "$cr0" -gt "$csip" ] && [ "$cr0" -le "$cr1" ] &&
 			! grep -qF "$priv" "$T/res/$ns.conf"; then
 			cfg=ok
