@@ -2,13 +2,14 @@
 # The demo (make demo): the whole gateway in network namespaces made here
 # and removed at the end, even on failure or Ctrl-C.
 #
-#   [p1] Cisco 7940   --.
-#   [p2] Cisco 7960   ---.
-#   [p3] Polycom 650  ----.                                        [inet]
-#   [p4] Polycom 410  ----+- [sw] bridge -- lan0 [gw] wan0 -------- gw0
-#   [p5] Yealink T46S ----'            100.64.0.1  198.18.0.1   198.18.0.2
-#   [p6] Yealink T48S ---'         XDP NAPPT, public 203.0.113.0/28  198.51.100.7
-#   [imp] impostor   --'           nappt-provisioner, nappt-tftpd   (sipp)
+#   [p1]  Cisco CP-7940G  --.
+#   [p2]  Cisco CP-7960G  --|
+#   [p3]  Polycom SPIP650 --|             100.64.0.1    198.18.0.1
+#   [p4]  Polycom VVX410  --+-- [sw] -- lan0 [gw] wan0 -------- gw0 [inet]
+#   [p5]  Yealink T46S    --|   bridge    XDP NAPPT,        198.18.0.2
+#   [p6]  Yealink T48S    --|             provisioner,      198.51.100.7
+#   [imp] impostor        --'             tftpd             (sipp)
+#                             public pool 203.0.113.0/28
 #
 # Six phones of three vendors boot with busybox udhcpc (each vendor's
 # option 60 and MAC) and one impostor does too.  Each phone gets a lease
@@ -34,10 +35,12 @@ for tool in sipp udhcpc tftp tcpdump socat /usr/bin/python3; do
 done
 T=$(mktemp -d)
 T0=$(date +%s.%N)
+JOBS=()
 demo_cleanup() {
 	local ns
-	# sipp, rtp.py and tftp run in subshells: end whatever still runs
-	# in the namespaces made here before they go.
+	# The phones' subshells first, then whatever still runs in the
+	# namespaces made here (sipp, rtp.py, tftp), before they go.
+	[ ${#JOBS[@]} -gt 0 ] && kill "${JOBS[@]}" 2>/dev/null
 	for ns in "${NS_LIST[@]:-}"; do
 		[ -n "$ns" ] && ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
 	done
@@ -425,7 +428,7 @@ printf '  %-17s %-15s %-14s %-12s %-11s %-6s %-8s %-7s %-9s %-9s %s\n' \
 for i in "${!NAMES[@]}"; do
 	ns=${NAMES[$i]}
 	priv=$(envval "$ns" ip)
-	read -r _ mac pub range < <(awk -v m="${MACS[$i]}" '$2 == m' "$T/list")
+	read -r _ _ pub range < <(awk -v m="${MACS[$i]}" '$2 == m' "$T/list")
 	cfg=FAIL out=FAIL in=FAIL
 	if [ -s "$T/res/$ns.cfg" ] && [ -n "${range:-}" ]; then
 		read -r cpub csip cr0 cr1 cnat _ <"$T/res/$ns.cfg"
