@@ -125,8 +125,8 @@ services_up() {
 		head -c 300000 /dev/urandom >"$T/images/$img"
 	done
 	# Not through a helper: $! must be the server itself for the cleanup.
-	ip netns exec "$GW" "$BUILD/nappt-tftpd" -q -l 100.64.0.1:69 \
-		--phones "$T/tftp" --gate "$T/images" 2>"$T/tftpd.log" &
+	ip netns exec "$GW" "$BUILD/nappt-tftpd" -q -l 100.64.0.1:69 --gate \
+		--phones "$T/tftp" "$T/images" 2>"$T/tftpd.log" &
 	ns_track $!
 	sed -e "s|^pin_dir = .*|pin_dir = $BPFFS/nappt|" \
 		-e "s|^phone_dir = .*|phone_dir = $T/tftp|" \
