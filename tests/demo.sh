@@ -511,6 +511,17 @@ else
 	FAIL=1
 fi
 
+say "Per-phone files are gated: p3 asks the TFTP server for p1's config"
+P1_FILE=$(envval p1 bootfile)
+ns_exec p3 timeout 10 tftp 100.64.0.1 -m binary -c get "$P1_FILE" "$T/stolen" 2>&1 |
+	sed 's/^/  /'
+if [ -s "$T/stolen" ]; then
+	echo "  FAIL: p3 got p1's file"
+	FAIL=1
+else
+	echo "  refused: p3 got nothing"
+fi
+
 say "The impostor (MAC $IMP_MAC, claiming '${VCLASS[0]}')"
 if [ -s "$T/imp.env" ]; then
 	echo "  FAIL: it got a lease: $(envval imp ip)"
