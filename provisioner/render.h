@@ -5,7 +5,11 @@
  * Cisco SEP<MAC>.cnf.xml (startMediaPort/stopMediaPort/voipControlPort),
  * Polycom <mac>.cfg (tcpIpApp.port.rtp.mediaPortRangeStart,
  * voIpProt.local.port), Yealink <mac>.cfg (static.network.port.min_rtpport
- * / max_rtpport, sip.listen_port), or a generic key=value file.
+ * / max_rtpport, sip.listen_port), or a generic key=value file.  Each
+ * vendor's static-NAT keys carry the lease's public address (Cisco
+ * natEnabled/natAddress, Polycom nat.ip/nat.signalPort/nat.mediaPortStart,
+ * Yealink static.network.static_nat.*), so the phone announces the public
+ * address in SIP and SDP; the ports stay its own, as the gateway keeps them.
  * Templates (provisioner/templates/) use {{name}} placeholders.
  */
 #ifndef NAPPT_RENDER_H

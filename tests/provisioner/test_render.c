@@ -84,6 +84,66 @@ static void test_polycom_yealink_generic(void **state)
 	assert_string_equal(name, "001b54aabb0c.cfg");
 }
 
+/*
+ * Static NAT: a phone behind the gateway writes its private address into
+ * SIP Via/Contact and SDP c= unless its config names the public one, and
+ * then every call needs an ALG, STUN or a relay.  The gateway keeps the
+ * port, so the public port is the phone's own: each NAT port key must
+ * carry the lease's public address and a port inside the leased range
+ * (2048-3071 here), and the private address must appear nowhere.
+ */
+static long value_after(const char *out, const char *key)
+{
+	const char *p = strstr(out, key);
+
+	assert_non_null(p);
+	p += strlen(key);
+	while (*p == ' ' || *p == '=' || *p == '"' || *p == '>')
+		p++;
+	return strtol(p, NULL, 10);
+}
+
+static void test_cisco_static_nat(void **state)
+{
+	char out[8192];
+
+	render("cisco", "cisco.cnf.xml", out, sizeof(out));
+	assert_non_null(strstr(out, "<natEnabled>true</natEnabled>"));
+	assert_non_null(strstr(out, "<natAddress>203.0.113.1</natAddress>"));
+	assert_in_range(value_after(out, "<voipControlPort"), 2048, 3071);
+	assert_in_range(value_after(out, "<startMediaPort"), 2048, 3071);
+	assert_in_range(value_after(out, "<stopMediaPort"), 2048, 3071);
+	assert_null(strstr(out, "100.64.0.10"));
+}
+
+static void test_polycom_static_nat(void **state)
+{
+	char out[8192];
+
+	render("polycom", "polycom.cfg", out, sizeof(out));
+	assert_non_null(strstr(out, "nat.ip=\"203.0.113.1\""));
+	assert_int_equal(value_after(out, "nat.signalPort="), 2048);
+	assert_int_equal(value_after(out, "nat.mediaPortStart="), 2050);
+	assert_in_range(value_after(out, "voIpProt.local.port="), 2048, 3071);
+	assert_in_range(value_after(out, "mediaPortRangeEnd="), 2048, 3071);
+	assert_null(strstr(out, "100.64.0.10"));
+}
+
+static void test_yealink_static_nat(void **state)
+{
+	char out[8192];
+
+	render("yealink", "yealink.cfg", out, sizeof(out));
+	assert_non_null(strstr(out, "static.network.static_nat.enable = 1\n"));
+	assert_non_null(
+		strstr(out, "static.network.static_nat.addr = 203.0.113.1\n"));
+	assert_int_equal(value_after(out, "account.1.sip_listen_port"), 2048);
+	assert_in_range(value_after(out, "sip.listen_port"), 2048, 3071);
+	assert_in_range(value_after(out, "min_rtpport"), 2048, 3071);
+	assert_in_range(value_after(out, "max_rtpport"), 2048, 3071);
+	assert_null(strstr(out, "100.64.0.10"));
+}
+
 static void test_text_errors(void **state)
 {
 	const struct render_var v[] = { { "a", "xyz" } };
@@ -143,6 +203,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cisco),
 		cmocka_unit_test(test_polycom_yealink_generic),
+		cmocka_unit_test(test_cisco_static_nat),
+		cmocka_unit_test(test_polycom_static_nat),
+		cmocka_unit_test(test_yealink_static_nat),
 		cmocka_unit_test(test_text_errors),
 		cmocka_unit_test(test_atomic_write),
 		cmocka_unit_test(test_range_too_small),
