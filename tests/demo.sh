@@ -113,8 +113,19 @@ topology_up() {
 	# the peer.
 	nsx sw "$BUILD/nappt-test-pass" attach gw || return 1
 	nsx inet "$BUILD/nappt-test-pass" attach gw0 || return 1
-	nsx gw $N attach --lan lan0 --wan wan0 --lan-pool 100.64.0.0/16 \
-		--pub-pool 203.0.113.0/28 >/dev/null
+	# One configuration for the three programs (etc/nappt.conf.example,
+	# with this run's paths): the pools are written once.
+	mkdir -p "$T/tftp" "$T/images" "$T/res"
+	sed -e "s|^pin_dir = .*|pin_dir = $BPFFS/nappt|" \
+		-e "s|^phone_dir = .*|phone_dir = $T/tftp|" \
+		-e "s|^lease_db = .*|lease_db = $T/leases.db|" \
+		-e "s|^root = .*|root = $T/images|" \
+		-e "s|^#listen = .*|listen = 100.64.0.1:69|" \
+		-e "/^\[global\]/,/^\[/s|^stats_file = .*|stats_file = $T/stats.prom|" \
+		-e "/^\[tftpd\]/,/^\[/s|^stats_file = .*|stats_file = $T/tftpd.prom|" \
+		"$SRC/etc/nappt.conf.example" >"$T/nappt.conf"
+	nsx gw $N -c "$T/nappt.conf" -n >/dev/null || return 1
+	nsx gw $N -c "$T/nappt.conf" attach >/dev/null
 }
 
 services_up() {
@@ -125,15 +136,10 @@ services_up() {
 		head -c 300000 /dev/urandom >"$T/images/$img"
 	done
 	# Not through a helper: $! must be the server itself for the cleanup.
-	ip netns exec "$GW" "$BUILD/nappt-tftpd" -q -l 100.64.0.1:69 --gate \
-		--phones "$T/tftp" "$T/images" 2>"$T/tftpd.log" &
+	ip netns exec "$GW" "$BUILD/nappt-tftpd" -q --config "$T/nappt.conf" \
+		2>"$T/tftpd.log" &
 	ns_track $!
-	sed -e "s|^pin_dir = .*|pin_dir = $BPFFS/nappt|" \
-		-e "s|^phone_dir = .*|phone_dir = $T/tftp|" \
-		-e "s|^lease_db = .*|lease_db = $T/leases.db|" \
-		-e "s|^stats_file = .*|stats_file = $T/stats.prom|" \
-		"$SRC/provisioner/provisioner.conf.example" >"$T/prov.conf"
-	ip netns exec "$GW" "$BUILD/nappt-provisioner" -c "$T/prov.conf" \
+	ip netns exec "$GW" "$BUILD/nappt-provisioner" -c "$T/nappt.conf" \
 		--templates "$SRC/provisioner/templates" 2>>"$T/prov.log" &
 	ns_track $!
 	for _ in $(seq 50); do
@@ -337,7 +343,7 @@ rtp_count() { sed -n "s/.*$2=\([0-9]*\).*/\1/p" "$1" 2>/dev/null | grep . || ech
 say "Gateway: lan0 100.64.0.1 (phones) -- XDP NAPPT -- wan0 198.18.0.1; public pool 203.0.113.0/28"
 topology_up || { echo "demo: setup failed"; exit 1; }
 nsx gw $N status | sed 's/^/  /'
-say "Services: nappt-tftpd on 100.64.0.1:69 (per-phone files gated), nappt-provisioner (DHCP)"
+say "Services: nappt-tftpd on 100.64.0.1:69 (per-phone files gated), nappt-provisioner (DHCP), both from one nappt.conf"
 services_up || { echo "demo: services failed"; exit 1; }
 sed 's/^/  /' "$T/prov.log"
 # What the internet host's interface carries, to search for private
@@ -536,6 +542,9 @@ echo "  sending as p1 ($P1_PRIV, port ${P1_SIP:-?}) with its own MAC: $dropped o
 
 say "Data-plane counters (nappt stats, non-zero)"
 nsx gw $N stats | awk '$2 > 0' | sed 's/^/  /'
+say "The operator's view (nappt -c nappt.conf status: leases, map fill, both daemons' counters)"
+sleep 5.5 # the daemons rewrite their stats files every 5 s
+nsx gw $N -c "$T/nappt.conf" status | sed 's/^/  /'
 say "Attribution log (provisioner)"
 grep "lease new" "$T/prov.log" |
 	sed -E 's/^<[0-9]>lease new (mac=[^ ]+) vendor="[^"]*" (model=[^ ]+) (private=[^ ]+) (public=[^ ]+) (ports=[^ ]+).*/  \1 \2 \3 \4 \5/'
