@@ -322,13 +322,18 @@ static void link_path(char *buf, size_t len, const char *side)
 	snprintf(buf, len, "%s/links/%s", pin_dir, side);
 }
 
-/* MTU and MAC of the LAN interface, for the inbound fast path. */
+/*
+ * MTU and MAC of the LAN interface, for the inbound fast path.  The
+ * interface ioctls work on a socket of any family; a netlink one keeps
+ * AF_INET out of nappt.service's RestrictAddressFamilies= (the loader
+ * sends no IP packet).
+ */
 static int lan_link_info(const char *ifname, struct nappt_config *cfg)
 {
 	struct ifreq ifr = { 0 };
 	int s, r = 0;
 
-	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	s = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (s < 0)
 		return -errno;
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
