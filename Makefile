@@ -89,8 +89,13 @@ $(LIBNAPPT): $(LIBNAPPT_OBJS)
 	$(call msg,AR,$@)
 	$(Q)$(AR) rcs $@ $^
 
+# The gateway's one configuration parser (provisioner/conf.c, conf.h),
+# linked into the loader, the provisioner and nappt-tftpd.
+CONF_OBJS := $(BUILD)/provisioner/conf.o $(BUILD)/provisioner/policy.o
+
 $(BUILD)/loader/loader.o: $(BUILD)/nappt.skel.h
-$(BUILD)/nappt: $(BUILD)/loader/loader.o $(LIBNAPPT)
+$(BUILD)/loader/loader.o: CPPFLAGS += -Iprovisioner
+$(BUILD)/nappt: $(BUILD)/loader/loader.o $(CONF_OBJS) $(LIBNAPPT)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_BPF) -o $@
 

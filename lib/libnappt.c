@@ -817,3 +817,70 @@ int nappt_parse_range(const char *s, uint16_t *first, uint16_t *last)
 		return -EINVAL;
 	return 0;
 }
+
+static void pool_text(uint32_t net_be, uint32_t size, char *buf, size_t len)
+{
+	char a[INET_ADDRSTRLEN];
+	struct in_addr in = { .s_addr = net_be };
+	int plen = 32;
+
+	while (plen > 0 && (1ULL << (32 - plen)) < size)
+		plen--;
+	if (!inet_ntop(AF_INET, &in, a, sizeof(a)))
+		snprintf(a, sizeof(a), "?");
+	snprintf(buf, len, "%s/%d", a, plen);
+}
+
+int nappt_config_mismatch(const struct nappt_config *have, uint32_t lan_net_be,
+			  uint32_t lan_size, uint32_t pub_net_be,
+			  uint32_t pub_count, uint32_t slot_size,
+			  const char *pin_dir, char *buf, size_t len)
+{
+	char want_s[32], have_s[32];
+	size_t used = 0;
+	int i, r = 0;
+
+	if (!have || !pin_dir || !buf || !len)
+		return -EINVAL;
+	buf[0] = '\0';
+	for (i = 0; i < 3; i++) {
+		const char *key;
+
+		if (i == 0) {
+			if (have->lan_net == lan_net_be &&
+			    have->lan_size == lan_size)
+				continue;
+			key = "lan_pool";
+			pool_text(lan_net_be, lan_size, want_s, sizeof(want_s));
+			pool_text(have->lan_net, have->lan_size, have_s,
+				  sizeof(have_s));
+		} else if (i == 1) {
+			if (have->pub_net == pub_net_be &&
+			    have->pub_count == pub_count)
+				continue;
+			key = "public_pool";
+			pool_text(pub_net_be, pub_count, want_s,
+				  sizeof(want_s));
+			pool_text(have->pub_net, have->pub_count, have_s,
+				  sizeof(have_s));
+		} else {
+			if (have->slot_shift < 32 &&
+			    (1U << have->slot_shift) == slot_size)
+				continue;
+			key = "slot_size";
+			snprintf(want_s, sizeof(want_s), "%u", slot_size);
+			snprintf(have_s, sizeof(have_s), "%u",
+				 have->slot_shift < 32 ?
+					 1U << have->slot_shift :
+					 0);
+		}
+		r = -EINVAL;
+		if (used < len)
+			used += (size_t)snprintf(
+				buf + used, len - used,
+				"%s%s %s but the data plane at %s was attached "
+				"with %s",
+				used ? "; " : "", key, want_s, pin_dir, have_s);
+	}
+	return r;
+}

@@ -138,4 +138,18 @@ int nappt_parse_mac(const char *s, uint8_t mac[6]);
 /* "first-last" or "first:last" or a single port -> range. */
 int nappt_parse_range(const char *s, uint16_t *first, uint16_t *last);
 
+/*
+ * Does the attached data plane (have: its pinned config) serve the pools
+ * and slot size a configuration names (network order, slot_size in
+ * ports)?  0 if so; else -EINVAL and, in buf, each difference naming both
+ * values, e.g. "public_pool 203.0.113.0/28 but the data plane at
+ * /sys/fs/bpf/nappt was attached with 203.0.113.0/27".  Leases are indices
+ * into these pools, so a writer with other pools would write every
+ * mapping to the wrong address: the provisioner and `nappt -c` refuse.
+ */
+int nappt_config_mismatch(const struct nappt_config *have, uint32_t lan_net_be,
+			  uint32_t lan_size, uint32_t pub_net_be,
+			  uint32_t pub_count, uint32_t slot_size,
+			  const char *pin_dir, char *buf, size_t len);
+
 #endif /* LIBNAPPT_H */

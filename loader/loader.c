@@ -30,11 +30,17 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "conf.h"
 #include "libnappt.h"
 #include "nappt.skel.h"
+
+#define NAPPT_CONF_DEFAULT "/etc/nappt/nappt.conf"
+/* A stats file older than this: its writer (every 5 s) is not running. */
+#define STATS_STALE_S 30
 
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
@@ -57,6 +63,9 @@ static const char *const mode_names[] = { "auto", "native", "generic", "tc",
 
 static const char *pin_dir = NAPPT_PIN_DIR;
 static bool verbose;
+/* -c FILE: the gateway's one configuration (conf.h), or NULL (ad hoc). */
+static const char *conf_path;
+static struct prov_conf gw_conf;
 
 static void die_usage(const char *fmt, ...)
 {
@@ -94,8 +103,24 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 static void usage(void)
 {
 	printf("Usage: nappt [--pin-dir DIR] [-v] COMMAND [ARGS]\n"
+	       "       nappt -c FILE attach [--discard-leases] | detach "
+	       "[--keep-maps] |\n"
+	       "                     upgrade | status | stats | pool | phone\n"
+	       "       nappt [-c FILE] -n\n"
 	       "\n"
 	       "Attach and operate the XDP/TC NAPPT data plane.\n"
+	       "\n"
+	       "With -c FILE (the gateway's configuration, e.g. %s)\n"
+	       "attach takes the interfaces, pools, slot size, gateway and "
+	       "mode from\n"
+	       "[global] and [dataplane], every command the pin directory "
+	       "from [global]\n"
+	       "pin_dir; upgrade refuses if the attached pools differ from "
+	       "the file's;\n"
+	       "status adds the provisioner's and tftpd's counters.  -n "
+	       "checks the whole\n"
+	       "file (default %s) and exits: 0 good, 1 with FILE:LINE: "
+	       "reason lines.\n"
 	       "\n"
 	       "Commands:\n"
 	       "  attach --lan IF --wan IF --lan-pool CIDR --pub-pool CIDR\n"
@@ -120,10 +145,13 @@ static void usage(void)
 	       "  phone list\n"
 	       "\n"
 	       "Options:\n"
-	       "  --pin-dir DIR   bpffs directory (default %s)\n"
+	       "  -c, --config FILE  the gateway's configuration\n"
+	       "  -n, --check     check the configuration and exit\n"
+	       "  --pin-dir DIR   bpffs directory (default %s, or pin_dir "
+	       "of -c FILE)\n"
 	       "  -v, --verbose   libbpf debug output\n"
 	       "  -h, --help      this text\n",
-	       NAPPT_PIN_DIR);
+	       NAPPT_CONF_DEFAULT, NAPPT_CONF_DEFAULT, NAPPT_PIN_DIR);
 }
 
 /* --- helpers ------------------------------------------------------------- */
@@ -1510,6 +1538,233 @@ out:
 	return rc;
 }
 
+/* --- the gateway's configuration (-c FILE) ----------------------------- */
+
+/* Read and check FILE: the whole of it, and what the loader needs.  The
+ * number of errors (each printed as FILE:LINE: reason), or 1 if it cannot
+ * be read. */
+static int load_conf(const char *path)
+{
+	int r = conf_load(path, &gw_conf, stderr);
+
+	if (r < 0) {
+		err("Failed to read %s: %s", path, strerror(-r));
+		return 1;
+	}
+	r += conf_require(&gw_conf, CONF_LOADER, stderr);
+	if (r)
+		err("%s: %d error(s)", path, r);
+	return r;
+}
+
+static int cmd_check(const char *path)
+{
+	char l[32], p[32];
+
+	if (load_conf(path))
+		return 1;
+	printf("%s: configuration OK (lan %s, wan %s, lan pool %s, public "
+	       "pool %s, slot %u ports, pin dir %s)\n",
+	       path, gw_conf.interface, gw_conf.dataplane.wan_interface,
+	       pool_str(htonl(gw_conf.lan_net), gw_conf.lan_size, l, sizeof(l)),
+	       pool_str(htonl(gw_conf.pub_net), gw_conf.pub_count, p,
+			sizeof(p)),
+	       gw_conf.slot_size, gw_conf.pin_dir);
+	return 0;
+}
+
+/*
+ * attach from the configuration: the same checks and code as the ad-hoc
+ * flags, fed from the file, so the two cannot drift apart.  Only
+ * --discard-leases is taken from the command line: it is an operator's
+ * one-off decision, not a setting.
+ */
+static int cmd_attach_conf(int argc, char **argv)
+{
+	char lp[32], pp[32], ss[16], gw[INET_ADDRSTRLEN];
+	const struct conf_dataplane *d = &gw_conf.dataplane;
+	char *av[24];
+	int ac = 0, i;
+
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--discard-leases"))
+			die_usage("with -c the configuration says how to "
+				  "attach: attach takes only "
+				  "--discard-leases ('%s')",
+				  argv[i]);
+	pool_str(htonl(gw_conf.lan_net), gw_conf.lan_size, lp, sizeof(lp));
+	pool_str(htonl(gw_conf.pub_net), gw_conf.pub_count, pp, sizeof(pp));
+	snprintf(ss, sizeof(ss), "%u", gw_conf.slot_size);
+	ip_str(htonl(gw_conf.gateway), gw);
+	av[ac++] = "attach";
+	av[ac++] = "--lan";
+	av[ac++] = gw_conf.interface;
+	av[ac++] = "--wan";
+	av[ac++] = gw_conf.dataplane.wan_interface;
+	av[ac++] = "--lan-pool";
+	av[ac++] = lp;
+	av[ac++] = "--pub-pool";
+	av[ac++] = pp;
+	av[ac++] = "--slot-size";
+	av[ac++] = ss;
+	av[ac++] = "--lan-gw";
+	av[ac++] = gw;
+	av[ac++] = "--mode";
+	av[ac++] = d->mode[0] ? gw_conf.dataplane.mode : "auto";
+	if (d->drop_unknown)
+		av[ac++] = "--drop-unknown";
+	if (d->route_by_source)
+		av[ac++] = "--route-by-source";
+	if (d->lan_foreign)
+		av[ac++] = "--lan-foreign";
+	if (argc > 1)
+		av[ac++] = "--discard-leases";
+	av[ac] = NULL;
+	return cmd_attach(ac, av);
+}
+
+/* 0 if the attached data plane has the file's pools and slot size,
+ * -EINVAL (said, naming both values) if not, -errno if nothing to read. */
+static int conf_vs_pins(void)
+{
+	struct nappt_maps m = NAPPT_MAPS_INIT;
+	char why[512];
+	int r;
+
+	r = nappt_maps_open(&m, pin_dir);
+	if (r)
+		return r;
+	r = nappt_config_mismatch(&m.cfg, htonl(gw_conf.lan_net),
+				  gw_conf.lan_size, htonl(gw_conf.pub_net),
+				  gw_conf.pub_count, gw_conf.slot_size, pin_dir,
+				  why, sizeof(why));
+	if (r)
+		err("%s: %s", conf_path, why);
+	nappt_maps_close(&m);
+	return r;
+}
+
+/* A sample's value in a Prometheus text file, or -ENOENT. */
+static int prom_value(const char *path, const char *metric, double *v)
+{
+	char line[512];
+	size_t n = strlen(metric);
+	FILE *f = fopen(path, "re");
+	int r = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, metric, n) && line[n] == ' ' &&
+		    sscanf(line + n, "%lf", v) == 1) {
+			r = 0;
+			break;
+		}
+	fclose(f);
+	return r;
+}
+
+/*
+ * One line per metric of a Prometheus text file (node_exporter textfile
+ * format, as the provisioner and tftpd write them): "name v" or "name
+ * label=v label=v ...".  The file is another process's: what it holds is
+ * printed, never trusted (non-printable bytes shown as '?').
+ */
+static void show_prom(const char *who, const char *path)
+{
+	char line[512], cur[128] = "";
+	struct stat st;
+	long age;
+	FILE *f;
+
+	if (!path[0]) {
+		printf("%-12s no stats (no stats_file for it in %s)\n", who,
+		       conf_path);
+		return;
+	}
+	f = fopen(path, "re");
+	if (!f) {
+		printf("%-12s not running / no stats (%s: %s)\n", who, path,
+		       strerror(errno));
+		return;
+	}
+	age = fstat(fileno(f), &st) ? -1 : (long)(time(NULL) - st.st_mtime);
+	printf("%-12s %s, written %ld s ago%s\n", who, path, age,
+	       age > STATS_STALE_S ? " (stale: not running?)" : "");
+	while (fgets(line, sizeof(line), f)) {
+		size_t name_len, i;
+		char *val, *lab;
+
+		line[strcspn(line, "\n")] = '\0';
+		for (i = 0; line[i]; i++)
+			if ((unsigned char)line[i] < 0x20 ||
+			    (unsigned char)line[i] > 0x7e)
+				line[i] = '?';
+		if (!line[0] || line[0] == '#')
+			continue;
+		name_len = strcspn(line, "{ ");
+		val = strrchr(line, ' ');
+		if (!val || name_len == 0 || name_len >= sizeof(cur))
+			continue;
+		*val++ = '\0';
+		if (strncmp(cur, line, name_len) || cur[name_len]) {
+			if (cur[0])
+				putchar('\n');
+			memcpy(cur, line, name_len);
+			cur[name_len] = '\0';
+			printf("  %s", cur);
+		}
+		lab = line[name_len] == '{' ? line + name_len + 1 : NULL;
+		if (!lab) {
+			printf(" %s", val);
+			continue;
+		}
+		/* {type="discover",x="y"} -> discover,y=VALUE */
+		putchar(' ');
+		for (i = 0; lab[i] && lab[i] != '}'; i++) {
+			char *q = strchr(lab + i, '"'), *e;
+
+			if (!q || !(e = strchr(q + 1, '"')))
+				break;
+			printf("%s%.*s", i ? "," : "", (int)(e - q - 1), q + 1);
+			i = (size_t)(e - lab);
+		}
+		printf("=%s", val);
+	}
+	if (cur[0])
+		putchar('\n');
+	fclose(f);
+}
+
+/* status with -c: the file against the pins, leases next to the map
+ * fill, the provisioner's and tftpd's counters. */
+static void status_conf(bool attached_dp, unsigned long mapped)
+{
+	double leases;
+
+	if (attached_dp) {
+		if (conf_vs_pins() == 0)
+			printf("config:      %s matches the attached data "
+			       "plane\n",
+			       conf_path);
+		else
+			printf("config:      MISMATCH with %s (above): the "
+			       "provisioner refuses to serve\n",
+			       conf_path);
+	}
+	if (gw_conf.stats_file[0] &&
+	    !prom_value(gw_conf.stats_file, "nappt_dhcp_leases", &leases))
+		printf("leases:      %.0f in the provisioner's store, %lu "
+		       "mapped in the data plane\n",
+		       leases, mapped);
+	else
+		printf("leases:      %lu mapped in the data plane "
+		       "(provisioner: no stats)\n",
+		       mapped);
+	show_prom("provisioner:", gw_conf.stats_file);
+	show_prom("tftpd:", gw_conf.tftpd.stats_file);
+}
+
 /* --- status / stats / pool ------------------------------------------------ */
 
 struct fill {
@@ -1562,6 +1817,8 @@ static int cmd_status(int argc, char **argv)
 	r = nappt_maps_open(&m, pin_dir);
 	if (r == -ENOENT && !no_bpffs()) {
 		printf("not attached (nothing pinned in %s)\n", pin_dir);
+		if (conf_path)
+			status_conf(false, 0);
 		return 1;
 	}
 	if (r) {
@@ -1607,7 +1864,22 @@ static int cmd_status(int argc, char **argv)
 		explain(r, "walk phones map");
 	printf("phones:      %lu of %u leased, %lu ports mapped\n", f.phones,
 	       m.cfg.lan_size, f.ports);
+	{
+		/* Map fill: phones is one entry per LAN address, slots one
+		 * per (public address, slot); a full one refuses leases. */
+		uint64_t nslots =
+			(uint64_t)m.cfg.pub_count * m.cfg.slots_per_ip;
+		uint64_t used = f.ports >> (m.cfg.slot_shift & 31);
+
+		printf("map fill:    phones %.1f%%, slots %llu of %llu "
+		       "(%.1f%%)\n",
+		       m.cfg.lan_size ? 100.0 * f.phones / m.cfg.lan_size : 0,
+		       (unsigned long long)used, (unsigned long long)nslots,
+		       nslots ? 100.0 * used / nslots : 0);
+	}
 	nappt_maps_close(&m);
+	if (conf_path)
+		status_conf(true, f.phones);
 	return r ? 1 : 0;
 }
 
@@ -1794,10 +2066,13 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "pin-dir", required_argument, NULL, 'p' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 'n' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
+	bool check = false, pin_dir_set = false;
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);
@@ -1811,10 +2086,17 @@ int main(int argc, char **argv)
 	int c;
 
 	/* Options before the command only; the command parses the rest. */
-	while ((c = getopt_long(argc, argv, "+vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+c:nvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			pin_dir = optarg;
+			pin_dir_set = true;
+			break;
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 'n':
+			check = true;
 			break;
 		case 'v':
 			verbose = true;
@@ -1826,9 +2108,33 @@ int main(int argc, char **argv)
 			die_usage("bad option");
 		}
 	}
+	if (check) {
+		if (optind < argc)
+			die_usage("-n checks the configuration and takes no "
+				  "command");
+		if (!conf_path)
+			conf_path = NAPPT_CONF_DEFAULT;
+		return cmd_check(conf_path);
+	}
 	if (optind >= argc)
 		die_usage("no command given");
+	if (conf_path) {
+		if (load_conf(conf_path))
+			return 1;
+		if (!pin_dir_set)
+			pin_dir = gw_conf.pin_dir;
+	}
 	libbpf_set_print(libbpf_print);
+	if (conf_path && !strcmp(argv[optind], "attach"))
+		return cmd_attach_conf(argc - optind, argv + optind);
+	/* An upgrade keeps the attached pools (they size the maps): a file
+	 * that says others would leave the provisioner refusing to start. */
+	if (conf_path && !strcmp(argv[optind], "upgrade") &&
+	    conf_vs_pins() == -EINVAL) {
+		err("Failed to upgrade: the pools change only by 'nappt "
+		    "detach' and 'nappt attach'; nothing changed");
+		return 1;
+	}
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(argv[optind], cmds[i].name))
 			return cmds[i].fn(argc - optind, argv + optind);

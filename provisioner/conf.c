@@ -3,11 +3,15 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
 
 #include "conf.h"
+/* The data plane's bounds on the pools (relative: the fuzz and sanitizer
+ * builds compile this file with -Iprovisioner only). */
+#include "../include/nappt.h"
 
 /*
  * Options a model may not set: the lease's own terms (51, 58, 59, the
@@ -20,7 +24,14 @@ static int server_owned(unsigned long code)
 	       code == 61 || code == 82 || code == 159;
 }
 
-enum section { SEC_NONE, SEC_GLOBAL, SEC_MAC, SEC_MODEL };
+enum section {
+	SEC_NONE,
+	SEC_GLOBAL,
+	SEC_MAC,
+	SEC_MODEL,
+	SEC_DATAPLANE,
+	SEC_TFTPD
+};
 
 struct parser {
 	const char *name;
@@ -30,23 +41,41 @@ struct parser {
 	enum section sec;
 	struct model *model;
 	struct prov_conf *c;
+	/* Lines of what finish() checks across keys. */
+	int line_gateway, line_reserved;
+	int line_model[POLICY_MAX_MODELS];
 };
 
+static void vbad_at(const char *name, int line, FILE *err, const char *fmt,
+		    va_list ap)
+{
+	if (!err)
+		return;
+	fprintf(err, "%s:%d: ", name, line > 0 ? line : 1);
+	vfprintf(err, fmt, ap);
+	fputc('\n', err);
+}
+
+/* An error at line (a key read earlier, a section header). */
+static void bad_at(struct parser *p, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	p->errors++;
+	va_start(ap, fmt);
+	vbad_at(p->name, line, p->err, fmt, ap);
+	va_end(ap);
+}
+
+/* An error at the line being read. */
 static void bad(struct parser *p, const char *fmt, ...)
 {
 	va_list ap;
 
 	p->errors++;
-	if (!p->err)
-		return;
-	if (p->line)
-		fprintf(p->err, "%s:%d: ", p->name, p->line);
-	else
-		fprintf(p->err, "%s: ", p->name);
 	va_start(ap, fmt);
-	vfprintf(p->err, fmt, ap);
+	vbad_at(p->name, p->line, p->err, fmt, ap);
 	va_end(ap);
-	fputc('\n', p->err);
 }
 
 static char *trim(char *s)
@@ -279,15 +308,19 @@ static void global_key(struct parser *p, const char *k, char *v)
 	unsigned long n;
 
 	if (!strcmp(k, "interface")) {
+		c->line_interface = p->line;
 		set_str(p, c->interface, sizeof(c->interface), v, k);
 	} else if (!strcmp(k, "lan_pool")) {
+		c->line_lan_pool = p->line;
 		if (parse_cidr(v, &c->lan_net, &c->lan_size, 8))
 			bad(p, "lan_pool: want a network like 100.64.0.0/16");
 	} else if (!strcmp(k, "public_pool")) {
+		c->line_public_pool = p->line;
 		if (parse_cidr(v, &c->pub_net, &c->pub_count, 8))
 			bad(p, "public_pool: want a network like "
 			       "203.0.113.0/28");
 	} else if (!strcmp(k, "gateway")) {
+		p->line_gateway = p->line;
 		if (parse_ip(v, &c->gateway))
 			bad(p, "gateway: '%s' is not an IPv4 address", v);
 	} else if (!strcmp(k, "server_id")) {
@@ -313,11 +346,13 @@ static void global_key(struct parser *p, const char *k, char *v)
 				c->ndns++;
 		}
 	} else if (!strcmp(k, "slot_size")) {
+		c->line_slot_size = p->line;
 		if (parse_uint(v, 32768, &n) || n < 16 || (n & (n - 1)))
 			bad(p, "slot_size: want a power of two in 16..32768");
 		else
 			c->slot_size = (unsigned int)n;
 	} else if (!strcmp(k, "reserved_ports")) {
+		p->line_reserved = p->line;
 		reserved_list(p, v);
 	} else if (!strcmp(k, "lease_time")) {
 		if (parse_uint(v, UINT32_MAX, &n) || n < 60)
@@ -492,6 +527,156 @@ static void model_key(struct parser *p, const char *k, char *v)
 	}
 }
 
+static int parse_bool(const char *v, int *out)
+{
+	if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on") ||
+	    !strcmp(v, "1"))
+		*out = 1;
+	else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off") ||
+		 !strcmp(v, "0"))
+		*out = 0;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int valid_ifname(const char *v)
+{
+	/* IFNAMSIZ - 1; no '/' (a sysfs path) nor white space. */
+	if (!*v || strlen(v) > 15 || !strcmp(v, ".") || !strcmp(v, ".."))
+		return 0;
+	for (; *v; v++)
+		if (*v == '/' || *v == ':' || isspace((unsigned char)*v))
+			return 0;
+	return 1;
+}
+
+static void dataplane_key(struct parser *p, const char *k, const char *v)
+{
+	struct conf_dataplane *d = &p->c->dataplane;
+	static const char *const modes[] = { "auto", "native", "generic", "tc",
+					     "tc-legacy" };
+	int *flag = NULL;
+	size_t i;
+
+	if (!strcmp(k, "wan_interface")) {
+		if (!valid_ifname(v))
+			bad(p, "wan_interface: '%s' is not an interface name",
+			    v);
+		else
+			set_str(p, d->wan_interface, sizeof(d->wan_interface),
+				v, k);
+		return;
+	}
+	if (!strcmp(k, "mode")) {
+		for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+			if (!strcmp(v, modes[i]))
+				break;
+		if (i == sizeof(modes) / sizeof(modes[0]))
+			bad(p, "mode: want auto, native, generic, tc or "
+			       "tc-legacy");
+		else
+			set_str(p, d->mode, sizeof(d->mode), v, k);
+		return;
+	}
+	if (!strcmp(k, "drop_unknown"))
+		flag = &d->drop_unknown;
+	else if (!strcmp(k, "route_by_source"))
+		flag = &d->route_by_source;
+	else if (!strcmp(k, "lan_foreign"))
+		flag = &d->lan_foreign;
+	if (!flag) {
+		bad(p, "unknown key '%s' in [dataplane]", k);
+		return;
+	}
+	if (parse_bool(v, flag))
+		bad(p, "%s: want yes or no", k);
+}
+
+/* "N" or "N:BURST", as nappt-tftpd --new-rate. */
+static int parse_rate(const char *v, struct conf_tftpd *t)
+{
+	char buf[32], *colon;
+	unsigned long rate, burst;
+
+	if (strlen(v) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, v);
+	colon = strchr(buf, ':');
+	if (colon)
+		*colon = '\0';
+	if (parse_uint(buf, 1000000, &rate) ||
+	    (colon && (parse_uint(colon + 1, 1000000, &burst) || !burst)))
+		return -EINVAL;
+	t->new_rate = (uint32_t)rate;
+	t->new_burst = colon ? (uint32_t)burst : CONF_UNSET;
+	return 0;
+}
+
+static void tftpd_key(struct parser *p, const char *k, const char *v)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+		unsigned long min, max;
+	} lim[] = {
+#define L(k, lo, hi) { #k, offsetof(struct conf_tftpd, k), lo, hi }
+		L(max_transfers, 1, 1000000),
+		L(max_per_client, 0, 1000000),
+		L(max_stall_s, 1, 3600),
+		L(max_life_s, 1, 86400),
+		L(error_rate, 1, 1000000),
+		L(unproven_retries, 0, 100),
+		L(max_blksize, CONF_TFTP_BLKSIZE_MIN, CONF_TFTP_BLKSIZE_MAX),
+		L(max_windowsize, 1, CONF_TFTP_WINDOW_MAX),
+		L(timeout_ms, 10, 255000),
+		L(retries, 0, 100),
+#undef L
+	};
+	struct conf_tftpd *t = &p->c->tftpd;
+	unsigned long n;
+	size_t i;
+
+	if (!strcmp(k, "root")) {
+		if (v[0] != '/')
+			bad(p, "root: want an absolute path");
+		else
+			set_str(p, t->root, sizeof(t->root), v, k);
+	} else if (!strcmp(k, "listen")) {
+		set_str(p, t->listen, sizeof(t->listen), v, k);
+	} else if (!strcmp(k, "interface")) {
+		if (!valid_ifname(v))
+			bad(p, "interface: '%s' is not an interface name", v);
+		else
+			set_str(p, t->interface, sizeof(t->interface), v, k);
+	} else if (!strcmp(k, "stats_file")) {
+		set_str(p, t->stats_file, sizeof(t->stats_file), v, k);
+	} else if (!strcmp(k, "gate")) {
+		if (parse_bool(v, &t->gate))
+			bad(p, "gate: want yes or no");
+	} else if (!strcmp(k, "gate_dir")) {
+		set_str(p, t->gate_dir, sizeof(t->gate_dir), v, k);
+	} else if (!strcmp(k, "new_rate")) {
+		if (parse_rate(v, t))
+			bad(p, "new_rate: want N or N:BURST, N in 0..1000000 "
+			       "(0: off), BURST in 1..1000000");
+	} else {
+		for (i = 0; i < sizeof(lim) / sizeof(lim[0]); i++)
+			if (!strcmp(k, lim[i].key))
+				break;
+		if (i == sizeof(lim) / sizeof(lim[0])) {
+			bad(p, "unknown key '%s' in [tftpd]", k);
+			return;
+		}
+		if (parse_uint(v, lim[i].max, &n) || n < lim[i].min) {
+			bad(p, "%s: want a number in %lu..%lu", k, lim[i].min,
+			    lim[i].max);
+			return;
+		}
+		*(uint32_t *)((char *)t + lim[i].off) = (uint32_t)n;
+	}
+}
+
 static void section(struct parser *p, char *s)
 {
 	char *end = strchr(s, ']'), *name;
@@ -501,14 +686,28 @@ static void section(struct parser *p, char *s)
 	p->model = NULL;
 	p->sec = SEC_NONE;
 	if (!end || *trim(end + 1)) {
-		bad(p, "bad section header (want [global], [mac] or "
-		       "[model NAME])");
+		bad(p, "bad section header (want [global], [mac], "
+		       "[model NAME], [dataplane] or [tftpd])");
 		return;
 	}
 	*end = '\0';
 	s = trim(s + 1);
 	if (!strcmp(s, "global")) {
 		p->sec = SEC_GLOBAL;
+		if (!p->c->line_global)
+			p->c->line_global = p->line;
+		return;
+	}
+	if (!strcmp(s, "dataplane")) {
+		p->sec = SEC_DATAPLANE;
+		if (!p->c->dataplane.line)
+			p->c->dataplane.line = p->line;
+		return;
+	}
+	if (!strcmp(s, "tftpd")) {
+		p->sec = SEC_TFTPD;
+		if (!p->c->tftpd.line)
+			p->c->tftpd.line = p->line;
 		return;
 	}
 	if (!strcmp(s, "mac")) {
@@ -534,6 +733,7 @@ static void section(struct parser *p, char *s)
 		bad(p, "more than %d models", POLICY_MAX_MODELS);
 		return;
 	}
+	p->line_model[pol->nmodels] = p->line;
 	p->model = &pol->models[pol->nmodels++];
 	memset(p->model, 0, sizeof(*p->model));
 	strcpy(p->model->name, name);
@@ -566,52 +766,178 @@ static int has_window(const struct prov_conf *c, unsigned int slots)
 	return 0;
 }
 
+/* Where to report a key that is missing: its section's header, else the
+ * end of the file (where it would be added). */
+static int missing_line(const struct prov_conf *c, int section_line)
+{
+	return section_line ? section_line : c->nlines;
+}
+
+/* Does [a0, a0 + an) meet [b0, b0 + bn)? */
+static int overlap(uint64_t a0, uint64_t an, uint64_t b0, uint64_t bn)
+{
+	return a0 < b0 + bn && b0 < a0 + an;
+}
+
+static const char *martian_pool(uint32_t net, uint32_t size)
+{
+	static const struct {
+		uint32_t net, size;
+		const char *name;
+	} martian[] = {
+		{ 0x00000000, 1U << 24, "0.0.0.0/8" },
+		{ 0x7f000000, 1U << 24, "127.0.0.0/8" },
+		{ 0xe0000000, 1U << 28, "224.0.0.0/4" },
+		{ 0xf0000000, 1U << 28, "240.0.0.0/4" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(martian) / sizeof(martian[0]); i++)
+		if (overlap(net, size, martian[i].net, martian[i].size))
+			return martian[i].name;
+	return NULL;
+}
+
+/* The pools as the data plane will take them (loader.c refuses the same
+ * at attach, so a file that passes -n also attaches). */
+static void check_pools(struct parser *p)
+{
+	struct prov_conf *c = p->c;
+	const char *m;
+
+	/* A phone's private address that is also a public one: inbound
+	 * and outbound lookups would both claim it. */
+	if (c->lan_size && c->pub_count &&
+	    overlap(c->lan_net, c->lan_size, c->pub_net, c->pub_count)) {
+		if (c->line_public_pool >= c->line_lan_pool)
+			bad_at(p, c->line_public_pool,
+			       "public_pool overlaps lan_pool (line %d)",
+			       c->line_lan_pool);
+		else
+			bad_at(p, c->line_lan_pool,
+			       "lan_pool overlaps public_pool (line %d)",
+			       c->line_public_pool);
+	}
+	if (c->lan_size && (m = martian_pool(c->lan_net, c->lan_size)))
+		bad_at(p, c->line_lan_pool, "lan_pool overlaps %s", m);
+	if (c->pub_count && (m = martian_pool(c->pub_net, c->pub_count)))
+		bad_at(p, c->line_public_pool, "public_pool overlaps %s", m);
+	if (c->lan_size > NAPPT_MAX_PHONES)
+		bad_at(p, c->line_lan_pool,
+		       "lan_pool: larger than the data plane's %u addresses",
+		       NAPPT_MAX_PHONES);
+	if (c->pub_count && c->slot_size &&
+	    (uint64_t)c->pub_count * (65536 / c->slot_size) > NAPPT_MAX_SLOTS)
+		bad_at(p, c->line_public_pool,
+		       "public_pool x 65536 / slot_size is more than %u "
+		       "slots: use a larger slot_size",
+		       NAPPT_MAX_SLOTS);
+}
+
 /* What must hold once the whole file is read. */
 static void finish(struct parser *p)
 {
 	struct prov_conf *c = p->c;
-	int i;
+	int i, at = missing_line(c, c->line_global);
 
-	p->line = 0;
-	if (!c->lan_size)
-		bad(p, "[global] lan_pool is required");
-	if (!c->pub_count)
-		bad(p, "[global] public_pool is required");
-	if (!c->gateway)
-		bad(p, "[global] gateway is required");
-	else if (c->lan_size && c->gateway - c->lan_net >= c->lan_size)
-		bad(p, "gateway is outside lan_pool");
+	if (!c->lan_size && !c->line_lan_pool)
+		bad_at(p, at, "[global] lan_pool is required");
+	if (!c->pub_count && !c->line_public_pool)
+		bad_at(p, at, "[global] public_pool is required");
+	if (!c->gateway && !p->line_gateway)
+		bad_at(p, at, "[global] gateway is required");
+	else if (c->gateway && c->lan_size &&
+		 c->gateway - c->lan_net >= c->lan_size)
+		bad_at(p, p->line_gateway, "gateway is outside lan_pool");
+	check_pools(p);
 	if (!c->policy.nmodels)
-		bad(p, "no [model NAME] section: no phone would get a lease");
+		bad_at(p, c->nlines,
+		       "no [model NAME] section: no phone would get a lease");
 	for (i = 0; i < c->policy.nmodels; i++) {
 		struct model *m = &c->policy.models[i];
+		int ml = p->line_model[i];
 
 		if (!m->nvc)
-			bad(p, "[model %s] has no vendor_class", m->name);
+			bad_at(p, ml, "[model %s] has no vendor_class",
+			       m->name);
 		if (c->slot_size &&
 		    m->slots * c->slot_size > 65536 - c->slot_size)
-			bad(p,
-			    "[model %s] wants more ports than an address "
-			    "has",
-			    m->name);
+			bad_at(p, ml,
+			       "[model %s] wants more ports than an address "
+			       "has",
+			       m->name);
 		else if (c->slot_size && !has_window(c, m->slots))
-			bad(p,
-			    "[model %s] slots = %u: no aligned window of %u "
-			    "ports free of reserved ports (0-1023, "
-			    "reserved_ports)",
-			    m->name, m->slots, m->slots * c->slot_size);
+			bad_at(p, ml,
+			       "[model %s] slots = %u: no aligned window of %u "
+			       "ports free of reserved ports (0-1023, "
+			       "reserved_ports)",
+			       m->name, m->slots, m->slots * c->slot_size);
 		if (!m->lease_time)
 			m->lease_time = c->lease_time;
 		if (m->lan_lo && c->lan_size &&
 		    (m->lan_lo - c->lan_net >= c->lan_size ||
 		     m->lan_hi - c->lan_net >= c->lan_size))
-			bad(p, "[model %s] lan_range is outside lan_pool",
-			    m->name);
+			bad_at(p, ml,
+			       "[model %s] lan_range is outside lan_pool",
+			       m->name);
 	}
 	if (!c->server_id)
 		c->server_id = c->gateway;
 	if (!c->tftp_server)
 		c->tftp_server = c->gateway;
+	if (c->tftpd.gate_dir[0] && c->tftpd.gate_dir[0] != '/')
+		bad_at(p, c->tftpd.line, "gate_dir: want an absolute path");
+	if (c->tftpd.new_burst != CONF_UNSET && !c->tftpd.new_rate)
+		bad_at(p, c->tftpd.line,
+		       "new_rate: a burst with rate 0 (off) means nothing");
+}
+
+int conf_require(const struct prov_conf *c, enum conf_user who, FILE *err)
+{
+	const char *name = c->path[0] ? c->path : "config";
+	int n = 0, at = missing_line(c, c->line_global);
+
+#define NEED(line, ...)                                   \
+	do {                                              \
+		n++;                                      \
+		if (err) {                                \
+			fprintf(err, "%s:%d: ", name,     \
+				(line) > 0 ? (line) : 1); \
+			fprintf(err, __VA_ARGS__);        \
+			fputc('\n', err);                 \
+		}                                         \
+	} while (0)
+	switch (who) {
+	case CONF_PROVISIONER:
+		if (!c->interface[0])
+			NEED(at, "[global] interface is required (the LAN "
+				 "side, where DHCP is served)");
+		break;
+	case CONF_LOADER:
+		if (!c->interface[0])
+			NEED(at, "[global] interface is required (the LAN "
+				 "side the data plane attaches to)");
+		if (!c->dataplane.wan_interface[0])
+			NEED(missing_line(c, c->dataplane.line),
+			     "[dataplane] wan_interface is required");
+		else if (!strcmp(c->dataplane.wan_interface, c->interface))
+			NEED(c->dataplane.line,
+			     "[dataplane] wan_interface is [global] interface "
+			     "%s: the LAN and WAN sides must differ",
+			     c->interface);
+		break;
+	case CONF_TFTPD:
+		/* Without it a server on a wildcard address answers the WAN
+		 * too (public addresses reach the local stack while
+		 * unleased): fail closed. */
+		if (!c->tftpd.interface[0] && !c->interface[0])
+			NEED(missing_line(c, c->tftpd.line),
+			     "[tftpd] interface (or [global] interface) is "
+			     "required");
+		break;
+	}
+#undef NEED
+	return n;
 }
 
 int conf_parse(const char *name, const char *text, struct prov_conf *c,
@@ -627,6 +953,22 @@ int conf_parse(const char *name, const char *text, struct prov_conf *c,
 	snprintf(c->lease_db, sizeof(c->lease_db), "/var/lib/nappt/leases.db");
 	snprintf(c->pin_dir, sizeof(c->pin_dir), "/sys/fs/bpf/nappt");
 	snprintf(c->user, sizeof(c->user), "nappt");
+	snprintf(c->path, sizeof(c->path), "%s", name);
+	snprintf(c->tftpd.root, sizeof(c->tftpd.root), "/srv/tftp");
+	c->tftpd.gate = 1;
+	{
+		struct conf_tftpd *t = &c->tftpd;
+		uint32_t *lims[] = { &t->max_transfers, &t->max_per_client,
+				     &t->max_stall_s,	&t->max_life_s,
+				     &t->new_rate,	&t->new_burst,
+				     &t->error_rate,	&t->unproven_retries,
+				     &t->max_blksize,	&t->max_windowsize,
+				     &t->timeout_ms,	&t->retries };
+		size_t i;
+
+		for (i = 0; i < sizeof(lims) / sizeof(lims[0]); i++)
+			*lims[i] = CONF_UNSET;
+	}
 	c->attribution_days = 400;
 	c->reconcile_every = 300;
 	c->offer_hold = 30;
@@ -681,11 +1023,18 @@ int conf_parse(const char *name, const char *text, struct prov_conf *c,
 			case SEC_MODEL:
 				model_key(&p, k, v);
 				break;
+			case SEC_DATAPLANE:
+				dataplane_key(&p, k, v);
+				break;
+			case SEC_TFTPD:
+				tftpd_key(&p, k, v);
+				break;
 			default:
 				bad(&p, "'%s' outside a section", k);
 			}
 		}
 	}
+	c->nlines = p.line;
 	finish(&p);
 	return p.errors;
 }

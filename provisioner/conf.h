@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
- * The provisioner's configuration: one INI-style file, parsed by one
- * module.  Every error is reported as "file:line: reason" and parsing goes
- * on, so a check run (-n) lists all of them at once.  See
- * provisioner/provisioner.conf.example for the keys.
+ * The gateway's one configuration (/etc/nappt/nappt.conf): one INI-style
+ * file, parsed by this one module, which is linked into the loader
+ * (`nappt -c`), the provisioner and nappt-tftpd (`--config`), so the pools
+ * and paths cannot be read differently by two of them.  [global] and the
+ * [mac] / [model NAME] sections are the provisioner's, [dataplane] the
+ * loader's, [tftpd] the TFTP server's; each program checks the whole file.
+ * Every error is reported as "file:line: reason" and parsing goes on, so a
+ * check run (-n) lists all of them at once.  See etc/nappt.conf.example
+ * for the keys.
  */
 #ifndef NAPPT_CONF_H
 #define NAPPT_CONF_H
@@ -15,6 +20,40 @@
 
 #define CONF_MAX_RESERVED 256
 #define CONF_MAX_DNS 4
+/* A [tftpd] limit the file does not set: the server keeps its default. */
+#define CONF_UNSET UINT32_MAX
+/* Bounds of nappt-tftpd's options (tftpd.c asserts they are its own). */
+#define CONF_TFTP_BLKSIZE_MIN 8
+#define CONF_TFTP_BLKSIZE_MAX 65464
+#define CONF_TFTP_WINDOW_MAX 64
+
+/* [dataplane]: what `nappt -c FILE attach` attaches with.  The LAN side
+ * is [global] interface, the pools and slot size are [global]'s, the
+ * gateway's LAN address is [global] gateway. */
+struct conf_dataplane {
+	int line; /* of its section header; 0: no such section */
+	char wan_interface[16];
+	char mode[16]; /* auto, native, generic, tc, tc-legacy */
+	int drop_unknown, route_by_source, lan_foreign; /* yes / no */
+};
+
+/* [tftpd]: nappt-tftpd --config FILE.  Per-phone files come from
+ * [global] phone_dir (the provisioner writes them there). */
+struct conf_tftpd {
+	int line;
+	char root[256]; /* shared software images */
+	char listen[64]; /* ADDR[:PORT]; "": the server's default */
+	char interface[16]; /* "": [global] interface */
+	char stats_file[256]; /* counters, Prometheus text; "" = none */
+	int gate; /* per-phone files only to their phone (default yes) */
+	char gate_dir[256]; /* "": phone_dir/.leases */
+	uint32_t max_transfers, max_per_client, max_stall_s, max_life_s;
+	uint32_t new_rate, new_burst, error_rate, unproven_retries;
+	uint32_t max_blksize, max_windowsize, timeout_ms, retries;
+};
+
+/* Which program's required keys conf_require() checks. */
+enum conf_user { CONF_PROVISIONER, CONF_LOADER, CONF_TFTPD };
 
 struct prov_conf {
 	char interface[16];
@@ -53,6 +92,13 @@ struct prov_conf {
 	uint32_t new_lease_rate;
 	uint32_t new_lease_burst;
 	struct policy policy;
+	struct conf_dataplane dataplane;
+	struct conf_tftpd tftpd;
+	/* Where things were said, for "file:line:" in later checks. */
+	char path[256];
+	int nlines;
+	int line_global, line_interface, line_lan_pool, line_public_pool;
+	int line_slot_size;
 };
 
 /*
@@ -65,5 +111,12 @@ int conf_load(const char *path, struct prov_conf *c, FILE *err);
 /* The same on a string (tests, fuzzing); name is used in messages. */
 int conf_parse(const char *name, const char *text, struct prov_conf *c,
 	       FILE *err);
+
+/*
+ * The keys program `who` needs that the file may leave out (e.g. the
+ * loader needs [dataplane] wan_interface; a provisioner-only file has
+ * none), as "path:line: reason" lines.  The number of errors.
+ */
+int conf_require(const struct prov_conf *c, enum conf_user who, FILE *err);
 
 #endif /* NAPPT_CONF_H */

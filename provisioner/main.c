@@ -607,19 +607,23 @@ static int open_socket(struct daemon *d)
 	return fd;
 }
 
+/*
+ * Leases are indices into the pools: with other pools or another slot size
+ * than the attached data plane's, every mapping would land on another
+ * address.  Refused at start, naming both values.
+ */
 static int check_maps(struct daemon *d)
 {
-	const struct nappt_config *c = &d->maps.cfg;
+	char why[512];
 
-	if (ntohl(c->lan_net) != d->conf.lan_net ||
-	    c->lan_size != d->conf.lan_size ||
-	    ntohl(c->pub_net) != d->conf.pub_net ||
-	    c->pub_count != d->conf.pub_count ||
-	    (1U << c->slot_shift) != d->conf.slot_size) {
+	if (nappt_config_mismatch(&d->maps.cfg, htonl(d->conf.lan_net),
+				  d->conf.lan_size, htonl(d->conf.pub_net),
+				  d->conf.pub_count, d->conf.slot_size,
+				  d->conf.pin_dir, why, sizeof(why))) {
 		logp(LOG_ERR_,
-		     "The data plane was attached with other pools or slot "
-		     "size than the configuration says; refusing to write "
-		     "its maps");
+		     "provisioner: %s; refusing to serve (attach the "
+		     "data plane from the same configuration)",
+		     why);
 		return -EINVAL;
 	}
 	return 0;
@@ -658,10 +662,11 @@ static void usage(void)
 	       "the data plane.\n"
 	       "\n"
 	       "  -c, --config FILE   configuration (default "
-	       "/etc/nappt/provisioner.conf)\n"
-	       "  -n, --check         check the configuration (and that its "
-	       "templates are\n"
-	       "                      there) and exit\n"
+	       "/etc/nappt/nappt.conf)\n"
+	       "  -n, --check         check the whole file (every section, "
+	       "the keys the\n"
+	       "                      provisioner needs, its templates) and "
+	       "exit\n"
 	       "      --no-maps       do not touch the data plane (testing)\n"
 	       "      --templates DIR per-phone config templates (default: "
 	       "the `templates`\n"
@@ -745,7 +750,7 @@ static int who_main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	const char *conf_path = "/etc/nappt/provisioner.conf", *db = NULL;
+	const char *conf_path = "/etc/nappt/nappt.conf", *db = NULL;
 	static struct prov_conf conf;
 	struct lease_store *s;
 	struct in_addr a;
@@ -912,10 +917,8 @@ static int set_up(struct daemon *d, const char *conf_path, const char *tmpl_dir,
 	int64_t now = time(NULL);
 	int r;
 
-	if (!d->conf.interface[0]) {
-		logp(LOG_ERR_, "%s: [global] interface is required", conf_path);
+	if (conf_require(&d->conf, CONF_PROVISIONER, stderr))
 		return 1;
-	}
 	if (!if_nametoindex(d->conf.interface)) {
 		logp(LOG_ERR_, "Failed to find interface %s: %s",
 		     d->conf.interface, strerror(errno));
@@ -1110,7 +1113,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	const char *conf_path = "/etc/nappt/provisioner.conf", *tmpl_cli = NULL;
+	const char *conf_path = "/etc/nappt/nappt.conf", *tmpl_cli = NULL;
 	static char tmpl_dir[PATH_MAX];
 	static struct daemon d = { .fd = -1 };
 	static struct syncer y = { .wal_fd = -1 };
@@ -1154,7 +1157,8 @@ int main(int argc, char **argv)
 	find_templates(tmpl_cli, d.conf.templates, conf_path, tmpl_dir,
 		       sizeof(tmpl_dir));
 	if (check) {
-		if (check_templates(&d.conf, tmpl_dir))
+		if (conf_require(&d.conf, CONF_PROVISIONER, stderr) ||
+		    check_templates(&d.conf, tmpl_dir))
 			return 1;
 		printf("%s: configuration OK (%d models, templates in %s)\n",
 		       conf_path, d.conf.policy.nmodels, tmpl_dir);

@@ -33,7 +33,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "conf.h"
 #include "tftp-internal.h"
+
+/* The shared config parser checks [tftpd] against these bounds. */
+_Static_assert(CONF_TFTP_BLKSIZE_MIN == TFTP_BLKSIZE_MIN, "blksize min");
+_Static_assert(CONF_TFTP_BLKSIZE_MAX == TFTP_BLKSIZE_MAX, "blksize max");
+_Static_assert(CONF_TFTP_WINDOW_MAX == TFTP_WINDOW_MAX, "window max");
 
 #define LOG_ERR 3
 #define LOG_WARNING 4
@@ -75,7 +81,19 @@ struct config {
 	bool blksize_auto; /* cap blksize at the route MTU */
 	int log_level;
 	bool check;
+	/* counters, Prometheus text (node_exporter textfile), or NULL */
+	const char *stats_file;
 };
+
+#define STATS_EVERY_MS 5000
+
+/* What `nappt status` and a scraper see (stats_file). */
+static struct {
+	unsigned long long started, completed, bytes;
+	unsigned long long aborted_by_client, gave_up, evicted, read_errors;
+	unsigned long long refused_malformed, refused_write, refused_access,
+		refused_not_found;
+} ctr;
 
 struct client;
 
@@ -780,6 +798,7 @@ static int xfer_send(struct xfer *t)
 
 static void xfer_read_failed(struct xfer *t, int err)
 {
+	ctr.read_errors++;
 	/* a read error will not heal by retrying: say so at once */
 	log_msg(LOG_ERR, "Failed to read %s for %s: %s", ESC(t->name),
 		t->peer_str, strerror(-err));
@@ -799,6 +818,8 @@ static void xfer_finish(struct xfer *t)
 {
 	uint64_t bytes = t->x.p.mode == TFTP_MODE_OCTET ? t->x.size : 0;
 
+	ctr.completed++;
+	ctr.bytes += t->x.size;
 	log_msg(LOG_INFO,
 		"Sent %s to %s: %llu bytes, %llu blocks, blksize %u, windowsize %u, %llu ms",
 		ESC(t->name), t->peer_str, (unsigned long long)bytes,
@@ -869,6 +890,7 @@ static void xfer_input(struct xfer *t, uint32_t events)
 			}
 		} else if (op == TFTP_ERROR) {
 			/* RFC 1350: never acknowledged, never answered */
+			ctr.aborted_by_client++;
 			log_msg(LOG_NOTICE, "Client %s aborted %s: error %u %s",
 				t->peer_str, ESC(t->name),
 				(unsigned int)(b[2] << 8 | b[3]),
@@ -892,6 +914,7 @@ out:
 static void xfer_timeout(struct xfer *t)
 {
 	if (now >= t->start_ms + cfg.max_life_ms) {
+		ctr.gave_up++;
 		log_msg(LOG_NOTICE,
 			"Gave up sending %s to %s after %llu ms: too long",
 			ESC(t->name), t->peer_str,
@@ -902,6 +925,7 @@ static void xfer_timeout(struct xfer *t)
 		return;
 	}
 	if (tftp_xfer_expire(&t->x, &cfg.tm, now) < 0) {
+		ctr.gave_up++;
 		log_msg(LOG_NOTICE,
 			"Gave up sending %s to %s after %u retries, %llu ms",
 			ESC(t->name), t->peer_str, t->x.retries,
@@ -933,6 +957,7 @@ static void xfer_make_room(struct client *c)
 		v = all_head;
 	if (!v)
 		return;
+	ctr.evicted++;
 	log_msg(LOG_NOTICE, "Evicted %s to %s (%s limit), idle %llu ms",
 		ESC(v->name), v->peer_str, v->cl == c ? "per-client" : "global",
 		(unsigned long long)(now - v->x.progress_ms));
@@ -1114,12 +1139,14 @@ static void handle_request(const uint8_t *buf, size_t len,
 	addr_str(from, who, sizeof(who));
 	r = tftp_parse_request(buf, len, &req);
 	if (r < 0) {
+		ctr.refused_malformed++;
 		log_msg(LOG_NOTICE, "Malformed request from %s", who);
 		listen_error(from, fromlen, local, TFTP_EBADOP,
 			     "Malformed request");
 		return;
 	}
 	if (req.opcode == TFTP_WRQ) {
+		ctr.refused_write++;
 		log_msg(LOG_NOTICE, "Refused write of %s from %s",
 			ESC(req.filename), who);
 		listen_error(from, fromlen, local, TFTP_EACCESS,
@@ -1160,6 +1187,10 @@ static void handle_request(const uint8_t *buf, size_t len,
 	if (r < 0) {
 		bool nf = r == -ENOENT || r == -ENOTDIR;
 
+		if (nf)
+			ctr.refused_not_found++;
+		else
+			ctr.refused_access++;
 		log_msg(LOG_NOTICE, "Refused %s to %s: %s", ESC(req.filename),
 			who, strerror(-r));
 		listen_error(from, fromlen, local,
@@ -1231,6 +1262,7 @@ static void handle_request(const uint8_t *buf, size_t len,
 		p.mode == TFTP_MODE_OCTET ? "octet" : "netascii",
 		(unsigned long long)st.st_size, p.blksize, p.windowsize,
 		p.opts ? ", OACK" : "");
+	ctr.started++;
 	xfer_kick(t);
 	return;
 fail:
@@ -1392,10 +1424,63 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
+/* Replaced whole (tmp + rename): a reader never sees half a file. */
+static void write_stats(void)
+{
+	char tmp[PATH_MAX];
+	FILE *f;
+	int fd;
+
+	if (!cfg.stats_file)
+		return;
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", cfg.stats_file) >=
+	    (int)sizeof(tmp))
+		return;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		if (fd >= 0)
+			close(fd);
+		log_msg(LOG_WARNING, "Failed to write %s: %m", cfg.stats_file);
+		return;
+	}
+	fchmod(fd, 0644);
+	fprintf(f,
+		"# HELP nappt_tftp_transfers_total Transfers started and how "
+		"they ended.\n"
+		"# TYPE nappt_tftp_transfers_total counter\n"
+		"nappt_tftp_transfers_total{end=\"started\"} %llu\n"
+		"nappt_tftp_transfers_total{end=\"completed\"} %llu\n"
+		"nappt_tftp_transfers_total{end=\"aborted_by_client\"} %llu\n"
+		"nappt_tftp_transfers_total{end=\"gave_up\"} %llu\n"
+		"nappt_tftp_transfers_total{end=\"evicted\"} %llu\n"
+		"nappt_tftp_transfers_total{end=\"read_error\"} %llu\n"
+		"# HELP nappt_tftp_refused_total Requests refused, by "
+		"reason.\n"
+		"# TYPE nappt_tftp_refused_total counter\n"
+		"nappt_tftp_refused_total{reason=\"not_found\"} %llu\n"
+		"nappt_tftp_refused_total{reason=\"access\"} %llu\n"
+		"nappt_tftp_refused_total{reason=\"write\"} %llu\n"
+		"nappt_tftp_refused_total{reason=\"malformed\"} %llu\n"
+		"nappt_tftp_refused_total{reason=\"new_rate\"} %llu\n"
+		"# TYPE nappt_tftp_sent_bytes_total counter\n"
+		"nappt_tftp_sent_bytes_total %llu\n"
+		"# TYPE nappt_tftp_transfers gauge\n"
+		"nappt_tftp_transfers %u\n",
+		ctr.started, ctr.completed, ctr.aborted_by_client, ctr.gave_up,
+		ctr.evicted, ctr.read_errors, ctr.refused_not_found,
+		ctr.refused_access, ctr.refused_write, ctr.refused_malformed,
+		new_limited, ctr.bytes, nxfers);
+	if (fclose(f) || rename(tmp, cfg.stats_file)) {
+		log_msg(LOG_WARNING, "Failed to write %s: %m", cfg.stats_file);
+		unlink(tmp);
+	}
+}
+
 static int run(void)
 {
 	struct epoll_event evs[256];
 	struct sigaction sa = { .sa_handler = on_signal };
+	uint64_t last_stats;
 
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
@@ -1403,6 +1488,8 @@ static int run(void)
 	log_msg(LOG_NOTICE, "Serving %s on %s%s%s", cfg.root, cfg.listen,
 		cfg.gate ? ", gated by " : "", cfg.gate ? cfg.gate_dir : "");
 	now = now_ms();
+	write_stats();
+	last_stats = now;
 	while (!stop) {
 		int timeout = -1, n, i;
 
@@ -1411,6 +1498,8 @@ static int run(void)
 
 			timeout = d > now ? (int)(d - now) : 0;
 		}
+		if (cfg.stats_file && (timeout < 0 || timeout > STATS_EVERY_MS))
+			timeout = STATS_EVERY_MS;
 		n = epoll_wait(epfd, evs, 256, timeout);
 		if (n < 0 && errno != EINTR) {
 			log_msg(LOG_ERR, "Failed to wait for events: %m");
@@ -1426,8 +1515,13 @@ static int run(void)
 		while (heap_len && heap[0]->deadline <= now)
 			xfer_timeout(heap[0]);
 		xfer_reap();
+		if (cfg.stats_file && now - last_stats >= STATS_EVERY_MS) {
+			write_stats();
+			last_stats = now;
+		}
 	}
 	log_msg(LOG_NOTICE, "Stopping with %u transfers running", nxfers);
+	write_stats();
 	return 0;
 }
 
@@ -1466,7 +1560,14 @@ static void usage(FILE *f)
 		"                             the client acknowledged anything (default 1)\n"
 		"  -v, --verbose              log retransmissions too\n"
 		"  -q, --quiet                log warnings and errors only\n"
-		"  -n, --check                check the configuration and exit\n"
+		"      --config FILE          the gateway's configuration (e.g.\n"
+		"                             /etc/nappt/nappt.conf): [tftpd] root,\n"
+		"                             listen, interface (default [global]\n"
+		"                             interface), gate, gate_dir, stats_file and\n"
+		"                             the limits; per-phone files from [global]\n"
+		"                             phone_dir.  Options given override it\n"
+		"  -n, --check                check the configuration (with --config the\n"
+		"                             whole file) and exit\n"
 		"  -h, --help                 this text\n",
 		TFTP_WINDOW_MAX);
 }
@@ -1503,6 +1604,64 @@ static int parse_rate(char *s, unsigned int *rate, unsigned int *burst)
 	return r;
 }
 
+static struct prov_conf gw_conf;
+
+/* --config FILE: the whole file is checked (every error as FILE:LINE:
+ * reason), then [global] and [tftpd] become the defaults the options
+ * override. */
+static int load_config(const char *path, unsigned int *stall_s,
+		       unsigned int *life_s)
+{
+	const struct conf_tftpd *t = &gw_conf.tftpd;
+	int r = conf_load(path, &gw_conf, stderr);
+
+	if (r < 0) {
+		log_msg(LOG_ERR, "Failed to read %s: %s", path, strerror(-r));
+		return r;
+	}
+	r += conf_require(&gw_conf, CONF_TFTPD, stderr);
+	if (r) {
+		log_msg(LOG_ERR, "%s: %d error(s)", path, r);
+		return -EINVAL;
+	}
+	cfg.root = t->root;
+	cfg.phones = gw_conf.tftp_root;
+	cfg.interface = t->interface[0] ? t->interface : gw_conf.interface;
+	if (t->listen[0])
+		cfg.listen = t->listen;
+	cfg.gate = t->gate;
+	if (t->gate_dir[0])
+		cfg.gate_dir = t->gate_dir;
+	if (t->stats_file[0])
+		cfg.stats_file = t->stats_file;
+#define SET(dst, v)                    \
+	do {                           \
+		if ((v) != CONF_UNSET) \
+			(dst) = (v);   \
+	} while (0)
+	SET(cfg.max_transfers, t->max_transfers);
+	SET(cfg.max_per_client, t->max_per_client);
+	SET(*stall_s, t->max_stall_s);
+	SET(*life_s, t->max_life_s);
+	SET(cfg.error_rate, t->error_rate);
+	SET(cfg.tm.unproven_retries, t->unproven_retries);
+	SET(cfg.lim.max_windowsize, t->max_windowsize);
+	SET(cfg.tm.rto_ms, t->timeout_ms);
+	SET(cfg.tm.max_retries, t->retries);
+	if (t->new_rate != CONF_UNSET) {
+		cfg.new_rate = t->new_rate;
+		cfg.new_burst = t->new_burst != CONF_UNSET ? t->new_burst :
+				t->new_rate		   ? 2 * t->new_rate :
+							     1;
+	}
+	if (t->max_blksize != CONF_UNSET) {
+		cfg.lim.max_blksize = t->max_blksize;
+		cfg.blksize_auto = false;
+	}
+#undef SET
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1526,18 +1685,30 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "check", no_argument, NULL, 'n' },
+		{ "config", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
+	static const char optstr[] = "r:l:i:gG:p:m:c:s:L:N:e:b:w:t:R:U:vqnh";
+	const char *conf_file = NULL;
 	static char gate_buf[PATH_MAX];
 	unsigned int stall_s = 60, life_s = 600;
 	int c, r = 0;
 
 	setvbuf(stderr, NULL, _IOLBF, 0);
-	while ((c = getopt_long(argc, argv,
-				"r:l:i:gG:p:m:c:s:L:N:e:b:w:t:R:U:vqnh", opts,
-				NULL)) != -1) {
+	/* The file first, wherever --config stands: options override it. */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, optstr, opts, NULL)) != -1)
+		if (c == 'C')
+			conf_file = optarg;
+	opterr = 1;
+	optind = 0; /* glibc: start over */
+	if (conf_file && load_config(conf_file, &stall_s, &life_s))
+		return 1;
+	while ((c = getopt_long(argc, argv, optstr, opts, NULL)) != -1) {
 		switch (c) {
+		case 'C':
+			break;
 		case 'r':
 			cfg.root = optarg;
 			break;
@@ -1640,8 +1811,12 @@ int main(int argc, char **argv)
 	if (r < 0)
 		return 1;
 	if (cfg.check) {
-		printf("configuration ok: root %s, listen %s%s%s\n", cfg.root,
-		       cfg.listen, cfg.gate ? ", gate " : "",
+		printf("configuration ok: root %s, listen %s%s%s%s%s%s%s\n",
+		       cfg.root, cfg.listen,
+		       cfg.interface ? ", interface " : "",
+		       cfg.interface ? cfg.interface : "",
+		       cfg.phones ? ", phones " : "",
+		       cfg.phones ? cfg.phones : "", cfg.gate ? ", gate " : "",
 		       cfg.gate ? cfg.gate_dir : "");
 		return 0;
 	}

@@ -21,9 +21,10 @@ TEST_RUNNERS += test-tftpd-unit test-tftpd-fuzz test-tftpd-e2e
 BENCH_TARGETS += bench-tftp
 FUZZ_TARGETS += fuzz-tftpd
 
-$(BUILD)/tftpd/%.o: CPPFLAGS += -Itftpd
+$(BUILD)/tftpd/%.o: CPPFLAGS += -Itftpd -Iprovisioner
 
-$(BUILD)/nappt-tftpd: $(TFTPD_OBJS)
+# --config FILE: the gateway's one parser ($(CONF_OBJS), Makefile).
+$(BUILD)/nappt-tftpd: $(TFTPD_OBJS) $(CONF_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@
 
@@ -56,12 +57,13 @@ test-tftpd-e2e: $(BUILD)/nappt-tftpd $(BUILD)/nappt-tftpd-asan
 
 # The server under ASan/UBSan for the e2e tests of the eviction paths: a
 # use-after-free there does not crash a plain build, it corrupts the heap.
-$(BUILD)/nappt-tftpd-asan: tftpd/tftpd.c tftpd/tftp-proto.c $(wildcard tftpd/*.h)
+$(BUILD)/nappt-tftpd-asan: tftpd/tftpd.c tftpd/tftp-proto.c $(wildcard tftpd/*.h) \
+			   $(CONF_OBJS:$(BUILD)/%.o=%.c) provisioner/conf.h
 	$(call msg,CC-ASAN,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) -Itftpd -std=gnu11 -g -O1 \
+	$(Q)$(CC) $(CPPFLAGS) -Itftpd -Iprovisioner -std=gnu11 -g -O1 \
 		-fsanitize=address,undefined -fno-sanitize-recover=undefined \
-		tftpd/tftpd.c tftpd/tftp-proto.c -o $@
+		tftpd/tftpd.c tftpd/tftp-proto.c $(CONF_OBJS:$(BUILD)/%.o=%.c) -o $@
 
 bench-tftp: $(BUILD)/nappt-tftpd $(BUILD)/tftp-storm
 	$(Q)bash bench/bench-tftp.sh $(BUILD)

@@ -106,16 +106,21 @@ static void test_bad_files(void **state)
 		{ HEAD "just words\n" MODEL, "t.conf:5: expected 'key = value'",
 		  1 },
 		{ HEAD "gateway = 100.65.0.1\n" MODEL,
-		  "t.conf: gateway is outside lan_pool", 1 },
-		{ HEAD, "t.conf: no [model NAME] section", 1 },
-		{ "", "t.conf: [global] lan_pool is required", 0 },
+		  "t.conf:5: gateway is outside lan_pool", 1 },
+		{ HEAD, "t.conf:4: no [model NAME] section", 1 },
+		{ "", "t.conf:1: [global] lan_pool is required", 0 },
+		/* A missing key is reported at its section's header. */
+		{ "# x\n[global]\ngateway = 100.64.0.1\npublic_pool = "
+		  "203.0.113.0/28\n" MODEL,
+		  "t.conf:2: [global] lan_pool is required", 1 },
 		{ HEAD "[model big]\nvendor_class = exact:x\nslots = 64\n",
-		  "wants more ports than an address has", 1 },
+		  "t.conf:5: [model big] wants more ports than an address has",
+		  1 },
 		/* Issue 10: 32 x 1024 ports fit only at 0 and 32768, and
 		 * each window holds a reserved port. */
 		{ HEAD "slot_size = 1024\nreserved_ports = 40000\n"
 		       "[model big]\nvendor_class = exact:x\nslots = 32\n",
-		  "[model big] slots = 32: no aligned window", 1 },
+		  "t.conf:7: [model big] slots = 32: no aligned window", 1 },
 		{ HEAD MODEL "option = 43 hex 0g\n",
 		  "t.conf:7: option 43: bad hex bytes '0g'", 1 },
 		{ HEAD MODEL "option = 43 hex 012\n",
@@ -137,7 +142,47 @@ static void test_bad_files(void **state)
 		{ HEAD MODEL "lan_range = 100.64.0.9 - 100.64.0.2\n",
 		  "t.conf:7: lan_range: want 'FIRST - LAST'", 1 },
 		{ HEAD MODEL "lan_range = 100.65.0.2 - 100.65.0.9\n",
-		  "t.conf: [model m] lan_range is outside lan_pool", 1 },
+		  "t.conf:5: [model m] lan_range is outside lan_pool", 1 },
+		/* Issue 12: the pools the data plane would refuse. */
+		{ HEAD
+		  "lan_pool = 203.0.113.0/24\ngateway = 203.0.113.1\n" MODEL,
+		  "t.conf:5: lan_pool overlaps public_pool (line 4)", 1 },
+		{ HEAD "public_pool = 100.64.8.0/28\n" MODEL,
+		  "t.conf:5: public_pool overlaps lan_pool (line 2)", 1 },
+		{ HEAD "public_pool = 127.0.0.0/28\n" MODEL,
+		  "t.conf:5: public_pool overlaps 127.0.0.0/8", 1 },
+		{ "[global]\nlan_pool = 100.0.0.0/8\ngateway = 100.0.0.1\n"
+		  "public_pool = 203.0.113.0/28\n" MODEL,
+		  "t.conf:2: lan_pool: larger than the data plane's", 1 },
+		{ HEAD "public_pool = 198.18.0.0/15\nslot_size = 16\n" MODEL,
+		  "t.conf:5: public_pool x 65536 / slot_size is more than", 1 },
+		{ HEAD "public_pool = 203.0.113.0/33\n" MODEL,
+		  "t.conf:5: public_pool: want a network", 1 },
+		{ HEAD "reserved_ports = 5060,,x-1\n" MODEL,
+		  "t.conf:5: reserved_ports: bad port or range 'x'", 1 },
+		/* [dataplane] and [tftpd]: the loader's and tftpd's keys. */
+		{ HEAD MODEL "[dataplane]\nwan = eth1\n",
+		  "t.conf:8: unknown key 'wan' in [dataplane]", 1 },
+		{ HEAD MODEL "[dataplane]\nmode = turbo\n",
+		  "t.conf:8: mode: want auto, native, generic, tc", 1 },
+		{ HEAD MODEL "[dataplane]\ndrop_unknown = maybe\n",
+		  "t.conf:8: drop_unknown: want yes or no", 1 },
+		{ HEAD MODEL "[dataplane]\nwan_interface = ../eth0\n",
+		  "t.conf:8: wan_interface: '../eth0' is not an interface", 1 },
+		{ HEAD MODEL "[tftpd]\nmax_per_client = -1\n",
+		  "t.conf:8: max_per_client: want a number in 0..1000000", 1 },
+		{ HEAD MODEL "[tftpd]\nmax_blksize = 4\n",
+		  "t.conf:8: max_blksize: want a number in 8..65464", 1 },
+		{ HEAD MODEL "[tftpd]\nroot = srv/tftp\n",
+		  "t.conf:8: root: want an absolute path", 1 },
+		{ HEAD MODEL "[tftpd]\nnew_rate = 10:0\n",
+		  "t.conf:8: new_rate: want N or N:BURST", 1 },
+		{ HEAD MODEL "[tftpd]\ngate = sometimes\n",
+		  "t.conf:8: gate: want yes or no", 1 },
+		{ HEAD MODEL "[tftpd]\nport = 69\n",
+		  "t.conf:8: unknown key 'port' in [tftpd]", 1 },
+		{ HEAD MODEL "[tftp]\n", "t.conf:7: unknown section [tftp]",
+		  1 },
 	};
 	size_t i;
 
@@ -185,6 +230,70 @@ static void test_model_extras(void **state)
 	free(out);
 }
 
+/* The gateway's one file: every section, every program's required keys. */
+static void test_gateway_example(void **state)
+{
+	int n = conf_load(SRCDIR "/etc/nappt.conf.example", &c, stderr);
+
+	assert_int_equal(n, 0);
+	assert_int_equal(conf_require(&c, CONF_PROVISIONER, stderr), 0);
+	assert_int_equal(conf_require(&c, CONF_LOADER, stderr), 0);
+	assert_int_equal(conf_require(&c, CONF_TFTPD, stderr), 0);
+	assert_string_equal(c.interface, "lan0");
+	assert_string_equal(c.dataplane.wan_interface, "wan0");
+	assert_string_equal(c.dataplane.mode, "auto");
+	assert_int_equal(c.pub_count, 16);
+	assert_string_equal(c.tftp_root, "/run/nappt/phones");
+	assert_string_equal(c.tftpd.root, "/srv/tftp");
+	assert_int_equal(c.tftpd.gate, 1);
+	assert_string_equal(c.tftpd.stats_file, "/run/nappt-tftpd/stats.prom");
+	assert_int_equal(c.tftpd.max_per_client, 8);
+	assert_int_equal(c.tftpd.new_rate, 10);
+	assert_int_equal(c.tftpd.new_burst, 20);
+}
+
+/* What one program needs and another does without. */
+static void test_require(void **state)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+	int n;
+
+	free(errors_of(HEAD MODEL, &n));
+	assert_int_equal(n, 0);
+	f = open_memstream(&buf, &len);
+	assert_int_equal(conf_require(&c, CONF_PROVISIONER, f), 1);
+	assert_int_equal(conf_require(&c, CONF_LOADER, f), 2);
+	assert_int_equal(conf_require(&c, CONF_TFTPD, f), 1);
+	fclose(f);
+	assert_non_null(strstr(buf, "t.conf:1: [global] interface is "
+				    "required (the LAN side, where DHCP"));
+	assert_non_null(strstr(buf, "t.conf:6: [dataplane] wan_interface is "
+				    "required"));
+	assert_non_null(strstr(buf, "t.conf:6: [tftpd] interface (or "
+				    "[global] interface) is required"));
+	free(buf);
+
+	free(errors_of(HEAD "interface = lan0\n" MODEL
+			    "[dataplane]\nwan_interface = lan0\n"
+			    "[tftpd]\n",
+		       &n));
+	assert_int_equal(n, 0);
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	assert_int_equal(conf_require(&c, CONF_PROVISIONER, f), 0);
+	assert_int_equal(conf_require(&c, CONF_TFTPD, f), 0);
+	assert_int_equal(conf_require(&c, CONF_LOADER, f), 1);
+	fclose(f);
+	assert_non_null(strstr(buf, "t.conf:8: [dataplane] wan_interface is "
+				    "[global] interface lan0"));
+	free(buf);
+	/* [tftpd] interface defaults to [global]'s in tftpd.c; unset here. */
+	assert_string_equal(c.tftpd.interface, "");
+	assert_int_equal(c.tftpd.max_transfers, CONF_UNSET);
+}
+
 static void test_comments_and_spaces(void **state)
 {
 	int n;
@@ -210,6 +319,8 @@ int main(void)
 		cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_model_extras),
 		cmocka_unit_test(test_comments_and_spaces),
+		cmocka_unit_test(test_gateway_example),
+		cmocka_unit_test(test_require),
 	};
 
 	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
