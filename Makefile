@@ -159,6 +159,13 @@ test-loader: $(BUILD)/nappt $(TEST_TOOLS)
 test-e2e: all
 	$(Q)bash tests/e2e/run.sh $(BUILD)
 
+# The one configuration (issue 12): -n of the three programs, attach from
+# the file, the pool mismatch refused, status with the daemons' counters.
+TEST_RUNNERS += test-config
+.PHONY: test-config
+test-config: all
+	$(Q)bash tests/config/test-config.sh $(BUILD)
+
 bench: deps
 	$(Q)$(MAKE) --no-print-directory $(BENCH_TARGETS)
 

@@ -1624,8 +1624,9 @@ static int cmd_attach_conf(int argc, char **argv)
 }
 
 /* 0 if the attached data plane has the file's pools and slot size,
- * -EINVAL (said, naming both values) if not, -errno if nothing to read. */
-static int conf_vs_pins(void)
+ * -EINVAL (said, naming both values) if not, -errno if nothing to read.
+ * lan_gw: the attached LAN gateway address, if not NULL. */
+static int conf_vs_pins(uint32_t *lan_gw)
 {
 	struct nappt_maps m = NAPPT_MAPS_INIT;
 	char why[512];
@@ -1640,6 +1641,59 @@ static int conf_vs_pins(void)
 				  why, sizeof(why));
 	if (r)
 		err("%s: %s", conf_path, why);
+	if (lan_gw)
+		*lan_gw = m.cfg.lan_gw;
+	nappt_maps_close(&m);
+	return r;
+}
+
+/*
+ * reload (= upgrade) with -c: the settings that do not size the maps take
+ * the file's values too, so the running data plane is what the file says
+ * after a `systemctl reload` (pools and mode change only by detach +
+ * attach).  Under the writers' lock, from the config as it is now.
+ */
+static int apply_conf_settings(void)
+{
+	static const uint32_t ours = NAPPT_CFG_DROP_UNKNOWN_IN |
+				     NAPPT_CFG_ROUTE_BY_SRC |
+				     NAPPT_CFG_LAN_FOREIGN;
+	const struct conf_dataplane *d = &gw_conf.dataplane;
+	struct nappt_maps m = NAPPT_MAPS_INIT;
+	uint32_t flags, gw = htonl(gw_conf.gateway);
+	__u32 zero = 0;
+	int r;
+
+	r = nappt_maps_open(&m, pin_dir);
+	if (!r)
+		r = nappt_maps_lock(&m);
+	if (!r)
+		r = nappt_maps_reload_config(&m);
+	if (r) {
+		explain(r, "read the config map");
+		goto out;
+	}
+	flags = m.cfg.flags & ~ours;
+	if (d->drop_unknown)
+		flags |= NAPPT_CFG_DROP_UNKNOWN_IN;
+	if (d->route_by_source)
+		flags |= NAPPT_CFG_ROUTE_BY_SRC;
+	if (d->lan_foreign)
+		flags |= NAPPT_CFG_LAN_FOREIGN;
+	if (flags == m.cfg.flags && gw == m.cfg.lan_gw)
+		goto out;
+	m.cfg.flags = flags;
+	m.cfg.lan_gw = gw;
+	if (bpf_map_update_elem(m.config_fd, &zero, &m.cfg, BPF_ANY)) {
+		r = explain(-errno, "write config map");
+		goto out;
+	}
+	printf("settings from %s: drop_unknown %s, route_by_source %s, "
+	       "lan_foreign %s, gateway %s\n",
+	       conf_path, d->drop_unknown ? "yes" : "no",
+	       d->route_by_source ? "yes" : "no", d->lan_foreign ? "yes" : "no",
+	       inet_ntoa((struct in_addr){ .s_addr = gw }));
+out:
 	nappt_maps_close(&m);
 	return r;
 }
@@ -1743,14 +1797,24 @@ static void status_conf(bool attached_dp, unsigned long mapped)
 	double leases;
 
 	if (attached_dp) {
-		if (conf_vs_pins() == 0)
+		char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+		uint32_t gw = htonl(gw_conf.gateway);
+		int r = conf_vs_pins(&gw);
+
+		if (!r && gw == htonl(gw_conf.gateway))
 			printf("config:      %s matches the attached data "
 			       "plane\n",
 			       conf_path);
-		else
+		if (r == -EINVAL)
 			printf("config:      MISMATCH with %s (above): the "
 			       "provisioner refuses to serve\n",
 			       conf_path);
+		if (gw != htonl(gw_conf.gateway))
+			printf("config:      gateway %s in %s but the data "
+			       "plane's lan gateway is %s ('nappt -c FILE "
+			       "upgrade' sets it)\n",
+			       ip_str(htonl(gw_conf.gateway), a), conf_path,
+			       ip_str(gw, b));
 	}
 	if (gw_conf.stats_file[0] &&
 	    !prom_value(gw_conf.stats_file, "nappt_dhcp_leases", &leases))
@@ -2119,8 +2183,19 @@ int main(int argc, char **argv)
 	if (optind >= argc)
 		die_usage("no command given");
 	if (conf_path) {
-		if (load_conf(conf_path))
+		bool broken = load_conf(conf_path);
+
+		/* A typo made after attach must not keep `systemctl stop`
+		 * from detaching, nor hide the state: detach and status
+		 * need only pin_dir.  Everything else fails closed. */
+		if (broken && (strcmp(argv[optind], "detach") &&
+			       strcmp(argv[optind], "status")))
 			return 1;
+		if (broken && access(gw_conf.pin_dir, F_OK))
+			return 1;
+		if (broken)
+			err("warning: going on with pin_dir %s",
+			    gw_conf.pin_dir);
 		if (!pin_dir_set)
 			pin_dir = gw_conf.pin_dir;
 	}
@@ -2129,11 +2204,16 @@ int main(int argc, char **argv)
 		return cmd_attach_conf(argc - optind, argv + optind);
 	/* An upgrade keeps the attached pools (they size the maps): a file
 	 * that says others would leave the provisioner refusing to start. */
-	if (conf_path && !strcmp(argv[optind], "upgrade") &&
-	    conf_vs_pins() == -EINVAL) {
-		err("Failed to upgrade: the pools change only by 'nappt "
-		    "detach' and 'nappt attach'; nothing changed");
-		return 1;
+	if (conf_path && !strcmp(argv[optind], "upgrade")) {
+		if (conf_vs_pins(NULL) == -EINVAL) {
+			err("Failed to upgrade: the pools change only by "
+			    "'nappt detach' and 'nappt attach'; nothing "
+			    "changed");
+			return 1;
+		}
+		if (cmd_upgrade(argc - optind, argv + optind))
+			return 1;
+		return apply_conf_settings() ? 1 : 0;
 	}
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(argv[optind], cmds[i].name))

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "conf.h"
 /* The data plane's bounds on the pools (relative: the fuzz and sanitizer
@@ -42,7 +43,7 @@ struct parser {
 	struct model *model;
 	struct prov_conf *c;
 	/* Lines of what finish() checks across keys. */
-	int line_gateway, line_reserved;
+	int line_gateway;
 	int line_model[POLICY_MAX_MODELS];
 };
 
@@ -302,14 +303,27 @@ static void reserved_list(struct parser *p, char *v)
 	}
 }
 
+static int valid_ifname(const char *v)
+{
+	/* IFNAMSIZ - 1; no '/' (a sysfs path) nor white space. */
+	if (!*v || strlen(v) > 15 || !strcmp(v, ".") || !strcmp(v, ".."))
+		return 0;
+	for (; *v; v++)
+		if (*v == '/' || *v == ':' || isspace((unsigned char)*v))
+			return 0;
+	return 1;
+}
+
 static void global_key(struct parser *p, const char *k, char *v)
 {
 	struct prov_conf *c = p->c;
 	unsigned long n;
 
 	if (!strcmp(k, "interface")) {
-		c->line_interface = p->line;
-		set_str(p, c->interface, sizeof(c->interface), v, k);
+		if (!valid_ifname(v))
+			bad(p, "interface: '%s' is not an interface name", v);
+		else
+			set_str(p, c->interface, sizeof(c->interface), v, k);
 	} else if (!strcmp(k, "lan_pool")) {
 		c->line_lan_pool = p->line;
 		if (parse_cidr(v, &c->lan_net, &c->lan_size, 8))
@@ -346,13 +360,11 @@ static void global_key(struct parser *p, const char *k, char *v)
 				c->ndns++;
 		}
 	} else if (!strcmp(k, "slot_size")) {
-		c->line_slot_size = p->line;
 		if (parse_uint(v, 32768, &n) || n < 16 || (n & (n - 1)))
 			bad(p, "slot_size: want a power of two in 16..32768");
 		else
 			c->slot_size = (unsigned int)n;
 	} else if (!strcmp(k, "reserved_ports")) {
-		p->line_reserved = p->line;
 		reserved_list(p, v);
 	} else if (!strcmp(k, "lease_time")) {
 		if (parse_uint(v, UINT32_MAX, &n) || n < 60)
@@ -540,17 +552,6 @@ static int parse_bool(const char *v, int *out)
 	return 0;
 }
 
-static int valid_ifname(const char *v)
-{
-	/* IFNAMSIZ - 1; no '/' (a sysfs path) nor white space. */
-	if (!*v || strlen(v) > 15 || !strcmp(v, ".") || !strcmp(v, ".."))
-		return 0;
-	for (; *v; v++)
-		if (*v == '/' || *v == ':' || isspace((unsigned char)*v))
-			return 0;
-	return 1;
-}
-
 static void dataplane_key(struct parser *p, const char *k, const char *v)
 {
 	struct conf_dataplane *d = &p->c->dataplane;
@@ -613,6 +614,72 @@ static int parse_rate(const char *v, struct conf_tftpd *t)
 	return 0;
 }
 
+int conf_parse_listen(const char *s, struct sockaddr_storage *ss,
+		      socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *port = NULL, *h = s;
+	size_t hl;
+	unsigned long p = 69;
+	char *end;
+
+	if (!s || !ss || !len)
+		return -EINVAL;
+
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (!rb)
+			return -EINVAL;
+		h = s + 1;
+		hl = (size_t)(rb - h);
+		if (rb[1] == ':')
+			port = rb + 2;
+		else if (rb[1])
+			return -EINVAL;
+	} else {
+		const char *c = strchr(s, ':');
+
+		if (c && strchr(c + 1, ':'))
+			c = NULL; /* bare IPv6 address without a port */
+		hl = c ? (size_t)(c - s) : strlen(s);
+		if (c)
+			port = c + 1;
+	}
+	if (hl >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, h, hl);
+	host[hl] = 0;
+	if (port) {
+		errno = 0;
+		p = strtoul(port, &end, 10);
+		if (errno || *end || !*port || p > 65535)
+			return -EINVAL;
+	}
+	memset(ss, 0, sizeof(*ss));
+	if (!hl)
+		strcpy(host, "0.0.0.0");
+	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) ==
+	    1) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)p);
+		*len = sizeof(*sin);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host,
+		      &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)p);
+		*len = sizeof(*sin6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
 static void tftpd_key(struct parser *p, const char *k, const char *v)
 {
 	static const struct {
@@ -643,7 +710,13 @@ static void tftpd_key(struct parser *p, const char *k, const char *v)
 		else
 			set_str(p, t->root, sizeof(t->root), v, k);
 	} else if (!strcmp(k, "listen")) {
-		set_str(p, t->listen, sizeof(t->listen), v, k);
+		struct sockaddr_storage ss;
+		socklen_t len;
+
+		if (conf_parse_listen(v, &ss, &len))
+			bad(p, "listen: want ADDR[:PORT] or [IPV6]:PORT");
+		else
+			set_str(p, t->listen, sizeof(t->listen), v, k);
 	} else if (!strcmp(k, "interface")) {
 		if (!valid_ifname(v))
 			bad(p, "interface: '%s' is not an interface name", v);

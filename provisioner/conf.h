@@ -15,6 +15,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #include "policy.h"
 
@@ -97,8 +98,7 @@ struct prov_conf {
 	/* Where things were said, for "file:line:" in later checks. */
 	char path[256];
 	int nlines;
-	int line_global, line_interface, line_lan_pool, line_public_pool;
-	int line_slot_size;
+	int line_global, line_lan_pool, line_public_pool;
 };
 
 /*
@@ -118,5 +118,12 @@ int conf_parse(const char *name, const char *text, struct prov_conf *c,
  * none), as "path:line: reason" lines.  The number of errors.
  */
 int conf_require(const struct prov_conf *c, enum conf_user who, FILE *err);
+
+/*
+ * "ADDR[:PORT]", "[IPV6]:PORT", ":PORT" (0.0.0.0): nappt-tftpd's listen
+ * address (--listen, [tftpd] listen), port 69 if none.  0 or -EINVAL.
+ */
+int conf_parse_listen(const char *s, struct sockaddr_storage *ss,
+		      socklen_t *len);
 
 #endif /* NAPPT_CONF_H */

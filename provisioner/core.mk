@@ -120,7 +120,7 @@ test-prov-policy: $(BUILD)/test_policy $(BUILD)/test_policy_asan
 
 test-prov-fuzz-conf fuzz-prov-conf: $(BUILD)/fuzz_conf
 	$(Q)mkdir -p $(BUILD)/corpus/conf
-	$(Q)cp provisioner/provisioner.conf.example $(BUILD)/corpus/conf/
+	$(Q)cp provisioner/provisioner.conf.example etc/nappt.conf.example $(BUILD)/corpus/conf/
 	$(Q)if $(BUILD)/fuzz_conf -max_total_time=$(PROV_FUZZ_SECONDS) \
 		$(BUILD)/corpus/conf >$(BUILD)/fuzz_conf.log 2>&1; then \
 		tail -1 $(BUILD)/fuzz_conf.log; echo "1 passed, 0 failed"; \

@@ -626,6 +626,23 @@ static int check_maps(struct daemon *d)
 		     why);
 		return -EINVAL;
 	}
+	/* The data plane hands the kernel what is sent to its LAN gateway
+	 * address; another address than the one DHCP announces (router,
+	 * TFTP server) would have phones' renewals and TFTP translated
+	 * instead.  Said, not refused: a VRRP address may arrive later. */
+	if (d->maps.cfg.lan_gw != htonl(d->conf.gateway)) {
+		char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+		struct in_addr x = { .s_addr = htonl(d->conf.gateway) };
+		struct in_addr y = { .s_addr = d->maps.cfg.lan_gw };
+
+		inet_ntop(AF_INET, &x, a, sizeof(a));
+		inet_ntop(AF_INET, &y, b, sizeof(b));
+		logp(LOG_WARN_,
+		     "provisioner: warning: gateway %s but the data plane at "
+		     "%s was attached with lan gateway %s ('nappt pool set "
+		     "--lan-gw %s')",
+		     a, d->conf.pin_dir, b, a);
+	}
 	return 0;
 }
 

@@ -229,69 +229,6 @@ static uint64_t now_ms(void)
 
 /* --- addresses ------------------------------------------------------------ */
 
-static int parse_listen(const char *s, struct sockaddr_storage *ss,
-			socklen_t *len)
-{
-	char host[INET6_ADDRSTRLEN + 1];
-	const char *port = NULL, *h = s;
-	size_t hl;
-	unsigned long p = 69;
-	char *end;
-
-	if (s[0] == '[') {
-		const char *rb = strchr(s, ']');
-
-		if (!rb)
-			return -EINVAL;
-		h = s + 1;
-		hl = (size_t)(rb - h);
-		if (rb[1] == ':')
-			port = rb + 2;
-		else if (rb[1])
-			return -EINVAL;
-	} else {
-		const char *c = strchr(s, ':');
-
-		if (c && strchr(c + 1, ':'))
-			c = NULL; /* bare IPv6 address without a port */
-		hl = c ? (size_t)(c - s) : strlen(s);
-		if (c)
-			port = c + 1;
-	}
-	if (hl >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, h, hl);
-	host[hl] = 0;
-	if (port) {
-		errno = 0;
-		p = strtoul(port, &end, 10);
-		if (errno || *end || !*port || p > 65535)
-			return -EINVAL;
-	}
-	memset(ss, 0, sizeof(*ss));
-	if (!hl)
-		strcpy(host, "0.0.0.0");
-	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) ==
-	    1) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)p);
-		*len = sizeof(*sin);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host,
-		      &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)p);
-		*len = sizeof(*sin6);
-		return 0;
-	}
-	return -EINVAL;
-}
-
 /* The client's IP as text; IPv4-mapped IPv6 addresses print as IPv4 so the
  * gating entries need only one spelling. */
 static void addr_ip(const struct sockaddr_storage *ss, char *buf, size_t len)
@@ -1393,7 +1330,7 @@ static int setup(void)
 			strerror(-r));
 		return r;
 	}
-	r = parse_listen(cfg.listen, &laddr, &laddrlen);
+	r = conf_parse_listen(cfg.listen, &laddr, &laddrlen);
 	if (r < 0) {
 		log_msg(LOG_ERR, "Failed to parse listen address %s",
 			cfg.listen);
