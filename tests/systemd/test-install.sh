@@ -14,6 +14,7 @@ SRC=$(realpath "$(dirname "$0")/../..")
 need_root
 T=$(mktemp -d /tmp/nappt-install.XXXXXX)
 trap 'ns_cleanup; rm -rf "$T"' EXIT
+trap 'exit 1' INT TERM
 
 A=$T/a # PREFIX=/usr/local (the default)
 B=$T/b # PREFIX=/opt/nappt, SYSCONFDIR=/etc/opt

@@ -55,6 +55,7 @@ cleanup() {
 	[ -n "${SYSD_KEEP:-}" ] && echo "kept $T" || rm -rf "$T"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM
 
 fail_setup() {
 	echo "setup failed: $*"
@@ -285,9 +286,18 @@ t_translated() {
 	wait $cap
 	out=$(tcpdump -n -r "$T/cap.pcap" 2>/dev/null)
 	echo "$out"
-	grep -q "IP $pub.$((first + 10)) > 198.51.100.7.5060" <<<"$out"
+	grep -q "IP $pub.$((first + 10)) > 198.51.100.7.5060" <<<"$out" || return 1
+	# And back: (public address, port of the range) reaches the phone.
+	rm -f "$T/in.txt"
+	ip netns exec "$PA" timeout 8 socat -u UDP-RECV:$((first + 11)) OPEN:"$T/in.txt",creat &
+	local rx=$!
+	sleep 0.5
+	echo "INVITE $1" | ip netns exec "$INET" socat -u - UDP:$pub:$((first + 11)),sourceport=5060
+	wait $rx
+	cat "$T/in.txt"
+	grep -qx "INVITE $1" "$T/in.txt"
 }
-check "the phone's traffic leaves translated (public address, own port)" t_translated boot
+check "the phone's traffic is translated both ways (public address, own port)" t_translated boot
 
 # --- reload: upgrade ------------------------------------------------------------
 
@@ -308,7 +318,7 @@ t_reload() {
 		[ "$(cx systemctl show -p MainPID --value nappt-provisioner.service)" = "$pid" ]
 }
 check "systemctl reload nappt: new programs, the same leases, the provisioner untouched" t_reload
-check "traffic translated after the reload" t_translated reload
+check "traffic translated both ways after the reload" t_translated reload
 
 # --- kill -9 of the provisioner ----------------------------------------------
 
@@ -346,7 +356,7 @@ t_renew() {
 	grep -qx "ip=$ip" "$T/lease2.env"
 }
 check "after the restart the phone gets its address back" t_renew
-check "traffic translated after the restart" t_translated restart
+check "traffic translated both ways after the restart" t_translated restart
 
 # --- stop: detach, keep the maps ---------------------------------------------
 
@@ -377,6 +387,6 @@ t_start_again() {
 		[ "$(map_phones)" = "$maps" ] && [ "$(store_leases)" = "$leases" ]
 }
 check "starting the provisioner attaches the data plane again over the kept maps" t_start_again
-check "traffic translated after stop and start" t_translated start
+check "traffic translated both ways after stop and start" t_translated start
 
 check_summary
