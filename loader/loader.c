@@ -652,6 +652,27 @@ static int attach_tc_legacy(int prog_fd, int ifindex, const char *ifname,
 	return 0;
 }
 
+/*
+ * Without its program an interface is a plain router's: the kernel would
+ * send a leased phone's packets to the WAN untranslated, private source
+ * and all (DESIGN.md line 6), and the WAN's to the phones' private
+ * addresses (line 7).  Forwarding, which attach turned on, goes off
+ * before the program goes; attach turns it on again.
+ */
+static void forwarding_off(int ifindex)
+{
+	char name[IF_NAMESIZE], path[160];
+
+	if (ifindex <= 0 || !if_indextoname((unsigned int)ifindex, name))
+		return; /* gone: it forwards nothing */
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/forwarding",
+		 name);
+	if (write_sysctl(path, "0") < 0)
+		err("warning: could not set %s=0: the kernel may route "
+		    "untranslated packets through %s",
+		    path, name);
+}
+
 /* Remove side's attachment and its pin; 1 if there was one. */
 static int side_detach(const char *side)
 {
@@ -662,6 +683,7 @@ static int side_detach(const char *side)
 
 	if (side_find(side, &a))
 		return 0;
+	forwarding_off(a.ifindex);
 	if (a.kind == SIDE_CLS) {
 		hook.ifindex = a.ifindex;
 		bpf_tc_detach(&hook, &o);

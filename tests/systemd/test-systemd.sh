@@ -377,6 +377,24 @@ t_stop() {
 }
 check "systemctl stop nappt: nothing on lan0/wan0, provisioner stopped, maps kept" t_stop
 
+# Stopped means closed (DESIGN.md line 6): with the programs gone the
+# phone, which still holds its lease, must not be routed out untranslated
+# by the kernel (the loader turned forwarding on at attach).
+t_stopped_closed() {
+	local n
+	rm -f "$T/leak.pcap"
+	ip netns exec "$INET" timeout 4 tcpdump -i gw0 -n -U -w "$T/leak.pcap" \
+		udp and dst port 5060 2>/dev/null &
+	local cap=$!
+	sleep 1
+	echo "REGISTER stopped" | ip netns exec "$PA" socat -u - UDP:198.51.100.7:5060,sourceport=40000
+	wait $cap
+	n=$(tcpdump -n -r "$T/leak.pcap" 2>/dev/null | tee /dev/stderr | wc -l)
+	echo "lan0 forwarding: $(ip netns exec "$GW" sysctl -n net.ipv4.conf.lan0.forwarding)"
+	[ "$n" -eq 0 ]
+}
+check "stopped: nothing from the phone leaves the WAN untranslated" t_stopped_closed
+
 t_start_again() {
 	local maps leases
 	maps=$(map_phones)
