@@ -133,6 +133,7 @@ $(BUILD)/bench_xdp: $(BUILD)/bench/bench_xdp.o $(LIBNAPPT)
 # --- top-level targets ------------------------------------------------------
 
 .PHONY: all deps test bench demo lint format install clean fuzz \
+	test-install test-systemd \
 	$(TEST_RUNNERS) $(BENCH_TARGETS) bench-fuzz
 
 all: $(BPF_OBJS) $(SKELS) $(LIBNAPPT) $(BINS) $(TEST_TOOLS)
@@ -206,21 +207,45 @@ format:
 	$(Q)clang-format -i $(LINT_SRCS)
 
 DOCDIR ?= $(PREFIX)/share/doc/nappt
+CONFDIR ?= $(SYSCONFDIR)/nappt
+# The example's [tftpd] root: created empty, so tftpd starts before the
+# operator puts the phones' images there.
+TFTPROOT ?= /srv/tftp
 
 # The programs are embedded in the loader (skeleton): no .o to install.
-# Units name /usr/local/sbin; they are rewritten for the SBINDIR used.
+# Units name /usr/local/sbin and /etc/nappt/nappt.conf; they are
+# rewritten for the SBINDIR and CONFDIR used.  The binaries find the
+# templates from where they are (SBINDIR/../share/nappt/templates).  The
+# example configuration goes to DOCDIR, and to CONFDIR/nappt.conf only
+# if there is none: an operator's file is never overwritten.
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(DOCDIR)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(CONFDIR) \
+		$(DESTDIR)$(TFTPROOT)
 	$(if $(INSTALL_EXTRA),$(MAKE) --no-print-directory $(INSTALL_EXTRA))
 	install -m 0755 $(INSTALL_BINS) $(DESTDIR)$(SBINDIR)/
-	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
-	install -m 0644 systemd/nappt.default $(DESTDIR)$(DOCDIR)/
+	install -m 0644 README.md etc/nappt.conf.example $(DESTDIR)$(DOCDIR)/
+	install -d $(DESTDIR)$(DOCDIR)/provisioner $(DESTDIR)$(DOCDIR)/tftpd
+	install -m 0644 provisioner/README.md $(DESTDIR)$(DOCDIR)/provisioner/
+	install -m 0644 tftpd/README.md $(DESTDIR)$(DOCDIR)/tftpd/
+	[ -e $(DESTDIR)$(CONFDIR)/nappt.conf ] || \
+		install -m 0644 etc/nappt.conf.example $(DESTDIR)$(CONFDIR)/nappt.conf
 	install -d $(DESTDIR)$(UNITDIR)
 	for u in $(UNITS); do \
-		sed 's|/usr/local/sbin/|$(SBINDIR)/|g; s|/usr/local/share/doc/nappt|$(DOCDIR)|g' \
+		sed 's|/usr/local/sbin/|$(SBINDIR)/|g; s|/usr/local/share/doc/nappt|$(DOCDIR)|g; s|/etc/nappt/nappt.conf|$(CONFDIR)/nappt.conf|g' \
 			$$u >$(DESTDIR)$(UNITDIR)/$$(basename $$u) || exit 1; \
 		chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u); \
 	done
+
+# make install into a temporary DESTDIR, then run what it installed.
+TEST_RUNNERS += test-install
+test-install: all
+	$(Q)bash tests/systemd/test-install.sh $(BUILD)
+
+# The units under a real systemd as PID 1 (systemd-nspawn over this
+# machine's root, in a network namespace of the test).
+TEST_RUNNERS += test-systemd
+test-systemd: all
+	$(Q)bash tests/systemd/test-systemd.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

@@ -197,6 +197,8 @@ NFT_BLOCK='table inet bench_block {
 }'
 
 mode_setup() {
+	# `nappt detach` (the previous round's) turns forwarding off.
+	ip netns exec "$GW" sysctl -qw net.ipv4.conf.lan0.forwarding=1 net.ipv4.conf.wan0.forwarding=1
 	case $1 in
 	floor)
 		ip -n "$GW" link set dev lan0 xdpdrv obj "$PASS_OBJ" program xdp_drop

@@ -350,13 +350,18 @@ static void link_path(char *buf, size_t len, const char *side)
 	snprintf(buf, len, "%s/links/%s", pin_dir, side);
 }
 
-/* MTU and MAC of the LAN interface, for the inbound fast path. */
+/*
+ * MTU and MAC of the LAN interface, for the inbound fast path.  The
+ * interface ioctls work on a socket of any family; a netlink one keeps
+ * AF_INET out of nappt.service's RestrictAddressFamilies= (the loader
+ * sends no IP packet).
+ */
 static int lan_link_info(const char *ifname, struct nappt_config *cfg)
 {
 	struct ifreq ifr = { 0 };
 	int s, r = 0;
 
-	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	s = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (s < 0)
 		return -errno;
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
@@ -647,6 +652,27 @@ static int attach_tc_legacy(int prog_fd, int ifindex, const char *ifname,
 	return 0;
 }
 
+/*
+ * Without its program an interface is a plain router's: the kernel would
+ * send a leased phone's packets to the WAN untranslated, private source
+ * and all (DESIGN.md line 6), and the WAN's to the phones' private
+ * addresses (line 7).  Forwarding, which attach turned on, goes off
+ * before the program goes; attach turns it on again.
+ */
+static void forwarding_off(int ifindex)
+{
+	char name[IF_NAMESIZE], path[160];
+
+	if (ifindex <= 0 || !if_indextoname((unsigned int)ifindex, name))
+		return; /* gone: it forwards nothing */
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/forwarding",
+		 name);
+	if (write_sysctl(path, "0") < 0)
+		err("warning: could not set %s=0: the kernel may route "
+		    "untranslated packets through %s",
+		    path, name);
+}
+
 /* Remove side's attachment and its pin; 1 if there was one. */
 static int side_detach(const char *side)
 {
@@ -657,6 +683,7 @@ static int side_detach(const char *side)
 
 	if (side_find(side, &a))
 		return 0;
+	forwarding_off(a.ifindex);
 	if (a.kind == SIDE_CLS) {
 		hook.ifindex = a.ifindex;
 		bpf_tc_detach(&hook, &o);

@@ -905,8 +905,49 @@ static void xfer_make_room(struct client *c)
 
 /* --- access: root, gating ------------------------------------------------- */
 
+/*
+ * openat2 refused with ENOSYS: systemd's RestrictSUIDSGID=, which the
+ * unit's DynamicUser= implies, answers it so because its seccomp filter
+ * cannot see the flags inside struct open_how (and kernels before 5.6
+ * have none).  The name is then walked one component at a time following
+ * no symlink (O_NOFOLLOW: a directory that is a symlink fails O_DIRECTORY,
+ * a last component that is one is opened as itself with O_PATH, which
+ * open_file() refuses as not a regular file) and taking no ".", ".." or
+ * empty component.  Stricter than RESOLVE_BENEATH (a symlink that stays
+ * beneath is refused too), never weaker.
+ */
+static int open_walk(int dirfd, const char *name, int flags)
+{
+	char buf[TFTP_FILENAME_MAX + 1], *comp, *slash;
+	size_t len = strlen(name);
+	int at = dirfd, fd, f;
+
+	if (len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, name, len + 1);
+	for (comp = buf;; comp = slash + 1) {
+		slash = strchr(comp, '/');
+		if (slash)
+			*slash = '\0';
+		f = slash ? O_PATH | O_DIRECTORY :
+			    flags | (flags & O_PATH ? 0 : O_NOCTTY);
+		fd = -EXDEV;
+		if (*comp && strcmp(comp, ".") && strcmp(comp, "..")) {
+			fd = openat(at, comp, f | O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0)
+				fd = -errno;
+		}
+		if (at != dirfd)
+			close(at);
+		if (fd < 0 || !slash)
+			return fd;
+		at = fd;
+	}
+}
+
 static int open_beneath(int dirfd, const char *name, int flags)
 {
+	static bool walk_logged;
 	struct open_how how = {
 		/* openat2 refuses O_PATH with anything but a few flags */
 		.flags = (uint64_t)flags | O_CLOEXEC |
@@ -917,6 +958,15 @@ static int open_beneath(int dirfd, const char *name, int flags)
 	};
 	long fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
 
+	if (fd < 0 && errno == ENOSYS) {
+		if (!walk_logged) {
+			walk_logged = true;
+			log_msg(LOG_NOTICE, "openat2 refused (ENOSYS): names "
+					    "are resolved one component at "
+					    "a time, no symlink followed");
+		}
+		return open_walk(dirfd, name, flags);
+	}
 	return fd < 0 ? -errno : (int)fd;
 }
 
