@@ -1013,4 +1013,91 @@ static __always_inline enum verdict nappt_handle(struct pkt *p, int wan)
 	return nappt_outbound(p, cfg, eth, ip, &c);
 }
 
+/* ----------------------------------------------------------------------
+ * Voice VLAN on the LAN parent (cfg->lan_vid; native XDP, issue 12).
+ *
+ * The phones sit on one 802.1Q VLAN of a wire that may carry others (the
+ * untagged network of the PCs behind the phones, other VLANs).  Only
+ * frames tagged with the voice VID are the phones': the tag comes off,
+ * the frame goes through every check and translation above as an
+ * untagged one, and whatever goes back to the LAN (a pass to the kernel,
+ * which then sees it on the VLAN device that serves DHCP and TFTP; a
+ * hairpin; an error the hook owes) gets the tag back, priority bits
+ * included.  Untagged, priority-tagged (the untagged network's, for the
+ * kernel), 802.1ad and other-VID frames are not the phones' network:
+ * passed untouched (pass_vlan), so the kernel treats them as it would
+ * without the gateway.  TC never runs here: the loader attaches TC to the
+ * VLAN device itself, which sees untagged frames.
+ */
+
+/* 1 and *tci if the frame carries the voice VLAN's tag, 0 if not, -errno
+ * if its tag is cut short. */
+static __always_inline int voice_vlan_tag(struct pkt *p, __u16 vid, __be16 *tci)
+{
+	struct ethhdr *eth = p->data;
+	struct vlan_tag *v;
+
+	if ((void *)(eth + 1) > p->data_end)
+		return -EINVAL;
+	if (eth->h_proto != bpf_htons(ETH_P_8021Q))
+		return 0;
+	v = (void *)(eth + 1);
+	if ((void *)(v + 1) > p->data_end)
+		return -EINVAL;
+	if ((bpf_ntohs(v->tci) & 0x0fff) != vid)
+		return 0;
+	*tci = v->tci;
+	return 1;
+}
+
+/* XDP, LAN side. */
+static __always_inline enum verdict nappt_handle_lan(struct pkt *p)
+{
+	const struct nappt_config *cfg;
+	__be16 tci = 0;
+	__u32 zero = 0;
+	enum verdict v;
+	int r;
+
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg || !cfg->lan_vid)
+		return nappt_handle(p, 0);
+	r = voice_vlan_tag(p, cfg->lan_vid, &tci);
+	if (r == 0)
+		return account(p, NAPPT_STAT_PASS_VLAN, V_PASS);
+	if (r < 0 || pkt_pop_vlan(p))
+		return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
+	v = nappt_handle(p, 0);
+	/* Only what leaves by the WAN (or another device) goes untagged;
+	 * a dropped frame is put back as it came. */
+	if ((v == V_REDIRECT || v == V_REDIRECT_NEIGH) &&
+	    p->out_ifindex != cfg->lan_ifindex)
+		return v;
+	if (pkt_push_vlan(p, tci)) {
+		count(NAPPT_STAT_DROP_TX_PORT, p->len);
+		return V_DROP;
+	}
+	return v;
+}
+
+/* XDP, WAN side: a frame for a phone on the LAN parent gets the voice
+ * VLAN's tag (no priority bits: the WAN does not say). */
+static __always_inline enum verdict nappt_handle_wan(struct pkt *p)
+{
+	const struct nappt_config *cfg;
+	enum verdict v = nappt_handle(p, 1);
+	__u32 zero = 0;
+
+	if (v != V_REDIRECT)
+		return v;
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg || !cfg->lan_vid || p->out_ifindex != cfg->lan_ifindex)
+		return v;
+	if (pkt_push_vlan(p, bpf_htons(cfg->lan_vid & 0x0fff))) {
+		count(NAPPT_STAT_DROP_TX_PORT, p->len);
+		return V_DROP;
+	}
+	return v;
+}
+
 #endif /* NAPPT_NAT_H */

@@ -20,6 +20,7 @@
  * the caller decides what it accepts), 1 if the echo never answered the
  * end of the stream.
  */
+#define _GNU_SOURCE /* ppoll */
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
