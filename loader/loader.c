@@ -1307,14 +1307,25 @@ static int cmd_attach(int argc, char **argv)
 		if (mode == MODE_TC || mode == MODE_TC_LEGACY)
 			die_usage("--lan-vlan is for XDP on the VLAN's parent; "
 				  "for TC give the VLAN device as --lan");
-		if (vlan_dev_of(lan, cfg.lan_vid, vlan_dev, sizeof(vlan_dev))) {
+		if (vlan_dev_of(lan, cfg.lan_vid, vlan_dev, sizeof(vlan_dev)) ==
+		    0) {
+			lan_l3 = vlan_dev;
+		} else if (!lan_gw) {
 			err("Failed to find the VLAN device of VID %u on %s "
 			    "(the provisioner and tftpd serve the phones "
 			    "there): ip link add link %s name %s.%u type "
-			    "vlan id %u",
+			    "vlan id %u; or name the gateway's address on "
+			    "the VLAN with --lan-gw",
 			    cfg.lan_vid, lan, lan, lan, cfg.lan_vid,
 			    cfg.lan_vid);
 			return 1;
+		} else {
+			/* Someone else terminates the VLAN (a kernel
+			 * without 802.1Q, a relay): the operator said
+			 * where the gateway is. */
+			err("warning: no VLAN device of VID %u on %s: frames "
+			    "the programs pass to the kernel are dropped there",
+			    cfg.lan_vid, lan);
 		}
 		r = vlan_rx_offload_off(lan);
 		if (r) {
@@ -1324,7 +1335,6 @@ static int cmd_attach(int argc, char **argv)
 			    lan, strerror(-r));
 			return 1;
 		}
-		lan_l3 = vlan_dev;
 	}
 	cfg.lan_ifindex = (uint32_t)lan_if;
 	if (lan_link_info(lan_l3, &cfg) < 0) {
@@ -1464,14 +1474,14 @@ static int cmd_attach(int argc, char **argv)
 		break;
 	}
 	tune_sysctls(lan, wan);
-	if (cfg.lan_vid)
+	if (cfg.lan_vid && vlan_dev[0])
 		tune_sysctls(vlan_dev, wan);
 	printf("attached: lan %s%s%s (%s) wan %s (%s); lan pool %s (%u "
 	       "phones), public pool %s/%u, slot %lu ports\n",
-	       lan, cfg.lan_vid ? " vlan " : "", cfg.lan_vid ? vlan_dev : "",
-	       mode_names[used_lan], wan, mode_names[used_wan], lan_pool,
-	       cfg.lan_size, ip_str(cfg.pub_net, b1),
-	       32 - __builtin_ctz(cfg.pub_count), slot_size);
+	       lan, vlan_dev[0] ? " vlan " : "", vlan_dev, mode_names[used_lan],
+	       wan, mode_names[used_wan], lan_pool, cfg.lan_size,
+	       ip_str(cfg.pub_net, b1), 32 - __builtin_ctz(cfg.pub_count),
+	       slot_size);
 	nappt_bpf__destroy(skel);
 	nappt_maps_close(&lk);
 	return 0;
