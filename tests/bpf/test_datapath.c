@@ -1269,6 +1269,31 @@ static void ttl1_hairpin(struct pktspec *in, struct pktspec *out)
 	*out = *in;
 }
 
+/* 8 on the voice VLAN: the Time Exceeded the hook owes goes back to the
+ * phone with the tag it came with. */
+static void voice_ttl1_hairpin(struct pktspec *in, struct pktspec *out)
+{
+	ttl1_hairpin(in, out);
+	voice_tag(in, TCI_VOICE);
+	*out = *in;
+}
+
+static size_t voice_te_from_gw(const struct pktspec *in, uint8_t *out)
+{
+	struct pktspec u = *in;
+	uint8_t f[PKT_MAX];
+	size_t n;
+
+	u.tags = 0;
+	u.vlan = 0;
+	n = te_from_gw(&u, f);
+	memcpy(out, f, 12);
+	put16(out + 12, 0x8100);
+	put16(out + 14, TCI_VOICE);
+	memcpy(out + 16, f + 12, n - 12);
+	return n + 4;
+}
+
 static void ttl1_in_tcp(struct pktspec *in, struct pktspec *out)
 {
 	tcp_in(in, out);
@@ -1653,6 +1678,9 @@ static const struct row rows[] = {
 	  NAPPT_STAT_PASS_VLAN, 1, .lan_vid = VOICE_VID },
 	{ "vlan 100: 802.1ad tag passes untouched", LAN, voice_stag, X_PASS,
 	  NAPPT_STAT_PASS_VLAN, 1, .lan_vid = VOICE_VID },
+	{ "vlan 100: ttl 1 hairpin: time exceeded back with the tag", LAN,
+	  voice_ttl1_hairpin, X_TX, NAPPT_STAT_ICMP_TIME_EXCEEDED, 1,
+	  .expect_raw = voice_te_from_gw, .lan_vid = VOICE_VID },
 	{ "vlan 100: truncated tag dropped", LAN, voice_truncated, X_DROP,
 	  NAPPT_STAT_DROP_MALFORMED, 1, .lan_vid = VOICE_VID },
 	{ "7: egress device not in tx_ports: translated to the kernel", LAN,
