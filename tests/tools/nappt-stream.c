@@ -329,7 +329,7 @@ static int cmd_send(const struct sockaddr_in *to,
 
 	/* The echo's count of the up direction; retried, since the END
 	 * itself may be lost. */
-	for (tries = 0; tries < 30 && !got_end; tries++) {
+	for (tries = 0; tries < 50 && !got_end; tries++) {
 		memset(&m, 0, sizeof(m));
 		m.magic = STREAM_MAGIC;
 		m.type = M_END;
@@ -356,7 +356,14 @@ static int cmd_send(const struct sockaddr_in *to,
 	}
 	close(s);
 	if (!got_end) {
+		/* The down direction is still known here; the echo's count
+		 * of the up one is not. */
 		fprintf(stderr, "nappt-stream: the echo never answered END\n");
+		printf("STREAM pps=%u up_sent=%u up_lost=unknown down_rx=%u "
+		       "down_dup=%u down_reord=%u down_gap_pkts=%u "
+		       "down_gap_ms=%.1f\n",
+		       pps, total, down.rx, down.dup, down.reord, down.max_gap,
+		       down.max_gap_ns / 1e6);
 		free(down.seen);
 		return 1;
 	}
