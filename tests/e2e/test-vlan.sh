@@ -99,12 +99,15 @@ native | generic) ;;
 esac
 if [ "${PART1:-1}" = 1 ]; then
 	t_attach() {
+		ip netns exec "$GW" ethtool -K lan0 rxvlan on 2>/dev/null
 		nsx gw $N attach --lan lan0 --lan-vlan 100 --lan-gw 100.64.0.1 $POOLS --mode "$MODE" &&
+			# The tag must stay in the frame, where XDP sees it.
+			ip netns exec "$GW" ethtool -k lan0 | grep -q "rx-vlan-offload: off" &&
 			nsx gw $N phone add 100.64.0.10 $MAC_PH 203.0.113.1 2048-3071 &&
 			nsx gw $N status | grep -q "voice vlan:  100" &&
 			ip netns exec "$GW" ping -c 1 -W 2 198.18.0.2 >/dev/null
 	}
-	check "[$MODE] attach --lan lan0 --lan-vlan 100, a phone leased" t_attach
+	check "[$MODE] attach --lan lan0 --lan-vlan 100 (rx VLAN offload turned off), a phone leased" t_attach
 
 	cat >"$T/echo.py" <<'PY'
 import socket, sys, time
