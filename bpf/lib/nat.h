@@ -1026,7 +1026,8 @@ static __always_inline enum verdict nappt_handle(struct pkt *p, int wan)
  * included.  Untagged, priority-tagged (the untagged network's, for the
  * kernel), 802.1ad and other-VID frames are not the phones' network:
  * passed untouched (pass_vlan), so the kernel treats them as it would
- * without the gateway.  TC never runs here: the loader attaches TC to the
+ * without the gateway -- but none may carry a pool source (see
+ * parent_other()).  TC never runs here: the loader attaches TC to the
  * VLAN device itself, which sees untagged frames.
  */
 
@@ -1050,6 +1051,54 @@ static __always_inline int voice_vlan_tag(struct pkt *p, __u16 vid, __be16 *tci)
 	return 1;
 }
 
+/*
+ * A frame on the LAN parent that is not the voice VLAN's: the kernel's,
+ * untouched -- except that the loader turned forwarding on for the
+ * parent (the FIB helper asks for it), so the kernel would route the
+ * untagged network's packets with whatever source they carry.  Threat
+ * model line 6: nothing from the LAN leaves with a public-pool source,
+ * and a LAN-pool source belongs to a leased phone on the voice VLAN
+ * only.  So an IPv4 packet here, untagged or under the priority tags the
+ * kernel strips (VID 0, at most NAPPT_VLAN0_MAX), from either pool is
+ * dropped; everything else passes (pass_vlan).
+ */
+static __always_inline enum verdict parent_other(struct pkt *p,
+						 const struct nappt_config *cfg)
+{
+	struct cursor c = { .pos = p->data, .end = p->data_end };
+	struct ethhdr *eth = parse_ethhdr(&c);
+	__be16 proto;
+	struct iphdr *ip;
+	int i;
+
+	if (!eth)
+		return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
+	proto = eth->h_proto;
+	for (i = 0; i <= NAPPT_VLAN0_MAX && is_vlan(proto); i++) {
+		struct vlan_tag *v = c.pos;
+
+		if ((void *)(v + 1) > c.end)
+			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
+		/* Another VLAN: its VLAN device's, if any. */
+		if (v->tci & bpf_htons(0x0fff))
+			return account(p, NAPPT_STAT_PASS_VLAN, V_PASS);
+		if (i == NAPPT_VLAN0_MAX)
+			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
+		proto = v->proto;
+		c.pos = v + 1;
+	}
+	if (proto != bpf_htons(ETH_P_IP))
+		return account(p, NAPPT_STAT_PASS_VLAN, V_PASS);
+	ip = c.pos;
+	if ((void *)(ip + 1) > c.end)
+		return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
+	if (in_pub_pool(cfg, ip->saddr))
+		return account(p, NAPPT_STAT_DROP_SRC_PUBLIC, V_DROP);
+	if (lan_index(cfg, ip->saddr) >= 0)
+		return account(p, NAPPT_STAT_DROP_SRC_BOGON, V_DROP);
+	return account(p, NAPPT_STAT_PASS_VLAN, V_PASS);
+}
+
 /* XDP, LAN side. */
 static __always_inline enum verdict nappt_handle_lan(struct pkt *p)
 {
@@ -1064,7 +1113,7 @@ static __always_inline enum verdict nappt_handle_lan(struct pkt *p)
 		return nappt_handle(p, 0);
 	r = voice_vlan_tag(p, cfg->lan_vid, &tci);
 	if (r == 0)
-		return account(p, NAPPT_STAT_PASS_VLAN, V_PASS);
+		return parent_other(p, cfg);
 	if (r < 0 || pkt_pop_vlan(p))
 		return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
 	v = nappt_handle(p, 0);

@@ -1057,9 +1057,11 @@ static void voice_spoofed_mac(struct pktspec *in, struct pktspec *out)
 	*out = *in;
 }
 
+/* The untagged network of the same wire (PCs behind the phones). */
 static void voice_untagged(struct pktspec *in, struct pktspec *out)
 {
 	base_out(in);
+	in->ip.saddr = FOREIGN;
 	*out = *in;
 }
 
@@ -1073,8 +1075,36 @@ static void voice_other_vid(struct pktspec *in, struct pktspec *out)
 /* A priority tag on the parent is the untagged network's. */
 static void voice_vid0(struct pktspec *in, struct pktspec *out)
 {
-	base_out(in);
+	voice_untagged(in, out);
 	voice_tag(in, TCI_PRIO5);
+	*out = *in;
+}
+
+/* 6: the kernel forwards the untagged network (forwarding is on for the
+ * parent): a phone's address or a public one from there must not leave,
+ * untagged or under a priority tag the kernel strips. */
+static void voice_untagged_phone_src(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	*out = *in;
+}
+
+static void voice_untagged_public_src(struct pktspec *in, struct pktspec *out)
+{
+	lan_src_public(in, out);
+}
+
+static void voice_vid0_public_src(struct pktspec *in, struct pktspec *out)
+{
+	lan_src_public(in, out);
+	voice_tag(in, TCI_PRIO5);
+	*out = *in;
+}
+
+static void voice_vid0_thrice(struct pktspec *in, struct pktspec *out)
+{
+	voice_untagged(in, out);
+	prio_tag(in, 3, 0);
 	*out = *in;
 }
 
@@ -1681,6 +1711,17 @@ static const struct row rows[] = {
 	{ "vlan 100: ttl 1 hairpin: time exceeded back with the tag", LAN,
 	  voice_ttl1_hairpin, X_TX, NAPPT_STAT_ICMP_TIME_EXCEEDED, 1,
 	  .expect_raw = voice_te_from_gw, .lan_vid = VOICE_VID },
+	{ "6: vlan 100: untagged from a phone's address dropped", LAN,
+	  voice_untagged_phone_src, X_DROP, NAPPT_STAT_DROP_SRC_BOGON, 1,
+	  .lan_vid = VOICE_VID },
+	{ "6: vlan 100: untagged from a public address dropped", LAN,
+	  voice_untagged_public_src, X_DROP, NAPPT_STAT_DROP_SRC_PUBLIC, 1,
+	  .lan_vid = VOICE_VID },
+	{ "6: vlan 100: priority-tagged from a public address dropped", LAN,
+	  voice_vid0_public_src, X_DROP, NAPPT_STAT_DROP_SRC_PUBLIC, 1,
+	  .lan_vid = VOICE_VID },
+	{ "vlan 100: three priority tags dropped", LAN, voice_vid0_thrice,
+	  X_DROP, NAPPT_STAT_DROP_MALFORMED, 1, .lan_vid = VOICE_VID },
 	{ "vlan 100: truncated tag dropped", LAN, voice_truncated, X_DROP,
 	  NAPPT_STAT_DROP_MALFORMED, 1, .lan_vid = VOICE_VID },
 	{ "7: egress device not in tx_ports: translated to the kernel", LAN,
