@@ -405,9 +405,10 @@ static int vlan_dev_of(const char *parent, unsigned int vid, char *dev,
 /*
  * The program must see the voice VLAN's tag in the frame.  A NIC with
  * receive VLAN offload moves it into the descriptor instead: every
- * phone frame would look untagged, pass untouched, and reach the VLAN
- * device with no check or translation at all (private sources out to
- * the WAN).  So the offload goes off, or the attach is refused.
+ * phone frame would look untagged to the program, which drops untagged
+ * packets from pool addresses (and passes the rest, ARP included, to the
+ * VLAN device unchecked).  So the offload goes off, or the attach is
+ * refused.
  */
 static int vlan_rx_offload_off(const char *ifname)
 {
