@@ -1099,30 +1099,60 @@ static __always_inline enum verdict parent_other(struct pkt *p,
 	return account(p, NAPPT_STAT_PASS_VLAN, V_PASS);
 }
 
+/*
+ * The voice tag of the frame in flight, per CPU, for the duration of one
+ * program run (XDP runs are not preempted): VOICE_TAGGED | TCI, or 0.
+ * Not on the stack on purpose: the core is inlined once for both kinds
+ * of LAN, and a value live across it would make the verifier walk it
+ * once per kind (a second inlined copy doubled the program, a stack flag
+ * made the attach ten times slower).  Without a voice VLAN it is never
+ * touched: that path costs one config read more than before.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} voice_tci SEC(".maps");
+
+#define VOICE_TAGGED 0x10000U
+
 /* XDP, LAN side. */
 static __always_inline enum verdict nappt_handle_lan(struct pkt *p)
 {
 	const struct nappt_config *cfg;
-	__be16 tci = 0;
-	__u32 zero = 0;
+	__u32 zero = 0, *st, t;
 	enum verdict v;
+	__be16 tci = 0;
 	int r;
 
 	cfg = bpf_map_lookup_elem(&config, &zero);
-	if (!cfg || !cfg->lan_vid)
-		return nappt_handle(p, 0);
-	r = voice_vlan_tag(p, cfg->lan_vid, &tci);
-	if (r == 0)
-		return parent_other(p, cfg);
-	if (r < 0 || pkt_pop_vlan(p))
-		return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
+	if (cfg && cfg->lan_vid) {
+		r = voice_vlan_tag(p, cfg->lan_vid, &tci);
+		if (r == 0)
+			return parent_other(p, cfg);
+		st = bpf_map_lookup_elem(&voice_tci, &zero);
+		if (r < 0 || !st || pkt_pop_vlan(p))
+			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
+		*st = VOICE_TAGGED | bpf_ntohs(tci);
+	}
 	v = nappt_handle(p, 0);
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg || !cfg->lan_vid)
+		return v;
+	/* Read and cleared: a config changed during this run finds no
+	 * flag from an earlier frame. */
+	st = bpf_map_lookup_elem(&voice_tci, &zero);
+	if (!st || !(*st & VOICE_TAGGED))
+		return v;
+	t = *st;
+	*st = 0;
 	/* Only what leaves by the WAN (or another device) goes untagged;
 	 * a dropped frame is put back as it came. */
 	if ((v == V_REDIRECT || v == V_REDIRECT_NEIGH) &&
 	    p->out_ifindex != cfg->lan_ifindex)
 		return v;
-	if (pkt_push_vlan(p, tci)) {
+	if (pkt_push_vlan(p, bpf_htons((__u16)t))) {
 		count(NAPPT_STAT_DROP_TX_PORT, p->len);
 		return V_DROP;
 	}

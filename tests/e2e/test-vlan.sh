@@ -145,7 +145,20 @@ PY
 		done
 		sleep 0.5
 	}
+	# until N CMD...: up to N tenths of a second for CMD to hold (the
+	# echo's round trip and the captures lag on a loaded machine).
+	until_ok() {
+		local n=$1 i
+		shift
+		for i in $(seq "$n"); do
+			"$@" && return 0
+			sleep 0.1
+		done
+		"$@"
+	}
 	wan_lines() { tcpdump -r "$T/wan.pcap" -nn -e 2>/dev/null; }
+	lan_tagged() { lan_lines | grep -c 'vlan 100, .*198.51.100.7.4000 > 100.64.0.10.2100'; }
+	count_is() { [ "$("${@:2}")" = "$1" ]; }
 	lan_lines() { tcpdump -r "$T/lan.pcap" -nn -e 2>/dev/null | grep '198.51.100.7.4000 >'; }
 
 	t_tagged() {
@@ -153,6 +166,7 @@ PY
 		x0=$(stat_of out_xlate)
 		i0=$(stat_of in_xlate)
 		burst 10 --tag 0xa064 || return 1
+		until_ok 50 count_is 10 lan_tagged
 		x1=$(stat_of out_xlate)
 		i1=$(stat_of in_xlate)
 		echo "out_xlate +$((x1 - x0)), in_xlate +$((i1 - i0)); on the WAN $(wan_lines | grep -c '203.0.113.1.2100 > 198.51.100.7.4000') translated, to the phone $(lan_lines | grep -c 'vlan 100, .*198.51.100.7.4000 > 100.64.0.10.2100') tagged"
@@ -202,9 +216,10 @@ PY
 		nsx gw $N upgrade && nsx gw $N status | grep "voice vlan:  100" || return 1
 		x0=$(stat_of in_xlate)
 		burst 3 --tag 0xa064 || return 1
+		until_ok 50 count_is 13 lan_tagged
 		x1=$(stat_of in_xlate)
-		[ $((x1 - x0)) = 3 ] &&
-			[ "$(lan_lines | grep -c 'vlan 100, .*198.51.100.7.4000 > 100.64.0.10.2100')" = 13 ]
+		echo "in_xlate +$((x1 - x0)), to the phone $(lan_tagged) tagged in all"
+		[ $((x1 - x0)) = 3 ] && [ "$(lan_tagged)" = 13 ]
 	}
 	check "[$MODE] upgrade keeps the voice VLAN" t_upgrade
 	nsx gw $N detach >/dev/null

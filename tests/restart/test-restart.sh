@@ -63,6 +63,12 @@ start_echo() {
 	ip netns exec "$INET" "$BUILD/nappt-stream" echo --listen $ECHO --idle 600 >"$T/echo.log" 2>&1 &
 	ECHO_PID=$!
 	ns_track $ECHO_PID
+	# Bound before the first stream: a datagram before that is lost.
+	for _ in $(seq 100); do
+		grep -q "echo listening" "$T/echo.log" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 # stream NAME SECONDS: a stream from phone pa in the background (STREAM
@@ -103,7 +109,7 @@ t_leases() {
 check "three phones hold leases, the maps equal the store" t_leases
 PA_IP=$(sed -n 's/^ip=//p' "$T/cisco.env" 2>/dev/null)
 PA_PORT=$(awk -v ip="$PA_IP" '$1 == ip { split($4, r, "-"); print r[1] + 100 }' "$T/map.rows" 2>/dev/null)
-start_echo
+check "the echo on the internet side listens" start_echo
 
 t_baseline() {
 	stream baseline 2 && stream_end baseline && no_loss baseline
