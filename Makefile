@@ -59,7 +59,7 @@ LIBNAPPT := $(BUILD)/libnappt.a
 LIBNAPPT_OBJS := $(BUILD)/lib/libnappt.o
 
 BINS := $(BUILD)/nappt
-TEST_RUNNERS := test-datapath test-libnappt test-loader test-e2e
+TEST_RUNNERS := test-datapath test-libnappt test-loader test-e2e test-restart
 BENCH_TARGETS := bench-xdp bench-fwd bench-dhcp bench-fuzz
 FUZZ_TARGETS :=
 INSTALL_BINS := $(BUILD)/nappt
@@ -107,6 +107,12 @@ $(BUILD)/tests/tools/nappt-pass.o: $(BUILD)/pass.skel.h
 $(BUILD)/nappt-test-pass: $(BUILD)/tests/tools/nappt-pass.o
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_BPF) -o $@
+
+# Numbered UDP stream both ways, gaps counted (tests/restart).
+TEST_TOOLS += $(BUILD)/nappt-stream
+$(BUILD)/nappt-stream: $(BUILD)/tests/tools/nappt-stream.o
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@
 
 $(BUILD)/tests/bpf/test_datapath.o: $(BUILD)/nappt.skel.h
 $(BUILD)/test_datapath: $(BUILD)/tests/bpf/test_datapath.o $(LIBNAPPT)
@@ -165,6 +171,9 @@ TEST_RUNNERS += test-config
 .PHONY: test-config
 test-config: all
 	$(Q)bash tests/config/test-config.sh $(BUILD)
+# Restarts and upgrades under a numbered stream: gaps per case.
+test-restart: all
+	$(Q)bash tests/restart/test-restart.sh $(BUILD)
 
 bench: deps
 	$(Q)$(MAKE) --no-print-directory $(BENCH_TARGETS)

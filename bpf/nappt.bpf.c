@@ -12,7 +12,7 @@ int xdp_lan(struct xdp_md *ctx)
 	struct pkt p;
 
 	pkt_from_xdp(&p, ctx);
-	return verdict_xdp(&p, nappt_handle(&p, 0));
+	return verdict_xdp(&p, nappt_handle_lan(&p));
 }
 
 SEC("xdp")
@@ -21,7 +21,7 @@ int xdp_wan(struct xdp_md *ctx)
 	struct pkt p;
 
 	pkt_from_xdp(&p, ctx);
-	return verdict_xdp(&p, nappt_handle(&p, 1));
+	return verdict_xdp(&p, nappt_handle_wan(&p));
 }
 
 SEC("tc")

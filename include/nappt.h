@@ -66,7 +66,13 @@ struct nappt_config {
 	__u32 lan_ifindex;
 	__u32 lan_mtu;
 	__u8 lan_mac[6];
-	__u16 pad;
+	/*
+	 * Voice VLAN on the LAN parent (native XDP): the phones' frames
+	 * carry this 802.1Q VID (host order, 1-4094); frames to phones get
+	 * it back.  0: the LAN interface itself is the phones' (untagged,
+	 * or a VLAN device under generic XDP/TC).
+	 */
+	__u16 lan_vid;
 };
 _Static_assert(sizeof(struct nappt_config) == 48, "nappt_config size");
 

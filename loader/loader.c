@@ -21,12 +21,14 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <ifaddrs.h>
+#include <linux/ethtool.h>
 #include <linux/genetlink.h>
 #include <linux/if_link.h>
 #include <linux/netlink.h>
 #include <linux/magic.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <linux/sockios.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -127,10 +129,14 @@ static void usage(void)
 	       "         [--mode auto|native|generic|tc|tc-legacy]\n"
 	       "         [--slot-size N]\n"
 	       "         [--lan-gw ADDR] [--drop-unknown] [--route-by-source]\n"
-	       "         [--discard-leases] [--lan-foreign]\n"
+	       "         [--discard-leases] [--lan-foreign] [--lan-vlan VID]\n"
 	       "                      load the programs, pin maps and links\n"
 	       "                      (--lan-foreign: forward LAN sources outside\n"
-	       "                      the LAN pool untranslated; default: drop)\n"
+	       "                      the LAN pool untranslated; default: drop;\n"
+	       "                      --lan-vlan: the phones are on VLAN VID of\n"
+	       "                      the --lan parent, XDP only, its VLAN device\n"
+	       "                      must exist; or give the VLAN device itself\n"
+	       "                      as --lan with generic XDP or TC)\n"
 	       "  detach [--keep-maps] remove the programs (and the maps)\n"
 	       "  status              what is attached where, program ids,\n"
 	       "                      pools, map fill\n"
@@ -396,6 +402,80 @@ static int ifaddr_of(const char *ifname, uint32_t *be)
 		break;
 	}
 	freeifaddrs(ifa);
+	return r;
+}
+
+/*
+ * Voice VLAN on the LAN parent (--lan-vlan): the VLAN device of VID on
+ * parent, from the 8021q module's table (per network namespace).  The
+ * kernel serves DHCP and TFTP there, so its address is the gateway's and
+ * its MAC the one phones talk to.  0 and its name in dev, or -ENOENT.
+ */
+static int vlan_dev_of(const char *parent, unsigned int vid, char *dev,
+		       size_t len)
+{
+	char line[256], name[IF_NAMESIZE], real[IF_NAMESIZE];
+	unsigned int id;
+	int r = -ENOENT;
+	FILE *f;
+
+	f = fopen("/proc/net/vlan/config", "re");
+	if (!f)
+		return -ENOENT;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%15s | %u | %15s", name, &id, real) != 3)
+			continue;
+		if (id == vid && !strcmp(real, parent)) {
+			snprintf(dev, len, "%s", name);
+			r = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return r;
+}
+
+/*
+ * The program must see the voice VLAN's tag in the frame.  A NIC with
+ * receive VLAN offload moves it into the descriptor instead: every
+ * phone frame would look untagged to the program, which drops untagged
+ * packets from pool addresses (and passes the rest, ARP included, to the
+ * VLAN device unchecked).  So the offload goes off, or the attach is
+ * refused.
+ */
+static int vlan_rx_offload_off(const char *ifname)
+{
+	struct ethtool_value ev = { .cmd = ETHTOOL_GFLAGS };
+	struct ifreq ifr = { 0 };
+	int s, r = 0;
+
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (void *)&ev;
+	if (ioctl(s, SIOCETHTOOL, &ifr) < 0) {
+		/* No ethtool at all (no offloads to have either). */
+		r = errno == EOPNOTSUPP ? 0 : -errno;
+		goto out;
+	}
+	if (!(ev.data & ETH_FLAG_RXVLAN))
+		goto out;
+	ev.cmd = ETHTOOL_SFLAGS;
+	ev.data &= ~(__u32)ETH_FLAG_RXVLAN;
+	if (ioctl(s, SIOCETHTOOL, &ifr) < 0) {
+		r = -errno;
+		goto out;
+	}
+	ev.cmd = ETHTOOL_GFLAGS;
+	if (ioctl(s, SIOCETHTOOL, &ifr) < 0 || (ev.data & ETH_FLAG_RXVLAN))
+		r = -EOPNOTSUPP;
+	else
+		err("%s: receive VLAN offload turned off (the program must "
+		    "see the voice VLAN's tag)",
+		    ifname);
+out:
+	close(s);
 	return r;
 }
 
@@ -1142,6 +1222,7 @@ static int cmd_attach(int argc, char **argv)
 		{ "route-by-source", no_argument, NULL, 'r' },
 		{ "discard-leases", no_argument, NULL, 'D' },
 		{ "lan-foreign", no_argument, NULL, 'F' },
+		{ "lan-vlan", required_argument, NULL, 'V' },
 		{},
 	};
 	const char *lan = NULL, *wan = NULL, *lan_pool = NULL, *pub_pool = NULL,
@@ -1156,7 +1237,8 @@ static int cmd_attach(int argc, char **argv)
 	struct transient tr[2];
 	int lan_if, wan_if, c, r, i, t, ntry;
 	uint64_t nslots;
-	char path[256], b1[INET_ADDRSTRLEN];
+	char path[256], b1[INET_ADDRSTRLEN], vlan_dev[IF_NAMESIZE] = "";
+	const char *lan_l3;
 	__u32 zero = 0;
 
 	optind = 1;
@@ -1214,6 +1296,18 @@ static int cmd_attach(int argc, char **argv)
 			 * say so; by default their frames are dropped. */
 			cfg.flags |= NAPPT_CFG_LAN_FOREIGN;
 			break;
+		case 'V': {
+			char *end;
+			unsigned long vid;
+
+			errno = 0;
+			vid = strtoul(optarg, &end, 10);
+			if (errno || *end || vid < 1 || vid > 4094)
+				die_usage("--lan-vlan takes a VLAN ID in "
+					  "1..4094");
+			cfg.lan_vid = (__u16)vid;
+			break;
+		}
 		default:
 			die_usage("bad arguments to attach");
 		}
@@ -1263,8 +1357,43 @@ static int cmd_attach(int argc, char **argv)
 	if (lan_if == wan_if)
 		die_usage("--lan %s and --wan %s are the same interface", lan,
 			  wan);
+	/* Where the gateway's LAN address, MAC and sysctls live. */
+	lan_l3 = lan;
+	if (cfg.lan_vid) {
+		if (mode == MODE_TC || mode == MODE_TC_LEGACY)
+			die_usage("--lan-vlan is for XDP on the VLAN's parent; "
+				  "for TC give the VLAN device as --lan");
+		if (vlan_dev_of(lan, cfg.lan_vid, vlan_dev, sizeof(vlan_dev)) ==
+		    0) {
+			lan_l3 = vlan_dev;
+		} else if (!lan_gw) {
+			err("Failed to find the VLAN device of VID %u on %s "
+			    "(the provisioner and tftpd serve the phones "
+			    "there): ip link add link %s name %s.%u type "
+			    "vlan id %u; or name the gateway's address on "
+			    "the VLAN with --lan-gw",
+			    cfg.lan_vid, lan, lan, lan, cfg.lan_vid,
+			    cfg.lan_vid);
+			return 1;
+		} else {
+			/* Someone else terminates the VLAN (a kernel
+			 * without 802.1Q, a relay): the operator said
+			 * where the gateway is. */
+			err("warning: no VLAN device of VID %u on %s: frames "
+			    "the programs pass to the kernel are dropped there",
+			    cfg.lan_vid, lan);
+		}
+		r = vlan_rx_offload_off(lan);
+		if (r) {
+			err("Failed to turn off receive VLAN offload on %s: "
+			    "%s; the program would not see the voice VLAN's "
+			    "tag",
+			    lan, strerror(-r));
+			return 1;
+		}
+	}
 	cfg.lan_ifindex = (uint32_t)lan_if;
-	if (lan_link_info(lan, &cfg) < 0) {
+	if (lan_link_info(lan_l3, &cfg) < 0) {
 		err("warning: could not read %s's MTU/MAC: inbound packets "
 		    "take the FIB path",
 		    lan);
@@ -1273,7 +1402,7 @@ static int cmd_attach(int argc, char **argv)
 	if (lan_gw) {
 		if (parse_ip(lan_gw, &cfg.lan_gw))
 			die_usage("bad --lan-gw '%s'", lan_gw);
-	} else if (ifaddr_of(lan, &cfg.lan_gw) == 0) {
+	} else if (ifaddr_of(lan_l3, &cfg.lan_gw) == 0) {
 		/* The gateway's own LAN address: DHCP, TFTP go there. */
 	}
 
@@ -1401,11 +1530,14 @@ static int cmd_attach(int argc, char **argv)
 		break;
 	}
 	tune_sysctls(lan, wan);
-	printf("attached: lan %s (%s) wan %s (%s); lan pool %s (%u phones), "
-	       "public pool %s/%u, slot %lu ports\n",
-	       lan, mode_names[used_lan], wan, mode_names[used_wan], lan_pool,
-	       cfg.lan_size, ip_str(cfg.pub_net, b1),
-	       32 - __builtin_ctz(cfg.pub_count), slot_size);
+	if (cfg.lan_vid && vlan_dev[0])
+		tune_sysctls(vlan_dev, wan);
+	printf("attached: lan %s%s%s (%s) wan %s (%s); lan pool %s (%u "
+	       "phones), public pool %s/%u, slot %lu ports\n",
+	       lan, vlan_dev[0] ? " vlan " : "", vlan_dev, mode_names[used_lan],
+	       wan, mode_names[used_wan], lan_pool, cfg.lan_size,
+	       ip_str(cfg.pub_net, b1), 32 - __builtin_ctz(cfg.pub_count),
+	       slot_size);
 	nappt_bpf__destroy(skel);
 	nappt_maps_close(&lk);
 	return 0;
@@ -1538,14 +1670,21 @@ static int cmd_upgrade(int argc, char **argv)
 		    "next upgrade");
 	/* Pick up a changed LAN MTU or MAC for the inbound fast path. */
 	if (m.cfg.lan_ifindex) {
-		char ifn[IF_NAMESIZE];
+		char ifn[IF_NAMESIZE], vdev[IF_NAMESIZE];
+		const char *l3 = ifn;
 		__u32 zero = 0;
 
 		if (if_indextoname(m.cfg.lan_ifindex, ifn) &&
-		    nappt_maps_reload_config(&m) == 0 &&
-		    lan_link_info(ifn, &m.cfg) == 0)
-			bpf_map_update_elem(m.config_fd, &zero, &m.cfg,
-					    BPF_ANY);
+		    nappt_maps_reload_config(&m) == 0) {
+			/* Voice VLAN: the VLAN device's MAC and MTU. */
+			if (m.cfg.lan_vid &&
+			    vlan_dev_of(ifn, m.cfg.lan_vid, vdev,
+					sizeof(vdev)) == 0)
+				l3 = vdev;
+			if (lan_link_info(l3, &m.cfg) == 0)
+				bpf_map_update_elem(m.config_fd, &zero, &m.cfg,
+						    BPF_ANY);
+		}
 	}
 	rc = 0;
 out:
@@ -1884,6 +2023,9 @@ static void print_config(const struct nappt_config *c)
 		       c->lan_ifindex, c->lan_mtu, c->lan_mac[0], c->lan_mac[1],
 		       c->lan_mac[2], c->lan_mac[3], c->lan_mac[4],
 		       c->lan_mac[5]);
+	if (c->lan_vid)
+		printf("voice vlan:  %u on ifindex %u (tagged frames only)\n",
+		       c->lan_vid, c->lan_ifindex);
 	printf("unknown in:  %s\n",
 	       c->flags & NAPPT_CFG_DROP_UNKNOWN_IN ? "drop" : "pass");
 	printf("next hops:   cached by destination%s\n",

@@ -11,6 +11,7 @@
 #include <linux/pkt_cls.h>
 #include <linux/if_ether.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
 #include "maps.h"
 #include "csum.h"
 
@@ -273,6 +274,35 @@ static __always_inline int pkt_pop_vlan(struct pkt *p)
 	if (bpf_xdp_adjust_head(ctx, 4))
 		return -EINVAL;
 	p->len -= 4;
+	pkt_reload(p);
+	return 0;
+}
+
+/*
+ * XDP: put an 802.1Q tag with tci after the MAC addresses (the voice
+ * VLAN's, on frames for the phones of a LAN parent): the frame starts 4
+ * bytes earlier and the MACs move there.  Every packet pointer taken
+ * before is invalid afterwards.  Returns 0 or -errno.
+ */
+static __always_inline int pkt_push_vlan(struct pkt *p, __be16 tci)
+{
+	struct xdp_md *ctx = p->ctx;
+	__u8 macs[2 * ETH_ALEN];
+	void *data, *end;
+
+	if (!p->xdp)
+		return -EINVAL;
+	if (bpf_xdp_adjust_head(ctx, -4))
+		return -EINVAL;
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	if (data + 2 * ETH_ALEN + 4 + 2 > end)
+		return -EINVAL;
+	__builtin_memcpy(macs, data + 4, sizeof(macs));
+	__builtin_memcpy(data, macs, sizeof(macs));
+	*(__be16 *)(data + 2 * ETH_ALEN) = bpf_htons(ETH_P_8021Q);
+	*(__be16 *)(data + 2 * ETH_ALEN + 2) = tci;
+	p->len += 4;
 	pkt_reload(p);
 	return 0;
 }

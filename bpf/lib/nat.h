@@ -1013,4 +1013,170 @@ static __always_inline enum verdict nappt_handle(struct pkt *p, int wan)
 	return nappt_outbound(p, cfg, eth, ip, &c);
 }
 
+/* ----------------------------------------------------------------------
+ * Voice VLAN on the LAN parent (cfg->lan_vid; native XDP, issue 12).
+ *
+ * The phones sit on one 802.1Q VLAN of a wire that may carry others (the
+ * untagged network of the PCs behind the phones, other VLANs).  Only
+ * frames tagged with the voice VID are the phones': the tag comes off,
+ * the frame goes through every check and translation above as an
+ * untagged one, and whatever goes back to the LAN (a pass to the kernel,
+ * which then sees it on the VLAN device that serves DHCP and TFTP; a
+ * hairpin; an error the hook owes) gets the tag back, priority bits
+ * included.  Untagged, priority-tagged (the untagged network's, for the
+ * kernel), 802.1ad and other-VID frames are not the phones' network:
+ * passed untouched (pass_vlan), so the kernel treats them as it would
+ * without the gateway -- but none may carry a pool source (see
+ * parent_other()).  TC never runs here: the loader attaches TC to the
+ * VLAN device itself, which sees untagged frames.
+ */
+
+/* 1 and *tci if the frame carries the voice VLAN's tag, 0 if not, -errno
+ * if its tag is cut short. */
+static __always_inline int voice_vlan_tag(struct pkt *p, __u16 vid, __be16 *tci)
+{
+	struct ethhdr *eth = p->data;
+	struct vlan_tag *v;
+
+	if ((void *)(eth + 1) > p->data_end)
+		return -EINVAL;
+	if (eth->h_proto != bpf_htons(ETH_P_8021Q))
+		return 0;
+	v = (void *)(eth + 1);
+	if ((void *)(v + 1) > p->data_end)
+		return -EINVAL;
+	if ((bpf_ntohs(v->tci) & 0x0fff) != vid)
+		return 0;
+	*tci = v->tci;
+	return 1;
+}
+
+/*
+ * A frame on the LAN parent that is not the voice VLAN's: the kernel's,
+ * untouched -- except that the loader turned forwarding on for the
+ * parent (the FIB helper asks for it), so the kernel would route the
+ * untagged network's packets with whatever source they carry.  Threat
+ * model line 6: nothing from the LAN leaves with a public-pool source,
+ * and a LAN-pool source belongs to a leased phone on the voice VLAN
+ * only.  So an IPv4 packet here, untagged or under the priority tags the
+ * kernel strips (VID 0, at most NAPPT_VLAN0_MAX), from either pool is
+ * dropped; everything else passes (pass_vlan).
+ */
+static __always_inline enum verdict parent_other(struct pkt *p,
+						 const struct nappt_config *cfg)
+{
+	struct cursor c = { .pos = p->data, .end = p->data_end };
+	struct ethhdr *eth = parse_ethhdr(&c);
+	__be16 proto;
+	struct iphdr *ip;
+	int i;
+
+	if (!eth)
+		return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
+	proto = eth->h_proto;
+	for (i = 0; i <= NAPPT_VLAN0_MAX && is_vlan(proto); i++) {
+		struct vlan_tag *v = c.pos;
+
+		if ((void *)(v + 1) > c.end)
+			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
+		/* Another VLAN: its VLAN device's, if any. */
+		if (v->tci & bpf_htons(0x0fff))
+			return account(p, NAPPT_STAT_PASS_VLAN, V_PASS);
+		if (i == NAPPT_VLAN0_MAX)
+			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
+		proto = v->proto;
+		c.pos = v + 1;
+	}
+	if (proto != bpf_htons(ETH_P_IP))
+		return account(p, NAPPT_STAT_PASS_VLAN, V_PASS);
+	ip = c.pos;
+	if ((void *)(ip + 1) > c.end)
+		return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
+	if (in_pub_pool(cfg, ip->saddr))
+		return account(p, NAPPT_STAT_DROP_SRC_PUBLIC, V_DROP);
+	if (lan_index(cfg, ip->saddr) >= 0)
+		return account(p, NAPPT_STAT_DROP_SRC_BOGON, V_DROP);
+	return account(p, NAPPT_STAT_PASS_VLAN, V_PASS);
+}
+
+/*
+ * The voice tag of the frame in flight, per CPU, for the duration of one
+ * program run (XDP runs are not preempted): VOICE_TAGGED | TCI, or 0.
+ * Not on the stack on purpose: the core is inlined once for both kinds
+ * of LAN, and a value live across it would make the verifier walk it
+ * once per kind (a second inlined copy doubled the program, a stack flag
+ * made the attach ten times slower).  Without a voice VLAN it is never
+ * touched: that path costs one config read more than before.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} voice_tci SEC(".maps");
+
+#define VOICE_TAGGED 0x10000U
+
+/* XDP, LAN side. */
+static __always_inline enum verdict nappt_handle_lan(struct pkt *p)
+{
+	const struct nappt_config *cfg;
+	__u32 zero = 0, *st, t;
+	enum verdict v;
+	__be16 tci = 0;
+	int r;
+
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (cfg && cfg->lan_vid) {
+		r = voice_vlan_tag(p, cfg->lan_vid, &tci);
+		if (r == 0)
+			return parent_other(p, cfg);
+		st = bpf_map_lookup_elem(&voice_tci, &zero);
+		if (r < 0 || !st || pkt_pop_vlan(p))
+			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
+		*st = VOICE_TAGGED | bpf_ntohs(tci);
+	}
+	v = nappt_handle(p, 0);
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg || !cfg->lan_vid)
+		return v;
+	/* Read and cleared: a config changed during this run finds no
+	 * flag from an earlier frame. */
+	st = bpf_map_lookup_elem(&voice_tci, &zero);
+	if (!st || !(*st & VOICE_TAGGED))
+		return v;
+	t = *st;
+	*st = 0;
+	/* Only what leaves by the WAN (or another device) goes untagged;
+	 * a dropped frame is put back as it came. */
+	if ((v == V_REDIRECT || v == V_REDIRECT_NEIGH) &&
+	    p->out_ifindex != cfg->lan_ifindex)
+		return v;
+	if (pkt_push_vlan(p, bpf_htons((__u16)t))) {
+		count(NAPPT_STAT_DROP_TX_PORT, p->len);
+		return V_DROP;
+	}
+	return v;
+}
+
+/* XDP, WAN side: a frame for a phone on the LAN parent gets the voice
+ * VLAN's tag (no priority bits: the WAN does not say). */
+static __always_inline enum verdict nappt_handle_wan(struct pkt *p)
+{
+	const struct nappt_config *cfg;
+	enum verdict v = nappt_handle(p, 1);
+	__u32 zero = 0;
+
+	if (v != V_REDIRECT)
+		return v;
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg || !cfg->lan_vid || p->out_ifindex != cfg->lan_ifindex)
+		return v;
+	if (pkt_push_vlan(p, bpf_htons(cfg->lan_vid & 0x0fff))) {
+		count(NAPPT_STAT_DROP_TX_PORT, p->len);
+		return V_DROP;
+	}
+	return v;
+}
+
 #endif /* NAPPT_NAT_H */

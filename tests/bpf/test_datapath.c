@@ -86,6 +86,7 @@ struct row {
 	void (*post)(void);
 	uint32_t cfg_flags;
 	uint16_t gso_size;
+	uint16_t lan_vid; /* config: the LAN parent's voice VLAN */
 };
 
 /* --- building blocks -------------------------------------------------- */
@@ -1005,6 +1006,125 @@ static void vlan5_wan_to_private(struct pktspec *in, struct pktspec *out)
 	*out = *in;
 }
 
+/*
+ * Voice VLAN (issue 12): the LAN is the parent of VLAN 100 (config
+ * lan_vid), native XDP.  The phones' frames carry the tag; the program
+ * matches it, translates, and frames to phones leave with it.  Untagged
+ * and other-VLAN frames belong to other networks on the same wire: the
+ * kernel's, untouched.
+ */
+#define VOICE_VID 100
+#define TCI_VOICE (0xa000 | VOICE_VID) /* PCP 5, VID 100 */
+
+static void voice_tag(struct pktspec *p, uint16_t tci)
+{
+	p->vlan = tci;
+	p->tags = 1;
+}
+
+static void voice_udp_out(struct pktspec *in, struct pktspec *out)
+{
+	udp_out(in, out);
+	voice_tag(in, TCI_VOICE); /* leaves untagged on the WAN */
+}
+
+static void voice_udp_in(struct pktspec *in, struct pktspec *out)
+{
+	udp_in(in, out);
+	voice_tag(out, VOICE_VID);
+}
+
+static void voice_hairpin(struct pktspec *in, struct pktspec *out)
+{
+	hairpin(in, out);
+	voice_tag(in, TCI_VOICE);
+	voice_tag(out, TCI_VOICE);
+}
+
+/* DHCP and TFTP for the gateway: the kernel gets the frame as it came,
+ * tag and priority bits included, so the VLAN device serves it. */
+static void voice_dhcp(struct pktspec *in, struct pktspec *out)
+{
+	dhcp_discover(in, out);
+	voice_tag(in, TCI_VOICE);
+	*out = *in;
+}
+
+static void voice_spoofed_mac(struct pktspec *in, struct pktspec *out)
+{
+	out_spoofed_mac(in, out);
+	voice_tag(in, TCI_VOICE);
+	*out = *in;
+}
+
+/* The untagged network of the same wire (PCs behind the phones). */
+static void voice_untagged(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->ip.saddr = FOREIGN;
+	*out = *in;
+}
+
+static void voice_other_vid(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	voice_tag(in, 0xa000 | 200);
+	*out = *in;
+}
+
+/* A priority tag on the parent is the untagged network's. */
+static void voice_vid0(struct pktspec *in, struct pktspec *out)
+{
+	voice_untagged(in, out);
+	voice_tag(in, TCI_PRIO5);
+	*out = *in;
+}
+
+/* 6: the kernel forwards the untagged network (forwarding is on for the
+ * parent): a phone's address or a public one from there must not leave,
+ * untagged or under a priority tag the kernel strips. */
+static void voice_untagged_phone_src(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	*out = *in;
+}
+
+static void voice_untagged_public_src(struct pktspec *in, struct pktspec *out)
+{
+	lan_src_public(in, out);
+}
+
+static void voice_vid0_public_src(struct pktspec *in, struct pktspec *out)
+{
+	lan_src_public(in, out);
+	voice_tag(in, TCI_PRIO5);
+	*out = *in;
+}
+
+static void voice_vid0_thrice(struct pktspec *in, struct pktspec *out)
+{
+	voice_untagged(in, out);
+	prio_tag(in, 3, 0);
+	*out = *in;
+}
+
+/* An 802.1ad S-tag with the voice VID is not the voice VLAN. */
+static void voice_stag(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	voice_tag(in, TCI_VOICE);
+	in->tpid = 0x88a8;
+	*out = *in;
+}
+
+static void voice_truncated(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	voice_tag(in, TCI_VOICE);
+	in->trunc = 16;
+	*out = *in;
+}
+
 /* 8: fragments follow the lease, not an old entry. */
 static void frag_first_in_b(struct pktspec *in, struct pktspec *out)
 {
@@ -1177,6 +1297,31 @@ static void ttl1_hairpin(struct pktspec *in, struct pktspec *out)
 	hairpin(in, out);
 	in->ip.ttl = 1;
 	*out = *in;
+}
+
+/* 8 on the voice VLAN: the Time Exceeded the hook owes goes back to the
+ * phone with the tag it came with. */
+static void voice_ttl1_hairpin(struct pktspec *in, struct pktspec *out)
+{
+	ttl1_hairpin(in, out);
+	voice_tag(in, TCI_VOICE);
+	*out = *in;
+}
+
+static size_t voice_te_from_gw(const struct pktspec *in, uint8_t *out)
+{
+	struct pktspec u = *in;
+	uint8_t f[PKT_MAX];
+	size_t n;
+
+	u.tags = 0;
+	u.vlan = 0;
+	n = te_from_gw(&u, f);
+	memcpy(out, f, 12);
+	put16(out + 12, 0x8100);
+	put16(out + 14, TCI_VOICE);
+	memcpy(out + 16, f + 12, n - 12);
+	return n + 4;
 }
 
 static void ttl1_in_tcp(struct pktspec *in, struct pktspec *out)
@@ -1544,6 +1689,41 @@ static const struct row rows[] = {
 	  NAPPT_STAT_DROP_SRC_ROUTE },
 	{ "in: record route option translated", WAN, in_record_route,
 	  X_REDIRECT, NAPPT_STAT_IN_XLATE },
+	{ "vlan 100: tagged udp out translated, leaves untagged", LAN,
+	  voice_udp_out, X_REDIRECT, NAPPT_STAT_OUT_XLATE, 1,
+	  .lan_vid = VOICE_VID },
+	{ "vlan 100: udp in to a phone leaves with the tag", WAN, voice_udp_in,
+	  X_REDIRECT, NAPPT_STAT_IN_XLATE, 1, .lan_vid = VOICE_VID },
+	{ "vlan 100: hairpin keeps the tag", LAN, voice_hairpin, X_REDIRECT,
+	  NAPPT_STAT_HAIRPIN, 1, .lan_vid = VOICE_VID },
+	{ "vlan 100: dhcp passes with its tag", LAN, voice_dhcp, X_PASS,
+	  NAPPT_STAT_PASS_LOCAL, 1, .lan_vid = VOICE_VID },
+	{ "vlan 100: spoofed mac dropped", LAN, voice_spoofed_mac, X_DROP,
+	  NAPPT_STAT_DROP_SPOOF_MAC, 1, .lan_vid = VOICE_VID },
+	{ "vlan 100: untagged frame passes untouched", LAN, voice_untagged,
+	  X_PASS, NAPPT_STAT_PASS_VLAN, 1, .lan_vid = VOICE_VID },
+	{ "vlan 100: vlan 200 passes untouched", LAN, voice_other_vid, X_PASS,
+	  NAPPT_STAT_PASS_VLAN, 1, .lan_vid = VOICE_VID },
+	{ "vlan 100: priority tag passes untouched", LAN, voice_vid0, X_PASS,
+	  NAPPT_STAT_PASS_VLAN, 1, .lan_vid = VOICE_VID },
+	{ "vlan 100: 802.1ad tag passes untouched", LAN, voice_stag, X_PASS,
+	  NAPPT_STAT_PASS_VLAN, 1, .lan_vid = VOICE_VID },
+	{ "vlan 100: ttl 1 hairpin: time exceeded back with the tag", LAN,
+	  voice_ttl1_hairpin, X_TX, NAPPT_STAT_ICMP_TIME_EXCEEDED, 1,
+	  .expect_raw = voice_te_from_gw, .lan_vid = VOICE_VID },
+	{ "6: vlan 100: untagged from a phone's address dropped", LAN,
+	  voice_untagged_phone_src, X_DROP, NAPPT_STAT_DROP_SRC_BOGON, 1,
+	  .lan_vid = VOICE_VID },
+	{ "6: vlan 100: untagged from a public address dropped", LAN,
+	  voice_untagged_public_src, X_DROP, NAPPT_STAT_DROP_SRC_PUBLIC, 1,
+	  .lan_vid = VOICE_VID },
+	{ "6: vlan 100: priority-tagged from a public address dropped", LAN,
+	  voice_vid0_public_src, X_DROP, NAPPT_STAT_DROP_SRC_PUBLIC, 1,
+	  .lan_vid = VOICE_VID },
+	{ "vlan 100: three priority tags dropped", LAN, voice_vid0_thrice,
+	  X_DROP, NAPPT_STAT_DROP_MALFORMED, 1, .lan_vid = VOICE_VID },
+	{ "vlan 100: truncated tag dropped", LAN, voice_truncated, X_DROP,
+	  NAPPT_STAT_DROP_MALFORMED, 1, .lan_vid = VOICE_VID },
 	{ "7: egress device not in tx_ports: translated to the kernel", LAN,
 	  no_txport_out, X_PASS_XLATED, NAPPT_STAT_OUT_XLATE, 1,
 	  .pre = drop_wan_txport, .post = restore_wan_txport },
@@ -1589,12 +1769,13 @@ static void hexdiff(const uint8_t *a, const uint8_t *b, size_t n)
 				    b[i]);
 }
 
-static void set_cfg_flags(uint32_t flags)
+static void set_cfg_flags(uint32_t flags, uint16_t lan_vid)
 {
 	struct nappt_config cfg = E.maps.cfg;
 	__u32 zero = 0;
 
 	cfg.flags |= flags;
+	cfg.lan_vid = lan_vid;
 	assert_int_equal(
 		bpf_map_update_elem(E.maps.config_fd, &zero, &cfg, BPF_ANY), 0);
 }
@@ -1706,8 +1887,8 @@ static void run_row(void **state)
 		topts.ctx_size_in = sizeof(xctx);
 	}
 
-	if (r->cfg_flags)
-		set_cfg_flags(r->cfg_flags);
+	if (r->cfg_flags || r->lan_vid)
+		set_cfg_flags(r->cfg_flags, r->lan_vid);
 	if (r->pre)
 		r->pre();
 	assert_int_equal(nappt_stats_read(&E.maps, before), 0);
@@ -1715,8 +1896,8 @@ static void run_row(void **state)
 	assert_int_equal(nappt_stats_read(&E.maps, after), 0);
 	if (r->post)
 		r->post();
-	if (r->cfg_flags)
-		set_cfg_flags(0);
+	if (r->cfg_flags || r->lan_vid)
+		set_cfg_flags(0, 0);
 	assert_int_equal(ret, 0);
 	verdict = topts.retval;
 
