@@ -192,9 +192,9 @@ t_two() {
 	: >"$T/a.log"
 	: >"$T/b.log"
 	gw_start a && gw_start b || return 1
-	storm_bg a 00:1b:54:40:00:00 1000 250 8
+	storm_bg a 00:1b:54:40:00:00 1000 250 12
 	pa=$STORM
-	storm_bg b 00:1b:54:50:00:00 1000 250 8
+	storm_bg b 00:1b:54:50:00:00 1000 250 12
 	pb=$STORM
 	wait $pa $pb
 	na=$(acks a)
