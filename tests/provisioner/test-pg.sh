@@ -209,6 +209,18 @@ t_two() {
 check "two provisioners, one database, 2,000 phones at once: no overlapping ranges (SQL)" t_two
 check "the exclusion constraint refuses an overlapping range" constraint_holds
 
+# Attribution on PostgreSQL: who held a stored lease's address and port.
+t_who() {
+	local row mac pub port out
+	row=$(PG_URI_SQL=$DB pg_sql "SELECT encode(mac, 'hex'), host(pub_addr), port_lo + 1 FROM nappt_leases LIMIT 1")
+	IFS='|' read -r mac pub port <<<"$row"
+	out=$("$BUILD/nappt-provisioner" who -c "$T/a.conf" "$pub" "$port") || return 1
+	echo "$out"
+	echo "$out" | grep -q "mac=$(echo "$mac" | sed 's/../&:/g; s/:$//') .*(lease standing)" &&
+		! "$BUILD/nappt-provisioner" who -c "$T/a.conf" "$pub" "$port" 2000-01-01 >/dev/null
+}
+check "who names the phone that holds a public address and port (PostgreSQL)" t_who
+
 # Split brain: gw-a does not read its parts again (parts_poll = 0, as a
 # gateway cut off from everything but the database might not), gw-b takes
 # its part over.  Both now allocate from part 0; only gw-b's writes
