@@ -211,7 +211,8 @@ static int load(struct setup *s, unsigned long n)
 	unsigned long pubs = (n + USABLE - 1) / USABLE, lan = 1, i, chunk;
 	struct nappt_config cfg = { 0 };
 	struct nappt_phone *vals;
-	__u32 *keys, *svals, zero = 0;
+	struct nappt_slot *svals;
+	__u32 *keys, zero = 0;
 	struct bpf_map *m;
 	int r;
 
@@ -302,7 +303,9 @@ static int load(struct setup *s, unsigned long n)
 
 			keys[j] = (__u32)((id / USABLE) * SLOTS_PER_IP +
 					  id % USABLE + 1);
-			svals[j] = (__u32)(id + 1);
+			memset(&svals[j], 0, sizeof(svals[j]));
+			svals[j].phone = (__u32)(id + 1);
+			memcpy(svals[j].mac, vals[j].mac, 6);
 		}
 		if (bpf_map_update_batch(bpf_map__fd(s->skel->maps.slots), keys,
 					 svals, &skeys_n, &bo))
@@ -801,10 +804,10 @@ int main(int argc, char **argv)
 	       "over out %.2fx\n",
 	       big / 1000, sp_out_1m / fl1_out, sp_in_1m / fl1_in,
 	       sp_in_1m / sp_out_1m);
-	printf("capacity (live frames, Mpps on one core): bare redirect %.2f; "
+	printf("capacity (%s, Mpps on one core): bare redirect %.2f; "
 	       "1k out %.2f in %.2f; %luk out %.2f in %.2f\n",
-	       mpps_bare, mpps_out_1k, mpps_in_1k, big / 1000, mpps_out_1m,
-	       mpps_in_1m);
+	       gen_mode ? "trafgen into a veth" : "live frames", mpps_bare,
+	       mpps_out_1k, mpps_in_1k, big / 1000, mpps_out_1m, mpps_in_1m);
 	printf("map memory (phones + slots): %ld bytes for %lu phones\n", mem,
 	       big);
 	printf("RESULT xdp pass_ns=%.1f out_ns=%.1f in_ns=%.1f out_ratio=%.2f "
@@ -816,13 +819,14 @@ int main(int argc, char **argv)
 	       "spray_out_over_floor_1m=%.2f spray_in_over_floor_1m=%.2f "
 	       "in_over_out_1m=%.2f mpps_bare=%.2f mpps_1k=%.2f mpps_1m=%.2f "
 	       "mpps_out_1k=%.2f mpps_in_1k=%.2f mpps_out_1m=%.2f "
-	       "mpps_in_1m=%.2f cap_ratio_1k=%.2f cap_ratio_1m=%.2f\n",
+	       "mpps_in_1m=%.2f cap_ratio_1k=%.2f cap_ratio_1m=%.2f "
+	       "cap_method=%s\n",
 	       pass, out, in, out / pass, in / pass, so_1m, si_1m, scale,
 	       (double)mem / (double)big, min_out, min_in, out / min_out,
 	       in / min_in, sp_out_1m, sp_in_1m, fl1_out, fl1_in, fl2_out,
 	       fl2_in, sp_out_1m / fl1_out, sp_in_1m / fl1_in,
 	       sp_in_1m / sp_out_1m, mpps_bare, mpps_1k, mpps_1m, mpps_out_1k,
 	       mpps_in_1k, mpps_out_1m, mpps_in_1m, mpps_1k / mpps_bare,
-	       mpps_1m / mpps_bare);
+	       mpps_1m / mpps_bare, gen_mode ? "gen" : "live");
 	return 0;
 }
