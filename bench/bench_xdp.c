@@ -591,23 +591,24 @@ static void live_all(struct bench_bpf *skel, struct live_job *jobs, int n)
 				}
 			}
 		sched_setaffinity(0, sizeof(old), &old);
-		/* The least disturbed round of each (the neighbours only
-		 * ever add cost), over the least disturbed floor of the run
-		 * (the floors are the same path for every program):
-		 * Mpps = 1e3 / (program - floor). */
-		fl = 1e18;
-		for (i = 0; i < n; i++)
-			for (k = 0; k < LIVE_ROUNDS; k++)
-				if (jobs[i].f[k] < fl)
-					fl = jobs[i].f[k];
+		/* Each round's program against the floor measured right
+		 * before it (the load on this machine drifts between
+		 * rounds); the median of those differences counts:
+		 * Mpps = 1e3 / (program - floor).  A difference at or below
+		 * zero (the noise larger than the program) gives 0. */
 		for (i = 0; i < n; i++) {
-			qsort(jobs[i].r, LIVE_ROUNDS, sizeof(double),
-			      cmp_double);
-			printf("  %s: %.1f CPU ns per frame, floor %.1f (lowest "
-			       "of %d rounds)\n",
-			       bpf_program__name(jobs[i].prog), jobs[i].r[0],
-			       fl, LIVE_ROUNDS);
-			jobs[i].median = 1e3 / (jobs[i].r[0] - fl);
+			double d[LIVE_ROUNDS];
+
+			for (k = 0; k < LIVE_ROUNDS; k++)
+				d[k] = jobs[i].r[k] - jobs[i].f[k];
+			qsort(d, LIVE_ROUNDS, sizeof(double), cmp_double);
+			fl = d[LIVE_ROUNDS / 2];
+			printf("  %s: %.1f CPU ns per frame over the floor "
+			       "(median of %d paired rounds; differences "
+			       "%.0f .. %.0f)\n",
+			       bpf_program__name(jobs[i].prog), fl, LIVE_ROUNDS,
+			       d[0], d[LIVE_ROUNDS - 1]);
+			jobs[i].median = fl > 0 ? 1e3 / fl : 0;
 		}
 		return;
 	}
