@@ -411,6 +411,12 @@ struct live_job {
  */
 static char gen_cfg[64];
 
+static void remove_gen_cfg(void)
+{
+	if (gen_cfg[0])
+		unlink(gen_cfg);
+}
+
 static int write_gen_cfg(void)
 {
 	unsigned char pkt[256];
@@ -420,8 +426,11 @@ static int write_gen_cfg(void)
 
 	snprintf(gen_cfg, sizeof(gen_cfg), "/tmp/bench-xdp-gen.XXXXXX");
 	fd = mkstemp(gen_cfg);
-	if (fd < 0)
+	if (fd < 0) {
+		gen_cfg[0] = 0;
 		return -errno;
+	}
+	atexit(remove_gen_cfg);
 	f = fdopen(fd, "w");
 	if (!f) {
 		close(fd);
