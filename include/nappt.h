@@ -99,10 +99,23 @@ _Static_assert(sizeof(struct nappt_phone) == 16, "nappt_phone size");
 /*
  * Value of the `slots` array map (the inbound index), indexed by
  * (public IPv4 - pub_net) * slots_per_ip + (port >> slot_shift).
- * 0 means free; otherwise the phone index + 1.
+ * phone 0 means free; otherwise the phone index + 1.  The entry holds
+ * everything inbound needs (the private address is lan_net + phone - 1,
+ * the MAC is the lease's), so inbound reads this one entry and not the
+ * phone's: at 1M phones each random read of a multi-MB table is a cache
+ * and TLB miss (~130 ns here), and a second, dependent one doubled the
+ * inbound cost (issue 13).  The slot is authoritative for inbound:
+ * libnappt writes a phone's slots only after its entry is VALID and
+ * frees them before it clears VALID, so no slot names a phone that is
+ * not leased (see nappt_phone_add).  12 bytes; an ARRAY map holds each
+ * value in 16.
  */
-typedef __u32 nappt_slot_t;
-_Static_assert(sizeof(nappt_slot_t) == 4, "slot entry size");
+struct nappt_slot {
+	__u32 phone;
+	__u8 mac[6];
+	__u16 pad;
+};
+_Static_assert(sizeof(struct nappt_slot) == 12, "nappt_slot size");
 
 /*
  * Value of the per-CPU `nh_cache` (outbound next hops).  A FIB lookup

@@ -5,9 +5,10 @@
  * Writers hold the pin directory's flock() across every check and the
  * write that relies on it, and change a phone entry only in steps a
  * concurrent BPF reader cannot see half-done (libnappt.h,
- * nappt_phone_add).  The data plane re-checks the phone entry (VALID,
- * address, range) on every inbound lookup, so a slot that points at an
- * invalid or other entry, or a torn 4-byte slot read, matches nothing.
+ * nappt_phone_add).  Inbound reads the slot entry alone (it holds the
+ * phone's index and MAC), so a slot is set only while its phone's entry
+ * is VALID: written after VALID is set, freed before it is cleared, and
+ * always through a free (zero) entry, never from one phone to another.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -215,7 +216,8 @@ static int check_layout(struct nappt_maps *m)
 		  sizeof(struct nappt_config) },
 		{ m->phones_fd, BPF_MAP_TYPE_ARRAY, 4,
 		  sizeof(struct nappt_phone) },
-		{ m->slots_fd, BPF_MAP_TYPE_ARRAY, 4, sizeof(nappt_slot_t) },
+		{ m->slots_fd, BPF_MAP_TYPE_ARRAY, 4,
+		  sizeof(struct nappt_slot) },
 		{ m->stats_fd, BPF_MAP_TYPE_PERCPU_ARRAY, 4,
 		  sizeof(struct nappt_counter) },
 	};
@@ -347,28 +349,32 @@ static uint32_t slot_key(const struct nappt_config *cfg, uint32_t pub_be,
 			      (__u16)port);
 }
 
-/* Point p's slots at val, or (val == 0) free those of p that point at
- * own (idx + 1) and that keep (may be NULL) does not cover. */
+/* Point p's slots at phone val (idx + 1) with p's MAC, or (val == 0)
+ * free those of p that point at own (idx + 1) and that keep (may be
+ * NULL) does not cover. */
 static int set_slots(struct nappt_maps *m, const struct nappt_phone *p,
-		     nappt_slot_t val, nappt_slot_t own,
-		     const struct nappt_phone *keep)
+		     uint32_t val, uint32_t own, const struct nappt_phone *keep)
 {
 	uint32_t step = 1U << m->cfg.slot_shift;
 	uint32_t port, key;
-	nappt_slot_t cur;
+	struct nappt_slot cur, nw = { .phone = val };
 
+	if (val)
+		memcpy(nw.mac, p->mac, sizeof(nw.mac));
 	for (port = p->port_first; port <= p->port_last; port += step) {
 		key = slot_key(&m->cfg, p->pub_ip, port);
+		if (bpf_map_lookup_elem(m->slots_fd, &key, &cur))
+			return -errno;
 		if (!val) {
 			if (keep && keep->pub_ip == p->pub_ip &&
 			    nappt_port_in_range(keep, (__u16)port))
 				continue;
-			if (bpf_map_lookup_elem(m->slots_fd, &key, &cur))
-				return -errno;
-			if (cur != own)
+			if (cur.phone != own)
 				continue;
+		} else if (!memcmp(&cur, &nw, sizeof(nw))) {
+			continue; /* a renewal writes nothing */
 		}
-		if (bpf_map_update_elem(m->slots_fd, &key, &val, BPF_ANY))
+		if (bpf_map_update_elem(m->slots_fd, &key, &nw, BPF_ANY))
 			return -errno;
 	}
 	return 0;
@@ -484,7 +490,7 @@ static int add_locked(struct nappt_maps *m, uint32_t idx,
 {
 	struct nappt_phone old, nw, inv;
 	uint32_t step = 1U << m->cfg.slot_shift, port, key;
-	nappt_slot_t cur;
+	struct nappt_slot cur;
 	int r;
 
 	/* Refuse before writing anything if a slot belongs to another. */
@@ -492,7 +498,7 @@ static int add_locked(struct nappt_maps *m, uint32_t idx,
 		key = slot_key(&m->cfg, p->pub_ip, port);
 		if (bpf_map_lookup_elem(m->slots_fd, &key, &cur))
 			return -errno;
-		if (cur && cur != idx + 1)
+		if (cur.phone && cur.phone != idx + 1)
 			return -EBUSY;
 	}
 	if (bpf_map_lookup_elem(m->phones_fd, &idx, &old))
@@ -507,11 +513,15 @@ static int add_locked(struct nappt_maps *m, uint32_t idx,
 		return set_slots(m, &nw, idx + 1, 0, NULL);
 
 	if (old.flags & NAPPT_PHONE_VALID) {
-		/* Inbound to the ports it loses ends first, then the entry
-		 * goes invalid by its VALID bit alone. */
+		/* Inbound ends first, then the entry goes invalid by its
+		 * VALID bit alone.  Every old slot is freed, those the new
+		 * range covers too: inbound trusts the slot's MAC and index
+		 * alone, so a slot goes from one content to another only
+		 * through free (a torn read of free and one phone's slot is
+		 * free or that phone's, never a mix of two phones). */
 		if (!nappt_phone_check(&m->cfg, nappt_lan_addr(&m->cfg, idx),
 				       &old)) {
-			r = set_slots(m, &old, 0, idx + 1, &nw);
+			r = set_slots(m, &old, 0, idx + 1, NULL);
 			if (r < 0)
 				return r;
 		}
@@ -538,12 +548,15 @@ static int add_locked(struct nappt_maps *m, uint32_t idx,
 		if (r < 0)
 			return r;
 	}
-	/* Slots before VALID: outbound may check that its slot points back
-	 * at the phone, and a slot at an invalid entry matches nothing. */
-	r = set_slots(m, &nw, idx + 1, 0, NULL);
+	/* VALID before the slots: inbound reads the slot alone, so a slot
+	 * must never name a phone that is not leased (a writer killed in
+	 * between leaves a valid entry without its slots: outbound drops
+	 * as DROP_SLOT and inbound finds nothing until the next add, which
+	 * writes them, map-sync's check of the slots asks for it). */
+	r = put_phone(m, idx, &nw);
 	if (r < 0)
 		return r;
-	return put_phone(m, idx, &nw);
+	return set_slots(m, &nw, idx + 1, 0, NULL);
 }
 
 int nappt_phone_add(struct nappt_maps *m, uint32_t priv_be,

@@ -99,9 +99,11 @@ int nappt_phone_check(const struct nappt_config *cfg, uint32_t priv_be,
  * byte: old or new, nothing between), or it writes an entry whose VALID is
  * clear in both the old and the new value (any mix is invalid, and the
  * data plane ignores invalid entries).  An entry whose content changes is
- * first made invalid, then a grace period lets every program that read it
- * while valid finish, then the new content is written invalid, its slots
- * set, and only then made valid.  Renewing with the same content writes
+ * first made invalid (its slots freed before), then a grace period lets
+ * every program that read it while valid finish, then the new content is
+ * written invalid, made valid, and only then its slots are set: inbound
+ * reads a slot alone (struct nappt_slot), so a slot names only a leased
+ * phone, and goes from one phone to another only through free.  Renewing with the same content writes
  * nothing to the entry.  A change of content costs a grace period (~10 ms,
  * with the lock held); a new lease on a never-used or same-content entry
  * does not.  On an error the phone may be left without service (its

@@ -98,14 +98,16 @@ static int slots_hold(struct nappt_maps *m, uint32_t priv_be,
 {
 	uint32_t step = 1U << m->cfg.slot_shift, port, key;
 	int idx = nappt_phone_index(&m->cfg, priv_be);
-	nappt_slot_t cur;
+	struct nappt_slot cur;
 
 	if (idx < 0 || nappt_phone_check(&m->cfg, priv_be, p))
 		return 0;
+	/* Index and MAC: inbound delivers by the slot alone. */
 	for (port = p->port_first; port <= p->port_last; port += step) {
 		key = slot_key(m, p->pub_ip, port);
 		if (bpf_map_lookup_elem(m->slots_fd, &key, &cur) ||
-		    cur != (nappt_slot_t)idx + 1)
+		    cur.phone != (uint32_t)idx + 1 ||
+		    memcmp(cur.mac, p->mac, sizeof(cur.mac)))
 			return 0;
 	}
 	return 1;
@@ -129,32 +131,35 @@ int map_sync_holds(struct nappt_maps *m, const struct lease *l)
  * take a live phone's slot.
  */
 static int slot_orphan(struct nappt_maps *m, uint32_t pub_be, uint32_t port,
-		       nappt_slot_t v)
+		       const struct nappt_slot *v)
 {
 	struct nappt_phone owner;
-	uint32_t idx = v - 1;
+	uint32_t idx = v->phone - 1;
 
-	if (!v)
+	if (!v->phone)
 		return 0;
 	if (idx >= m->cfg.lan_size ||
 	    bpf_map_lookup_elem(m->phones_fd, &idx, &owner))
 		return 1;
+	/* A slot with another MAC than its owner's would deliver inbound
+	 * to that MAC: an orphan too. */
 	return !(owner.flags & NAPPT_PHONE_VALID) || owner.pub_ip != pub_be ||
-	       port < owner.port_first || port > owner.port_last;
+	       port < owner.port_first || port > owner.port_last ||
+	       memcmp(owner.mac, v->mac, sizeof(owner.mac));
 }
 
 /* Clear the orphans in the range l wants; how many, or -errno. */
 static int clear_orphans_in(struct nappt_maps *m, const struct nappt_phone *p)
 {
 	uint32_t step = 1U << m->cfg.slot_shift, port, key;
-	nappt_slot_t cur, zero = 0;
+	struct nappt_slot cur, zero = { 0 };
 	int n = 0;
 
 	for (port = p->port_first; port <= p->port_last; port += step) {
 		key = slot_key(m, p->pub_ip, port);
 		if (bpf_map_lookup_elem(m->slots_fd, &key, &cur))
 			return -errno;
-		if (!slot_orphan(m, p->pub_ip, port, cur))
+		if (!slot_orphan(m, p->pub_ip, port, &cur))
 			continue;
 		if (bpf_map_update_elem(m->slots_fd, &key, &zero, BPF_ANY))
 			return -errno;
@@ -182,8 +187,8 @@ static int clear_orphans(struct nappt_maps *m, unsigned int *cleared)
 {
 	uint32_t n_slots = m->cfg.pub_count * m->cfg.slots_per_ip;
 	uint32_t batch = 4096, key, i, n;
-	nappt_slot_t *vals = calloc(batch, sizeof(*vals));
-	nappt_slot_t zero = 0;
+	struct nappt_slot *vals = calloc(batch, sizeof(*vals));
+	struct nappt_slot zero = { 0 };
 	int r = 0;
 
 	if (!vals)
@@ -205,7 +210,7 @@ static int clear_orphans(struct nappt_maps *m, unsigned int *cleared)
 			uint32_t port = (k % m->cfg.slots_per_ip)
 					<< m->cfg.slot_shift;
 
-			if (!slot_orphan(m, pub, port, vals[i]))
+			if (!slot_orphan(m, pub, port, &vals[i]))
 				continue;
 			if (bpf_map_update_elem(m->slots_fd, &k, &zero,
 						BPF_ANY)) {

@@ -47,15 +47,28 @@ static struct nappt_phone phone(const char *pub, uint16_t first, uint16_t last,
 	return p;
 }
 
-static nappt_slot_t slot_at(const char *pub, uint32_t port)
+/* The phone a slot names (index + 1, 0 if free). */
+static uint32_t slot_at(const char *pub, uint32_t port)
 {
 	uint32_t key = nappt_slot_key(
 		&M.cfg, (uint32_t)nappt_pub_index(&M.cfg, ip(pub)),
 		(__u16)port);
-	nappt_slot_t v = 0xdead;
+	struct nappt_slot v = { .phone = 0xdead };
 
 	assert_int_equal(bpf_map_lookup_elem(M.slots_fd, &key, &v), 0);
-	return v;
+	return v.phone;
+}
+
+/* The last byte of the MAC a slot holds. */
+static int slot_mac_at(const char *pub, uint32_t port)
+{
+	uint32_t key = nappt_slot_key(
+		&M.cfg, (uint32_t)nappt_pub_index(&M.cfg, ip(pub)),
+		(__u16)port);
+	struct nappt_slot v;
+
+	assert_int_equal(bpf_map_lookup_elem(M.slots_fd, &key, &v), 0);
+	return v.mac[5];
 }
 
 static int group_setup(void **state)
@@ -305,6 +318,33 @@ int __wrap_bpf_map_update_elem(int fd, const void *key, const void *value,
 		}
 		if (nw.flags & NAPPT_PHONE_VALID)
 			model_dirty[idx] = 1;
+	} else if (model_on && fd == M.slots_fd) {
+		/* Inbound trusts a slot alone (index and MAC): a slot goes
+		 * from one content to another only through free, so a torn
+		 * read is free or one phone's, never a mix of two; and it
+		 * names only a phone whose entry is VALID. */
+		struct nappt_slot old, nw = *(const struct nappt_slot *)value;
+		struct nappt_phone owner;
+		uint32_t oi = nw.phone - 1;
+
+		assert_int_equal(bpf_map_lookup_elem(fd, key, &old), 0);
+		if (old.phone && nw.phone && memcmp(&old, &nw, sizeof(nw))) {
+			fprintf(stderr,
+				"# slot moved from phone %u to %u "
+				"without being freed\n",
+				old.phone, nw.phone);
+			model_bad++;
+		}
+		if (nw.phone &&
+		    (bpf_map_lookup_elem(M.phones_fd, &oi, &owner) ||
+		     !(owner.flags & NAPPT_PHONE_VALID) ||
+		     memcmp(owner.mac, nw.mac, sizeof(nw.mac)))) {
+			fprintf(stderr,
+				"# slot set for phone %u, whose entry "
+				"is not valid with that MAC\n",
+				nw.phone);
+			model_bad++;
+		}
 	}
 	return __real_bpf_map_update_elem(fd, key, value, flags);
 }
@@ -341,6 +381,8 @@ static void test_replace_never_torn(void **state)
 	assert_true(graces >= 2);
 	assert_int_equal(nappt_phone_add(&M, priv, &c), 0); /* renewal */
 	assert_int_equal(model_graces, graces); /* costs no grace */
+	/* Inbound delivers to the MAC in the slot: the new one. */
+	assert_int_equal(slot_mac_at("203.0.113.10", 40960), 0x42);
 	assert_int_equal(nappt_phone_del(&M, priv), 0);
 	assert_int_equal(nappt_phone_add(&M, priv, &a), 0); /* reused */
 	assert_int_equal(nappt_phone_del(&M, priv), 0);
@@ -480,18 +522,21 @@ static void test_two_writers_race(void **state)
 		/* Every slot names a phone that owns it. */
 		for (port = 1024; port <= 50175; port += 1024) {
 			struct nappt_phone got;
-			nappt_slot_t sv = 0;
+			struct nappt_slot sv = { 0 };
 
 			key = nappt_slot_key(&R.cfg, 0, (__u16)port);
 			assert_int_equal(
 				bpf_map_lookup_elem(R.slots_fd, &key, &sv), 0);
-			if (!sv)
+			if (!sv.phone)
 				continue;
 			assert_int_equal(
 				nappt_phone_get(&P,
-						nappt_lan_addr(&R.cfg, sv - 1),
+						nappt_lan_addr(&R.cfg,
+							       sv.phone - 1),
 						&got),
 				0);
+			/* Inbound delivers to the slot's MAC. */
+			assert_memory_equal(sv.mac, got.mac, 6);
 			assert_true(nappt_port_in_range(&got, (__u16)port));
 		}
 		nappt_phone_del(&P, pa);

@@ -61,7 +61,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, NAPPT_DEFAULT_SLOTS);
 	__type(key, __u32);
-	__type(value, nappt_slot_t);
+	__type(value, struct nappt_slot);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } slots SEC(".maps");
 

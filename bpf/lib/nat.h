@@ -71,32 +71,28 @@ static __always_inline int in_pub_pool(const struct nappt_config *cfg,
 }
 
 /*
- * Inbound lookup: (public address, port) -> phone, through the slot index.
- * The phone entry is checked again (address, range) so that a stale slot
- * left by a crashed writer can never deliver to the wrong phone.
+ * Inbound lookup: (public address, port) -> phone, through the slot index
+ * alone: the slot entry holds the phone's index and MAC (struct
+ * nappt_slot), so inbound makes one random access, not two.  The slot
+ * covers the port by its key, and libnappt keeps a slot set only while
+ * its phone is leased (slots written after VALID, freed before it goes).
  */
-static __always_inline struct nappt_phone *
+static __always_inline struct nappt_slot *
 slot_lookup(const struct nappt_config *cfg, __be32 pub, __u16 port,
 	    __u32 *phone_idx)
 {
 	__s64 pidx = nappt_pub_index(cfg, pub);
-	struct nappt_phone *ph;
-	nappt_slot_t *slot;
+	struct nappt_slot *slot;
 	__u32 key;
 
 	if (pidx < 0)
 		return NULL;
 	key = nappt_slot_key(cfg, (__u32)pidx, port);
 	slot = bpf_map_lookup_elem(&slots, &key);
-	if (!slot || !*slot)
+	if (!slot || !slot->phone || slot->phone > cfg->lan_size)
 		return NULL;
-	key = *slot - 1;
-	ph = bpf_map_lookup_elem(&phones, &key);
-	if (!ph || !(ph->flags & NAPPT_PHONE_VALID) || ph->pub_ip != pub ||
-	    !port_in_range(ph, port))
-		return NULL;
-	*phone_idx = key;
-	return ph;
+	*phone_idx = slot->phone - 1;
+	return slot;
 }
 
 /* Does the slot index give (pub, port) to phone idx?  The phone entry
@@ -108,14 +104,14 @@ static __always_inline int slot_names(const struct nappt_config *cfg,
 				      __be32 pub, __u16 port, __u32 idx)
 {
 	__s64 pidx = nappt_pub_index(cfg, pub);
-	nappt_slot_t *slot;
+	struct nappt_slot *slot;
 	__u32 key;
 
 	if (pidx < 0)
 		return 0;
 	key = nappt_slot_key(cfg, (__u32)pidx, port);
 	slot = bpf_map_lookup_elem(&slots, &key);
-	return slot && *slot == idx + 1;
+	return slot && slot->phone == idx + 1;
 }
 
 /* 0/8, 127/8, 224/4 (multicast) and 240/4: never a sender (RFC 1122
@@ -582,7 +578,7 @@ hairpin(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 	struct iphdr *ip, struct plan *pl, int port)
 {
 	struct nappt_frag_key fk = frag_key(ip);
-	struct nappt_phone *dst;
+	struct nappt_slot *dst;
 	struct nappt_frag_val *fv;
 	__u32 idx2;
 
@@ -730,7 +726,7 @@ nappt_inbound(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 	      struct iphdr *ip, struct cursor *c)
 {
 	struct plan pl = { .stat = NAPPT_STAT_IN_XLATE, .inbound = 1 };
-	struct nappt_phone *ph;
+	struct nappt_slot *ph;
 	__be32 daddr = ip->daddr, saddr = ip->saddr;
 	__u32 idx;
 	int port;

@@ -523,22 +523,29 @@ static void raw_slot(uint32_t pub_be, uint16_t port, uint32_t owner_priv_be)
 	uint32_t key =
 		(ntohl(pub_be) - ntohl(M.cfg.pub_net)) * M.cfg.slots_per_ip +
 		(port >> M.cfg.slot_shift);
-	nappt_slot_t v = owner_priv_be ? ntohl(owner_priv_be) -
-						 ntohl(M.cfg.lan_net) + 1 :
-					 0;
+	struct nappt_slot v = { 0 };
+	struct nappt_phone owner;
+	uint32_t idx;
 
+	/* As libnappt writes it: the owner's index and its entry's MAC. */
+	if (owner_priv_be) {
+		idx = ntohl(owner_priv_be) - ntohl(M.cfg.lan_net);
+		v.phone = idx + 1;
+		if (!bpf_map_lookup_elem(M.phones_fd, &idx, &owner))
+			memcpy(v.mac, owner.mac, sizeof(v.mac));
+	}
 	assert_int_equal(bpf_map_update_elem(M.slots_fd, &key, &v, BPF_ANY), 0);
 }
 
-static nappt_slot_t slot_of(uint32_t pub_be, uint16_t port)
+static uint32_t slot_of(uint32_t pub_be, uint16_t port)
 {
 	uint32_t key =
 		(ntohl(pub_be) - ntohl(M.cfg.pub_net)) * M.cfg.slots_per_ip +
 		(port >> M.cfg.slot_shift);
-	nappt_slot_t v = 0xdead;
+	struct nappt_slot v = { .phone = 0xdead };
 
 	assert_int_equal(bpf_map_lookup_elem(M.slots_fd, &key, &v), 0);
-	return v;
+	return v.phone;
 }
 
 /*
