@@ -1,0 +1,97 @@
+#!/bin/sh
+# SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+#
+# keepalived notify script of a nappt gateway pair (issue 14):
+#
+#   nappt-notify.sh MASTER|BACKUP|FAULT|STOP [ENVFILE]
+#
+# MASTER: this gateway now holds the service addresses (the LAN gateway
+# address, which is also the DHCP server identifier, and the public
+# addresses), so it takes over the pool parts it serves and starts the
+# provisioner, which loads their leases from the database into this
+# gateway's maps before it answers a single DHCP message: the phones'
+# traffic flows again as soon as the maps hold their leases, and their
+# RENEWING unicasts to the server identifier reach this provisioner.
+# Anything else: the provisioner stops (a gateway without the addresses
+# must not answer DHCP; the database's fencing epoch stops it allocating
+# in any case).
+#
+# ENVFILE (default /etc/default/nappt-failover) sets either
+#   PROV_UNIT=nappt-provisioner.service          (systemctl start/stop)
+# or, to run it directly (the tests):
+#   PROV=/usr/local/sbin/nappt-provisioner PROV_CONF=FILE PROV_ARGS=...
+#   PROV_PIDFILE=FILE PROV_LOG=FILE
+# and NOTIFY_LOG=FILE (else stderr, i.e. keepalived's log).
+#
+# keepalived runs notify scripts without waiting for them and may run
+# the next one while this one runs, so each step is idempotent.
+set -u
+state=${1:-}
+envf=${2:-/etc/default/nappt-failover}
+PROV_UNIT=
+PROV=
+PROV_CONF=
+PROV_ARGS=
+PROV_PIDFILE=
+PROV_LOG=/dev/null
+NOTIFY_LOG=
+# shellcheck disable=SC1090
+. "$envf" || exit 1
+
+log() {
+	if [ -n "$NOTIFY_LOG" ]; then
+		echo "$(date +%s.%N) $*" >>"$NOTIFY_LOG"
+	else
+		echo "nappt-notify: $*" >&2
+	fi
+}
+
+prov_running() {
+	[ -s "$PROV_PIDFILE" ] && kill -0 "$(cat "$PROV_PIDFILE")" 2>/dev/null
+}
+
+prov_start() {
+	if [ -n "$PROV_UNIT" ]; then
+		systemctl start "$PROV_UNIT"
+		return
+	fi
+	prov_running && return 0
+	# Its own session, so that stopping it reaches the parser and the
+	# map writer too (kill of the process group).
+	# shellcheck disable=SC2086
+	setsid "$PROV" -c "$PROV_CONF" $PROV_ARGS </dev/null >>"$PROV_LOG" 2>&1 &
+	echo $! >"$PROV_PIDFILE"
+}
+
+prov_stop() {
+	if [ -n "$PROV_UNIT" ]; then
+		systemctl stop "$PROV_UNIT"
+		return
+	fi
+	prov_running || return 0
+	pid=$(cat "$PROV_PIDFILE")
+	kill -TERM -- "-$pid" 2>/dev/null
+	for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL -- "-$pid" 2>/dev/null
+	rm -f "$PROV_PIDFILE"
+}
+
+log "state $state"
+case "$state" in
+MASTER)
+	prov_start
+	log "provisioner started"
+	;;
+BACKUP | FAULT | STOP)
+	prov_stop
+	log "provisioner stopped"
+	;;
+*)
+	log "unknown state '$state'"
+	exit 2
+	;;
+esac
+exit 0

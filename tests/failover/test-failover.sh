@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# Failover of gateway A to standby B (issue 14), in namespaces (see
+# lib.sh): phones lease through A, each streams numbered UDP at
+# FO_PPS (>= 1,000) per second to the internet host and back; A dies
+# (links down, every process killed, programs detached); keepalived
+# (VRRPv3) moves the LAN gateway address and the public addresses to B,
+# whose notify script starts its provisioner, which loads A's leases
+# from the shared store into B's maps.  Checked: the gap, every phone's
+# private address, public address and port kept, renewals answered by B
+# (the server identifier is the address that moved), the attribution
+# history without a hole.
+#
+#   tests/failover/test-failover.sh BUILD [--bench]
+#
+# --bench ends with "RESULT failover phones= gap_ms= lost_packets=
+# phones_kept=" (bench/bench-failover.sh).  FO_GAP_MAX_MS (default 3000
+# under test, generous for a loaded machine; the goal is < 1,000) bounds
+# the gap the test accepts.
+set -u
+BUILD=$(realpath "${1:?usage: $0 BUILD [--bench]}")
+BENCH=${2:-}
+SRC=$(realpath "$(dirname "$0")/../..")
+# shellcheck source=../lib/netns.sh
+. "$SRC/tests/lib/netns.sh"
+# shellcheck source=lib.sh
+. "$SRC/tests/failover/lib.sh"
+need_root
+
+FO_PPS=${FO_PPS:-1000}
+FO_SECONDS=${FO_SECONDS:-8}
+FO_KILL_AT=${FO_KILL_AT:-3}
+FO_GAP_MAX_MS=${FO_GAP_MAX_MS:-3000}
+
+T=$(mktemp -d /run/nappt-fo.XXXXXX)
+trap fo_cleanup EXIT
+bpffs_setup || exit 1
+mkdir -p "$BPFFS/ga" "$BPFFS/gb"
+
+fail_setup() {
+	echo "FAIL - set-up: $*"
+	for f in "$T"/g?/keepalived.log "$T"/g?/prov.log "$T"/g?/notify.log; do
+		[ -f "$f" ] && { echo "--- $f"; tail -15 "$f"; }
+	done
+	echo "0 passed, 1 failed"
+	exit 1
+}
+
+fo_up || fail_setup "topology"
+fo_keepalived ga
+sleep 0.5
+fo_keepalived gb
+fo_wait_vip ga 10 || fail_setup "A never became MASTER"
+fo_wait_serving ga || fail_setup "A's provisioner does not serve"
+fo_phones_dhcp || fail_setup "phones' DHCP through A"
+
+declare -A PRIV PUB FIRST LAST SPORT
+for i in $(seq "$FO_PHONES"); do
+	read -r PRIV[$i] PUB[$i] FIRST[$i] LAST[$i] <<<"$(fo_phone_map ga "$i")"
+	[ -n "${LAST[$i]:-}" ] || fail_setup "phone $i has no mapping on A"
+	# Not the range's first port: that is the phone's SIP port.
+	SPORT[$i]=$((FIRST[$i] + 100))
+done
+T_LEASED=$(date +%s)
+
+ip netns exec "$INET" "$BUILD/nappt-udpstream" echo --port $FO_PORT \
+	--seconds 120 >"$T/echo.out" 2>&1 &
+ns_track $!
+# B's neighbour entry for the next hop, as a standby in service has it.
+ip netns exec "$GB" ping -c 1 -W 1 198.18.0.254 >/dev/null 2>&1
+sleep 0.3
+
+SENDERS=()
+for i in $(seq "$FO_PHONES"); do
+	ip netns exec "$(ns_name "p$i")" "$BUILD/nappt-udpstream" send \
+		--dst 198.51.100.7 --port $FO_PORT --sport "${SPORT[$i]}" \
+		--id "$i" --pps "$FO_PPS" --seconds "$FO_SECONDS" \
+		>"$T/s$i.out" 2>&1 &
+	SENDERS+=($!)
+	ns_track $!
+done
+sleep "$FO_KILL_AT"
+T_KILL=$(date +%s)
+fo_kill_a
+for p in "${SENDERS[@]}"; do wait "$p"; done
+
+# --- the stream -------------------------------------------------------
+GAP_MS=0
+LOST=0
+for i in $(seq "$FO_PHONES"); do
+	line=$(cat "$T/s$i.out")
+	echo "     phone $i (${PRIV[$i]} -> ${PUB[$i]}:${SPORT[$i]}): $line"
+	g=$(sed -n 's/.*max_gap_ms=\([0-9.]*\).*/\1/p' <<<"$line")
+	l=$(sed -n 's/.*lost=\([0-9]*\).*/\1/p' <<<"$line")
+	[ -n "$g" ] || g=999999
+	[ -n "$l" ] || l=999999
+	GAP_MS=$(awk -v a="$GAP_MS" -v b="$g" 'BEGIN { print (b > a) ? b : a }')
+	LOST=$((LOST + l))
+done
+sed 's/^/     notify B: /' "$T/gb/notify.log" 2>/dev/null | head -5
+
+t_stream() {
+	local i sent recv
+	for i in $(seq "$FO_PHONES"); do
+		sent=$(sed -n 's/.*sent=\([0-9]*\).*/\1/p' "$T/s$i.out")
+		recv=$(sed -n 's/.*received=\([0-9]*\).*/\1/p' "$T/s$i.out")
+		[ -n "$sent" ] && [ "$sent" -ge $((FO_PPS * FO_SECONDS * 9 / 10)) ] || {
+			echo "phone $i sent ${sent:-nothing}"
+			return 1
+		}
+		# Traffic came back through B: more echoes than the part of
+		# the stream before the kill.
+		[ "${recv:-0}" -gt $((FO_PPS * (FO_KILL_AT + 2))) ] || {
+			echo "phone $i: only ${recv:-0} echoes, the stream did not resume"
+			return 1
+		}
+	done
+	awk -v g="$GAP_MS" -v m="$FO_GAP_MAX_MS" 'BEGIN { exit !(g < m) }' || {
+		echo "gap $GAP_MS ms >= $FO_GAP_MAX_MS"
+		return 1
+	}
+}
+check "every phone's stream resumed through B, gap ${GAP_MS} ms, $LOST lost" t_stream
+
+t_roles() {
+	fo_wait_vip gb 5 || { echo "B does not hold the LAN VIP"; return 1; }
+	ip -n "$GB" -4 addr show dev wan0 | grep -c '203\.0\.113\.' |
+		grep -qx 16 || { echo "B does not hold the 16 public addresses"; return 1; }
+	fo_wait_serving gb || return 1
+	grep -q 'state MASTER' "$T/gb/notify.log"
+}
+check "B holds the LAN gateway and public addresses, its provisioner serves" t_roles
+
+# Every phone was seen by the echo host from one (public address, port)
+# only, the lease's, before and after the failover.
+t_kept_public() {
+	local i srcs
+	for i in $(seq "$FO_PHONES"); do
+		srcs=$(awk -v id="id=$i" '$1 == "src" && $3 == id { print $2 }' "$T/echo.out")
+		[ "$srcs" = "${PUB[$i]}:${SPORT[$i]}" ] || {
+			echo "phone $i seen as '$srcs', leased ${PUB[$i]}:${SPORT[$i]}"
+			return 1
+		}
+	done
+}
+check "every phone kept its public address and port (as the echo host saw them)" t_kept_public
+
+KEPT=0
+t_kept_maps() {
+	local i m
+	KEPT=0
+	for i in $(seq "$FO_PHONES"); do
+		m=$(fo_phone_map gb "$i")
+		if [ "$m" = "${PRIV[$i]} ${PUB[$i]} ${FIRST[$i]} ${LAST[$i]}" ]; then
+			KEPT=$((KEPT + 1))
+		else
+			echo "phone $i on B: '$m', on A it was '${PRIV[$i]} ${PUB[$i]} ${FIRST[$i]} ${LAST[$i]}'"
+		fi
+		ip -n "$(ns_name "p$i")" -4 addr show dev eth0 | grep -q " ${PRIV[$i]}/" || {
+			echo "phone $i lost ${PRIV[$i]}"
+			KEPT=$((KEPT - 1))
+		}
+	done
+	[ "$KEPT" -eq "$FO_PHONES" ]
+}
+check "B's maps hold every phone's lease as A had it, private addresses kept" t_kept_maps
+
+# RENEWING (RFC 2131 4.4.5): udhcpc unicasts its REQUEST to the server
+# identifier, which moved with the VIP; B must answer it with the same
+# lease.
+t_renew() {
+	local i j before
+	for i in $(seq "$FO_PHONES"); do
+		before=$(grep -c '^renew' "$T/p$i.events" 2>/dev/null)
+		kill -USR1 "$(cat "$T/p$i.udhcpc.pid")"
+		for j in $(seq 50); do
+			[ "$(grep -c '^renew' "$T/p$i.events")" -gt "$before" ] && break
+			sleep 0.1
+		done
+		grep '^renew' "$T/p$i.events" | tail -1 |
+			grep -q "ip=${PRIV[$i]} serverid=100.64.0.1 " || {
+			echo "phone $i:"
+			cat "$T/p$i.events"
+			return 1
+		}
+		grep -q "lease renew mac=$(fo_mac "$i")" "$T/gb/prov.log" || {
+			echo "B logged no renewal of phone $i"
+			return 1
+		}
+	done
+	# udhcpc says deconfig once as it starts; after the first bound,
+	# any of these means the phone lost its lease.
+	for i in $(seq "$FO_PHONES"); do
+		! sed -n '/^bound/,$p' "$T/p$i.events" | grep -q '^\(nak\|deconfig\|leasefail\)' || {
+			cat "$T/p$i.events"
+			return 1
+		}
+	done
+}
+check "renewals go to B (unicast to the moved server identifier), same address" t_renew
+
+t_a_down() {
+	local f
+	for f in ka-vrrp ka prov; do
+		[ -s "$T/ga/$f.pid" ] && kill -0 "$(cat "$T/ga/$f.pid")" 2>/dev/null && {
+			echo "A's $f still runs"
+			return 1
+		}
+	done
+	! ip -n "$GA" link show lan0 | grep -q 'state UP'
+}
+check "A is down: no keepalived, no provisioner, links down" t_a_down
+
+# "Who held this public address and port then?" names the phone at
+# every moment: leased through A, at the kill, now (renewed by B).
+t_history() {
+	local i t out
+	for i in $(seq "$FO_PHONES"); do
+		for t in "$T_LEASED" "$T_KILL" $((T_KILL + 1)) now; do
+			out=$("$BUILD/nappt-provisioner" who -c "$T/gb/prov.conf" \
+				"${PUB[$i]}" "${SPORT[$i]}" "$t" 2>&1)
+			grep -q "mac=$(fo_mac "$i") private=${PRIV[$i]} " <<<"$out" || {
+				echo "who ${PUB[$i]} ${SPORT[$i]} $t: $out"
+				return 1
+			}
+		done
+	done
+}
+check "the attribution history names each phone before, at and after the failover" t_history
+
+if [ "$BENCH" = "--bench" ]; then
+	echo "RESULT failover phones=$FO_PHONES gap_ms=$GAP_MS lost_packets=$LOST phones_kept=$KEPT"
+fi
+check_summary
