@@ -239,6 +239,40 @@ static void lan_range(struct parser *p, char *v)
 }
 
 /* "5060, 5061, 8080-8089" */
+/* claim = all | none | 0,2-3: parts of the pools (lease-store.h). */
+static void claim_list(struct parser *p, char *v)
+{
+	char *tok, *save = NULL;
+
+	memset(p->c->claim, 0, sizeof(p->c->claim));
+	if (!strcmp(v, "all")) {
+		memset(p->c->claim, 1, sizeof(p->c->claim));
+		return;
+	}
+	if (!strcmp(v, "none"))
+		return;
+	for (tok = strtok_r(v, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *t = trim(tok), *dash = strchr(t, '-');
+		unsigned long a, b;
+
+		if (dash)
+			*dash = '\0';
+		if (parse_uint(t, CONF_MAX_PARTS - 1, &a) ||
+		    (dash &&
+		     parse_uint(trim(dash + 1), CONF_MAX_PARTS - 1, &b)) ||
+		    (dash && b < a)) {
+			bad(p,
+			    "claim: want all, none or parts as 0,2-3 "
+			    "(below %d), not '%s'",
+			    CONF_MAX_PARTS, t);
+			continue;
+		}
+		for (b = dash ? b : a; a <= b; a++)
+			p->c->claim[a] = 1;
+	}
+}
+
 static void reserved_list(struct parser *p, char *v)
 {
 	char *tok, *save = NULL;
@@ -330,6 +364,26 @@ static void global_key(struct parser *p, const char *k, char *v)
 		set_str(p, c->tftp_root, sizeof(c->tftp_root), v, k);
 	} else if (!strcmp(k, "lease_db")) {
 		set_str(p, c->lease_db, sizeof(c->lease_db), v, k);
+	} else if (!strcmp(k, "gateway_id")) {
+		if (!*v || strspn(v, "abcdefghijklmnopqrstuvwxyz"
+				     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+				     "-_.") != strlen(v))
+			bad(p, "gateway_id: want letters, digits, '-', '_', "
+			       "'.'");
+		else
+			set_str(p, c->gateway_id, sizeof(c->gateway_id), v, k);
+	} else if (!strcmp(k, "pool_parts")) {
+		if (parse_uint(v, CONF_MAX_PARTS, &n) || n < 1)
+			bad(p, "pool_parts: want 1..%d", CONF_MAX_PARTS);
+		else
+			c->pool_parts = (uint32_t)n;
+	} else if (!strcmp(k, "parts_poll")) {
+		if (parse_uint(v, 3600, &n))
+			bad(p, "parts_poll: want seconds in 0..3600");
+		else
+			c->parts_poll = (uint32_t)n;
+	} else if (!strcmp(k, "claim")) {
+		claim_list(p, v);
 	} else if (!strcmp(k, "pin_dir")) {
 		set_str(p, c->pin_dir, sizeof(c->pin_dir), v, k);
 	} else if (!strcmp(k, "stats_file")) {
@@ -608,6 +662,10 @@ static void finish(struct parser *p)
 			bad(p, "[model %s] lan_range is outside lan_pool",
 			    m->name);
 	}
+	/* Each part holds at least one public address. */
+	if (c->pub_count && c->pool_parts > c->pub_count)
+		bad(p, "pool_parts: %u parts of %u public addresses",
+		    c->pool_parts, c->pub_count);
 	if (!c->server_id)
 		c->server_id = c->gateway;
 	if (!c->tftp_server)
@@ -628,6 +686,10 @@ int conf_parse(const char *name, const char *text, struct prov_conf *c,
 	snprintf(c->pin_dir, sizeof(c->pin_dir), "/sys/fs/bpf/nappt");
 	snprintf(c->user, sizeof(c->user), "nappt");
 	c->attribution_days = 400;
+	snprintf(c->gateway_id, sizeof(c->gateway_id), "gw");
+	c->pool_parts = 1;
+	c->parts_poll = 1;
+	memset(c->claim, 1, sizeof(c->claim));
 	c->reconcile_every = 300;
 	c->offer_hold = 30;
 	c->max_offers = 4096;

@@ -15,6 +15,7 @@
 
 #define CONF_MAX_RESERVED 256
 #define CONF_MAX_DNS 4
+#define CONF_MAX_PARTS 256 /* parts of the pool (several gateways) */
 
 struct prov_conf {
 	char interface[16];
@@ -33,7 +34,16 @@ struct prov_conf {
 	/* phone_dir (alias tftp_root): where per-phone config files and
 	 * tftpd's gate entries are written */
 	char tftp_root[256];
-	char lease_db[256];
+	char lease_db[256]; /* a file (SQLite) or a postgresql:// URI */
+	/* Several gateways on one PostgreSQL store (lease-store.h): this
+	 * one's name, how many parts the pools are cut into (the same on
+	 * every gateway), and which parts it claims at start (the free ones
+	 * among them; claim[i] = 1). */
+	char gateway_id[64];
+	uint32_t pool_parts;
+	uint32_t parts_poll; /* seconds between reads of the parts owned; 0:
+			      * only at start and on SIGHUP */
+	uint8_t claim[CONF_MAX_PARTS];
 	char pin_dir[256];
 	char stats_file[256]; /* counters, Prometheus text format; "" = none */
 	/* per-phone config templates; "": next to the config file or the

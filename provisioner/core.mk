@@ -11,18 +11,21 @@
 #   make test-prov-fuzz-conf libFuzzer on the config parser (15 s)
 #   make test-prov-fuzz-msg libFuzzer on the DHCP parser (15 s)
 
+PG_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+$(BUILD)/provisioner/lease-store-pg.o: CPPFLAGS += $(PG_CFLAGS)
 PROV_STORE_OBJS := $(BUILD)/provisioner/lease-store.o \
+		   $(BUILD)/provisioner/lease-store-pg.o \
 		   $(BUILD)/provisioner/map-sync.o $(BUILD)/provisioner/log.o \
 		   $(BUILD)/provisioner/privsep.o $(BUILD)/provisioner/startup.o
 TEST_RUNNERS += test-prov-store
 
-$(BUILD)/tests/provisioner/test_lease_store.o: CPPFLAGS += -Iprovisioner
+$(BUILD)/tests/provisioner/test_lease_store.o: CPPFLAGS += -Iprovisioner $(PG_CFLAGS)
 $(BUILD)/tests/provisioner/test_lease_store.o: $(BUILD)/nappt.skel.h
 $(BUILD)/test_lease_store: $(BUILD)/tests/provisioner/test_lease_store.o \
 			   $(PROV_STORE_OBJS) $(BUILD)/provisioner/render.o \
 			   $(LIBNAPPT)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ -lsqlite3 -lcmocka $(LDLIBS_BPF) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ -lsqlite3 -lpq -lcmocka $(LDLIBS_BPF) -o $@
 
 .PHONY: test-prov-store
 test-prov-store: $(BUILD)/test_lease_store
@@ -36,7 +39,7 @@ $(BUILD)/test_privsep: $(BUILD)/tests/provisioner/test_privsep.o \
 		       $(PROV_STORE_OBJS) $(BUILD)/provisioner/render.o \
 		       $(LIBNAPPT)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ -lsqlite3 -lcmocka $(LDLIBS_BPF) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ -lsqlite3 -lpq -lcmocka $(LDLIBS_BPF) -o $@
 
 .PHONY: test-prov-privsep
 test-prov-privsep: all $(BUILD)/test_privsep
@@ -130,19 +133,21 @@ test-prov-fuzz-conf fuzz-prov-conf: $(BUILD)/fuzz_conf
 # SQLite store), plain and ASan/UBSan.
 TEST_RUNNERS += test-prov-server
 PROV_SERVER_SRCS := provisioner/server.c provisioner/server-effects.c \
+		    provisioner/parts.c \
 		    provisioner/dhcp-msg.c \
-		    provisioner/lease-store.c provisioner/log.c $(PROV_POLICY_SRCS)
+		    provisioner/lease-store.c provisioner/lease-store-pg.c \
+		    provisioner/log.c $(PROV_POLICY_SRCS)
 $(BUILD)/test_server: $(BUILD)/tests/provisioner/test_server.o \
 		      $(PROV_SERVER_SRCS:%.c=$(BUILD)/%.o)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ -lsqlite3 -lcmocka -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ -lsqlite3 -lpq -lcmocka -o $@
 
 $(BUILD)/test_server_asan: tests/provisioner/test_server.c $(PROV_SERVER_SRCS) \
 			   $(wildcard provisioner/*.h)
 	$(call msg,CC-ASAN,$@)
 	$(Q)$(CC) -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-		-Iprovisioner -DSRCDIR='"$(CURDIR)"' tests/provisioner/test_server.c \
-		$(PROV_SERVER_SRCS) -lsqlite3 -lcmocka -o $@
+		-Iprovisioner $(PG_CFLAGS) -DSRCDIR='"$(CURDIR)"' tests/provisioner/test_server.c \
+		$(PROV_SERVER_SRCS) -lsqlite3 -lpq -lcmocka -o $@
 
 # libFuzzer on the whole core: replies must parse, mappings never overlap.
 TEST_RUNNERS += test-prov-fuzz-server
@@ -151,8 +156,8 @@ $(BUILD)/fuzz_server: tests/provisioner/fuzz_server.c $(PROV_SERVER_SRCS) \
 		      $(wildcard provisioner/*.h)
 	$(call msg,FUZZ-CC,$@)
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined \
-		-fno-sanitize-recover=undefined -Iprovisioner -DSRCDIR='"$(CURDIR)"' \
-		tests/provisioner/fuzz_server.c $(PROV_SERVER_SRCS) -lsqlite3 -o $@
+		-fno-sanitize-recover=undefined -Iprovisioner $(PG_CFLAGS) -DSRCDIR='"$(CURDIR)"' \
+		tests/provisioner/fuzz_server.c $(PROV_SERVER_SRCS) -lsqlite3 -lpq -o $@
 
 .PHONY: test-prov-fuzz-server fuzz-prov-server
 test-prov-fuzz-server fuzz-prov-server: $(BUILD)/fuzz_server
@@ -171,6 +176,7 @@ test-prov-server: $(BUILD)/test_server $(BUILD)/test_server_asan
 
 # The daemon.
 PROV_DAEMON_OBJS := $(BUILD)/provisioner/main.o $(BUILD)/provisioner/server.o \
+		    $(BUILD)/provisioner/parts.o \
 		    $(BUILD)/provisioner/server-effects.o \
 		    $(PROV_MSG_OBJS) $(PROV_STORE_OBJS) \
 		    $(PROV_POLICY_SRCS:%.c=$(BUILD)/%.o)
@@ -182,7 +188,7 @@ TEST_RUNNERS += test-prov-e2e test-prov-clients
 
 $(BUILD)/nappt-provisioner: $(PROV_DAEMON_OBJS) $(LIBNAPPT)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ -lsqlite3 $(LDLIBS_BPF) -lpthread -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ -lsqlite3 -lpq $(LDLIBS_BPF) -lpthread -o $@
 
 .PHONY: install-prov-templates test-prov-e2e test-prov-clients
 install-prov-templates:
@@ -202,9 +208,16 @@ test-prov-clients: all
 $(BUILD)/bench_prov_core: bench/dhcp-core.c $(PROV_SERVER_SRCS) \
 			  $(wildcard provisioner/*.h)
 	$(call msg,CC,$@)
-	$(Q)$(CC) -O2 -g -Iprovisioner -DSRCDIR='"$(CURDIR)"' \
-		bench/dhcp-core.c $(PROV_SERVER_SRCS) -lsqlite3 -o $@
+	$(Q)$(CC) -O2 -g -Iprovisioner $(PG_CFLAGS) -DSRCDIR='"$(CURDIR)"' \
+		bench/dhcp-core.c $(PROV_SERVER_SRCS) -lsqlite3 -lpq -o $@
 
 .PHONY: bench-prov-core
 bench-prov-core: $(BUILD)/bench_prov_core
 	$(Q)$(BUILD)/bench_prov_core $(or $(N),20000) /dev/shm
+
+# PostgreSQL (issue 14): the store's unit tests on a throwaway cluster,
+# kill -9 mid-storm, two provisioners on one database, split brain.
+TEST_RUNNERS += test-pg
+.PHONY: test-pg
+test-pg: all $(BUILD)/test_lease_store
+	$(Q)bash tests/provisioner/test-pg.sh $(BUILD)

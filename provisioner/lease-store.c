@@ -19,9 +19,11 @@
 #include <sqlite3.h>
 
 #include "lease-store.h"
+#include "lease-store-pg.h"
 #include "log.h"
 
 struct lease_store {
+	struct pg_store *pg; /* a postgresql:// store: everything goes there */
 	sqlite3 *db;
 	sqlite3_stmt *put, *renew, *del, *get, *conflict, *all, *live, *expired,
 		*expire;
@@ -135,6 +137,7 @@ void lease_store_close(struct lease_store *s)
 {
 	if (!s)
 		return;
+	pgs_close(s->pg);
 	sqlite3_finalize(s->put);
 	sqlite3_finalize(s->renew);
 	sqlite3_finalize(s->del);
@@ -237,6 +240,16 @@ int lease_store_open(const char *path, unsigned int flags,
 		return -ENOMEM;
 	s->wal_fd = -1;
 	s->flags = flags;
+	if (pgs_is_uri(path)) {
+		/* Durable at COMMIT on the server: nothing to sync here. */
+		r = pgs_open(path, &s->pg);
+		if (r) {
+			free(s);
+			return r;
+		}
+		*out = s;
+		return 0;
+	}
 	if (snprintf(s->wal_path, sizeof(s->wal_path), "%s-wal", path) >=
 	    (int)sizeof(s->wal_path)) {
 		free(s);
@@ -442,7 +455,7 @@ static int open_wal(struct lease_store *s)
 	return sync_dir_of(s->wal_path);
 }
 
-int lease_store_begin(struct lease_store *s)
+static int sq_begin(struct lease_store *s)
 {
 	int r;
 
@@ -455,7 +468,7 @@ int lease_store_begin(struct lease_store *s)
 	return r;
 }
 
-int lease_store_commit(struct lease_store *s)
+static int sq_commit(struct lease_store *s)
 {
 	int r;
 
@@ -486,7 +499,7 @@ int lease_store_sync(struct lease_store *s)
 	return fdatasync(s->wal_fd) ? -errno : 0;
 }
 
-int lease_store_rollback(struct lease_store *s)
+static int sq_rollback(struct lease_store *s)
 {
 	if (!s || !s->in_tx)
 		return -EINVAL;
@@ -567,7 +580,7 @@ static int put_row(struct lease_store *s, const struct lease *l, int64_t hist)
  * (-EADDRINUSE) before anything is written; the two writes go together
  * or the first is taken back.
  */
-int lease_store_put(struct lease_store *s, const struct lease *l, int64_t now)
+static int sq_put(struct lease_store *s, const struct lease *l, int64_t now)
 {
 	int64_t hist;
 	int r;
@@ -592,7 +605,7 @@ static int renew_row(struct lease_store *s, const struct lease *l);
 
 /* The open interval lasts as long as the lease (the who query reads the
  * lease's expiry): a renewal writes one row, as before. */
-int lease_store_renew(struct lease_store *s, const struct lease *l)
+static int sq_renew(struct lease_store *s, const struct lease *l)
 {
 	if (!s || !l)
 		return -EINVAL;
@@ -614,7 +627,7 @@ static int renew_row(struct lease_store *s, const struct lease *l)
 	return sqlite3_changes(s->db) ? 0 : -ENOENT;
 }
 
-int lease_store_del_at(struct lease_store *s, const uint8_t mac[6], int64_t now)
+static int sq_del_at(struct lease_store *s, const uint8_t mac[6], int64_t now)
 {
 	int r;
 
@@ -664,8 +677,8 @@ static void row_to_lease(sqlite3_stmt *st, struct lease *l)
 			 (const char *)t);
 }
 
-int lease_store_get(struct lease_store *s, const uint8_t mac[6],
-		    struct lease *out)
+static int sq_get(struct lease_store *s, const uint8_t mac[6],
+		  struct lease *out)
 {
 	int rc, r = 0;
 
@@ -707,8 +720,8 @@ static int walk(struct lease_store *s, sqlite3_stmt *st, lease_cb cb, void *arg,
 	return r;
 }
 
-int lease_store_foreach(struct lease_store *s, int live_only, int64_t now,
-			lease_cb cb, void *arg)
+static int sq_foreach(struct lease_store *s, int live_only, int64_t now,
+		      lease_cb cb, void *arg)
 {
 	if (!s || !cb)
 		return -EINVAL;
@@ -718,8 +731,7 @@ int lease_store_foreach(struct lease_store *s, int live_only, int64_t now,
 	return walk(s, s->live, cb, arg, NULL);
 }
 
-int lease_store_expire(struct lease_store *s, int64_t now, lease_cb cb,
-		       void *arg)
+static int sq_expire(struct lease_store *s, int64_t now, lease_cb cb, void *arg)
 {
 	int n = 0, r, own_tx;
 
@@ -750,8 +762,8 @@ int lease_store_expire(struct lease_store *s, int64_t now, lease_cb cb,
 	return r ? r : n;
 }
 
-int lease_store_who(struct lease_store *s, uint32_t pub_ip, uint16_t port,
-		    int64_t at, attribution_cb cb, void *arg)
+static int sq_who(struct lease_store *s, uint32_t pub_ip, uint16_t port,
+		  int64_t at, attribution_cb cb, void *arg)
 {
 	struct attribution a;
 	int rc, n = 0, r = 0;
@@ -799,7 +811,7 @@ int lease_store_who(struct lease_store *s, uint32_t pub_ip, uint16_t port,
 	return r ? r : n;
 }
 
-int lease_store_prune_history(struct lease_store *s, int64_t before)
+static int sq_prune_history(struct lease_store *s, int64_t before)
 {
 	int r;
 
@@ -808,4 +820,100 @@ int lease_store_prune_history(struct lease_store *s, int64_t before)
 	sqlite3_bind_int64(s->h_prune, 1, before);
 	r = step_done(s, s->h_prune, "prune attribution");
 	return r ? r : sqlite3_changes(s->db);
+}
+
+/* --- the backend's functions ------------------------------------------------ */
+
+#define ON(s, pgcall, sqcall) ((s) && (s)->pg ? (pgcall) : (sqcall))
+
+int lease_store_begin(struct lease_store *s)
+{
+	return ON(s, pgs_begin(s->pg), sq_begin(s));
+}
+
+int lease_store_commit(struct lease_store *s)
+{
+	return ON(s, pgs_commit(s->pg), sq_commit(s));
+}
+
+int lease_store_rollback(struct lease_store *s)
+{
+	return ON(s, pgs_rollback(s->pg), sq_rollback(s));
+}
+
+int lease_store_put(struct lease_store *s, const struct lease *l, int64_t now)
+{
+	return ON(s, pgs_put(s->pg, l, now), sq_put(s, l, now));
+}
+
+int lease_store_renew(struct lease_store *s, const struct lease *l)
+{
+	return ON(s, pgs_renew(s->pg, l), sq_renew(s, l));
+}
+
+int lease_store_del_at(struct lease_store *s, const uint8_t mac[6], int64_t now)
+{
+	return ON(s, pgs_del_at(s->pg, mac, now), sq_del_at(s, mac, now));
+}
+
+int lease_store_get(struct lease_store *s, const uint8_t mac[6],
+		    struct lease *out)
+{
+	return ON(s, pgs_get(s->pg, mac, out), sq_get(s, mac, out));
+}
+
+int lease_store_foreach(struct lease_store *s, int live_only, int64_t now,
+			lease_cb cb, void *arg)
+{
+	return ON(s, pgs_foreach(s->pg, live_only, now, cb, arg),
+		  sq_foreach(s, live_only, now, cb, arg));
+}
+
+int lease_store_expire(struct lease_store *s, int64_t now, lease_cb cb,
+		       void *arg)
+{
+	return ON(s, pgs_expire(s->pg, now, cb, arg),
+		  sq_expire(s, now, cb, arg));
+}
+
+int lease_store_who(struct lease_store *s, uint32_t pub_ip, uint16_t port,
+		    int64_t at, attribution_cb cb, void *arg)
+{
+	return ON(s, pgs_who(s->pg, pub_ip, port, at, cb, arg),
+		  sq_who(s, pub_ip, port, at, cb, arg));
+}
+
+int lease_store_prune_history(struct lease_store *s, int64_t before)
+{
+	return ON(s, pgs_prune_history(s->pg, before),
+		  sq_prune_history(s, before));
+}
+
+/* SQLite: one gateway, which owns the one part there is. */
+int lease_store_gateway(struct lease_store *s, const struct lease_gateway *g)
+{
+	if (!s || !g || !g->id || !g->nparts)
+		return -EINVAL;
+	if (s->pg)
+		return pgs_gateway(s->pg, g);
+	return g->nparts == 1 ? 0 : -EOPNOTSUPP;
+}
+
+int lease_store_parts(struct lease_store *s, uint8_t *owned, unsigned int max,
+		      int *changed)
+{
+	if (!s || !owned || !max || !changed)
+		return -EINVAL;
+	if (s->pg)
+		return pgs_parts(s->pg, owned, max, changed);
+	owned[0] = 1;
+	*changed = 0;
+	return 1;
+}
+
+int lease_store_takeover(struct lease_store *s, const char *from, int part)
+{
+	if (!s)
+		return -EINVAL;
+	return s->pg ? pgs_takeover(s->pg, from, part) : -EOPNOTSUPP;
 }

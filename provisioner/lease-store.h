@@ -130,4 +130,58 @@ int lease_store_prune_history(struct lease_store *s, int64_t before);
 int lease_store_sync(struct lease_store *s);
 int lease_store_sync_fd(struct lease_store *s);
 
+/*
+ * Several gateways, one authority (PostgreSQL, lease-store-pg.c; path
+ * is then a postgresql:// URI).  The public pool and the LAN pool are
+ * each cut into nparts contiguous slices; part k is the k-th slice of
+ * both (lease_part_pub/_lan).  The database records which gateway owns
+ * each part and its epoch; a gateway allocates only in the parts it
+ * owns, and every write of a lease checks, in its transaction, that its
+ * gateway still owns the lease's part at the epoch it was given (a
+ * fencing token): a gateway that lost the part writes nothing (-ESTALE)
+ * and so ACKs nothing.  Without these calls a PostgreSQL store refuses
+ * writes (-EPERM); SQLite is one gateway owning everything.
+ */
+struct lease_gateway {
+	const char *id; /* this gateway's name */
+	uint32_t pub_net, pub_count; /* host order, as the configuration */
+	uint32_t lan_net, lan_size;
+	unsigned int nparts; /* 1..256, the same on every gateway */
+	const uint8_t *claim; /* nparts flags: claim the part if free */
+};
+
+/* Who we are; claim the free parts of g->claim (epoch + 1; a part we
+ * already own gets a new epoch too, fencing an older process of ours).
+ * -EINVAL if the database was set up with other pools or parts. */
+int lease_store_gateway(struct lease_store *s, const struct lease_gateway *g);
+
+/* owned[k] = 1 for each part this gateway owns now, as the database
+ * says (read again on each call); *changed = 1 if that differs from the
+ * last call.  Returns nparts or -errno. */
+int lease_store_parts(struct lease_store *s, uint8_t *owned, unsigned int max,
+		      int *changed);
+
+/* Take over: every part owned by gateway from (or, from NULL, the part
+ * part) becomes ours with epoch + 1; the former owner's writes fail from
+ * the commit on.  Returns how many parts were taken, or -errno. */
+int lease_store_takeover(struct lease_store *s, const char *from, int part);
+
+/* The part of a public or LAN address (host order), or -1 if outside. */
+static inline int lease_part_pub(const struct lease_gateway *g, uint32_t pub)
+{
+	uint32_t i = pub - g->pub_net;
+
+	return i < g->pub_count ?
+		       (int)((uint64_t)i * g->nparts / g->pub_count) :
+		       -1;
+}
+
+static inline int lease_part_lan(const struct lease_gateway *g, uint32_t priv)
+{
+	uint32_t i = priv - g->lan_net;
+
+	return i < g->lan_size ? (int)((uint64_t)i * g->nparts / g->lan_size) :
+				 -1;
+}
+
 #endif /* NAPPT_LEASE_STORE_H */

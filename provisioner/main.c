@@ -57,7 +57,7 @@
  * buffer holds the rest, and nothing is dropped for want of room. */
 #define PENDING_HIGH (4096 - 2 * BATCH)
 
-static volatile sig_atomic_t stop, dump;
+static volatile sig_atomic_t stop, dump, hup;
 
 struct out {
 	struct sockaddr_in to;
@@ -95,6 +95,8 @@ static void on_signal(int sig)
 {
 	if (sig == SIGUSR1)
 		dump = 1;
+	else if (sig == SIGHUP)
+		hup = 1; /* read the parts owned now (a takeover) */
 	else
 		stop = 1;
 }
@@ -710,6 +712,103 @@ static void usage(void)
 	       "first), USR1 logs the counters.\n");
 }
 
+/* --- several gateways ------------------------------------------------------ */
+
+static int lease_db_is_uri(const char *db)
+{
+	return !strncmp(db, "postgresql://", 13) ||
+	       !strncmp(db, "postgres://", 11);
+}
+
+/* Who this gateway is in the lease database, and the parts it claims
+ * (claim NULL: none, for a takeover). */
+static int gateway_of(struct lease_store *s, const struct prov_conf *c,
+		      const uint8_t *claim)
+{
+	struct lease_gateway g = {
+		.id = c->gateway_id,
+		.pub_net = c->pub_net,
+		.pub_count = c->pub_count,
+		.lan_net = c->lan_net,
+		.lan_size = c->lan_size,
+		.nparts = c->pool_parts,
+		.claim = claim,
+	};
+	int r = lease_store_gateway(s, &g);
+
+	if (r)
+		logp(LOG_ERR_,
+		     "Failed to join the lease database as gateway "
+		     "%s: %s",
+		     c->gateway_id, strerror(-r));
+	return r;
+}
+
+/*
+ * takeover: this gateway (-c CONF: gateway_id, lease_db) becomes the
+ * owner of every part GW owns (--from GW) or of one part (--part K),
+ * each with epoch + 1, so that GW's writes fail from now on.  The
+ * running daemon of this gateway loads those parts' leases within a
+ * second, at once on SIGHUP.  Exit 0 if a part was taken, 1 if none.
+ */
+static int takeover_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "from", required_argument, NULL, 'f' },
+		{ "part", required_argument, NULL, 'p' },
+		{},
+	};
+	const char *conf_path = "/etc/nappt/provisioner.conf", *from = NULL;
+	static struct prov_conf conf;
+	struct lease_store *s;
+	int c, r, part = -1;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 'f':
+			from = optarg;
+			break;
+		case 'p':
+			part = atoi(optarg);
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (!from == (part < 0) || optind != argc) {
+		fprintf(stderr, "Usage: nappt-provisioner takeover [-c FILE] "
+				"--from GATEWAY | --part K\n");
+		return 2;
+	}
+	if (conf_load(conf_path, &conf, stderr)) {
+		fprintf(stderr, "takeover: Failed to read %s\n", conf_path);
+		return 2;
+	}
+	r = lease_store_open(conf.lease_db, 0, &s);
+	if (r) {
+		fprintf(stderr,
+			"takeover: Failed to open the lease store: %s\n",
+			strerror(-r));
+		return 2;
+	}
+	r = gateway_of(s, &conf, NULL);
+	if (!r)
+		r = lease_store_takeover(s, from, part);
+	lease_store_close(s);
+	if (r < 0) {
+		fprintf(stderr, "takeover: Failed: %s\n", strerror(-r));
+		return 2;
+	}
+	printf("%s took %d part(s)%s%s\n", conf.gateway_id, r,
+	       from ? " from " : "", from ? from : "");
+	return r > 0 ? 0 : 1;
+}
+
 /* --- who ------------------------------------------------------------------- */
 
 static int parse_time(const char *s, int64_t *out)
@@ -826,7 +925,9 @@ static int who_main(int argc, char **argv)
 		db = conf.lease_db;
 	}
 	/* An operator's question never creates a store. */
-	r = access(db, R_OK) ? -errno : lease_store_open(db, 0, &s);
+	r = !lease_db_is_uri(db) && access(db, R_OK) ?
+		    -errno :
+		    lease_store_open(db, 0, &s);
 	if (r) {
 		fprintf(stderr, "who: Failed to open lease store %s: %s\n", db,
 			strerror(-r));
@@ -969,6 +1070,9 @@ static int set_up(struct daemon *d, const char *conf_path, const char *tmpl_dir,
 		     d->conf.lease_db, strerror(-r));
 		return 1;
 	}
+	r = gateway_of(d->store, &d->conf, d->conf.claim);
+	if (r)
+		return 1;
 	r = lease_store_prune_history(
 		d->store, now - (int64_t)d->conf.attribution_days * 86400);
 	if (r < 0) {
@@ -1082,6 +1186,14 @@ static void serve(struct daemon *d, struct syncer *y)
 				write_stats(d);
 			}
 		}
+		if (hup) {
+			hup = 0;
+			if (srv_parts_check(d->srv) < 0)
+				logp(LOG_ERR_,
+				     "Failed to read the parts owned");
+			commit(d, y);
+			sync_kick(d, y);
+		}
 		if (dump) {
 			dump = 0;
 			srv_log_counters(d->srv, "counters");
@@ -1146,6 +1258,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "who"))
 		return who_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "takeover"))
+		return takeover_main(argc - 1, argv + 1);
 
 	while ((c = getopt_long(argc, argv, "c:nh", opts, NULL)) != -1) {
 		switch (c) {
@@ -1200,6 +1314,7 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	signal(SIGUSR1, on_signal);
+	signal(SIGHUP, on_signal);
 	logp(LOG_INFO_, "serving DHCP on %s", d.conf.interface);
 	log_set_batched(1);
 

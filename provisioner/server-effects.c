@@ -68,6 +68,12 @@ static int fx_foreach(void *arg, lease_cb cb, void *cbarg)
 				   cbarg);
 }
 
+static int fx_parts(void *arg, uint8_t *owned, unsigned int max, int *changed)
+{
+	return lease_store_parts(((struct fx_default *)arg)->store, owned, max,
+				 changed);
+}
+
 static const struct model *fx_model(const struct fx_default *f,
 				    unsigned int model)
 {
@@ -308,6 +314,7 @@ int srv_effects_new(const struct prov_conf *c, const char *tmpl_dir,
 		.del = fx_del,
 		.get = fx_get,
 		.foreach = fx_foreach,
+		.parts = fx_parts,
 		.file_write = fx_file_write,
 		.file_remove = fx_file_remove,
 		.file_present = fx_file_present,

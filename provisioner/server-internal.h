@@ -85,6 +85,11 @@ struct srv {
 	int64_t wall_off;
 	struct srv_quarantined q[SRV_QUARANTINE_MAX];
 	int nq;
+	/* The parts of the pools this gateway owns (parts.c); nparts 0:
+	 * all of it, one gateway. */
+	uint8_t owned[CONF_MAX_PARTS];
+	unsigned int nparts;
+	int64_t parts_at; /* when they were last read */
 	int in_tx; /* a transaction is open in the store */
 	int broken; /* memory could not be rebuilt from the store */
 	/* Held ACKs, oldest first: a ring of SRV_PENDING_MAX. */
@@ -95,5 +100,9 @@ struct srv {
 	int64_t now; /* the time of the last call */
 	struct dhcp_msg msg; /* the message being handled */
 };
+
+/* parts.c: the allocator takes nothing outside the parts owned. */
+void srv_parts_fence(struct srv *s);
+int srv_parts_read(struct srv *s, int *changed);
 
 #endif /* NAPPT_PROV_SERVER_INTERNAL_H */

@@ -1021,6 +1021,7 @@ static void reload(struct srv *s)
 	s->n.reloads++;
 	lt_free(&s->lt);
 	alloc_clear(&s->alloc);
+	srv_parts_fence(s);
 	s->wild_slots = s->wild_lan = 0;
 	if (s->conf->gateway - s->conf->lan_net < s->conf->lan_size)
 		s->alloc.lan_used[s->conf->gateway - s->conf->lan_net] = 1;
@@ -1043,6 +1044,22 @@ static void reload(struct srv *s)
 		logp(LOG_WARN_, "%u leases reloaded from the store",
 		     s->lt.used);
 	}
+}
+
+int srv_parts_check(struct srv *s)
+{
+	int changed = 0, r;
+
+	if (s->broken || s->in_tx || !s->fx.parts)
+		return 0;
+	r = srv_parts_read(s, &changed);
+	if (r || !changed)
+		return r;
+	logp(LOG_NOTICE_,
+	     "the parts of the pool this gateway owns changed; reloading "
+	     "their leases");
+	reload(s);
+	return s->broken ? -ENOTRECOVERABLE : 1;
 }
 
 int srv_commit(struct srv *s, uint64_t *group)
@@ -1238,6 +1255,14 @@ void srv_tick(struct srv *s, int64_t now, int64_t wall)
 	/* Only what the store is told follows the wall clock: a step of it
 	 * moves the ends written from now on, never a timer in memory. */
 	s->wall_off = wall - now;
+	/* First, with no transaction open: a part lost stops allocating
+	 * (and its writes fail in the store anyway), a part taken over is
+	 * loaded. */
+	if (s->fx.parts && !s->in_tx && s->conf->parts_poll &&
+	    now - s->parts_at >= (int64_t)s->conf->parts_poll) {
+		s->parts_at = now;
+		srv_parts_check(s);
+	}
 	expire_leases(s, now);
 	expire_offers(s, now);
 	expire_quarantine(s, now);
@@ -1423,8 +1448,11 @@ int srv_new(const struct prov_conf *c, const char *tmpl_dir,
 	if (r)
 		goto fail;
 	r = pool_limits(s);
+	if (!r)
+		r = srv_parts_read(s, &i);
 	if (r)
 		goto fail;
+	srv_parts_fence(s);
 	/* Every stored lease, expired or not: load_cb decides how long
 	 * each lives on the monotonic clock. */
 	r = s->fx.foreach(s->fx.arg, load_cb, s);

@@ -58,8 +58,12 @@ struct srv_effects {
 	int (*renew)(void *arg, const struct lease *l);
 	int (*del)(void *arg, const uint8_t mac[6]);
 	int (*get)(void *arg, const uint8_t mac[6], struct lease *out);
-	/* Every stored lease, expired or not. */
+	/* Every stored lease, expired or not (of the parts we own). */
 	int (*foreach)(void *arg, lease_cb cb, void *cbarg);
+	/* Several gateways (lease_store_parts): owned[k] = 1 for the parts
+	 * of the pools this gateway owns; returns how many parts there
+	 * are.  NULL: one gateway, everything is ours. */
+	int (*parts)(void *arg, uint8_t *owned, unsigned int max, int *changed);
 	int (*file_write)(void *arg, const struct lease *l, unsigned int model);
 	void (*file_remove)(void *arg, const uint8_t mac[6],
 			    unsigned int model);
@@ -150,6 +154,16 @@ unsigned int srv_pending(const struct srv *s);
  * step of the wall clock neither expires nor revives a lease.
  */
 void srv_tick(struct srv *s, int64_t now, int64_t wall);
+
+/*
+ * Several gateways (lease-store.h, parts.c): read again which parts of
+ * the pools this gateway owns; if that changed (a takeover, ours or of
+ * ours), rebuild memory from the store: allocation only in the parts
+ * owned, their leases loaded and the maps reconciled with them.
+ * srv_tick() does it once a second; the daemon also on SIGHUP, so that
+ * a takeover is served at once.  Returns 1 if it changed, 0, or -errno.
+ */
+int srv_parts_check(struct srv *s);
 
 /* Counters in the Prometheus text format; the length, or -ENOSPC. */
 int srv_format_stats(const struct srv *s, char *buf, size_t cap);

@@ -21,6 +21,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <cmocka.h>
+#include <libpq-fe.h>
 
 #include "lease-store.h"
 #include "map-sync.h"
@@ -29,6 +30,42 @@
 #include "private-maps.h"
 
 static char dir[64], path[128];
+/* NAPPT_TEST_PG_URI set (tests/lib/pg.sh): the tests that do not look
+ * inside SQLite run against PostgreSQL instead, as gateway "test"
+ * owning the whole pool, and the PostgreSQL-only ones run too. */
+static const char *pg_uri;
+
+static const uint8_t all_parts[256] = { [0 ... 255] = 1 };
+
+static struct lease_gateway test_gw(const char *id, unsigned int nparts,
+				    const uint8_t *claim)
+{
+	/* 198.18.0.0 up to 203.0.113.255: every public address the tests
+	 * use; the LAN pool 100.64.0.0/10. */
+	return (struct lease_gateway){ .id = id,
+				       .pub_net = 0xc6120000,
+				       .pub_count = 0xcb007200 - 0xc6120000,
+				       .lan_net = 0x64400000,
+				       .lan_size = 1U << 22,
+				       .nparts = nparts,
+				       .claim = claim };
+}
+
+static int open_store(unsigned int flags, struct lease_store **s)
+{
+	struct lease_gateway g = test_gw("test", 1, all_parts);
+	int r;
+
+	if (!pg_uri)
+		return lease_store_open(path, flags, s);
+	r = lease_store_open(pg_uri, flags, s);
+	if (!r) {
+		r = lease_store_gateway(*s, &g);
+		if (r)
+			lease_store_close(*s);
+	}
+	return r;
+}
 
 static uint32_t ip(const char *s)
 {
@@ -60,6 +97,28 @@ static struct lease mk(uint8_t tag, const char *priv, const char *pub,
 	return l;
 }
 
+static void pg_exec(const char *uri, const char *q)
+{
+	PGconn *c = PQconnectdb(uri);
+	PGresult *res;
+
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	PQclear(PQexec(c, "SET client_min_messages = warning"));
+	res = PQexec(c, q);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+	    PQresultStatus(res) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", q, PQresultErrorMessage(res));
+	PQclear(res);
+	PQfinish(c);
+}
+
+/* Each PostgreSQL test starts from an empty database. */
+static int pg_setup(void **state)
+{
+	pg_exec(pg_uri, "DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+	return 0;
+}
+
 static int setup(void **state)
 {
 	snprintf(dir, sizeof(dir), "/tmp/lease-store.XXXXXX");
@@ -83,13 +142,13 @@ static void test_durable_across_reopen(void **state)
 	struct lease a = mk(1, "100.64.0.10", "203.0.113.1", 2048, 3071, 100),
 		     got;
 
-	assert_int_equal(lease_store_open(path, 0, &s), 0);
+	assert_int_equal(open_store(0, &s), 0);
 	assert_int_equal(lease_store_begin(s), 0);
 	assert_int_equal(lease_store_put(s, &a, 10), 0);
 	assert_int_equal(lease_store_commit(s), 0);
 	lease_store_close(s);
 
-	assert_int_equal(lease_store_open(path, 0, &s), 0);
+	assert_int_equal(open_store(0, &s), 0);
 	assert_int_equal(lease_store_get(s, a.mac, &got), 0);
 	assert_int_equal(got.priv_ip, a.priv_ip);
 	assert_int_equal(got.pub_ip, a.pub_ip);
@@ -111,7 +170,7 @@ static void test_overlap_refused(void **state)
 	struct lease b = mk(2, "100.64.0.11", "203.0.113.1", 3072, 5119, 100);
 	struct lease c = mk(3, "100.64.0.10", "203.0.113.2", 2048, 3071, 100);
 
-	assert_int_equal(lease_store_open(path, 0, &s), 0);
+	assert_int_equal(open_store(0, &s), 0);
 	assert_int_equal(lease_store_put(s, &a, 10), 0);
 	/* Invariant 1: no two live leases share a (public IP, port). */
 	assert_int_equal(lease_store_put(s, &b, 10), -EADDRINUSE);
@@ -148,7 +207,7 @@ static void test_expire_and_live(void **state)
 	struct lease_store *s;
 	int i, n = 0;
 
-	assert_int_equal(lease_store_open(path, 0, &s), 0);
+	assert_int_equal(open_store(0, &s), 0);
 	for (i = 0; i < 10; i++) {
 		char a[32];
 		struct lease l;
@@ -181,7 +240,7 @@ static void test_group_commit_and_rollback(void **state)
 	struct lease_store *s;
 	int i, n = 0;
 
-	assert_int_equal(lease_store_open(path, 0, &s), 0);
+	assert_int_equal(open_store(0, &s), 0);
 	/* One transaction, one fsync, for a whole burst of REQUESTs. */
 	assert_int_equal(lease_store_begin(s), 0);
 	assert_int_equal(lease_store_begin(s), -EINVAL);
@@ -223,7 +282,7 @@ static void test_renew(void **state)
 	struct lease a = mk(1, "100.64.0.10", "203.0.113.1", 2048, 3071, 100),
 		     got;
 
-	assert_int_equal(lease_store_open(path, 0, &s), 0);
+	assert_int_equal(open_store(0, &s), 0);
 	snprintf(a.client_id, sizeof(a.client_id), "01001b5400000001");
 	assert_int_equal(lease_store_put(s, &a, 10), 0);
 	a.expires = 900;
@@ -662,7 +721,7 @@ static void test_attribution(void **state)
 	struct who_got g = { 0 };
 	struct lease_store *s;
 
-	assert_int_equal(lease_store_open(path, LS_DEFER_SYNC, &s), 0);
+	assert_int_equal(open_store(LS_DEFER_SYNC, &s), 0);
 	assert_int_equal(lease_store_begin(s), 0);
 	assert_int_equal(lease_store_put(s, &a, 1000), 0);
 	assert_int_equal(lease_store_commit(s), 0);
@@ -701,7 +760,7 @@ static void test_attribution(void **state)
 
 	/* Across a restart, and expiry: b ran out at 9000 while the
 	 * provisioner was down; the start expires it. */
-	assert_int_equal(lease_store_open(path, LS_DEFER_SYNC, &s), 0);
+	assert_int_equal(open_store(LS_DEFER_SYNC, &s), 0);
 	assert_int_equal(who(s, "203.0.113.1", 2100, 6000), 1);
 	assert_int_equal(who(s, "203.0.113.1", 2100, 8000), 2);
 	assert_int_equal(lease_store_expire(s, 10000, NULL, NULL), 2);
@@ -841,8 +900,264 @@ static void test_startup_clean(void **state)
 	nappt_bpf__destroy(skel);
 }
 
+/* --- PostgreSQL: several gateways, fencing, the constraint ------------- */
+
+static struct lease_store *pg_gw(const char *id, unsigned int nparts,
+				 const uint8_t *claim)
+{
+	struct lease_gateway g = test_gw(id, nparts, claim);
+	struct lease_store *s;
+
+	assert_int_equal(lease_store_open(pg_uri, 0, &s), 0);
+	assert_int_equal(lease_store_gateway(s, &g), 0);
+	return s;
+}
+
+/*
+ * Ownership with fencing: a gateway writes only in the parts it owns;
+ * once another took them over (epoch + 1), every write of the former
+ * owner fails, renewals and releases included, while the new owner
+ * serves the leases as they were (the attribution interval stays open:
+ * no hole).  The pool 198.18.0.0..203.0.113.255 in 2 parts: part 0 from
+ * 198.18.0.0, part 1 ends with 203.0.113.0/24.
+ */
+static void test_pg_fencing(void **state)
+{
+	static const uint8_t p0[2] = { 1, 0 }, p1[2] = { 0, 1 };
+	struct lease a1 = mk(1, "100.64.0.10", "198.18.0.1", 2048, 3071, 9000);
+	struct lease a2 = mk(2, "100.95.0.11", "203.0.113.1", 2048, 3071, 9000);
+	struct lease b1 = mk(3, "100.95.0.12", "198.18.0.1", 2048, 3071, 9000);
+	struct lease_store *a = pg_gw("gw-a", 2, p0), *b = pg_gw("gw-b", 2, p1);
+	uint8_t owned[4] = { 0 };
+	struct who_got g = { 0 };
+	int changed = 0;
+
+	assert_int_equal(lease_store_parts(a, owned, 4, &changed), 2);
+	assert_int_equal(owned[0], 1);
+	assert_int_equal(owned[1], 0);
+	assert_int_equal(lease_store_put(a, &a1, 1000), 0);
+	/* Not a's part; and b may not write in a's part either. */
+	assert_int_equal(lease_store_put(a, &a2, 1000), -ESTALE);
+	assert_int_equal(lease_store_put(b, &b1, 1000), -ESTALE);
+	/* A gateway that joins later claims nothing owned: b's claim of
+	 * part 0 did not move a's phones. */
+	{
+		struct lease_store *c = pg_gw("gw-c", 2, all_parts);
+
+		assert_int_equal(lease_store_parts(c, owned, 4, &changed), 2);
+		assert_int_equal(owned[0] + owned[1], 0);
+		assert_int_equal(lease_store_put(c, &b1, 1000), -ESTALE);
+		lease_store_close(c);
+	}
+	/* b takes over a's part.  a has not read its parts again: it still
+	 * believes it owns part 0 (split brain), and the database refuses
+	 * every write of it there. */
+	assert_int_equal(lease_store_takeover(b, "gw-a", -1), 1);
+	assert_int_equal(lease_store_takeover(b, "gw-a", -1), 0);
+	a1.expires = 9500;
+	assert_int_equal(lease_store_renew(a, &a1), -ESTALE);
+	assert_int_equal(lease_store_del_at(a, a1.mac, 2000), -ESTALE);
+	a2 = mk(2, "100.64.0.11", "198.18.0.2", 2048, 3071, 9000);
+	assert_int_equal(lease_store_put(a, &a2, 1000), -ESTALE);
+	assert_int_equal(lease_store_expire(a, 99999, NULL, NULL), 0);
+	/* Read again, the parts say so. */
+	assert_int_equal(lease_store_parts(a, owned, 4, &changed), 2);
+	assert_int_equal(changed, 1);
+	assert_int_equal(owned[0], 0);
+	/* The new owner has a's phone as it was, and serves it. */
+	{
+		struct lease got;
+		int n = 0;
+
+		assert_int_equal(lease_store_foreach(b, 0, 0, count_cb, &n), 0);
+		assert_int_equal(n, 1);
+		assert_int_equal(lease_store_get(b, a1.mac, &got), 0);
+		assert_int_equal(got.pub_ip, a1.pub_ip);
+		assert_int_equal(got.port_first, 2048);
+	}
+	assert_int_equal(lease_store_renew(b, &a1), 0);
+	assert_int_equal(lease_store_who(b, ip("198.18.0.1"), 2100, 9400,
+					 who_cb, &g),
+			 1);
+	assert_int_equal(g.a.from, 1000);
+	assert_int_equal(g.a.open, 1);
+	assert_int_equal(g.a.until, 9500);
+	/* Invariant 1 across gateways: b cannot put another MAC there. */
+	assert_int_equal(lease_store_put(b, &b1, 1000), -EADDRINUSE);
+	b1.port_first = 3072;
+	b1.port_last = 4095;
+	assert_int_equal(lease_store_put(b, &b1, 1000), 0);
+	lease_store_close(a);
+	lease_store_close(b);
+}
+
+/*
+ * The fence holds within a transaction: a takeover waits for the
+ * owner's open transaction (its writes commit under the old epoch), and
+ * the owner's next write, after the takeover committed, is refused.
+ */
+static void test_pg_takeover_waits(void **state)
+{
+	static const uint8_t p0[2] = { 1, 0 }, p1[2] = { 0, 1 };
+	struct lease a1 = mk(1, "100.64.0.10", "198.18.0.1", 2048, 3071, 9000);
+	struct lease a2 = mk(2, "100.64.0.11", "198.18.0.1", 3072, 4095, 9000);
+	struct lease_store *a = pg_gw("gw-a", 2, p0), *b = pg_gw("gw-b", 2, p1);
+	int status, fds[2];
+	pid_t pid;
+	char c;
+
+	lease_store_close(b);
+	assert_int_equal(lease_store_begin(a), 0);
+	assert_int_equal(lease_store_put(a, &a1, 1000), 0);
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct lease_gateway g = test_gw("gw-b", 2, NULL);
+		struct lease_store *t;
+
+		close(fds[0]);
+		if (lease_store_open(pg_uri, 0, &t) ||
+		    lease_store_gateway(t, &g) ||
+		    lease_store_takeover(t, "gw-a", -1) != 1)
+			_exit(1);
+		if (write(fds[1], "t", 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	close(fds[1]);
+	/* The takeover cannot finish while a's transaction stands. */
+	usleep(300 * 1000);
+	assert_int_equal(waitpid(pid, &status, WNOHANG), 0);
+	assert_int_equal(lease_store_commit(a), 0);
+	assert_int_equal(read(fds[0], &c, 1), 1);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(fds[0]);
+	/* a still holds its old epoch: refused now. */
+	assert_int_equal(lease_store_begin(a), 0);
+	assert_int_equal(lease_store_put(a, &a2, 1100), -ESTALE);
+	assert_int_equal(lease_store_commit(a), 0);
+	lease_store_close(a);
+}
+
+/*
+ * The exclusion constraint itself, with two sessions writing rows
+ * directly at the same moment: the second insert of an overlapping
+ * range waits for the first transaction and fails when it commits.
+ */
+static void test_pg_constraint_concurrent(void **state)
+{
+	static const char row[] =
+		"INSERT INTO nappt_leases (mac, priv_addr, pub_addr, port_lo,"
+		" port_hi, expires, part) VALUES (decode('%s', 'hex'),"
+		" '%s', '198.18.0.7', %d, %d, 9000, 0)";
+	struct lease_store *s;
+	PGconn *c1, *c2;
+	PGresult *res;
+	char q[512];
+
+	assert_int_equal(open_store(0, &s), 0); /* the schema */
+	lease_store_close(s);
+	c1 = PQconnectdb(pg_uri);
+	c2 = PQconnectdb(pg_uri);
+	assert_int_equal(PQstatus(c1), CONNECTION_OK);
+	assert_int_equal(PQstatus(c2), CONNECTION_OK);
+	PQclear(PQexec(c1, "BEGIN"));
+	snprintf(q, sizeof(q), row, "001b54000001", "100.64.0.1", 2048, 3071);
+	res = PQexec(c1, q);
+	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	snprintf(q, sizeof(q), row, "001b54000002", "100.64.0.2", 3000, 4000);
+	assert_int_equal(PQsendQuery(c2, q), 1);
+	usleep(200 * 1000);
+	assert_int_equal(PQconsumeInput(c2), 1);
+	assert_int_equal(PQisBusy(c2), 1); /* waiting for c1 */
+	PQclear(PQexec(c1, "COMMIT"));
+	res = PQgetResult(c2);
+	assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
+	assert_string_equal(PQresultErrorField(res, PG_DIAG_SQLSTATE),
+			    "23P01"); /* exclusion_violation */
+	PQclear(res);
+	while ((res = PQgetResult(c2)))
+		PQclear(res);
+	/* Adjacent ranges are fine. */
+	snprintf(q, sizeof(q), row, "001b54000002", "100.64.0.2", 3072, 4095);
+	res = PQexec(c2, q);
+	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	PQfinish(c1);
+	PQfinish(c2);
+}
+
+/* An ACKed lease (its commit returned) survives kill -9 of the writer. */
+static void test_pg_kill9(void **state)
+{
+	struct lease a = mk(7, "100.64.0.17", "203.0.113.7", 2048, 3071, 999),
+		     got;
+	struct lease_store *s;
+	int fds[2], status;
+	char c = 0;
+	pid_t pid;
+
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		if (open_store(LS_DEFER_SYNC, &s) ||
+		    lease_store_sync_fd(s) != -1 || lease_store_begin(s) ||
+		    lease_store_put(s, &a, 10) || lease_store_commit(s) ||
+		    lease_store_sync(s))
+			_exit(1);
+		lease_store_begin(s);
+		if (write(fds[1], "s", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &c, 1), 1);
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	close(fds[0]);
+	assert_int_equal(open_store(0, &s), 0);
+	assert_int_equal(lease_store_get(s, a.mac, &got), 0);
+	assert_int_equal(got.expires, 999);
+	lease_store_close(s);
+}
+
+/* Writes need a gateway; a schema from a newer program is refused. */
+static void test_pg_schema(void **state)
+{
+	struct lease a = mk(7, "100.64.0.17", "203.0.113.7", 2048, 3071, 999);
+	struct lease_store *s = NULL;
+
+	assert_int_equal(lease_store_open(pg_uri, 0, &s), 0);
+	assert_int_equal(lease_store_put(s, &a, 10), -EPERM);
+	lease_store_close(s);
+	s = NULL;
+	pg_exec(pg_uri, "UPDATE nappt_schema SET version = 99");
+	assert_int_equal(lease_store_open(pg_uri, 0, &s), -EPROTO);
+	assert_null(s);
+}
+
 int main(void)
 {
+	const struct CMUnitTest pg_tests[] = {
+		cmocka_unit_test_setup(test_durable_across_reopen, pg_setup),
+		cmocka_unit_test_setup(test_overlap_refused, pg_setup),
+		cmocka_unit_test_setup(test_expire_and_live, pg_setup),
+		cmocka_unit_test_setup(test_group_commit_and_rollback,
+				       pg_setup),
+		cmocka_unit_test_setup(test_renew, pg_setup),
+		cmocka_unit_test_setup(test_attribution, pg_setup),
+		cmocka_unit_test_setup(test_pg_fencing, pg_setup),
+		cmocka_unit_test_setup(test_pg_takeover_waits, pg_setup),
+		cmocka_unit_test_setup(test_pg_constraint_concurrent, pg_setup),
+		cmocka_unit_test_setup(test_pg_kill9, pg_setup),
+		cmocka_unit_test_setup(test_pg_schema, pg_setup),
+	};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_durable_across_reopen),
 		cmocka_unit_test(test_overlap_refused),
@@ -859,6 +1174,10 @@ int main(void)
 		cmocka_unit_test(test_startup_clean),
 	};
 
+	pg_uri = getenv("NAPPT_TEST_PG_URI");
+	if (pg_uri)
+		return cmocka_run_group_tests_name("lease_store_pg", pg_tests,
+						   setup, teardown);
 	return cmocka_run_group_tests_name("lease_store", tests, setup,
 					   teardown);
 }
