@@ -16,11 +16,14 @@
 # must not answer DHCP; the database's fencing epoch stops it allocating
 # in any case).
 #
-# ENVFILE (default /etc/default/nappt-failover) sets either
+# ENVFILE (default /etc/default/nappt-failover) sets
+#   PROV=/usr/local/sbin/nappt-provisioner PROV_CONF=/etc/nappt/provisioner.conf
+#   PEER=GATEWAY_ID            the other gateway's gateway_id, whose parts
+#                              of the pool this one takes over on MASTER
+# and either
 #   PROV_UNIT=nappt-provisioner.service          (systemctl start/stop)
 # or, to run it directly (the tests):
-#   PROV=/usr/local/sbin/nappt-provisioner PROV_CONF=FILE PROV_ARGS=...
-#   PROV_PIDFILE=FILE PROV_LOG=FILE
+#   PROV_ARGS=... PROV_PIDFILE=FILE PROV_LOG=FILE
 # and NOTIFY_LOG=FILE (else stderr, i.e. keepalived's log).
 #
 # keepalived runs notify scripts without waiting for them and may run
@@ -29,8 +32,9 @@ set -u
 state=${1:-}
 envf=${2:-/etc/default/nappt-failover}
 PROV_UNIT=
-PROV=
-PROV_CONF=
+PROV=/usr/local/sbin/nappt-provisioner
+PROV_CONF=/etc/nappt/provisioner.conf
+PEER=
 PROV_ARGS=
 PROV_PIDFILE=
 PROV_LOG=/dev/null
@@ -50,12 +54,34 @@ prov_running() {
 	[ -s "$PROV_PIDFILE" ] && kill -0 "$(cat "$PROV_PIDFILE")" 2>/dev/null
 }
 
+# The peer's parts become ours with epoch + 1 in the lease database: from
+# that commit on, whatever the peer still runs (a split brain: VRRP
+# silent, the peer alive) writes and ACKs nothing in them.  Before the
+# provisioner starts, so that it loads their leases into this gateway's
+# maps at once; a provisioner already running reloads on SIGHUP.
+takeover() {
+	[ -n "$PEER" ] || return 0
+	"$PROV" takeover -c "$PROV_CONF" --from "$PEER" >>"${NOTIFY_LOG:-/dev/stderr}" 2>&1
+	case $? in
+	0) log "took over the parts of $PEER" ;;
+	1) log "$PEER owned no part" ;;
+	*) log "takeover from $PEER failed" ;;
+	esac
+}
+
 prov_start() {
 	if [ -n "$PROV_UNIT" ]; then
-		systemctl start "$PROV_UNIT"
+		if systemctl is-active -q "$PROV_UNIT"; then
+			systemctl kill -s HUP --kill-whom=main "$PROV_UNIT"
+		else
+			systemctl start "$PROV_UNIT"
+		fi
 		return
 	fi
-	prov_running && return 0
+	if prov_running; then
+		kill -HUP "$(cat "$PROV_PIDFILE")"
+		return 0
+	fi
 	# Its own session, so that stopping it reaches the parser and the
 	# map writer too (kill of the process group).
 	# shellcheck disable=SC2086
@@ -82,6 +108,7 @@ prov_stop() {
 log "state $state"
 case "$state" in
 MASTER)
+	takeover
 	prov_start
 	log "provisioner started"
 	;;

@@ -19,7 +19,12 @@
 # $T, and its notify script (etc/keepalived/nappt-notify.sh) starts the
 # provisioner on MASTER and stops it otherwise.
 #
-# Needs tests/lib/netns.sh, BUILD, SRC, T, BPFFS.  Sets GA, GB, INET.
+# The lease store is one PostgreSQL database (tests/lib/pg.sh, PG_URI)
+# with the pools in two parts: A claims part 0, B part 1, and B's notify
+# script takes A's over (epoch + 1) before B's provisioner starts.
+#
+# Needs tests/lib/netns.sh, tests/lib/pg.sh (started), BUILD, SRC, T,
+# BPFFS.  Sets GA, GB, INET.
 
 FO_PHONES=${FO_PHONES:-4}
 FO_ADVERT=${FO_ADVERT:-0.1}
@@ -48,16 +53,18 @@ fo_gateway_ns() {
 		--lan-gw 100.64.0.1 --mode native >/dev/null
 }
 
-# fo_conf G PRIO: provisioner and keepalived configuration of gateway G.
+# fo_conf G PRIO PART PEER: provisioner and keepalived configuration of
+# gateway G, which claims pool part PART of 2 (part 0: 203.0.113.0-7 and
+# 100.64.0.0/17; part 1 the rest) and takes over PEER's on MASTER.
 fo_conf() {
-	local g=$1 prio=$2 i
+	local g=$1 prio=$2 part=$3 peer=$4 i db=${PG_URI//&/\\&}
 	mkdir -p "$T/$g/phones"
 	sed -e "s|^interface = .*|interface = lan0|" \
-		-e "s|^gateway = .*|gateway = 100.64.0.1\nserver_id = 100.64.0.1|" \
+		-e "s|^gateway = .*|gateway = 100.64.0.1\nserver_id = 100.64.0.1\ngateway_id = $g\npool_parts = 2\nclaim = $part|" \
 		-e "s|^tftp_server = .*|tftp_server = 100.64.0.1|" \
 		-e "s|^pin_dir = .*|pin_dir = $BPFFS/$g|" \
 		-e "s|^phone_dir = .*|phone_dir = $T/$g/phones|" \
-		-e "s|^lease_db = .*|lease_db = ${FO_LEASE_DB:-$T/leases.db}|" \
+		-e "s|^lease_db = .*|lease_db = $db|" \
 		-e "s|^stats_file = .*|stats_file = $T/$g/stats.prom|" \
 		"$SRC/provisioner/provisioner.conf.example" >"$T/$g/prov.conf"
 	# What the notify script starts and stops (etc/keepalived/README).
@@ -67,6 +74,7 @@ PROV_CONF=$T/$g/prov.conf
 PROV_ARGS="--templates $SRC/provisioner/templates"
 PROV_PIDFILE=$T/$g/prov.pid
 PROV_LOG=$T/$g/prov.log
+PEER=$peer
 NOTIFY_LOG=$T/$g/notify.log
 EOF
 	{
@@ -167,8 +175,8 @@ fo_up() {
 		ip netns exec "$(ns_name "p$i")" ethtool -K eth0 tx off >/dev/null
 	done
 	install -m 0755 "$SRC/etc/keepalived/nappt-notify.sh" "$T/nappt-notify.sh"
-	fo_conf ga 150
-	fo_conf gb 100
+	fo_conf ga 150 0 gb
+	fo_conf gb 100 1 ga
 	cat >"$T/udhcpc.sh" <<'SCRIPT'
 #!/bin/sh
 # The phone: apply the lease (no default route), log what the server said.
@@ -231,7 +239,8 @@ fo_kill_a() {
 	local f
 	ip -n "$GA" link set lan0 down
 	ip -n "$GA" link set wan0 down
-	for f in ka-vrrp ka-chk ka ka-main; do
+	# The parent first: it would start a new VRRP child.
+	for f in ka-main ka ka-vrrp ka-chk; do
 		[ -s "$T/ga/$f.pid" ] && kill -9 "$(cat "$T/ga/$f.pid")" 2>/dev/null
 	done
 	# The provisioner runs in its own session (setsid): its group
@@ -246,10 +255,11 @@ fo_cleanup() {
 	local g
 	for g in ga gb; do
 		[ -s "$T/$g/prov.pid" ] && kill -9 -- "-$(cat "$T/$g/prov.pid")" 2>/dev/null
-		for f in ka-vrrp ka-chk ka; do
+		for f in ka ka-vrrp ka-chk; do
 			[ -s "$T/$g/$f.pid" ] && kill -9 "$(cat "$T/$g/$f.pid")" 2>/dev/null
 		done
 	done
 	ns_cleanup
+	pg_cleanup
 	rm -rf "$T"
 }

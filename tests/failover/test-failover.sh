@@ -22,6 +22,8 @@ BENCH=${2:-}
 SRC=$(realpath "$(dirname "$0")/../..")
 # shellcheck source=../lib/netns.sh
 . "$SRC/tests/lib/netns.sh"
+# shellcheck source=../lib/pg.sh
+. "$SRC/tests/lib/pg.sh"
 # shellcheck source=lib.sh
 . "$SRC/tests/failover/lib.sh"
 need_root
@@ -35,6 +37,7 @@ T=$(mktemp -d /run/nappt-fo.XXXXXX)
 trap fo_cleanup EXIT
 bpffs_setup || exit 1
 mkdir -p "$BPFFS/ga" "$BPFFS/gb"
+pg_start || { echo "PostgreSQL did not start"; echo "0 passed, 1 failed"; exit 1; }
 
 fail_setup() {
 	echo "FAIL - set-up: $*"
@@ -80,6 +83,13 @@ for i in $(seq "$FO_PHONES"); do
 	SPORT[$i]=$((FIRST[$i] + 100))
 done
 T_LEASED=$(date +%s)
+fo_hexmac() { fo_mac "$1" | tr -d ':'; }
+# The database before: who owns part 0 (A's), and each lease's end.
+PART0_BEFORE=$(pg_sql "SELECT owner || ' ' || epoch FROM nappt_parts WHERE part = 0")
+declare -A EXP0
+for i in $(seq "$FO_PHONES"); do
+	EXP0[$i]=$(pg_sql "SELECT expires FROM nappt_leases WHERE mac = decode('$(fo_hexmac "$i")', 'hex')")
+done
 
 ip netns exec "$INET" "$BUILD/nappt-udpstream" echo --port $FO_PORT \
 	--seconds 120 >"$T/echo.out" 2>&1 &
@@ -221,6 +231,24 @@ t_renew() {
 }
 check "renewals go to B (unicast to the moved server identifier), same address" t_renew
 
+# In the database: A's part is B's now with a higher epoch (A's writes
+# fenced), and B committed every renewal (a later end).
+t_db() {
+	local i e part0
+	part0=$(pg_sql "SELECT owner || ' ' || epoch FROM nappt_parts WHERE part = 0")
+	echo "part 0: before '$PART0_BEFORE', after '$part0'"
+	[ "${PART0_BEFORE%% *}" = ga ] && [ "${part0%% *}" = gb ] &&
+		[ "${part0##* }" -gt "${PART0_BEFORE##* }" ] || return 1
+	for i in $(seq "$FO_PHONES"); do
+		e=$(pg_sql "SELECT expires FROM nappt_leases WHERE mac = decode('$(fo_hexmac "$i")', 'hex')")
+		[ -n "$e" ] && [ -n "${EXP0[$i]}" ] && [ "$e" -gt "${EXP0[$i]}" ] || {
+			echo "phone $i: lease ends ${EXP0[$i]:-?} before, ${e:-?} after the renewal"
+			return 1
+		}
+	done
+}
+check "the database: A's part owned by B at a new epoch, B stored every renewal" t_db
+
 t_a_down() {
 	local f
 	for f in ka-vrrp ka prov; do
@@ -249,6 +277,29 @@ t_history() {
 	done
 }
 check "the attribution history names each phone before, at and after the failover" t_history
+
+# No hole: each phone's intervals for its range, in order, each starting
+# no later than the previous one ended, from its lease to after the
+# renewal.
+t_no_hole() {
+	local i rows
+	for i in $(seq "$FO_PHONES"); do
+		# An open interval ends when its lease does (as who reads it).
+		rows=$(pg_sql "SELECT a.t_from, CASE WHEN a.open THEN
+			coalesce(l.expires, a.t_until) ELSE a.t_until END, a.gateway
+			FROM nappt_attribution a LEFT JOIN nappt_leases l
+			ON l.mac = a.mac AND l.hist = a.id
+			WHERE a.mac = decode('$(fo_hexmac "$i")', 'hex') AND a.pub_addr = '${PUB[$i]}'
+			AND a.port_lo = ${FIRST[$i]} ORDER BY a.t_from")
+		echo "phone $i: $(tr '\n' ' ' <<<"$rows")"
+		awk -F'|' -v lo="$T_LEASED" -v now="$(date +%s)" '
+			NR == 1 && $1 > lo { bad = 1 }
+			NR > 1 && $1 > until { bad = 1 }
+			{ if ($2 > until) until = $2 }
+			END { exit bad || NR == 0 || until < now }' <<<"$rows" || return 1
+	done
+}
+check "the attribution history has no hole for any phone across the failover" t_no_hole
 
 if [ "$BENCH" = "--bench" ]; then
 	echo "RESULT failover phones=$FO_PHONES gap_ms=$GAP_MS lost_packets=$LOST phones_kept=$KEPT detect_ms=${DETECT_MS:-} pps_per_phone=$FO_PPS advert_int=$FO_ADVERT"
