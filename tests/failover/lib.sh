@@ -29,6 +29,11 @@
 FO_PHONES=${FO_PHONES:-4}
 FO_ADVERT=${FO_ADVERT:-0.1}
 FO_PORT=7000
+# FO_BULK more leases through A before the failover (perfdhcp relayed from
+# the LAN), so that B's takeover loads that many; smaller slots so that
+# part 0 (8 public addresses) holds them.
+FO_BULK=${FO_BULK:-0}
+FO_SLOT_SIZE=${FO_SLOT_SIZE:-1024}
 CISCO_VC='Cisco Systems, Inc. IP Phone CP-7940G'
 
 fo_mac() { printf '00:1b:54:00:00:%02x' "$1"; }
@@ -50,7 +55,7 @@ fo_gateway_ns() {
 	# address; only the MASTER's kernel owns the addresses (ARP).
 	nsx "$g" "$BUILD/nappt" --pin-dir "$BPFFS/$g" attach --lan lan0 \
 		--wan wan0 --lan-pool 100.64.0.0/16 --pub-pool 203.0.113.0/28 \
-		--lan-gw 100.64.0.1 --mode native >/dev/null
+		--lan-gw 100.64.0.1 --slot-size "$FO_SLOT_SIZE" --mode native >/dev/null
 }
 
 # fo_conf G PRIO PART PEER: provisioner and keepalived configuration of
@@ -66,6 +71,8 @@ fo_conf() {
 		-e "s|^phone_dir = .*|phone_dir = $T/$g/phones|" \
 		-e "s|^lease_db = .*|lease_db = $db|" \
 		-e "s|^stats_file = .*|stats_file = $T/$g/stats.prom|" \
+		-e "s|^slot_size = .*|slot_size = $FO_SLOT_SIZE|" \
+		-e "s|^new_lease_rate = .*|new_lease_rate = $([ "$FO_BULK" -gt 0 ] && echo 0 || echo 50)|" \
 		"$SRC/provisioner/provisioner.conf.example" >"$T/$g/prov.conf"
 	# What the notify script starts and stops (etc/keepalived/README).
 	cat >"$T/$g/notify.env" <<EOF
@@ -222,6 +229,24 @@ fo_phones_dhcp() {
 			return 1
 		}
 	done
+}
+
+# fo_bulk N: N more leases through A, perfdhcp relaying from a LAN host
+# at 100.64.255.200 (part 1's half of the LAN pool: no phone there).
+fo_bulk() {
+	local n=$1 vc got
+	[ "$n" -gt 0 ] || return 0
+	vc=$(printf '%s' "$CISCO_VC" | od -An -tx1 | tr -d ' \n')00
+	ns_add bulk >/dev/null || return 1
+	veth bulk:eth0 sw:bulk || return 1
+	ip -n "$(ns_name sw)" link set bulk master br0
+	ip -n "$(ns_name bulk)" addr add 100.64.255.200/16 dev eth0
+	ip netns exec "$(ns_name bulk)" timeout 120 perfdhcp -4 -l eth0 -r "${FO_BULK_RATE:-100}" \
+		-R "$n" -n "$n" -p 60 -b mac=00:1b:54:40:00:00 -o "60,$vc" \
+		100.64.0.1 >"$T/bulk.out" 2>&1
+	got=$(nsx ga "$BUILD/nappt" --pin-dir "$BPFFS/ga" phone list | wc -l)
+	echo "bulk: $got mappings on A" >&2
+	[ "$got" -ge $((n * 9 / 10)) ] || { tail -20 "$T/bulk.out"; return 1; }
 }
 
 # fo_phone_map G I: "PRIV PUB FIRST LAST" of phone I in G's data plane.
