@@ -24,7 +24,8 @@
 #   PROV_UNIT=nappt-provisioner.service          (systemctl start/stop)
 # or, to run it directly (the tests):
 #   PROV_ARGS=... PROV_PIDFILE=FILE PROV_LOG=FILE
-# and NOTIFY_LOG=FILE (else stderr, i.e. keepalived's log).
+# and NOTIFY_LOG=FILE (else stderr, i.e. keepalived's log), NOTIFY_LOCK=FILE
+# (default /run/nappt-notify.lock).
 #
 # keepalived runs notify scripts without waiting for them and may run
 # the next one while this one runs, so each step is idempotent.
@@ -39,6 +40,7 @@ PROV_ARGS=
 PROV_PIDFILE=
 PROV_LOG=/dev/null
 NOTIFY_LOG=
+NOTIFY_LOCK=
 # shellcheck disable=SC1090
 . "$envf" || exit 1
 
@@ -84,8 +86,9 @@ prov_start() {
 	fi
 	# Its own session, so that stopping it reaches the parser and the
 	# map writer too (kill of the process group).
+	# Not with the lock (fd 9): it would hold it for its whole life.
 	# shellcheck disable=SC2086
-	setsid "$PROV" -c "$PROV_CONF" $PROV_ARGS </dev/null >>"$PROV_LOG" 2>&1 &
+	setsid "$PROV" -c "$PROV_CONF" $PROV_ARGS </dev/null >>"$PROV_LOG" 2>&1 9>&- &
 	echo $! >"$PROV_PIDFILE"
 }
 
@@ -104,6 +107,12 @@ prov_stop() {
 	kill -KILL -- "-$pid" 2>/dev/null
 	rm -f "$PROV_PIDFILE"
 }
+
+# keepalived may run the next script while this one runs (a MASTER
+# whose takeover waits for the database, then BACKUP): one at a time, in
+# the order they started, or a stop could pass a start and leave a
+# provisioner answering DHCP on a BACKUP.
+exec 9>>"${NOTIFY_LOCK:-/run/nappt-notify.lock}" && flock 9 || log "no lock: running unserialised"
 
 log "state $state"
 case "$state" in

@@ -83,6 +83,7 @@ PROV_PIDFILE=$T/$g/prov.pid
 PROV_LOG=$T/$g/prov.log
 PEER=$peer
 NOTIFY_LOG=$T/$g/notify.log
+NOTIFY_LOCK=$T/$g/notify.lock
 EOF
 	{
 		cat <<EOF

@@ -113,6 +113,31 @@ for i in $(seq "$FO_PHONES"); do
 	ns_track $!
 done
 sleep "$FO_KILL_AT"
+# fo_stat G NAME: a data-plane counter of gateway G.
+fo_stat() {
+	nsx "$1" "$BUILD/nappt" --pin-dir "$BPFFS/$1" stats 2>/dev/null |
+		awk -v n="$2" '$1 == n { print $2 }'
+}
+# While A is MASTER (the streams have run FO_KILL_AT s through it), B's
+# data plane is attached with the whole public pool but no frame reaches it: it has translated nothing, and the
+# internet host's neighbour entries for the public addresses are A's.
+t_b_idle() {
+	local i out in mac_a
+	out=$(fo_stat gb out_xlate)
+	in=$(fo_stat gb in_xlate)
+	echo "B: out_xlate=${out:-?} in_xlate=${in:-?}"
+	[ "${out:-1}" -eq 0 ] && [ "${in:-1}" -eq 0 ] || return 1
+	mac_a=$(ip -n "$GA" link show wan0 | awk '/link\/ether/ { print $2 }')
+	for i in $(seq "$FO_PHONES"); do
+		ip -n "$INET" neigh show "${PUB[$i]}" | grep -q "lladdr $mac_a " || {
+			ip -n "$INET" neigh show "${PUB[$i]}"
+			echo "A's wan0 is $mac_a"
+			return 1
+		}
+	done
+}
+check "while A is MASTER, B's data plane translates nothing and the public addresses resolve to A" t_b_idle
+
 # When B's maps hold as many leases as A's did (all of them taken over),
 # and when B's provisioner serves (after the maps, its memory and the
 # phones' config files).
@@ -226,6 +251,15 @@ t_kept_maps() {
 	[ "$KEPT" -eq "$FO_PHONES" ]
 }
 check "B's maps hold every phone's lease as A had it, private addresses kept" t_kept_maps
+
+t_b_forwards() {
+	local out in
+	out=$(fo_stat gb out_xlate)
+	in=$(fo_stat gb in_xlate)
+	echo "B: out_xlate=${out:-?} in_xlate=${in:-?}"
+	[ "${out:-0}" -gt $((FO_PHONES * FO_PPS)) ] && [ "${in:-0}" -gt $((FO_PHONES * FO_PPS)) ]
+}
+check "B's data plane translated the phones' traffic both ways after the failover" t_b_forwards
 
 # RENEWING (RFC 2131 4.4.5): udhcpc unicasts its REQUEST to the server
 # identifier, which moved with the VIP; B must answer it with the same
