@@ -161,6 +161,11 @@ measure() {
 
 nsx srv "$BUILD/nappt" --pin-dir "$BPFFS/nappt" attach --lan eth0 --wan wan0 \
 	--lan-pool 100.64.0.0/14 --pub-pool 198.18.0.0/20 >/dev/null || exit 1
+# PG_ONLY=1: only the PostgreSQL comparison (issue 14).
+if [ -n "${PG_ONLY:-}" ]; then
+	. "$SRC/bench/bench-dhcp-pg.sh"
+	exit 0
+fi
 ours_conf
 start_ours || exit 1
 read -r OURS_FREE OURS_FREE_CPU OURS_RATE OURS_CPU <<<"$(measure ours $OURS)"
@@ -224,3 +229,6 @@ RSS_MB=$(awk -v k="${RSS_KB:-0}" 'BEGIN { printf "%.1f", k / 1024 }')
 # limits); free_*: without a budget, where perfdhcp may be the limit;
 # cpu_ratio: Kea's CPU per exchange over ours, in the budgeted runs.
 echo "RESULT dhcp ours=${OURS_RATE:-0} kea=${KEA_RATE:-0} ratio=$(ratio "$OURS_RATE" "$KEA_RATE") rss_mb_100k=$RSS_MB cpu_limit_pct=$CPU_LIMIT kea_mode=$KEA_MODE free_ours=${OURS_FREE:-0} free_kea=${KEA_FREE:-0} free_ratio=$(ratio "$OURS_FREE" "$KEA_FREE") ours_cpu_us=${OURS_CPU:-0} kea_cpu_us=${KEA_CPU:-0} cpu_ratio=$(ratio "$KEA_CPU" "$OURS_CPU")"
+
+# Both servers on PostgreSQL (issue 14): RESULT dhcp_pg.
+. "$SRC/bench/bench-dhcp-pg.sh"

@@ -679,6 +679,8 @@ static void usage(void)
 	       "[--templates DIR]\n"
 	       "       nappt-provisioner who [-c FILE | --db FILE] ADDRESS "
 	       "PORT [TIME]\n"
+	       "       nappt-provisioner takeover [-c FILE] --from GATEWAY | "
+	       "--part K\n"
 	       "\n"
 	       "DHCP server for IP phones: validates each phone (MAC, then "
 	       "vendor class),\n"
@@ -708,8 +710,15 @@ static void usage(void)
 	       "2026-12-07T05:00:00Z)?\n"
 	       "Exit 0 and one line per holder, or 1 if nobody held it.\n"
 	       "\n"
+	       "takeover (lease_db on PostgreSQL): this gateway becomes the "
+	       "owner of the parts\n"
+	       "of the pool GATEWAY owns (or of part K), epoch + 1; its "
+	       "daemon loads their\n"
+	       "leases on SIGHUP (or within parts_poll seconds).\n"
+	       "\n"
 	       "Signals: TERM/INT stop (held ACKs are synced and sent "
-	       "first), USR1 logs the counters.\n");
+	       "first), USR1 logs the counters,\n"
+	       "HUP reads the parts owned again.\n");
 }
 
 /* --- several gateways ------------------------------------------------------ */

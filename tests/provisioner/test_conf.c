@@ -138,6 +138,18 @@ static void test_bad_files(void **state)
 		  "t.conf:7: lan_range: want 'FIRST - LAST'", 1 },
 		{ HEAD MODEL "lan_range = 100.65.0.2 - 100.65.0.9\n",
 		  "t.conf: [model m] lan_range is outside lan_pool", 1 },
+		/* Issue 14: several gateways. */
+		{ HEAD "claim = 0,3-1\n" MODEL,
+		  "t.conf:5: claim: want all, none or parts", 1 },
+		{ HEAD "claim = 256\n" MODEL, "t.conf:5: claim: want all", 1 },
+		{ HEAD "gateway_id = gw a\n" MODEL,
+		  "t.conf:5: gateway_id: want letters", 1 },
+		{ HEAD "pool_parts = 0\n" MODEL, "t.conf:5: pool_parts: want",
+		  1 },
+		{ HEAD "pool_parts = 200\n" MODEL,
+		  "t.conf: pool_parts: 200 parts of", 1 },
+		{ HEAD "parts_poll = x\n" MODEL, "t.conf:5: parts_poll: want",
+		  1 },
 	};
 	size_t i;
 

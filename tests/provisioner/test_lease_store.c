@@ -1127,6 +1127,28 @@ static void test_pg_kill9(void **state)
 	lease_store_close(s);
 }
 
+/* An expired lease in the way of a new one goes (the constraint holds
+ * every row, live or not), its interval closed at its expiry. */
+static void test_pg_expired_makes_room(void **state)
+{
+	struct lease a = mk(1, "100.64.0.10", "203.0.113.1", 2048, 3071, 100);
+	struct lease b = mk(2, "100.64.0.10", "203.0.113.1", 3000, 3071, 900);
+	struct who_got g = { 0 };
+	struct lease_store *s;
+
+	assert_int_equal(open_store(0, &s), 0);
+	assert_int_equal(lease_store_put(s, &a, 10), 0);
+	assert_int_equal(lease_store_put(s, &b, 50), -EADDRINUSE);
+	assert_int_equal(lease_store_put(s, &b, 150), 0);
+	assert_int_equal(lease_store_get(s, a.mac, &a), -ENOENT);
+	assert_int_equal(
+		lease_store_who(s, ip("203.0.113.1"), 3050, 99, who_cb, &g), 1);
+	assert_int_equal(g.a.mac[5], 1);
+	assert_int_equal(g.a.until, 100);
+	assert_int_equal(g.a.open, 0);
+	lease_store_close(s);
+}
+
 /* Writes need a gateway; a schema from a newer program is refused. */
 static void test_pg_schema(void **state)
 {
@@ -1156,6 +1178,7 @@ int main(void)
 		cmocka_unit_test_setup(test_pg_takeover_waits, pg_setup),
 		cmocka_unit_test_setup(test_pg_constraint_concurrent, pg_setup),
 		cmocka_unit_test_setup(test_pg_kill9, pg_setup),
+		cmocka_unit_test_setup(test_pg_expired_makes_room, pg_setup),
 		cmocka_unit_test_setup(test_pg_schema, pg_setup),
 	};
 	const struct CMUnitTest tests[] = {
