@@ -112,7 +112,13 @@ prov_stop() {
 # whose takeover waits for the database, then BACKUP): one at a time, in
 # the order they started, or a stop could pass a start and leave a
 # provisioner answering DHCP on a BACKUP.
-exec 9>>"${NOTIFY_LOCK:-/run/nappt-notify.lock}" && flock 9 || log "no lock: running unserialised"
+lock=${NOTIFY_LOCK:-/run/nappt-notify.lock}
+if touch "$lock" 2>/dev/null; then
+	exec 9>>"$lock"
+	flock 9
+else
+	log "no lock $lock: running unserialised"
+fi
 
 log "state $state"
 case "$state" in
