@@ -265,9 +265,18 @@ check "B's data plane translated the phones' traffic both ways after the failove
 # identifier, which moved with the VIP; B must answer it with the same
 # lease.
 t_renew() {
-	local i j before
+	local i j before cap
 	for i in $(seq "$FO_PHONES"); do
 		before=$(grep -c '^renew' "$T/p$i.events" 2>/dev/null)
+		# The REQUEST and its ACK on the phone's wire: unicast both
+		# ways between the phone and the server identifier.
+		ip netns exec "$(ns_name "p$i")" timeout 8 tcpdump -i eth0 -n -l \
+			-c 2 'udp port 67' >"$T/p$i.renew.cap" 2>"$T/p$i.renew.err" &
+		cap=$!
+		for j in $(seq 50); do
+			grep -q listening "$T/p$i.renew.err" 2>/dev/null && break
+			sleep 0.1
+		done
 		kill -USR1 "$(cat "$T/p$i.udhcpc.pid")"
 		for j in $(seq 50); do
 			[ "$(grep -c '^renew' "$T/p$i.events")" -gt "$before" ] && break
@@ -277,6 +286,13 @@ t_renew() {
 			grep -q "ip=${PRIV[$i]} serverid=100.64.0.1 " || {
 			echo "phone $i:"
 			cat "$T/p$i.events"
+			return 1
+		}
+		wait "$cap"
+		grep -q "^.* IP ${PRIV[$i]}\.68 > 100\.64\.0\.1\.67: " "$T/p$i.renew.cap" &&
+			grep -q "^.* IP 100\.64\.0\.1\.67 > ${PRIV[$i]}\.68: " "$T/p$i.renew.cap" || {
+			echo "phone $i: not a unicast exchange with 100.64.0.1:"
+			cat "$T/p$i.renew.cap"
 			return 1
 		}
 		grep -q "lease renew mac=$(fo_mac "$i")" "$T/gb/prov.log" || {
@@ -293,7 +309,7 @@ t_renew() {
 		}
 	done
 }
-check "renewals go to B (unicast to the moved server identifier), same address" t_renew
+check "renewals go to B (unicast to and from the moved server identifier), same address" t_renew
 
 # In the database: A's part is B's now with a higher epoch (A's writes
 # fenced), and B committed every renewal (a later end).
