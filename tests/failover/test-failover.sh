@@ -166,7 +166,7 @@ for i in $(seq "$FO_PHONES"); do
 	line=$(cat "$T/s$i.out")
 	echo "     phone $i (${PRIV[$i]} -> ${PUB[$i]}:${SPORT[$i]}): $line"
 	g=$(sed -n 's/.*max_gap_ms=\([0-9.]*\).*/\1/p' <<<"$line")
-	l=$(sed -n 's/.*lost=\([0-9]*\).*/\1/p' <<<"$line")
+	l=$(sed -n 's/.* lost=\([0-9]*\) .*/\1/p' <<<"$line")
 	[ -n "$g" ] || g=999999
 	[ -n "$l" ] || l=999999
 	GAP_MS=$(awk -v a="$GAP_MS" -v b="$g" 'BEGIN { print (b > a) ? b : a }')

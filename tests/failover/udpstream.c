@@ -18,7 +18,8 @@
  *	"sent= received= lost= dup= max_gap_ms= gap_lost=": max_gap_ms is
  *	the longest time between two consecutive echoes received (the
  *	interruption a call would hear), gap_lost the datagrams sent in it
- *	that never came back.
+ *	that never came back.  A stream that never comes back counts from
+ *	its last echo to its last datagram.
  *
  * Every datagram carries (magic, id, seq, send time); a forged or stray
  * one is ignored by the sender.  Bounded: at most 2^22 datagrams per run.
@@ -174,6 +175,7 @@ static int run_send(uint32_t dst, uint16_t port, uint16_t sport, uint32_t id,
 				  .sin_addr.s_addr = dst };
 	uint64_t interval = 1000000000ull / pps, start, next, stop_tx, stop_rx;
 	uint64_t total = (uint64_t)pps * seconds, lost_in_gap = 0, i;
+	uint64_t last_tx_ns = 0;
 	struct send_stats st = { 0 };
 	int fd;
 
@@ -222,6 +224,7 @@ static int run_send(uint32_t dst, uint16_t port, uint16_t sport, uint32_t id,
 				break;
 			}
 			st.sent++;
+			last_tx_ns = t;
 			next += interval;
 		}
 		while ((n = recv(fd, &m, sizeof(m), 0)) > 0)
@@ -235,6 +238,15 @@ static int run_send(uint32_t dst, uint16_t port, uint16_t sport, uint32_t id,
 		to_wait.tv_sec = (time_t)((next - t) / 1000000000ull);
 		to_wait.tv_nsec = (long)((next - t) % 1000000000ull);
 		ppoll(&pfd, 1, &to_wait, NULL);
+	}
+	/* A stream that never came back: the outage ran from the last echo
+	 * to the last datagram sent, whose echoes are all missing. */
+	if (st.last_rx_ns && last_tx_ns > st.last_rx_ns &&
+	    last_tx_ns - st.last_rx_ns > st.max_gap_ns &&
+	    st.last_rx_seq + 1 < st.sent) {
+		st.max_gap_ns = last_tx_ns - st.last_rx_ns;
+		st.gap_from_seq = st.last_rx_seq;
+		st.gap_to_seq = (uint32_t)st.sent;
 	}
 	for (i = st.gap_from_seq + 1; st.max_gap_ns && i < st.gap_to_seq; i++)
 		lost_in_gap += !st.got[i];
