@@ -25,7 +25,17 @@
 # or, to run it directly (the tests):
 #   PROV_ARGS=... PROV_PIDFILE=FILE PROV_LOG=FILE
 # and NOTIFY_LOG=FILE (else stderr, i.e. keepalived's log), NOTIFY_LOCK=FILE
-# (default /run/nappt-notify.lock).
+# (default /run/nappt-notify.lock), NAPPT="nappt --pin-dir DIR" (default
+# nappt), EMPTY_PIDFILE=FILE (default /run/nappt-notify-empty.pid).
+#
+# Anything but MASTER also empties this gateway's maps (in the
+# background): a gateway without the addresses gets no frame addressed to
+# it, but a switch floods a frame whose destination it forgot (ageing, or
+# a MAC flood from an attacker on the segment), and a data plane still
+# holding leases that have since moved or ended would translate it: a
+# duplicate, or a phone's inbound traffic delivered to whoever held its
+# range before.  MASTER stops the emptying first; its provisioner then
+# maps every lease it owns again.
 #
 # keepalived runs notify scripts without waiting for them and may run
 # the next one while this one runs, so each step is idempotent.
@@ -41,6 +51,8 @@ PROV_PIDFILE=
 PROV_LOG=/dev/null
 NOTIFY_LOG=
 NOTIFY_LOCK=
+NAPPT=nappt
+EMPTY_PIDFILE=/run/nappt-notify-empty.pid
 # shellcheck disable=SC1090
 . "$envf" || exit 1
 
@@ -108,6 +120,26 @@ prov_stop() {
 	rm -f "$PROV_PIDFILE"
 }
 
+maps_empty() {
+	# Its own session, without the lock: MASTER may have to stop it.
+	# shellcheck disable=SC2016
+	setsid sh -c '$1 phone list 2>/dev/null | while read -r priv _; do
+		$1 phone del "$priv" >/dev/null 2>&1
+	done' sh "$NAPPT" </dev/null >/dev/null 2>&1 9>&- &
+	echo $! >"$EMPTY_PIDFILE"
+}
+
+maps_empty_stop() {
+	[ -s "$EMPTY_PIDFILE" ] || return 0
+	pid=$(cat "$EMPTY_PIDFILE")
+	kill -KILL -- "-$pid" 2>/dev/null
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	rm -f "$EMPTY_PIDFILE"
+}
+
 # keepalived may run the next script while this one runs (a MASTER
 # whose takeover waits for the database, then BACKUP): one at a time, in
 # the order they started, or a stop could pass a start and leave a
@@ -123,13 +155,15 @@ fi
 log "state $state"
 case "$state" in
 MASTER)
+	maps_empty_stop
 	takeover
 	prov_start
 	log "provisioner started"
 	;;
 BACKUP | FAULT | STOP)
 	prov_stop
-	log "provisioner stopped"
+	maps_empty
+	log "provisioner stopped, maps being emptied"
 	;;
 *)
 	log "unknown state '$state'"

@@ -84,6 +84,8 @@ PROV_LOG=$T/$g/prov.log
 PEER=$peer
 NOTIFY_LOG=$T/$g/notify.log
 NOTIFY_LOCK=$T/$g/notify.lock
+NAPPT="$BUILD/nappt --pin-dir $BPFFS/$g"
+EMPTY_PIDFILE=$T/$g/empty.pid
 EOF
 	{
 		cat <<EOF
@@ -281,6 +283,7 @@ fo_cleanup() {
 	local g
 	for g in ga gb; do
 		[ -s "$T/$g/prov.pid" ] && kill -9 -- "-$(cat "$T/$g/prov.pid")" 2>/dev/null
+		[ -s "$T/$g/empty.pid" ] && kill -9 -- "-$(cat "$T/$g/empty.pid")" 2>/dev/null
 		for f in ka ka-vrrp ka-chk; do
 			[ -s "$T/$g/$f.pid" ] && kill -9 "$(cat "$T/$g/$f.pid")" 2>/dev/null
 		done

@@ -381,6 +381,27 @@ t_no_hole() {
 }
 check "the attribution history has no hole for any phone across the failover" t_no_hole
 
+# B loses its WAN: keepalived's track_interface puts it in FAULT; with A
+# dead nobody takes over, but B must give up the addresses, stop
+# answering DHCP and empty its maps (a switch flooding a frame to it
+# would otherwise have it translated with leases nobody maintains).
+t_fault_empties() {
+	local i n
+	ip -n "$GB" link set wan0 down
+	for i in $(seq 100); do
+		n=$(nsx gb "$BUILD/nappt" --pin-dir "$BPFFS/gb" phone list 2>/dev/null | wc -l)
+		[ "$n" -eq 0 ] && ! [ -s "$T/gb/prov.pid" ] && break
+		sleep 0.1
+	done
+	tail -3 "$T/gb/notify.log"
+	echo "B's maps: $n mappings"
+	[ "$n" -eq 0 ] || return 1
+	! [ -s "$T/gb/prov.pid" ] || { echo "B's provisioner still runs"; return 1; }
+	! ip -n "$GB" -4 addr show dev lan0 | grep -q ' 100.64.0.1/16' ||
+		{ echo "B kept the LAN VIP"; return 1; }
+}
+check "a gateway whose WAN fails (FAULT) gives up the addresses, stops its provisioner, empties its maps" t_fault_empties
+
 if [ "$BENCH" = "--bench" ]; then
 	echo "RESULT failover phones=$FO_PHONES gap_ms=$GAP_MS lost_packets=$LOST phones_kept=$KEPT detect_ms=${DETECT_MS:-} takeover_ms=${LOAD_MS:-} serving_ms=${SERVE_MS:-} leases=$N_A pps_per_phone=$FO_PPS advert_int=$FO_ADVERT"
 fi
