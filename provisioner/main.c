@@ -938,7 +938,9 @@ static int who_main(int argc, char **argv)
 		    -errno :
 		    lease_store_open(db, 0, &s);
 	if (r) {
-		fprintf(stderr, "who: Failed to open lease store %s: %s\n", db,
+		/* A URI may hold a password: never printed. */
+		fprintf(stderr, "who: Failed to open lease store %s: %s\n",
+			lease_db_is_uri(db) ? "(PostgreSQL)" : db,
 			strerror(-r));
 		return 2;
 	}
@@ -1076,7 +1078,9 @@ static int set_up(struct daemon *d, const char *conf_path, const char *tmpl_dir,
 	r = lease_store_open(d->conf.lease_db, LS_DEFER_SYNC, &d->store);
 	if (r) {
 		logp(LOG_ERR_, "Failed to open lease store %s: %s",
-		     d->conf.lease_db, strerror(-r));
+		     lease_db_is_uri(d->conf.lease_db) ? "(PostgreSQL)" :
+							 d->conf.lease_db,
+		     strerror(-r));
 		return 1;
 	}
 	r = gateway_of(d->store, &d->conf, d->conf.claim);

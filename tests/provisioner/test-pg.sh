@@ -6,7 +6,8 @@
 # stored), two provisioners on one database allocating for 2,000 phones
 # at once (no two ranges overlap, by SQL and by the constraint), and a
 # split brain (a gateway that lost its part but does not know it ACKs
-# nothing, so no (address, port) goes to two phones).
+# nothing, so no (address, port) goes to two phones), and a takeover by a
+# standby with the data plane attached (its maps get the part's phones).
 set -u
 BUILD=$(realpath "${1:-build}")
 SRC=$(realpath "$(dirname "$0")/../..")
@@ -209,6 +210,18 @@ t_two() {
 check "two provisioners, one database, 2,000 phones at once: no overlapping ranges (SQL)" t_two
 check "the exclusion constraint refuses an overlapping range" constraint_holds
 
+# Attribution on PostgreSQL: who held a stored lease's address and port.
+t_who() {
+	local row mac pub port out
+	row=$(PG_URI_SQL=$DB pg_sql "SELECT encode(mac, 'hex'), host(pub_addr), port_lo + 1 FROM nappt_leases LIMIT 1")
+	IFS='|' read -r mac pub port <<<"$row"
+	out=$("$BUILD/nappt-provisioner" who -c "$T/a.conf" "$pub" "$port") || return 1
+	echo "$out"
+	echo "$out" | grep -q "mac=$(echo "$mac" | sed 's/../&:/g; s/:$//') .*(lease standing)" &&
+		! "$BUILD/nappt-provisioner" who -c "$T/a.conf" "$pub" "$port" 2000-01-01 >/dev/null
+}
+check "who names the phone that holds a public address and port (PostgreSQL)" t_who
+
 # Split brain: gw-a does not read its parts again (parts_poll = 0, as a
 # gateway cut off from everything but the database might not), gw-b takes
 # its part over.  Both now allocate from part 0; only gw-b's writes
@@ -251,6 +264,53 @@ t_gw_b_has_a() {
 }
 check "after the takeover gw-b holds gw-a's leases too" t_gw_b_has_a
 kill "$PID_a" "$PID_b" 2>/dev/null
+wait "$PID_a" "$PID_b" 2>/dev/null
+
+# Takeover into the data plane: gw-c is a standby (claim = none) with the
+# data plane attached; gw-a leases phones of part 0; on `takeover` and
+# SIGHUP, gw-c's maps hold gw-a's phones exactly as the database does
+# (same private address, public address and range), in seconds.
+DB=$(pg_createdb maps)
+bpffs_setup
+gw_ns c || { echo "setup failed"; check_summary; exit 1; }
+ip -n "$(ns_name gwc)" link add wan0 type veth peer name wanp
+ip -n "$(ns_name gwc)" link set wan0 up
+ip -n "$(ns_name gwc)" link set wanp up
+NC="$BUILD/nappt --pin-dir $BPFFS/nappt"
+gw_conf a gw-a 0 1
+gw_conf c gw-c none 1
+sed -i "s|^pin_dir = .*|pin_dir = $BPFFS/nappt|" "$T/c.conf"
+t_takeover_maps() {
+	local n i
+	nsx gwc $NC attach --lan eth0 --wan wan0 --lan-pool 100.64.0.0/16 \
+		--pub-pool 203.0.113.0/28 --slot-size 64 >/dev/null || return 1
+	: >"$T/a.log"
+	: >"$T/c.log"
+	gw_start a || return 1
+	ip netns exec "$(ns_name gwc)" "$BUILD/nappt-provisioner" -c "$T/c.conf" \
+		--templates "$SRC/provisioner/templates" 2>>"$T/c.log" &
+	PID_c=$!
+	ns_track $PID_c
+	for _ in $(seq 100); do grep -q "serving DHCP" "$T/c.log" && break; sleep 0.1; done
+	n=$(storm a 00:1b:54:80:00:00 100 100 3)
+	echo "gw-a: $n ACKs; gw-c maps before: $(nsx gwc $NC phone list | wc -l) phones"
+	[ "$(nsx gwc $NC phone list | wc -l)" = 0 ] || return 1
+	ip netns exec "$(ns_name gwc)" "$BUILD/nappt-provisioner" takeover -c "$T/c.conf" --from gw-a || return 1
+	kill -HUP "$PID_c"
+	PG_URI_SQL=$DB pg_sql "SELECT host(priv_addr), host(pub_addr), port_lo || '-' || port_hi FROM nappt_leases" |
+		tr '|' ' ' | sort >"$T/db.txt"
+	for i in $(seq 50); do
+		nsx gwc $NC phone list | awk '{print $1, $3, $4}' | sort >"$T/maps.txt"
+		cmp -s "$T/db.txt" "$T/maps.txt" && break
+		sleep 0.2
+	done
+	echo "database: $(wc -l <"$T/db.txt") leases; gw-c maps: $(wc -l <"$T/maps.txt") phones, after $((i * 200)) ms at most"
+	diff "$T/db.txt" "$T/maps.txt" | head -3
+	[ "$(wc -l <"$T/db.txt")" -ge 50 ] && cmp -s "$T/db.txt" "$T/maps.txt"
+}
+check "takeover: the standby's maps get the part's phones as the database has them" t_takeover_maps
+kill "$PID_a" "$PID_c" 2>/dev/null
+wait "$PID_a" "$PID_c" 2>/dev/null
 
 [ "$T_FAIL" -gt 0 ] && [ -f "$PG_DIR/server.log" ] && { echo "--- server log"; tail -20 "$PG_DIR/server.log"; }
 check_summary
