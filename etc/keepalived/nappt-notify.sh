@@ -111,12 +111,12 @@ prov_stop() {
 	fi
 	prov_running || return 0
 	pid=$(cat "$PROV_PIDFILE")
-	kill -TERM -- "-$pid" 2>/dev/null
+	kill -TERM "-$pid" 2>/dev/null
 	for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -KILL -- "-$pid" 2>/dev/null
+	kill -KILL "-$pid" 2>/dev/null
 	rm -f "$PROV_PIDFILE"
 }
 
@@ -132,7 +132,7 @@ maps_empty() {
 maps_empty_stop() {
 	[ -s "$EMPTY_PIDFILE" ] || return 0
 	pid=$(cat "$EMPTY_PIDFILE")
-	kill -KILL -- "-$pid" 2>/dev/null
+	kill -KILL "-$pid" 2>/dev/null
 	for _ in 1 2 3 4 5 6 7 8 9 10; do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05
