@@ -648,6 +648,34 @@ static int check_maps(struct daemon *d)
 	return 0;
 }
 
+/*
+ * Clients in RENEWING unicast to the server identifier (RFC 2131 4.4.5),
+ * and the data plane hands the kernel only what is addressed to its LAN
+ * gateway address (lan_gw); a leased phone's datagram to any other
+ * address is traffic to translate, and port 68 is in no phone's range,
+ * so it is dropped.  A server identifier other than lan_gw would serve
+ * DISCOVERs and never see a renewal: every phone would fall back to
+ * REBINDING and lose its lease when that fails.  With two gateways the
+ * service address is the one VRRP moves (README, two gateways), on both.
+ */
+static int check_service_address(struct daemon *d)
+{
+	const struct nappt_config *c = &d->maps.cfg;
+	char want[INET_ADDRSTRLEN], have[INET_ADDRSTRLEN];
+	uint32_t sid = htonl(d->conf.server_id);
+
+	if (c->lan_gw == sid)
+		return 0;
+	inet_ntop(AF_INET, &sid, want, sizeof(want));
+	inet_ntop(AF_INET, &c->lan_gw, have, sizeof(have));
+	logp(LOG_ERR_,
+	     "The data plane's LAN gateway address is %s, not server_id %s: "
+	     "renewals unicast to %s would not reach this server (attach "
+	     "with --lan-gw %s or nappt pool set --lan-gw %s)",
+	     have, want, want, want, want);
+	return -EINVAL;
+}
+
 /* Counters for a scraper (node_exporter's textfile collector), atomically
  * replaced by the map writer: the parser has no path to the file. */
 static void write_stats(struct daemon *d)
@@ -1094,7 +1122,7 @@ static int set_up(struct daemon *d, const char *conf_path, const char *tmpl_dir,
 			     d->conf.pin_dir, strerror(-r));
 			return 1;
 		}
-		if (check_maps(d))
+		if (check_maps(d) || check_service_address(d))
 			return 1;
 		d->have_maps = 1;
 		io.map_add = io_map_add;
