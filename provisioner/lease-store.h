@@ -130,4 +130,14 @@ int lease_store_prune_history(struct lease_store *s, int64_t before);
 int lease_store_sync(struct lease_store *s);
 int lease_store_sync_fd(struct lease_store *s);
 
+/*
+ * LS_DEFER_SYNC: fold the log into the main store once it has grown, so
+ * that what the committing thread would otherwise do inline (and wait
+ * for the disk) runs in the thread that calls this, while commits go on.
+ * Cheap when there is nothing to do; call it after every sync.  1 if it
+ * did fold, 0 if there was nothing to do (or without LS_DEFER_SYNC, or a
+ * backend that needs no such step), -errno.
+ */
+int lease_store_checkpoint(struct lease_store *s);
+
 #endif /* NAPPT_LEASE_STORE_H */
