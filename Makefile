@@ -124,6 +124,7 @@ $(BUILD)/bench_xdp: $(BUILD)/bench/bench_xdp.o $(LIBNAPPT)
 
 -include provisioner/core.mk
 -include tftpd/tftpd.mk
+-include bench/site.mk
 
 # --- top-level targets ------------------------------------------------------
 
