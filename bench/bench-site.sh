@@ -32,7 +32,7 @@ restore_gc() {
 	[ -n "$GC3_WAS" ] && sysctl -qw net.ipv4.neigh.default.gc_thresh3="$GC3_WAS" \
 		net.ipv4.neigh.default.gc_thresh2="$GC2_WAS"
 }
-trap 'ns_cleanup; restore_gc; umount "$T/phones" 2>/dev/null; rm -rf "$T"' EXIT
+trap '[ -n "${KEEP_LOGS:-}" ] && cp -r "$T" "$KEEP_LOGS"; ns_cleanup; restore_gc; umount "$T/phones" 2>/dev/null; rm -rf "$T"' EXIT
 trap 'exit 130' INT TERM
 [ "$PHONES" -ge 1 ] && [ "$PHONES" -le 15000 ] || { echo "PHONES: 1..15000" >&2; exit 2; }
 
@@ -77,10 +77,19 @@ head -c "$FW_BYTES" /dev/urandom >"$T/root/$IMAGE"
 cp "$T/root/$IMAGE" "$T/hpa/$IMAGE"
 mount -t tmpfs -o size=256m,mode=0755 tmpfs "$T/phones"
 
+# The client on one CPU (CLI_CPU); the servers where the scheduler puts
+# them, as on a gateway, unless SRV_CPU pins them (both stacks alike:
+# tftpd-hpa's thousand forks pinned to one CPU of this loaded 2-CPU VM
+# collapsed once, 288 s and 35,077 retransmissions, RESULTS.md).
+CLI_CPU=${CLI_CPU:-0}
+SRV_CPU=${SRV_CPU:-}
+PIN=""
+[ -n "$SRV_CPU" ] && PIN="taskset -c $SRV_CPU"
+
 # site LABEL: one power-up; prints the client's line.
 site() {
 	ip -n "$GW" neigh flush dev lan0 2>/dev/null
-	ip netns exec "$PH" taskset -c "${CLI_CPU:-0}" "$BUILD/site-client" -i eth0 -n "$PHONES" \
+	ip netns exec "$PH" taskset -c "$CLI_CPU" "$BUILD/site-client" -i eth0 -n "$PHONES" \
 		-f "$IMAGE" -z "$FW_BYTES" -e 198.51.100.7:7 -b "$BLKSIZE" \
 		-w "$WINDOW" -l "$LIMIT_S" >"$T/$1.out" 2>"$T/$1.err"
 	echo "  $1: $(cat "$T/$1.out")" >&2
@@ -122,11 +131,11 @@ slots = 1
 image = ${IMAGE%.loads}
 template = cisco
 CONF
-ip netns exec "$GW" "$BUILD/nappt-provisioner" -c "$T/prov.conf" \
+ip netns exec "$GW" $PIN "$BUILD/nappt-provisioner" -c "$T/prov.conf" \
 	--templates "$SRC/provisioner/templates" 2>"$T/prov.log" &
 PROV=$!
 ns_track $PROV
-ip netns exec "$GW" "$BUILD/nappt-tftpd" -q -i lan0 -l 100.64.0.1 -m 20000 \
+ip netns exec "$GW" $PIN "$BUILD/nappt-tftpd" -q -i lan0 -l 100.64.0.1 -m 20000 \
 	-p "$T/phones" -g -r "$T/root" 2>"$T/tftpd.log" &
 TFTPD=$!
 ns_track $TFTPD
@@ -144,6 +153,17 @@ nsx gw "$BUILD/nappt" --pin-dir "$BPFFS/nappt" detach >/dev/null 2>&1
 # 1024-65535), SNAT out and DNAT in, written before the phones come up
 # as a user would script it.  Config files are pre-rendered per MAC into
 # tftpd-hpa's root (SEP<MAC>.cnf.xml, what a Cisco phone asks for).
+# tftpd-hpa's server as bench-tftp gets it (atftpd, which another bench
+# installs, ships /usr/sbin/in.tftpd too): unpacked once into the build
+# dir.
+HPA=$BUILD/tftpd-hpa/in.tftpd
+if [ ! -x "$HPA" ]; then
+	mkdir -p "$BUILD/tftpd-hpa" "$T/deb"
+	(cd "$T/deb" && timeout 60 apt-get download tftpd-hpa >/dev/null 2>&1 &&
+		dpkg-deb -x tftpd-hpa_*.deb x && cp x/usr/sbin/in.tftpd "$HPA") ||
+		{ echo "bench-site: could not fetch tftpd-hpa" >&2; exit 1; }
+	rm -rf "$T/deb"
+fi
 POOL=$((PHONES + PHONES / 10 + 10))
 ip2() { echo "100.64.$((($1 + 2) / 256)).$((($1 + 2) % 256))"; }
 {
@@ -190,10 +210,10 @@ cat >"$T/kea.json" <<KEA
 } }
 KEA
 KEA_PIDFILE_DIR="$T/kea" KEA_LOCKFILE_DIR="$T/kea" ip netns exec "$GW" \
-	kea-dhcp4 -c "$T/kea.json" >"$T/kea/out" 2>&1 &
+	$PIN kea-dhcp4 -c "$T/kea.json" >"$T/kea/out" 2>&1 &
 KEA=$!
 ns_track $KEA
-ip netns exec "$GW" /usr/sbin/in.tftpd -L -s -a 100.64.0.1:69 -B 1468 "$T/hpa" 2>"$T/hpa.log" &
+ip netns exec "$GW" $PIN "$HPA" -L -s -a 100.64.0.1:69 -B 1468 "$T/hpa" 2>"$T/hpa.log" &
 HPA=$!
 ns_track $HPA
 sleep 2
@@ -208,4 +228,4 @@ P_FAIL=$(key failed "$PEER")
 [ "${O_FAIL:-1}" -gt 0 ] && O_LAST=$LIMIT_S
 [ "${P_FAIL:-1}" -gt 0 ] && P_LAST=$LIMIT_S
 RATIO=$(awk -v a="$O_LAST" -v b="$P_LAST" 'BEGIN { printf("%.2f", a > 0 ? b / a : 0) }')
-echo "RESULT site phones=$PHONES ours_s=$O_LAST peer_s=$P_LAST ratio=$RATIO ours_p99_s=$(key p99_s "$OURS") peer_p99_s=$(key p99_s "$PEER") failed=${O_FAIL:-$PHONES} peer_failed=${P_FAIL:-$PHONES} ours_p50_s=$(key p50_s "$OURS") peer_p50_s=$(key p50_s "$PEER") fw_bytes=$FW_BYTES window=$WINDOW"
+echo "RESULT site phones=$PHONES ours_s=$O_LAST peer_s=$P_LAST ratio=$RATIO ours_p99_s=$(key p99_s "$OURS") peer_p99_s=$(key p99_s "$PEER") failed=${O_FAIL:-$PHONES} peer_failed=${P_FAIL:-$PHONES} ours_p50_s=$(key p50_s "$OURS") peer_p50_s=$(key p50_s "$PEER") fw_bytes=$FW_BYTES window=$WINDOW ours_client_cpu_s=$(key client_cpu_s "$OURS") peer_client_cpu_s=$(key client_cpu_s "$PEER")"
