@@ -208,3 +208,14 @@ $(BUILD)/bench_prov_core: bench/dhcp-core.c $(PROV_SERVER_SRCS) \
 .PHONY: bench-prov-core
 bench-prov-core: $(BUILD)/bench_prov_core
 	$(Q)$(BUILD)/bench_prov_core $(or $(N),20000) /dev/shm
+
+# An ACK never before its lease is durable, seen from the wire with the
+# daemon's syncs made slow or failing (an LD_PRELOAD shim).
+TEST_RUNNERS += test-prov-durable
+.PHONY: test-prov-durable
+$(BUILD)/sync_fault.so: tests/provisioner/sync_fault.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -fPIC -shared $< -ldl -o $@
+test-prov-durable: all $(BUILD)/site-client $(BUILD)/sync_fault.so
+	$(Q)bash tests/provisioner/test-durable.sh $(BUILD)
