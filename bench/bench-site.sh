@@ -143,6 +143,10 @@ for _ in $(seq 50); do grep -q "serving DHCP" "$T/prov.log" && break; sleep 0.1;
 grep -q "serving DHCP" "$T/prov.log" || { cat "$T/prov.log"; exit 1; }
 sleep 0.5
 OURS=$(site ours)
+# CPU seconds each of our servers used (single processes: exact; Kea and
+# tftpd-hpa's forks are not counted the same way, so no peer figure).
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf("%.2f", ($14 + $15) / hz)}' "/proc/$1/stat" 2>/dev/null; }
+echo "  ours CPU: provisioner $(cpu_s $PROV) s, tftpd $(cpu_s $TFTPD) s" >&2
 kill $PROV $TFTPD 2>/dev/null
 wait $PROV $TFTPD 2>/dev/null
 nsx gw "$BUILD/nappt" --pin-dir "$BPFFS/nappt" detach >/dev/null 2>&1
