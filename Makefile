@@ -136,6 +136,7 @@ $(BUILD)/bench_xdp: $(BUILD)/bench/bench_xdp.o $(LIBNAPPT)
 -include provisioner/core.mk
 -include tftpd/tftpd.mk
 -include tests/failover/failover.mk
+-include bench/site.mk
 
 # --- top-level targets ------------------------------------------------------
 

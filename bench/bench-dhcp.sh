@@ -77,9 +77,13 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 perf() {
 	local t0 t1 acks RATE=${RATE:-40000}
 	t0=$(cpu_ticks "$2")
-	ip netns exec "$CLI" timeout $((SECS + 30)) taskset -c "$CLI_CPU" perfdhcp -4 -l eth0 \
+	# /usr/bin/time: how much of its CPU perfdhcp used (near 100%: the
+	# client, not the server, is the limit).
+	ip netns exec "$CLI" /usr/bin/time -f '%e %U %S' -o "$T/ptime" \
+		timeout $((SECS + 30)) taskset -c "$CLI_CPU" perfdhcp -4 -l eth0 \
 		-r "$RATE" -R "$1" -p "$SECS" -o "60,$VC" 100.64.0.1 >"$T/perf.out" 2>&1
 	t1=$(cpu_ticks "$2")
+	awk 'NF == 3 && $1 > 0 { printf("%.0f\n", ($2 + $3) * 100 / $1) }' "$T/ptime" >"$T/pcpu"
 	acks=$(awk '/Statistics for: REQUEST-ACK/ {s = 1} s && /received packets/ {print $3; exit}' "$T/perf.out")
 	awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="${acks:-0}" \
 		'BEGIN { printf("%.1f\n", n > 0 ? t * 1e6 / hz / n : 0) }' >"$T/cpu"
@@ -92,10 +96,11 @@ perf_best() {
 	local r best=0 cpu=0 got
 	for r in $RATES; do
 		got=$(RATE=$r perf "$1" "$2")
-		echo "  $3 at -r $r: ${got:-0} DORA/s, $(cat "$T/cpu") us CPU per exchange" >&2
+		echo "  $3 at -r $r: ${got:-0} DORA/s, $(cat "$T/cpu") us CPU per exchange; perfdhcp busy $(cat "$T/pcpu")% of CPU $CLI_CPU" >&2
 		if awk -v a="${got:-0}" -v b="$best" 'BEGIN { exit !(a > b) }'; then
 			best=$got
 			cpu=$(cat "$T/cpu")
+			cp "$T/pcpu" "$T/pcpu.best"
 		fi
 	done
 	echo "$best $cpu"
@@ -149,6 +154,7 @@ measure() {
 	local free lim
 	cg_limit 0
 	free=$(perf_best "$CLIENTS" "$2" "$1")
+	cp "$T/pcpu.best" "$T/pcpu.free.${1%% *}" 2>/dev/null
 	if [ "$CPU_LIMIT" -gt 0 ]; then
 		cg_limit "$CPU_LIMIT"
 		lim=$(RATES=$LIMIT_RATES perf_best "$CLIENTS" "$2" "$1 within ${CPU_LIMIT}% of a CPU")
@@ -228,7 +234,12 @@ RSS_MB=$(awk -v k="${RSS_KB:-0}" 'BEGIN { printf "%.1f", k / 1024 }')
 # ours/kea: exchange rates within the same CPU budget (the servers' own
 # limits); free_*: without a budget, where perfdhcp may be the limit;
 # cpu_ratio: Kea's CPU per exchange over ours, in the budgeted runs.
-echo "RESULT dhcp ours=${OURS_RATE:-0} kea=${KEA_RATE:-0} ratio=$(ratio "$OURS_RATE" "$KEA_RATE") rss_mb_100k=$RSS_MB cpu_limit_pct=$CPU_LIMIT kea_mode=$KEA_MODE free_ours=${OURS_FREE:-0} free_kea=${KEA_FREE:-0} free_ratio=$(ratio "$OURS_FREE" "$KEA_FREE") ours_cpu_us=${OURS_CPU:-0} kea_cpu_us=${KEA_CPU:-0} cpu_ratio=$(ratio "$KEA_CPU" "$OURS_CPU")"
+# Who is the limit without a budget: each on its own CPU, the share of it
+# each used at the best free rate (the server's from its CPU per exchange).
+SRV_PCT=$(awk -v r="${OURS_FREE:-0}" -v c="${OURS_FREE_CPU:-0}" 'BEGIN { printf("%.0f", r * c / 1e4) }')
+CLI_PCT=$(cat "$T/pcpu.free.ours" 2>/dev/null || echo 0)
+echo "ours free: server busy ${SRV_PCT}% of CPU $SRV_CPU, perfdhcp ${CLI_PCT}% of CPU $CLI_CPU"
+echo "RESULT dhcp ours=${OURS_RATE:-0} kea=${KEA_RATE:-0} ratio=$(ratio "$OURS_RATE" "$KEA_RATE") rss_mb_100k=$RSS_MB cpu_limit_pct=$CPU_LIMIT kea_mode=$KEA_MODE free_ours=${OURS_FREE:-0} free_kea=${KEA_FREE:-0} free_ratio=$(ratio "$OURS_FREE" "$KEA_FREE") ours_cpu_us=${OURS_CPU:-0} kea_cpu_us=${KEA_CPU:-0} cpu_ratio=$(ratio "$KEA_CPU" "$OURS_CPU") free_ours_srv_cpu_pct=$SRV_PCT free_perfdhcp_cpu_pct=$CLI_PCT"
 
 # Both servers on PostgreSQL (issue 14): RESULT dhcp_pg.
 . "$SRC/bench/bench-dhcp-pg.sh"

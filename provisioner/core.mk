@@ -221,3 +221,13 @@ TEST_RUNNERS += test-pg
 .PHONY: test-pg
 test-pg: all $(BUILD)/test_lease_store
 	$(Q)bash tests/provisioner/test-pg.sh $(BUILD)
+# An ACK never before its lease is durable, seen from the wire with the
+# daemon's syncs made slow or failing (an LD_PRELOAD shim).
+TEST_RUNNERS += test-prov-durable
+.PHONY: test-prov-durable
+$(BUILD)/sync_fault.so: tests/provisioner/sync_fault.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -fPIC -shared $< -ldl -o $@
+test-prov-durable: all $(BUILD)/site-client $(BUILD)/sync_fault.so
+	$(Q)bash tests/provisioner/test-durable.sh $(BUILD)

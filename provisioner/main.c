@@ -11,7 +11,9 @@
  * sends its replies in one sendmmsg.  A second thread does nothing but
  * fdatasync the store's log: while it syncs, the serving thread goes on,
  * and every REQUEST that arrives meanwhile waits for the next sync (group
- * commit).  ACKs leave when the sync covering their lease returns.
+ * commit).  ACKs leave when the sync covering their lease returns.  A
+ * third folds the store's log into the store (lease_store_checkpoint),
+ * so that neither of the others ever waits for that.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -82,8 +84,10 @@ struct daemon {
 
 /* The sync thread and what the two threads share. */
 struct syncer {
-	pthread_t thread;
+	pthread_t thread, ckpt_thread;
 	int req_fd, done_fd; /* eventfds: "sync now", "synced" */
+	int ckpt_fd; /* eventfd: "a sync returned, checkpoint if due" */
+	struct lease_store *store; /* for the checkpoint thread only */
 	int wal_fd;
 	_Atomic uint64_t want, done;
 	_Atomic int err; /* errno of a failed sync */
@@ -368,6 +372,13 @@ static int io_map_reconcile(void *arg)
 
 /* --- durability ------------------------------------------------------------ */
 
+static int sync_wake(int fd)
+{
+	uint64_t one = 1;
+
+	return write(fd, &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
+}
+
 static void *sync_main(void *arg)
 {
 	struct syncer *y = arg;
@@ -388,6 +399,32 @@ static void *sync_main(void *arg)
 		v = 1;
 		if (write(y->done_fd, &v, sizeof(v)) != sizeof(v))
 			atomic_store(&y->err, errno ? errno : EIO);
+		/* Not woken: the store checkpoints inline past its limit. */
+		sync_wake(y->ckpt_fd);
+	}
+	return NULL;
+}
+
+/*
+ * A checkpoint syncs the log and the store and so runs for tens of ms on
+ * a busy disk: here it delays neither the serving thread nor the next
+ * group's sync.  One that fails leaves the frames in the log, which stays
+ * the durable copy; the store checkpoints inline if the log grows on.
+ */
+static void *ckpt_main(void *arg)
+{
+	struct syncer *y = arg;
+	uint64_t v;
+
+	for (;;) {
+		if (read(y->ckpt_fd, &v, sizeof(v)) != sizeof(v)) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (atomic_load(&y->want) == UINT64_MAX)
+			break;
+		lease_store_checkpoint(y->store);
 	}
 	return NULL;
 }
@@ -399,13 +436,22 @@ static int sync_start(struct syncer *y)
 
 	y->req_fd = eventfd(0, EFD_CLOEXEC);
 	y->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (y->req_fd < 0 || y->done_fd < 0)
+	y->ckpt_fd = eventfd(0, EFD_CLOEXEC);
+	if (y->req_fd < 0 || y->done_fd < 0 || y->ckpt_fd < 0)
 		return -errno;
-	/* Signals are the serving thread's: the sync thread blocks them
+	/* Signals are the serving thread's: the other threads block them
 	 * all, so a SIGTERM always wakes the poll that must act on it. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &was);
-	r = pthread_create(&y->thread, NULL, sync_main, y);
+	r = pthread_create(&y->ckpt_thread, NULL, ckpt_main, y);
+	if (!r) {
+		r = pthread_create(&y->thread, NULL, sync_main, y);
+		if (r) {
+			atomic_store(&y->want, UINT64_MAX);
+			sync_wake(y->ckpt_fd);
+			pthread_join(y->ckpt_thread, NULL);
+		}
+	}
 	pthread_sigmask(SIG_SETMASK, &was, NULL);
 	if (r)
 		return -r;
@@ -422,6 +468,8 @@ static void sync_stop(struct syncer *y)
 	atomic_store(&y->want, UINT64_MAX);
 	if (write(y->req_fd, &one, sizeof(one)) == sizeof(one))
 		pthread_join(y->thread, NULL);
+	if (sync_wake(y->ckpt_fd) == 0)
+		pthread_join(y->ckpt_thread, NULL);
 	y->started = 0;
 }
 
@@ -1286,7 +1334,7 @@ int main(int argc, char **argv)
 	const char *conf_path = "/etc/nappt/nappt.conf", *tmpl_cli = NULL;
 	static char tmpl_dir[PATH_MAX];
 	static struct daemon d = { .fd = -1 };
-	static struct syncer y = { .wal_fd = -1 };
+	static struct syncer y = { .wal_fd = -1, .ckpt_fd = -1 };
 	int check = 0, no_maps = 0, c, r;
 
 	if (argc > 1 && !strcmp(argv[1], "who"))
@@ -1339,6 +1387,7 @@ int main(int argc, char **argv)
 	r = set_up(&d, conf_path, tmpl_dir, no_maps);
 	if (r)
 		return r;
+	y.store = d.store;
 	r = sync_start(&y);
 	if (r) {
 		logp(LOG_ERR_, "Failed to start the sync thread: %s",

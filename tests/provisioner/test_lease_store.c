@@ -354,6 +354,75 @@ static void test_deferred_sync_kill9(void **state)
 	unlink(path);
 }
 
+static off_t file_size(const char *f)
+{
+	struct stat st;
+
+	return stat(f, &st) ? -1 : st.st_size;
+}
+
+/*
+ * LS_DEFER_SYNC: the committing thread never checkpoints (which syncs the
+ * WAL and the database inline: 10-200 ms stalls of the DHCP server under
+ * load), lease_store_checkpoint() does, from any thread, and loses
+ * nothing.  The database file grows only when the checkpoint runs.
+ */
+static void test_checkpoint_off_thread(void **state)
+{
+	struct lease_store *s;
+	struct lease l, got;
+	off_t before;
+	int i;
+
+	assert_int_equal(lease_store_open(path, LS_DEFER_SYNC, &s), 0);
+	/* Nothing to fold yet. */
+	assert_int_equal(lease_store_checkpoint(s), 0);
+	before = file_size(path);
+	assert_true(before > 0);
+	/* ~5 frames per commit: well past SQLite's automatic checkpoint
+	 * (1,000 frames), below the store's inline limit. */
+	for (i = 0; i < 600; i++) {
+		l = mk(0, "100.64.0.2", "203.0.113.1", 1024, 2047, 999);
+		l.mac[4] = (uint8_t)(i >> 8);
+		l.mac[5] = (uint8_t)i;
+		l.priv_ip = htonl(0x64400002u + (uint32_t)i);
+		l.pub_ip = htonl(0xcb007100u + (uint32_t)(i / 60));
+		l.port_first = (uint16_t)(1024 * (1 + i % 60));
+		l.port_last = (uint16_t)(l.port_first + 1023);
+		assert_int_equal(lease_store_begin(s), 0);
+		assert_int_equal(lease_store_put(s, &l, 10), 0);
+		assert_int_equal(lease_store_commit(s), 0);
+	}
+	assert_int_equal(lease_store_sync(s), 0);
+	assert_int_equal(file_size(path), before);
+	assert_int_equal(lease_store_checkpoint(s), 1);
+	assert_true(file_size(path) > before);
+	/* Done: nothing more until the log grows again. */
+	assert_int_equal(lease_store_checkpoint(s), 0);
+	/* Commits after the checkpoint (the WAL restarts) are kept too. */
+	assert_int_equal(lease_store_begin(s), 0);
+	l.expires = 1234;
+	assert_int_equal(lease_store_put(s, &l, 11), 0);
+	assert_int_equal(lease_store_commit(s), 0);
+	assert_int_equal(lease_store_sync(s), 0);
+	lease_store_close(s);
+
+	assert_int_equal(lease_store_open(path, 0, &s), 0);
+	for (i = 0; i < 600; i += 97) {
+		uint8_t mac[6] = { 0,	      0x1b, 0x54, 0, (uint8_t)(i >> 8),
+				   (uint8_t)i };
+
+		assert_int_equal(lease_store_get(s, mac, &got), 0);
+		assert_int_equal(ntohl(got.priv_ip), 0x64400002u + i);
+	}
+	assert_int_equal(lease_store_get(s, l.mac, &got), 0);
+	assert_int_equal(got.expires, 1234);
+	/* Without LS_DEFER_SYNC there is nothing to fold by hand. */
+	assert_int_equal(lease_store_checkpoint(s), 0);
+	lease_store_close(s);
+	unlink(path);
+}
+
 static void sql(const char *file, const char *q)
 {
 	sqlite3 *db;
@@ -1195,6 +1264,7 @@ int main(void)
 		cmocka_unit_test(test_group_commit_and_rollback),
 		cmocka_unit_test(test_renew),
 		cmocka_unit_test(test_deferred_sync_kill9),
+		cmocka_unit_test(test_checkpoint_off_thread),
 		cmocka_unit_test(test_schema),
 		cmocka_unit_test(test_bad_path),
 		cmocka_unit_test(test_reconcile),
