@@ -183,6 +183,8 @@ static inline int lease_part_lan(const struct lease_gateway *g, uint32_t priv)
 	return i < g->lan_size ? (int)((uint64_t)i * g->nparts / g->lan_size) :
 				 -1;
 }
+
+/*
  * LS_DEFER_SYNC: fold the log into the main store once it has grown, so
  * that what the committing thread would otherwise do inline (and wait
  * for the disk) runs in the thread that calls this, while commits go on.
