@@ -8,13 +8,10 @@
 #                         addresses and ports kept, renewals to B
 #   make bench-failover   the same, ending with one RESULT line
 
-FAILOVER_TOOLS := $(BUILD)/nappt-udpstream
+# The stream is tests/tools/nappt-stream (the restart test's too).
+FAILOVER_TOOLS := $(BUILD)/nappt-stream
 TEST_RUNNERS += test-failover
 BENCH_TARGETS += bench-failover
-
-$(BUILD)/nappt-udpstream: $(BUILD)/tests/failover/udpstream.o
-	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ -o $@
 
 .PHONY: test-failover bench-failover
 test-failover: all $(FAILOVER_TOOLS)

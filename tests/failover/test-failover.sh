@@ -96,8 +96,8 @@ for i in $(seq "$FO_PHONES"); do
 	EXP0[$i]=$(pg_sql "SELECT expires FROM nappt_leases WHERE mac = decode('$(fo_hexmac "$i")', 'hex')")
 done
 
-ip netns exec "$INET" "$BUILD/nappt-udpstream" echo --port $FO_PORT \
-	--seconds 120 >"$T/echo.out" 2>&1 &
+ip netns exec "$INET" "$BUILD/nappt-stream" echo --listen 0.0.0.0:$FO_PORT \
+	--idle 120 >"$T/echo.out" 2>&1 &
 ns_track $!
 # B's neighbour entry for the next hop, as a standby in service has it.
 ip netns exec "$GB" ping -c 1 -W 1 198.18.0.254 >/dev/null 2>&1
@@ -105,9 +105,9 @@ sleep 0.3
 
 SENDERS=()
 for i in $(seq "$FO_PHONES"); do
-	ip netns exec "$(ns_name "p$i")" "$BUILD/nappt-udpstream" send \
-		--dst 198.51.100.7 --port $FO_PORT --sport "${SPORT[$i]}" \
-		--id "$i" --pps "$FO_PPS" --seconds "$FO_SECONDS" \
+	ip netns exec "$(ns_name "p$i")" "$BUILD/nappt-stream" send \
+		--to 198.51.100.7:$FO_PORT --bind "0.0.0.0:${SPORT[$i]}" \
+		--id "$i" --pps "$FO_PPS" --duration "$FO_SECONDS" --drain 1000 \
 		>"$T/s$i.out" 2>&1 &
 	SENDERS+=($!)
 	ns_track $!
@@ -163,12 +163,16 @@ for p in "${SENDERS[@]}"; do wait "$p"; done
 GAP_MS=0
 LOST=0
 for i in $(seq "$FO_PHONES"); do
-	line=$(cat "$T/s$i.out")
-	echo "     phone $i (${PRIV[$i]} -> ${PUB[$i]}:${SPORT[$i]}): $line"
-	g=$(sed -n 's/.*max_gap_ms=\([0-9.]*\).*/\1/p' <<<"$line")
-	l=$(sed -n 's/.* lost=\([0-9]*\) .*/\1/p' <<<"$line")
+	# The round trip: the echoes' silence (down_gap_ms) is what a call
+	# hears; up_sent - down_rx what it lost both ways.
+	line=$(grep '^STREAM ' "$T/s$i.out")
+	echo "     phone $i (${PRIV[$i]} -> ${PUB[$i]}:${SPORT[$i]}): ${line:-$(tail -1 "$T/s$i.out")}"
+	g=$(sed -n 's/.* down_gap_ms=\([0-9.]*\).*/\1/p' <<<"$line")
+	us=$(sed -n 's/.* up_sent=\([0-9]*\) .*/\1/p' <<<"$line")
+	dr=$(sed -n 's/.* down_rx=\([0-9]*\) .*/\1/p' <<<"$line")
 	[ -n "$g" ] || g=999999
-	[ -n "$l" ] || l=999999
+	l=999999
+	[ -n "$us" ] && [ -n "$dr" ] && l=$((us - dr))
 	GAP_MS=$(awk -v a="$GAP_MS" -v b="$g" 'BEGIN { print (b > a) ? b : a }')
 	LOST=$((LOST + l))
 done
@@ -189,8 +193,8 @@ echo "     B became MASTER ${DETECT_MS:-?} ms after the kill (advert_int $FO_ADV
 t_stream() {
 	local i sent recv
 	for i in $(seq "$FO_PHONES"); do
-		sent=$(sed -n 's/.*sent=\([0-9]*\).*/\1/p' "$T/s$i.out")
-		recv=$(sed -n 's/.*received=\([0-9]*\).*/\1/p' "$T/s$i.out")
+		sent=$(sed -n 's/^STREAM .* up_sent=\([0-9]*\) .*/\1/p' "$T/s$i.out")
+		recv=$(sed -n 's/^STREAM .* down_rx=\([0-9]*\) .*/\1/p' "$T/s$i.out")
 		[ -n "$sent" ] && [ "$sent" -ge $((FO_PPS * FO_SECONDS * 9 / 10)) ] || {
 			echo "phone $i sent ${sent:-nothing}"
 			return 1

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
 /*
- * nappt-stream: a test tool, not part of the product.
+ * nappt-stream: a test and benchmark tool, not part of the product.
  *
  * A numbered UDP stream through the gateway in both directions, to
- * measure what a restart or an upgrade costs the phones' media: the phone
+ * measure what a restart, an upgrade or a failover (issue 14) costs the
+ * phones' media: the phone
  * side sends numbered datagrams at a fixed rate to an echo on the far
  * side, which answers each with its own numbering.  Each receiver counts
  * its direction on its own (losses, duplicates, reorders, the longest
@@ -12,10 +13,20 @@
  *
  *   nappt-stream echo --listen ADDR:PORT [--idle SEC]
  *   nappt-stream send --to ADDR:PORT --bind ADDR:PORT [--pps N]
- *                     [--duration SEC] [--drain MS]
+ *                     [--duration SEC] [--drain MS] [--id ID]
+ *
+ * The echo serves several senders at once (each run is told apart by a
+ * random stream number) and prints one line per new source
+ *   src ADDR:PORT id=ID
+ * (ID is the sender's --id, carried in the payload), so a test sees which
+ * public address and port each phone came from, and whether that changed.
  *
  * `send` prints one line per direction and a last machine-readable line:
- *   STREAM up_sent=.. up_lost=.. ... down_lost=.. down_gap_ms=..
+ *   STREAM up_sent=.. up_lost=.. ... down_rx=.. down_lost=.. down_gap_ms=..
+ * down_gap_ms is the longest silence between two echoes received (what a
+ * call would hear); a stream that never came back counts from its last
+ * echo to its last datagram sent.  up_sent - down_rx is the round trip's
+ * loss.
  * and exits 0 when both counts could be read (not when nothing was lost:
  * the caller decides what it accepts), 1 if the echo never answered the
  * end of the stream.
@@ -37,6 +48,9 @@
 
 #define STREAM_MAGIC 0x4e505354U /* "NPST" */
 #define MAX_PKTS (1U << 22) /* one bit each: 512 KiB per direction */
+/* Bounds on what forged or stray senders can make the echo hold. */
+#define MAX_STREAMS 16
+#define MAX_SOURCES 1024
 
 enum msg_type { M_DATA = 1, M_ECHO, M_END, M_END_REPLY };
 
@@ -51,6 +65,7 @@ struct msg {
 	uint32_t total;
 	uint32_t rx, dup, reord, max_gap;
 	uint32_t max_gap_us, down_sent;
+	uint32_t id; /* the sender's --id, printed by the echo */
 };
 
 /* One direction as its receiver sees it. */
@@ -174,13 +189,68 @@ static int udp_socket(const struct sockaddr_in *bind_to)
 	return s;
 }
 
+/* The echo's view of one sender's run. */
+struct echo_stream {
+	uint32_t stream, down_seq;
+	uint64_t last_ns;
+	struct dir_stats up;
+};
+
+/*
+ * The run numbered stream: found, or given a free slot, or the least
+ * recently heard one's (reset).  NULL only when out of memory.
+ */
+static struct echo_stream *echo_stream_get(struct echo_stream *tab,
+					   uint32_t stream, uint64_t t)
+{
+	struct echo_stream *e = NULL;
+	int i;
+
+	for (i = 0; i < MAX_STREAMS; i++) {
+		if (tab[i].up.seen && tab[i].stream == stream) {
+			tab[i].last_ns = t;
+			return &tab[i];
+		}
+		if (!e || (e->up.seen &&
+			   (!tab[i].up.seen || tab[i].last_ns < e->last_ns)))
+			e = &tab[i];
+	}
+	if (e->up.seen)
+		dir_reset(&e->up);
+	else if (dir_init(&e->up))
+		return NULL;
+	e->stream = stream;
+	e->down_seq = 0;
+	e->last_ns = t;
+	return e;
+}
+
+/* One line per new source address and port, as the test reads them. */
+static void echo_note_source(struct sockaddr_in *seen, int *nseen,
+			     const struct sockaddr_in *from, uint32_t id)
+{
+	char a[INET_ADDRSTRLEN];
+	int i;
+
+	for (i = 0; i < *nseen; i++)
+		if (seen[i].sin_addr.s_addr == from->sin_addr.s_addr &&
+		    seen[i].sin_port == from->sin_port)
+			return;
+	if (*nseen >= MAX_SOURCES)
+		return;
+	seen[(*nseen)++] = *from;
+	inet_ntop(AF_INET, &from->sin_addr, a, sizeof(a));
+	printf("src %s:%u id=%u\n", a, ntohs(from->sin_port), id);
+}
+
 static int cmd_echo(const struct sockaddr_in *listen_on, int idle_s)
 {
-	struct dir_stats up;
-	uint32_t stream = 0, down_seq = 0;
+	static struct echo_stream tab[MAX_STREAMS];
+	static struct sockaddr_in seen[MAX_SOURCES];
+	struct echo_stream *e;
 	uint64_t last = now_ns();
 	struct pollfd pfd;
-	int s;
+	int s, nseen = 0, i;
 
 	s = udp_socket(listen_on);
 	if (s < 0) {
@@ -188,8 +258,6 @@ static int cmd_echo(const struct sockaddr_in *listen_on, int idle_s)
 			strerror(-s));
 		return 1;
 	}
-	if (dir_init(&up))
-		return 1;
 	pfd.fd = s;
 	pfd.events = POLLIN;
 	printf("echo listening\n");
@@ -212,24 +280,26 @@ static int cmd_echo(const struct sockaddr_in *listen_on, int idle_s)
 			if (m.magic != STREAM_MAGIC)
 				continue;
 			last = t;
-			if (m.stream != stream) {
-				/* A new run: count it from zero. */
-				stream = m.stream;
-				down_seq = 0;
-				dir_reset(&up);
-			}
+			if (m.type != M_DATA && m.type != M_END)
+				continue;
+			/* A new run is counted from zero. */
+			e = echo_stream_get(tab, m.stream, t);
+			if (!e)
+				continue;
 			if (m.type == M_DATA) {
-				dir_account(&up, m.seq, t);
+				echo_note_source(seen, &nseen, &from, m.id);
+				dir_account(&e->up, m.seq, t);
 				m.type = M_ECHO;
-				m.seq = down_seq++;
+				m.seq = e->down_seq++;
 			} else if (m.type == M_END) {
 				m.type = M_END_REPLY;
-				m.rx = up.rx;
-				m.dup = up.dup;
-				m.reord = up.reord;
-				m.max_gap = up.max_gap;
-				m.max_gap_us = (uint32_t)(up.max_gap_ns / 1000);
-				m.down_sent = down_seq;
+				m.rx = e->up.rx;
+				m.dup = e->up.dup;
+				m.reord = e->up.reord;
+				m.max_gap = e->up.max_gap;
+				m.max_gap_us =
+					(uint32_t)(e->up.max_gap_ns / 1000);
+				m.down_sent = e->down_seq;
 			} else {
 				continue;
 			}
@@ -239,7 +309,8 @@ static int cmd_echo(const struct sockaddr_in *listen_on, int idle_s)
 		}
 	}
 	close(s);
-	free(up.seen);
+	for (i = 0; i < MAX_STREAMS; i++)
+		free(tab[i].up.seen);
 	return 0;
 }
 
@@ -255,9 +326,9 @@ static void print_dir(const char *name, uint32_t sent, uint32_t rx,
 
 static int cmd_send(const struct sockaddr_in *to,
 		    const struct sockaddr_in *bind_to, unsigned int pps,
-		    double duration, int drain_ms)
+		    double duration, int drain_ms, uint32_t id)
 {
-	uint64_t period = 1000000000ULL / pps, start, end, next, t;
+	uint64_t period = 1000000000ULL / pps, start, end, next, t, last_tx = 0;
 	uint32_t seq = 0, total, stream;
 	struct dir_stats down;
 	struct msg m, reply = { 0 };
@@ -303,11 +374,13 @@ static int cmd_send(const struct sockaddr_in *to,
 			m.stream = stream;
 			m.seq = seq++;
 			m.sent_ns = t;
+			m.id = id;
 			msg_hton(&m);
 			/* A full queue or no route (detached gateway) is a
 			 * lost packet, counted by the echo: keep going. */
 			sendto(s, &m, sizeof(m), 0, (const struct sockaddr *)to,
 			       sizeof(*to));
+			last_tx = t;
 			next += period;
 		}
 		while ((n = recv(s, &m, sizeof(m), 0)) == (ssize_t)sizeof(m)) {
@@ -355,6 +428,11 @@ static int cmd_send(const struct sockaddr_in *to,
 		}
 	}
 	close(s);
+	/* A stream that never came back (a failover that failed): the
+	 * silence ran from the last echo to the last datagram sent. */
+	if (down.last_ns && last_tx > down.last_ns &&
+	    last_tx - down.last_ns > down.max_gap_ns)
+		down.max_gap_ns = last_tx - down.last_ns;
 	if (!got_end) {
 		/* The down direction is still known here; the echo's count
 		 * of the up one is not. */
@@ -372,11 +450,12 @@ static int cmd_send(const struct sockaddr_in *to,
 	print_dir("down", reply.down_sent, down.rx, down.dup, down.reord,
 		  down.max_gap, down.max_gap_ns / 1e6, period / 1e6);
 	printf("STREAM pps=%u up_sent=%u up_lost=%d up_dup=%u up_reord=%u "
-	       "up_gap_pkts=%u up_gap_ms=%.1f down_sent=%u down_lost=%d "
-	       "down_dup=%u down_reord=%u down_gap_pkts=%u down_gap_ms=%.1f\n",
+	       "up_gap_pkts=%u up_gap_ms=%.1f down_sent=%u down_rx=%u "
+	       "down_lost=%d down_dup=%u down_reord=%u down_gap_pkts=%u "
+	       "down_gap_ms=%.1f\n",
 	       pps, total, (int)(total - reply.rx), reply.dup, reply.reord,
 	       reply.max_gap, reply.max_gap_us / 1000.0, reply.down_sent,
-	       (int)(reply.down_sent - down.rx), down.dup, down.reord,
+	       down.rx, (int)(reply.down_sent - down.rx), down.dup, down.reord,
 	       down.max_gap, down.max_gap_ns / 1e6);
 	free(down.seen);
 	return 0;
@@ -387,7 +466,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: nappt-stream echo --listen ADDR:PORT [--idle SEC]\n"
 		"       nappt-stream send --to ADDR:PORT --bind ADDR:PORT "
-		"[--pps N] [--duration SEC] [--drain MS]\n");
+		"[--pps N] [--duration SEC] [--drain MS] [--id ID]\n");
 	exit(2);
 }
 
@@ -401,11 +480,13 @@ int main(int argc, char **argv)
 		{ "pps", required_argument, NULL, 'p' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "drain", required_argument, NULL, 'D' },
+		{ "id", required_argument, NULL, 'I' },
 		{},
 	};
 	struct sockaddr_in a = { 0 }, b = { 0 };
 	int have_a = 0, have_b = 0, idle = 30, drain = 500, c;
 	unsigned int pps = 2000;
+	uint32_t id = 0;
 	double duration = 3;
 	const char *cmd;
 
@@ -438,6 +519,9 @@ int main(int argc, char **argv)
 		case 'D':
 			drain = atoi(optarg);
 			break;
+		case 'I':
+			id = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
 		default:
 			usage();
 		}
@@ -449,7 +533,7 @@ int main(int argc, char **argv)
 		return cmd_echo(&a, idle);
 	if (!strcmp(cmd, "send") && have_a && have_b && pps > 0 &&
 	    pps <= 1000000 && duration > 0 && drain >= 0)
-		return cmd_send(&a, &b, pps, duration, drain);
+		return cmd_send(&a, &b, pps, duration, drain, id);
 	usage();
 	return 2;
 }
