@@ -169,6 +169,12 @@ check "the data plane passes unknown inbound" run 0 "unknown in: +pass" "$N" -c 
 # The data plane's LAN gateway is not the one DHCP announces: said.
 check "a LAN gateway set by hand" run 0 "lan gateway: 100.64.0.2" "$N" -c "$F" pool set --lan-gw 100.64.0.2
 check "status says the gateway differs" run 0 "gateway 100.64.0.1 in $F but the data plane's lan gateway is 100.64.0.2" "$N" -c "$F" status
+# Its server identifier (here the file's gateway) must be the data
+# plane's LAN gateway, or RENEWING unicasts to it would be dropped as a
+# phone's untranslatable traffic: refused, naming both (issue 14).
+check "the provisioner refuses to serve behind the other LAN gateway" run 1 "LAN gateway address is 100.64.0.2, not server_id 100.64.0.1" timeout 20 "$P" -c "$F" --templates "$SRC/provisioner/templates"
+check "upgrade sets the file's gateway" run 0 "settings from $F: .*gateway 100.64.0.1" "$N" -c "$F" upgrade
+check "status: the file matches again" run 0 "config: +$F matches" "$N" -c "$F" status
 ip netns exec "$NS" "$P" -c "$F" --templates "$SRC/provisioner/templates" 2>>"$T/prov.log" &
 ns_track $!
 ip netns exec "$NS" "$TF" --config "$F" 2>>"$T/tftpd.log" &
@@ -185,9 +191,6 @@ wait_for() {
 }
 check "provisioner serves from the file, writes its stats" wait_for "$T/prov.prom"
 check "tftpd serves from the file, writes its stats" wait_for "$T/tftpd.prom"
-check "the provisioner warns of the other LAN gateway" grep -q "warning: gateway 100.64.0.1 but the data plane at $BPFFS/nappt was attached with lan gateway 100.64.0.2" "$T/prov.log"
-check "upgrade sets the file's gateway" run 0 "settings from $F: .*gateway 100.64.0.1" "$N" -c "$F" upgrade
-check "status: the file matches again" run 0 "config: +$F matches" "$N" -c "$F" status
 t_fetch() {
 	ip netns exec "$NS" curl -s --max-time 10 -o "$T/got.bin" tftp://100.64.0.1/image.bin &&
 		cmp "$T/got.bin" "$T/tftp/image.bin" &&
