@@ -108,6 +108,12 @@ $(BUILD)/nappt-test-pass: $(BUILD)/tests/tools/nappt-pass.o
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_BPF) -o $@
 
+# openat2 answering ENOSYS, as under nappt-tftpd.service (tests/tftpd).
+TEST_TOOLS += $(BUILD)/no-openat2
+$(BUILD)/no-openat2: $(BUILD)/tests/tools/no-openat2.o
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@
+
 # Numbered UDP stream both ways, gaps counted (tests/restart).
 TEST_TOOLS += $(BUILD)/nappt-stream
 $(BUILD)/nappt-stream: $(BUILD)/tests/tools/nappt-stream.o

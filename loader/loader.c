@@ -419,7 +419,10 @@ static int vlan_dev_of(const char *parent, unsigned int vid, char *dev,
 	int r = -ENOENT;
 	FILE *f;
 
-	f = fopen("/proc/net/vlan/config", "re");
+	/* A test on a kernel without 802.1Q names a stand-in table. */
+	const char *table = getenv("NAPPT_TEST_VLAN_TABLE");
+
+	f = fopen(table && *table ? table : "/proc/net/vlan/config", "re");
 	if (!f)
 		return -ENOENT;
 	while (fgets(line, sizeof(line), f)) {
@@ -753,6 +756,26 @@ static void forwarding_off(int ifindex)
 		    path, name);
 }
 
+/*
+ * Voice VLAN: attach turned forwarding on for the VLAN device too, and
+ * the phones' frames reach the kernel there once the parent's program is
+ * gone.  The pinned config names the VID; parent is the LAN side's
+ * device.
+ */
+static void voice_vlan_forwarding_off(int parent)
+{
+	struct nappt_maps m = NAPPT_MAPS_INIT;
+	char ifn[IF_NAMESIZE], vdev[IF_NAMESIZE];
+
+	if (nappt_maps_open(&m, pin_dir))
+		return;
+	if (m.cfg.lan_vid && parent > 0 &&
+	    if_indextoname((unsigned int)parent, ifn) &&
+	    vlan_dev_of(ifn, m.cfg.lan_vid, vdev, sizeof(vdev)) == 0)
+		forwarding_off((int)if_nametoindex(vdev));
+	nappt_maps_close(&m);
+}
+
 /* Remove side's attachment and its pin; 1 if there was one. */
 static int side_detach(const char *side)
 {
@@ -764,6 +787,8 @@ static int side_detach(const char *side)
 	if (side_find(side, &a))
 		return 0;
 	forwarding_off(a.ifindex);
+	if (!strcmp(side, "lan"))
+		voice_vlan_forwarding_off(a.ifindex);
 	if (a.kind == SIDE_CLS) {
 		hook.ifindex = a.ifindex;
 		bpf_tc_detach(&hook, &o);

@@ -52,7 +52,7 @@ test-tftpd-fuzz: $(TFTPD_FUZZ)
 fuzz-tftpd: $(TFTPD_FUZZ)
 	$(Q)bash tests/tftpd/run-fuzz.sh $(TFTPD_FUZZ) $(FUZZ_SECONDS)
 
-test-tftpd-e2e: $(BUILD)/nappt-tftpd $(BUILD)/nappt-tftpd-asan
+test-tftpd-e2e: $(BUILD)/nappt-tftpd $(BUILD)/nappt-tftpd-asan $(BUILD)/no-openat2
 	$(Q)bash tests/tftpd/test-tftpd.sh $(BUILD)
 
 # The server under ASan/UBSan for the e2e tests of the eviction paths: a

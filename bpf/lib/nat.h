@@ -1075,9 +1075,20 @@ static __always_inline enum verdict parent_other(struct pkt *p,
 
 		if ((void *)(v + 1) > c.end)
 			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
-		/* Another VLAN: its VLAN device's, if any. */
-		if (v->tci & bpf_htons(0x0fff))
+		/*
+		 * Another VLAN: its VLAN device's, if any.  But the voice
+		 * VID under a priority tag reaches the voice VLAN's device
+		 * all the same (the kernel strips the VID-0 tag, then finds
+		 * that device for the inner one) without any check here:
+		 * no phone sends that, so it is dropped.
+		 */
+		if (v->tci & bpf_htons(0x0fff)) {
+			if (i > 0 &&
+			    (bpf_ntohs(v->tci) & 0x0fff) == cfg->lan_vid)
+				return account(p, NAPPT_STAT_DROP_MALFORMED,
+					       V_DROP);
 			return account(p, NAPPT_STAT_PASS_VLAN, V_PASS);
+		}
 		if (i == NAPPT_VLAN0_MAX)
 			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
 		proto = v->proto;

@@ -44,6 +44,7 @@ struct pktspec {
 	uint16_t vlan; /* TCI (PCP, DEI, VID); 0: untagged unless tags */
 	int tags; /* > 0: this many 802.1Q tags with TCI vlan (VID 0 too) */
 	uint16_t tpid; /* the outer tag's TPID; 0: 0x8100 */
+	uint16_t vlan_in; /* if set: the TCI of the tags after the first */
 	uint16_t ethertype; /* 0: IPv4 */
 	struct ipspec ip;
 	int raw; /* non-IPv4: payload bytes */
@@ -206,7 +207,7 @@ static inline size_t build_pkt(const struct pktspec *s, uint8_t *b)
 	memcpy(b + 6, s->smac, 6);
 	for (t = 0; t < tags; t++) {
 		put16(b + off, t == 0 && s->tpid ? s->tpid : 0x8100);
-		put16(b + off + 2, s->vlan);
+		put16(b + off + 2, t && s->vlan_in ? s->vlan_in : s->vlan);
 		off += 4;
 	}
 	put16(b + off, s->ethertype ? s->ethertype : 0x0800);

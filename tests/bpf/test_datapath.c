@@ -1117,6 +1117,30 @@ static void voice_stag(struct pktspec *in, struct pktspec *out)
 	*out = *in;
 }
 
+/*
+ * 6: a priority tag around the voice tag.  The kernel strips the VID-0
+ * tag and then finds the voice VLAN's device for the inner one
+ * (__netif_receive_skb_core()), which forwards: unchecked, a forged
+ * phone or public source would leave untranslated, and a forged ARP
+ * would reach the VLAN device's neighbour table.
+ */
+static void voice_prio_over_voice(struct pktspec *in, struct pktspec *out)
+{
+	lan_src_public(in, out);
+	prio_tag(in, 2, 0);
+	in->vlan_in = TCI_VOICE;
+	*out = *in;
+}
+
+static void voice_prio_over_voice_phone(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	memcpy(in->smac, MAC_EVIL, 6);
+	prio_tag(in, 2, 0x88a8);
+	in->vlan_in = TCI_VOICE;
+	*out = *in;
+}
+
 static void voice_truncated(struct pktspec *in, struct pktspec *out)
 {
 	base_out(in);
@@ -1722,6 +1746,12 @@ static const struct row rows[] = {
 	  .lan_vid = VOICE_VID },
 	{ "vlan 100: three priority tags dropped", LAN, voice_vid0_thrice,
 	  X_DROP, NAPPT_STAT_DROP_MALFORMED, 1, .lan_vid = VOICE_VID },
+	{ "6: vlan 100: voice tag under a priority tag, public source dropped",
+	  LAN, voice_prio_over_voice, X_DROP, NAPPT_STAT_DROP_MALFORMED, 1,
+	  .lan_vid = VOICE_VID },
+	{ "6: vlan 100: voice tag under an 802.1ad priority tag dropped", LAN,
+	  voice_prio_over_voice_phone, X_DROP, NAPPT_STAT_DROP_MALFORMED, 1,
+	  .lan_vid = VOICE_VID },
 	{ "vlan 100: truncated tag dropped", LAN, voice_truncated, X_DROP,
 	  NAPPT_STAT_DROP_MALFORMED, 1, .lan_vid = VOICE_VID },
 	{ "7: egress device not in tx_ports: translated to the kernel", LAN,

@@ -223,6 +223,28 @@ PY
 	}
 	check "[$MODE] upgrade keeps the voice VLAN" t_upgrade
 	nsx gw $N detach >/dev/null
+
+	# 6: attach turns forwarding on for the voice VLAN's device too;
+	# after detach the kernel would route the phones' frames from there
+	# to the WAN untranslated.  This kernel may lack 802.1Q: one
+	# device (a veth: no dummy module either) listed in a stand-in of
+	# /proc/net/vlan/config plays lan0.100.
+	t_detach_vlan_dev() {
+		local fwd
+		ip -n "$GW" link add lan0v type veth peer name lan0vp &&
+			ip -n "$GW" link set lan0v address "$GW_MAC" up || return 1
+		printf 'VLAN Dev name | VLAN ID\nName-Type: VLAN_NAME_TYPE_RAW_PLUS_VID_NO_PAD\nlan0v | 100 | lan0\n' >"$T/vlan.cfg"
+		ip netns exec "$GW" sysctl -qw net.ipv4.conf.lan0v.forwarding=0
+		NAPPT_TEST_VLAN_TABLE="$T/vlan.cfg" nsx gw $N attach --lan lan0 --lan-vlan 100 $POOLS --mode "$MODE" >/dev/null || return 1
+		fwd=$(ip netns exec "$GW" sysctl -n net.ipv4.conf.lan0v.forwarding)
+		NAPPT_TEST_VLAN_TABLE="$T/vlan.cfg" nsx gw $N detach >/dev/null || return 1
+		echo "lan0v forwarding: attached $fwd, detached $(ip netns exec "$GW" sysctl -n net.ipv4.conf.lan0v.forwarding); lan0 detached $(ip netns exec "$GW" sysctl -n net.ipv4.conf.lan0.forwarding)"
+		[ "$fwd" = 1 ] &&
+			[ "$(ip netns exec "$GW" sysctl -n net.ipv4.conf.lan0v.forwarding)" = 0 ] &&
+			[ "$(ip netns exec "$GW" sysctl -n net.ipv4.conf.lan0.forwarding)" = 0 ]
+	}
+	check "[$MODE] 6: detach turns forwarding off on the voice VLAN's device too" t_detach_vlan_dev
+	ip -n "$GW" link del lan0v 2>/dev/null
 fi
 
 # --- part 2: a real VLAN device, DHCP on it, a stream through it ------------
