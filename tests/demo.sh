@@ -150,21 +150,8 @@ services_up() {
 	return 1
 }
 
-# The udhcpc event script: apply the lease (a route to the internet host,
-# no default route) and keep what the server said in $OUT.
-cat >"$T/udhcpc.sh" <<'SCRIPT'
-#!/bin/sh
-case "$1" in
-bound|renew)
-	ip addr flush dev "$interface"
-	ip addr add "$ip/$mask" dev "$interface"
-	ip route add 198.51.100.0/24 via "$router" dev "$interface" 2>/dev/null
-	env | grep -E '^(ip|mask|router|serverid|lease|boot_file|bootfile|tftp|opt150|siaddr|opt159)=' >"$OUT"
-	;;
-esac
-exit 0
-SCRIPT
-chmod +x "$T/udhcpc.sh"
+# The phones' udhcpc event script (what it keeps in $OUT: see there).
+install -m 0755 "$SRC/tests/lib/udhcpc-event.sh" "$T/udhcpc.sh"
 
 # boot NS VENDOR-CLASS CISCO?: one DHCP exchange.  Cisco phones send
 # option 60 with a trailing NUL.

@@ -53,21 +53,8 @@ gateway_up() {
 		-e "s|^stats_file = .*|stats_file = $T/stats.prom|" \
 		"$SRC/provisioner/provisioner.conf.example" >"$T/prov.conf"
 
-	# The udhcpc event script: apply the lease (no default route) and
-	# keep what the server said in $OUT.
-	cat >"$T/script" <<'SCRIPT'
-#!/bin/sh
-case "$1" in
-bound|renew)
-	ip addr flush dev "$interface"
-	ip addr add "$ip/$mask" dev "$interface"
-	ip route add 198.51.100.0/24 via "$router" dev "$interface" 2>/dev/null
-	env | grep -E '^(ip|mask|router|serverid|lease|boot_file|bootfile|tftp|opt150|siaddr|opt159)=' >"$OUT"
-	;;
-esac
-exit 0
-SCRIPT
-	chmod +x "$T/script"
+	# The phones' udhcpc event script (what it keeps in $OUT: see there).
+	install -m 0755 "$SRC/tests/lib/udhcpc-event.sh" "$T/script"
 }
 
 start_prov() {
