@@ -80,29 +80,10 @@ echo "ours (PostgreSQL): ${PO_FREE:-0} DORA/s free (${PO_FREE_CPU} us server CPU
 
 # --- Kea on PostgreSQL ---
 kea_pg_run() {
-	mkdir -p "$T/kea"
 	PG_URI_SQL=postgresql:///$KEA_DB?host=$PG_DIR\&user=postgres pg_sql "TRUNCATE lease4" >/dev/null
-	cat >"$T/kea.json" <<KEA
-{ "Dhcp4": {
-  "interfaces-config": { "interfaces": [ "eth0" ], "dhcp-socket-type": "udp" },
-  "lease-database": { "type": "postgresql", "name": "$KEA_DB", "host": "$PG_DIR",
-                      "user": "postgres", "password": "unused" },
-  "multi-threading": { "enable-multi-threading": $1,
-                       "thread-pool-size": 2, "packet-queue-size": 64 },
-  "valid-lifetime": 3600,
-  "subnet4": [ { "subnet": "100.64.0.0/14",
-                 "pools": [ { "pool": "100.64.0.2 - 100.67.255.250" } ] } ],
-  "loggers": [ { "name": "kea-dhcp4", "severity": "WARN",
-                 "output_options": [ { "output": "$T/kea/kea.log" } ] } ]
-} }
-KEA
-	KEA_PIDFILE_DIR="$T/kea" KEA_LOCKFILE_DIR="$T/kea" ip netns exec "$SRV" \
-		taskset -c "$SRV_CPU" kea-dhcp4 -c "$T/kea.json" >"$T/kea/out" 2>&1 &
-	KEA=$!
-	ns_track $KEA
-	cg_join $KEA
-	sleep 2
-	measure "kea PostgreSQL (multi-threading $1)" $KEA
+	kea_start "$1" '{ "type": "postgresql", "name": "'"$KEA_DB"'", "host": "'"$PG_DIR"'",
+                      "user": "postgres", "password": "unused" }' \
+		"kea PostgreSQL (multi-threading $1)"
 	costs "kea_$2" $KEA "postgresql:///$KEA_DB?host=$PG_DIR&user=postgres" >"$T/kea-cost-$2"
 	kill $KEA
 	wait $KEA 2>/dev/null

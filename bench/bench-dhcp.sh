@@ -165,6 +165,33 @@ measure() {
 	echo "$free $lim"
 }
 
+# kea_start MT LEASE_DB_JSON LABEL: kea-dhcp4 on the server's CPU and in
+# its cgroup, the same subnet and pool for every lease backend, measured
+# by measure(); $KEA is its pid (the caller stops it).
+kea_start() {
+	mkdir -p "$T/kea"
+	cat >"$T/kea.json" <<KEA
+{ "Dhcp4": {
+  "interfaces-config": { "interfaces": [ "eth0" ], "dhcp-socket-type": "udp" },
+  "lease-database": $2,
+  "multi-threading": { "enable-multi-threading": $1,
+                       "thread-pool-size": 2, "packet-queue-size": 64 },
+  "valid-lifetime": 3600,
+  "subnet4": [ { "subnet": "100.64.0.0/14",
+                 "pools": [ { "pool": "100.64.0.2 - 100.67.255.250" } ] } ],
+  "loggers": [ { "name": "kea-dhcp4", "severity": "WARN",
+                 "output_options": [ { "output": "$T/kea/kea.log" } ] } ]
+} }
+KEA
+	KEA_PIDFILE_DIR="$T/kea" KEA_LOCKFILE_DIR="$T/kea" ip netns exec "$SRV" \
+		taskset -c "$SRV_CPU" kea-dhcp4 -c "$T/kea.json" >"$T/kea/out" 2>&1 &
+	KEA=$!
+	ns_track $KEA
+	cg_join $KEA
+	sleep 2
+	measure "$3" $KEA
+}
+
 nsx srv "$BUILD/nappt" --pin-dir "$BPFFS/nappt" attach --lan eth0 --wan wan0 \
 	--lan-pool 100.64.0.0/14 --pub-pool 198.18.0.0/20 >/dev/null || exit 1
 # PG_ONLY=1: only the PostgreSQL comparison (issue 14).
@@ -182,35 +209,13 @@ wait $OURS 2>/dev/null
 echo "ours: ${OURS_FREE:-0} DORA/s free (${OURS_FREE_CPU} us CPU per exchange), ${OURS_RATE:-0} within ${CPU_LIMIT}% of a CPU (${OURS_CPU} us); $OURS_LEASES leases stored, $OURS_MAPS mappings"
 
 kea_run() {
-	mkdir -p "$T/kea"
-	cat >"$T/kea.json" <<KEA
-{ "Dhcp4": {
-  "interfaces-config": { "interfaces": [ "eth0" ], "dhcp-socket-type": "udp" },
-  "lease-database": { "type": "memfile", "persist": true,
-                      "name": "$T/kea/leases4.csv", "lfc-interval": 3600 },
-  "multi-threading": { "enable-multi-threading": $1,
-                       "thread-pool-size": 2, "packet-queue-size": 64 },
-  "valid-lifetime": 3600,
-  "subnet4": [ { "subnet": "100.64.0.0/14",
-                 "pools": [ { "pool": "100.64.0.2 - 100.67.255.250" } ] } ],
-  "loggers": [ { "name": "kea-dhcp4", "severity": "WARN",
-                 "output_options": [ { "output": "$T/kea/kea.log" } ] } ]
-} }
-KEA
 	rm -f "$T"/kea/leases4.csv*
-	KEA_PIDFILE_DIR="$T/kea" KEA_LOCKFILE_DIR="$T/kea" ip netns exec "$SRV" \
-		taskset -c "$SRV_CPU" kea-dhcp4 -c "$T/kea.json" >"$T/kea/out" 2>&1 &
-	KEA=$!
-	ns_track $KEA
-	cg_join $KEA
-	sleep 2
-	measure "kea (multi-threading $1)" $KEA
+	kea_start "$1" '{ "type": "memfile", "persist": true,
+                      "name": "'"$T"'/kea/leases4.csv", "lfc-interval": 3600 }' \
+		"kea (multi-threading $1)"
 	kill $KEA
 	wait $KEA 2>/dev/null
 }
-# Profiling knobs: OURS_ONLY=1 stops here; PROV_WRAP="strace -f -c -o F"
-# runs the provisioner under a tool.
-[ -n "${OURS_ONLY:-}" ] && exit 0
 read -r KMT_FREE KMT_FREE_CPU KMT KMT_CPU <<<"$(kea_run true)"
 read -r KST_FREE KST_FREE_CPU KST KST_CPU <<<"$(kea_run false)"
 echo "kea multi-threaded: ${KMT_FREE:-0} DORA/s free (${KMT_FREE_CPU:-0} us), ${KMT:-0} within ${CPU_LIMIT}% (${KMT_CPU:-0} us)"
