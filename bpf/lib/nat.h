@@ -1048,6 +1048,35 @@ static __always_inline int voice_vlan_tag(struct pkt *p, __u16 vid, __be16 *tci)
 }
 
 /*
+ * Would the kernel route this untagged-network packet (as opposed to
+ * deliver it to the gateway itself)?  Forwarding is on for the parent
+ * only because the FIB helper needs it: before the gateway, the kernel
+ * routed nothing from that network.  As on a plain LAN, where a source
+ * outside the pools is dropped unless the operator allows other hosts
+ * (NAPPT_CFG_LAN_FOREIGN, drop_src_foreign), attach must not turn the
+ * gateway into a router for the PCs behind the phones.  The FIB answers
+ * NOT_FWDED for the gateway's own addresses and broadcasts, which pass.
+ * Only the untagged network pays this lookup, never a phone's frame.
+ */
+static __always_inline int parent_routes(struct pkt *p, const struct iphdr *ip)
+{
+	struct bpf_fib_lookup fib = {
+		.family = AF_INET,
+		.tos = ip->tos,
+		.l4_protocol = ip->protocol,
+		.tot_len = bpf_ntohs(ip->tot_len),
+		.ipv4_src = ip->saddr,
+		.ipv4_dst = ip->daddr,
+		.ifindex = p->ifindex,
+	};
+	long rc = bpf_fib_lookup(p->ctx, &fib, sizeof(fib), 0);
+
+	return rc == BPF_FIB_LKUP_RET_SUCCESS ||
+	       rc == BPF_FIB_LKUP_RET_NO_NEIGH ||
+	       rc == BPF_FIB_LKUP_RET_FRAG_NEEDED;
+}
+
+/*
  * A frame on the LAN parent that is not the voice VLAN's: the kernel's,
  * untouched -- except that the loader turned forwarding on for the
  * parent (the FIB helper asks for it), so the kernel would route the
@@ -1056,7 +1085,9 @@ static __always_inline int voice_vlan_tag(struct pkt *p, __u16 vid, __be16 *tci)
  * and a LAN-pool source belongs to a leased phone on the voice VLAN
  * only.  So an IPv4 packet here, untagged or under the priority tags the
  * kernel strips (VID 0, at most NAPPT_VLAN0_MAX), from either pool is
- * dropped; everything else passes (pass_vlan).
+ * dropped, and so is one the kernel would route unless the operator
+ * allows other LAN hosts (parent_routes); everything else passes
+ * (pass_vlan).
  */
 static __always_inline enum verdict parent_other(struct pkt *p,
 						 const struct nappt_config *cfg)
@@ -1103,6 +1134,9 @@ static __always_inline enum verdict parent_other(struct pkt *p,
 		return account(p, NAPPT_STAT_DROP_SRC_PUBLIC, V_DROP);
 	if (lan_index(cfg, ip->saddr) >= 0)
 		return account(p, NAPPT_STAT_DROP_SRC_BOGON, V_DROP);
+	if (!(cfg->flags & NAPPT_CFG_LAN_FOREIGN) &&
+	    !to_gateway(cfg, ip->daddr) && parent_routes(p, ip))
+		return account(p, NAPPT_STAT_DROP_SRC_FOREIGN, V_DROP);
 	return account(p, NAPPT_STAT_PASS_VLAN, V_PASS);
 }
 

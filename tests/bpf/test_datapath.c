@@ -1080,6 +1080,22 @@ static void voice_vid0(struct pktspec *in, struct pktspec *out)
 	*out = *in;
 }
 
+/* The untagged network to one of the gateway's own addresses (not the
+ * voice VLAN's gateway): the kernel delivers it locally. */
+static void voice_untagged_local(struct pktspec *in, struct pktspec *out)
+{
+	voice_untagged(in, out);
+	in->ip.daddr = IP(198, 18, 0, 1);
+	*out = *in;
+}
+
+static void voice_vid0_local(struct pktspec *in, struct pktspec *out)
+{
+	voice_untagged_local(in, out);
+	voice_tag(in, TCI_PRIO5);
+	*out = *in;
+}
+
 /* 6: the kernel forwards the untagged network (forwarding is on for the
  * parent): a phone's address or a public one from there must not leave,
  * untagged or under a priority tag the kernel strips. */
@@ -1724,12 +1740,23 @@ static const struct row rows[] = {
 	  NAPPT_STAT_PASS_LOCAL, 1, .lan_vid = VOICE_VID },
 	{ "vlan 100: spoofed mac dropped", LAN, voice_spoofed_mac, X_DROP,
 	  NAPPT_STAT_DROP_SPOOF_MAC, 1, .lan_vid = VOICE_VID },
-	{ "vlan 100: untagged frame passes untouched", LAN, voice_untagged,
-	  X_PASS, NAPPT_STAT_PASS_VLAN, 1, .lan_vid = VOICE_VID },
+	{ "vlan 100: untagged frame to a far host dropped, not routed", LAN,
+	  voice_untagged, X_DROP, NAPPT_STAT_DROP_SRC_FOREIGN, 1,
+	  .lan_vid = VOICE_VID },
+	{ "vlan 100: untagged frame to the gateway passes untouched", LAN,
+	  voice_untagged_local, X_PASS, NAPPT_STAT_PASS_VLAN, 1,
+	  .lan_vid = VOICE_VID },
+	{ "vlan 100: untagged frame to a far host passes with lan_foreign", LAN,
+	  voice_untagged, X_PASS, NAPPT_STAT_PASS_VLAN, 1, .lan_vid = VOICE_VID,
+	  .cfg_flags = NAPPT_CFG_LAN_FOREIGN },
 	{ "vlan 100: vlan 200 passes untouched", LAN, voice_other_vid, X_PASS,
 	  NAPPT_STAT_PASS_VLAN, 1, .lan_vid = VOICE_VID },
-	{ "vlan 100: priority tag passes untouched", LAN, voice_vid0, X_PASS,
-	  NAPPT_STAT_PASS_VLAN, 1, .lan_vid = VOICE_VID },
+	{ "vlan 100: priority tag to a far host dropped, not routed", LAN,
+	  voice_vid0, X_DROP, NAPPT_STAT_DROP_SRC_FOREIGN, 1,
+	  .lan_vid = VOICE_VID },
+	{ "vlan 100: priority tag to the gateway passes untouched", LAN,
+	  voice_vid0_local, X_PASS, NAPPT_STAT_PASS_VLAN, 1,
+	  .lan_vid = VOICE_VID },
 	{ "vlan 100: 802.1ad tag passes untouched", LAN, voice_stag, X_PASS,
 	  NAPPT_STAT_PASS_VLAN, 1, .lan_vid = VOICE_VID },
 	{ "vlan 100: ttl 1 hairpin: time exceeded back with the tag", LAN,

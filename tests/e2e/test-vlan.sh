@@ -211,6 +211,24 @@ PY
 	}
 	check "[$MODE] VLAN 200 untouched; the untagged network works but may not use a pool source; nothing translated" t_other
 
+	# The loader turned forwarding on for the parent (the FIB helper
+	# needs it); the untagged network must not be routed because of
+	# that: a PC's packet to a far host is dropped (drop_src_foreign, as
+	# on a plain LAN), bare or under a priority tag, while its packets
+	# to the gateway itself (the ping above) still pass.
+	t_untagged_routed() {
+		local f0 f1 w
+		f0=$(stat_of drop_src_foreign)
+		ip netns exec "$PH" $CRAFT udp eth0 $MAC_PH "$GW_MAC" 192.0.2.2 198.51.100.7 5060 4000 || return 1
+		ip netns exec "$PH" $CRAFT udp eth0 $MAC_PH "$GW_MAC" 192.0.2.2 198.51.100.7 5060 4000 --tag 0xa000 || return 1
+		sleep 0.5
+		f1=$(stat_of drop_src_foreign)
+		w=$(wan_lines | grep -c '192.0.2.2.5060 >')
+		echo "drop_src_foreign +$((f1 - f0)), from 192.0.2.2 on the WAN: $w"
+		[ $((f1 - f0)) = 2 ] && [ "$w" = 0 ]
+	}
+	check "[$MODE] the untagged network is not routed to the WAN" t_untagged_routed
+
 	t_upgrade() {
 		local x0 x1
 		nsx gw $N upgrade && nsx gw $N status | grep "voice vlan:  100" || return 1
