@@ -18,7 +18,6 @@
 
 struct nappt_maps {
 	int config_fd;
-	int phones_fd;
 	int slots_fd;
 	int stats_fd;
 	int frags_fd;
@@ -31,14 +30,19 @@ struct nappt_maps {
 	int grace_fd;
 	int grace_inner_fd;
 	struct nappt_config cfg; /* read at open */
-	/* max_entries of phones, slots, stats as pinned (0: not checked,
-	 * maps not opened by nappt_maps_open). */
-	uint32_t phones_n, slots_n, stats_n;
+	/* max_entries of slots, stats as pinned (0: not checked, maps not
+	 * opened by nappt_maps_open). */
+	uint32_t slots_n, stats_n;
+	/* `slots` mapped (BPF_F_MMAPABLE), slot_mem_n entries: every read
+	 * and write of an entry is one aligned 8-byte load or store here
+	 * (see struct nappt_slot).  NULL until nappt_maps_mmap. */
+	struct nappt_slot *slot_mem;
+	uint32_t slot_mem_n;
 };
 
 #define NAPPT_MAPS_INIT                                              \
 	{                                                            \
-		.config_fd = -1, .phones_fd = -1, .slots_fd = -1,    \
+		.config_fd = -1, .slots_fd = -1,                     \
 		.stats_fd = -1, .frags_fd = -1, .tx_ports_fd = -1,   \
 		.lock_fd = -1, .grace_fd = -1, .grace_inner_fd = -1, \
 	}
@@ -73,12 +77,29 @@ int nappt_maps_grace(struct nappt_maps *m);
 /* Re-read the config entry (after the loader changed it). */
 int nappt_maps_reload_config(struct nappt_maps *m);
 
-/* Index of a private address in `phones`, or -ERANGE if outside the pool. */
+/* Map slots_fd (sized from m->cfg) into m->slot_mem.  nappt_maps_open
+ * does it; a caller that filled the fds itself (tests' private maps)
+ * calls it after.  Undone by nappt_maps_close. */
+int nappt_maps_mmap(struct nappt_maps *m);
+
+/* Index of a private address in the LAN pool, or -ERANGE if outside. */
 int nappt_phone_index(const struct nappt_config *cfg, uint32_t priv_be);
 
 /*
- * Check a mapping against the config: private address in the LAN pool
- * and not the gateway's (lan_gw),
+ * The private address (network order) of a phone leased ports from
+ * first on pub_be: lan_net + the key of its first slot (struct
+ * nappt_slot).  -ERANGE if pub_be is outside the public pool or the
+ * derived address outside the LAN pool (a LAN pool smaller than
+ * pub_count * slots_per_ip addresses serves the first public addresses
+ * only).
+ */
+int nappt_phone_addr(const struct nappt_config *cfg, uint32_t pub_be,
+		     uint16_t first, uint32_t *priv_be);
+
+/*
+ * Check a mapping against the config: private address in the LAN pool,
+ * not the gateway's (lan_gw), and the one derived from the range
+ * (nappt_phone_addr; -EADDRNOTAVAIL if not),
  * public address in the public pool, range non-empty and slot-aligned,
  * not touching ports 0-1023, MAC a unicast station address (not group,
  * broadcast or zero).  -EINVAL/-ERANGE with no side effect.
