@@ -1374,6 +1374,9 @@ int main(int argc, char **argv)
 		logp(LOG_ERR_, "%s: %d error(s)", conf_path, r);
 		return 1;
 	}
+	/* Not errors (the file serves), but capacity the operator may
+	 * think he has and has not: said at every start and by -n. */
+	conf_warn(&d.conf, stderr);
 	find_templates(tmpl_cli, d.conf.templates, conf_path, tmpl_dir,
 		       sizeof(tmpl_dir));
 	if (check) {
