@@ -810,6 +810,7 @@ static int gateway_of(struct lease_store *s, const struct prov_conf *c,
 		.pub_count = c->pub_count,
 		.lan_net = c->lan_net,
 		.lan_size = c->lan_size,
+		.slots_per_ip = c->slot_size ? 65536 / c->slot_size : 0,
 		.nparts = c->pool_parts,
 		.claim = claim,
 	};

@@ -47,6 +47,7 @@ static struct lease_gateway test_gw(const char *id, unsigned int nparts,
 				       .pub_count = 0xcb007200 - 0xc6120000,
 				       .lan_net = 0x64400000,
 				       .lan_size = 1U << 22,
+				       .slots_per_ip = 64,
 				       .nparts = nparts,
 				       .claim = claim };
 }

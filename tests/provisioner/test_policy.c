@@ -14,6 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "lease-store.h"
 #include "lease-table.h"
 #include "policy.h"
 
@@ -433,6 +434,36 @@ static void test_alloc_small_lan_exhausts(void **state)
 	alloc_free(&a);
 }
 
+/*
+ * Several gateways (issue 14) with derived addresses (issue 13): part k
+ * of the LAN pool is exactly the addresses derived from part k of the
+ * public pool, or a gateway's fence (parts.c) would hold its own phones'
+ * addresses and it could lease nothing in its part.
+ */
+static void test_part_lan_is_derived(void **state)
+{
+	struct lease_gateway g = { .pub_net = IP(203, 0, 113, 0),
+				   .pub_count = 16,
+				   .lan_net = IP(100, 64, 0, 0),
+				   .lan_size = 65536,
+				   .slots_per_ip = 64 };
+	unsigned int nparts, p, slot;
+
+	for (nparts = 1; nparts <= 16; nparts++) {
+		g.nparts = nparts;
+		for (p = 0; p < g.pub_count; p++)
+			for (slot = 0; slot < 64; slot++)
+				assert_int_equal(
+					lease_part_lan(&g, g.lan_net + p * 64 +
+								   slot),
+					lease_part_pub(&g, g.pub_net + p));
+		/* Past the public pool's keys: nobody's; outside: -1. */
+		assert_int_equal(lease_part_lan(&g, g.lan_net + 16 * 64), -1);
+		assert_int_equal(lease_part_lan(&g, g.lan_net - 1), -1);
+		assert_int_equal(lease_part_lan(&g, g.lan_net + 65536), -1);
+	}
+}
+
 static void test_opt159(void **state)
 {
 	uint8_t o[4];
@@ -609,6 +640,7 @@ int main(void)
 		cmocka_unit_test(test_alloc_lan_range_derived),
 		cmocka_unit_test(test_alloc_quarantine_holds_window),
 		cmocka_unit_test(test_alloc_small_lan_exhausts),
+		cmocka_unit_test(test_part_lan_is_derived),
 		cmocka_unit_test(test_opt159),
 		cmocka_unit_test(test_lt_add_get_del),
 		cmocka_unit_test(test_lt_offers),
