@@ -341,9 +341,10 @@ static void log_sync(const struct sync_stats *st)
 {
 	logp(st->failed ? LOG_ERR_ : LOG_INFO_,
 	     "maps reconciled: %u kept, %u added, %u updated, %u removed, %u "
-	     "orphan slots cleared, %u failed",
+	     "orphan slots cleared, %u failed, %u not at their derived "
+	     "address (not mapped)",
 	     st->kept, st->added, st->updated, st->removed, st->orphans,
-	     st->failed);
+	     st->failed, st->underived);
 }
 
 static int store_each(void *src, lease_cb cb, void *arg)
