@@ -19,14 +19,14 @@ void map_sync_phone(const struct lease *l, struct nappt_phone *p)
 }
 
 static int add_phone(struct nappt_maps *m, uint32_t priv_be,
-		     const struct nappt_phone *p);
+		     const struct nappt_phone *p, unsigned int *cleared);
 
 int map_sync_add(struct nappt_maps *m, const struct lease *l)
 {
 	struct nappt_phone p;
 
 	map_sync_phone(l, &p);
-	return add_phone(m, l->priv_ip, &p);
+	return add_phone(m, l->priv_ip, &p, NULL);
 }
 
 int map_sync_del(struct nappt_maps *m, const struct lease *l)
@@ -170,9 +170,10 @@ static int clear_orphans(struct nappt_maps *m, unsigned int *cleared)
 	return 0;
 }
 
-/* nappt_phone_add, and once more after clearing orphans in its way. */
+/* nappt_phone_add, and once more after clearing orphans in its way
+ * (counted in *cleared if not NULL). */
 static int add_phone(struct nappt_maps *m, uint32_t priv_be,
-		     const struct nappt_phone *p)
+		     const struct nappt_phone *p, unsigned int *cleared)
 {
 	unsigned int n = 0;
 	int r = nappt_phone_add(m, priv_be, p);
@@ -180,6 +181,8 @@ static int add_phone(struct nappt_maps *m, uint32_t priv_be,
 	if (r != -EBUSY)
 		return r;
 	r = clear_orphans(m, &n);
+	if (cleared)
+		*cleared += n;
 	if (r || !n)
 		return r ? r : -EBUSY;
 	return nappt_phone_add(m, priv_be, p);
@@ -236,7 +239,7 @@ static int reconcile_lease(const struct lease *l, void *arg)
 		return 0;
 	}
 	had = r == 0;
-	r = add_phone(lv->m, l->priv_ip, &want);
+	r = add_phone(lv->m, l->priv_ip, &want, &lv->st->orphans);
 	if (r == -EBUSY)
 		/* A slot still held by a mapping without a live lease:
 		 * retried once the stale ones are gone. */
@@ -347,7 +350,7 @@ int map_sync_reconcile_from(lease_source each, void *src, struct nappt_maps *m,
 		char a[INET_ADDRSTRLEN];
 
 		map_sync_phone(&lv.retry[i], &p);
-		r = add_phone(m, lv.retry[i].priv_ip, &p);
+		r = add_phone(m, lv.retry[i].priv_ip, &p, &st->orphans);
 		if (r) {
 			st->failed++;
 			logp(LOG_WARN_, "Failed to map lease of %s: %s",
