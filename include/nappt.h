@@ -213,7 +213,8 @@ enum nappt_stat {
 	NAPPT_STAT_DROP_SRC_BOGON, /* martian, or WAN source in a pool */
 	NAPPT_STAT_DROP_TO_PRIVATE, /* WAN packet to a LAN-pool address */
 	NAPPT_STAT_DROP_ARP_SPOOF, /* ARP claiming a lease, other MAC */
-	NAPPT_STAT_DROP_SLOT, /* phone entry its slot does not name */
+	NAPPT_STAT_DROP_SLOT, /* unused since issue 13: a slot entry names
+			       * its phone by construction */
 	NAPPT_STAT_DROP_FRAG_STALE, /* fragment whose lease changed */
 	NAPPT_STAT_ICMP_TIME_EXCEEDED, /* TTL <= 1: Time Exceeded sent */
 	NAPPT_STAT_ICMP_FRAG_NEEDED, /* too big with DF: Frag Needed sent */
