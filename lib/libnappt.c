@@ -21,7 +21,11 @@
  * could see from two moments either.  A packet that read an entry just
  * before a delete is translated as if it came a moment earlier, as with
  * any NAT table change.  The grace map (and its CAP_BPF map creation at
- * open) went with it.
+ * open) went with it.  This holds only if the data plane copies an entry
+ * with ONE 8-byte load before using its fields: a program that loaded the
+ * owner and the MAC separately could see them from two phones if the
+ * free and the next owner's store both fell between its loads (no grace
+ * period separates them any more).
  */
 #include <errno.h>
 #include <stdio.h>
