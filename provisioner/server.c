@@ -1127,7 +1127,7 @@ static void finish(struct srv *s, const struct srv_pending *p)
 	e->flags |= LT_DURABLE;
 	/*
 	 * Fail closed: the mapping first, then the file and its gate
-	 * entry.  Without a VALID phone entry the data plane does not check
+	 * entry.  Without the VALID first slot the data plane does not check
 	 * the address's MAC, so a gate entry naming the IP alone would let
 	 * any LAN host that takes the IP fetch the phone's config (SIP
 	 * credentials).  No ACK either: the phone would have no service,
