@@ -1656,7 +1656,7 @@ static int cmd_attach(int argc, char **argv)
 	if (cfg.lan_vid && vlan_dev[0])
 		tune_sysctls(vlan_dev, wan);
 	printf("attached: lan %s%s%s (%s) wan %s (%s); lan pool %s (%u "
-	       "phones), public pool %s/%u, slot %lu ports\n",
+	       "addresses), public pool %s/%u, slot %lu ports\n",
 	       lan, vlan_dev[0] ? " vlan " : "", vlan_dev, mode_names[used_lan],
 	       wan, mode_names[used_wan], lan_pool, cfg.lan_size,
 	       ip_str(cfg.pub_net, b1), 32 - __builtin_ctz(cfg.pub_count),
