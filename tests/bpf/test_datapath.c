@@ -67,14 +67,15 @@ static const uint8_t MAC_C[6] = { 2, 0, 0, 0, 0, 0x0c };
  * routes.  A: PUB1 ports 2048-3071; B: PUB1 3072-4095; C: PUB1 4096-5119
  * (behind an unreachable route); D: PUB1 5120-7167 (two slots) with A's
  * MAC, written raw by the rows that need it; D2: the key of D's second
- * slot as an address, which is no one's.
+ * slot as an address, which is no one's; E: PUB1 8192-10239 (two slots).
  */
-static uint32_t phone_a, phone_b, phone_c, phone_d, phone_d2;
+static uint32_t phone_a, phone_b, phone_c, phone_d, phone_d2, phone_e;
 #define PHONE_A phone_a
 #define PHONE_B phone_b
 #define PHONE_C phone_c
 #define PHONE_D phone_d
 #define PHONE_D2 phone_d2
+#define PHONE_E phone_e
 
 enum side { LAN, WAN };
 enum expect {
@@ -1436,6 +1437,39 @@ static void hairpin_outside_lan_pool(struct pktspec *in, struct pktspec *out)
 	*out = *in;
 }
 
+/* A phone of two slots (E, through libnappt): one address, the key of
+ * its first slot, for both; its second slot's entry names it by dist. */
+static void lease_e(void)
+{
+	struct nappt_phone e = lease_a;
+
+	e.port_first = 8192;
+	e.port_last = 10239;
+	memcpy(e.mac, MAC_C, 6);
+	assert_int_equal(nappt_phone_add(&E.maps, htonl(PHONE_E), &e), 0);
+}
+
+static void unlease_e(void)
+{
+	assert_int_equal(nappt_phone_del(&E.maps, htonl(PHONE_E)), 0);
+}
+
+static void in_second_slot(struct pktspec *in, struct pktspec *out)
+{
+	base_in(in);
+	in->ip.dport = 9300; /* E's second slot */
+	xlate_in(in, out, PHONE_E, MAC_C);
+}
+
+static void out_second_slot(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	memcpy(in->smac, MAC_C, 6);
+	in->ip.saddr = PHONE_E;
+	in->ip.sport = 9300;
+	xlate_out(in, out);
+}
+
 /* 6: errors owed to a sender come from the hook, quoting its packet. */
 static void ttl1_hairpin(struct pktspec *in, struct pktspec *out)
 {
@@ -1825,6 +1859,11 @@ static const struct row rows[] = {
 	{ "hairpin to a slot naming an index outside the lan pool", LAN,
 	  hairpin_outside_lan_pool, X_PASS, NAPPT_STAT_PASS_LOCAL,
 	  .pre = shrink_lan, .post = unshrink_lan },
+	{ "in: a two-slot phone's second slot reaches its address", WAN,
+	  in_second_slot, X_REDIRECT, NAPPT_STAT_IN_XLATE, .pre = lease_e,
+	  .post = unlease_e },
+	{ "out: a two-slot phone from its second slot", LAN, out_second_slot,
+	  X_REDIRECT, NAPPT_STAT_OUT_XLATE, .pre = lease_e, .post = unlease_e },
 	{ "6: ttl 1 hairpin: time exceeded from the gateway", LAN, ttl1_hairpin,
 	  X_TX, NAPPT_STAT_ICMP_TIME_EXCEEDED, .expect_raw = te_from_gw },
 	{ "6: ttl 1 tcp in, long: quote of 128 bytes", WAN, ttl1_in_tcp, X_TX,
@@ -2258,13 +2297,15 @@ static int derive_addrs(const struct nappt_config *cfg)
 		r = derive(cfg, PUB1, 5120, &phone_d);
 	if (!r)
 		r = derive(cfg, PUB1, 6144, &phone_d2);
+	if (!r)
+		r = derive(cfg, PUB1, 8192, &phone_e);
 	if (r)
 		return r;
 	/* The rows' meaning rests on these: distinct, none the gateway's
 	 * nor NO_LEASE. */
 	if (phone_a == phone_b || phone_b == phone_c || phone_c == phone_d ||
-	    phone_d2 != phone_d + 1 || phone_a == GW_LAN ||
-	    (NO_LEASE >= phone_a && NO_LEASE <= phone_d2))
+	    phone_d2 != phone_d + 1 || phone_e <= phone_d2 ||
+	    phone_a == GW_LAN || (NO_LEASE >= phone_a && NO_LEASE <= phone_e))
 		return -EINVAL;
 	return 0;
 }
