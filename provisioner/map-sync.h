@@ -25,7 +25,7 @@ struct sync_stats {
 	unsigned int updated; /* present but different */
 	unsigned int removed; /* in the maps without a live lease */
 	unsigned int failed; /* refused by the map library (logged) */
-	unsigned int orphans; /* slots no phone entry covers, cleared */
+	unsigned int orphans; /* slots in no phone's run, cleared */
 	unsigned int underived; /* leases not at their derived address:
 				 * not mapped (a store of an older version) */
 };

@@ -153,6 +153,10 @@ static void test_bad_files(void **state)
 		  "t.conf:7: [model m] lan_range holds no phone address", 1 },
 		{ HEAD MODEL "lan_range = 100.64.0.0 - 100.64.0.1\n",
 		  "t.conf:7: [model m] lan_range holds no phone address", 1 },
+		/* Four slots start at slots 0, 4, 8...: keys 257-259 are
+		 * slots 1-3 of 203.0.113.4, no 4-slot range's address. */
+		{ HEAD MODEL "slots = 4\nlan_range = 100.64.1.1 - 100.64.1.3\n",
+		  "t.conf:8: [model m] lan_range holds no phone address", 1 },
 		/* Two slots of 32768 per address: keys 0 and 2 are slot 0,
 		 * 1 the gateway, 3 the broadcast of a /30. */
 		{ "[global]\nlan_pool = 100.64.0.0/30\ngateway = 100.64.0.1\n"

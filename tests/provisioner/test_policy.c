@@ -434,6 +434,56 @@ static void test_alloc_small_lan_exhausts(void **state)
 	alloc_free(&a);
 }
 
+/* A quarantined address given back to a phone listed exactly
+ * (server.c unquarantine_for) must serve its model: its own window is
+ * aligned for the model's size, free, in its lan_range; its hold alone
+ * is ignored. */
+static void test_alloc_window_at(void **state)
+{
+	struct alloc a;
+	uint32_t pub;
+	uint16_t first, last;
+
+	assert_int_equal(alloc_init(&a, IP(203, 0, 113, 0), 4, 10,
+				    IP(100, 64, 0, 0), 1024),
+			 0);
+	/* 100.64.0.76: 203.0.113.1 slot 12 (ports 12288-). */
+	a.lan_used[76] = 1;
+	assert_int_equal(alloc_window_at(&a, IP(100, 64, 0, 76), 4, 0, 0, &pub,
+					 &first, &last),
+			 0);
+	assert_int_equal(pub, IP(203, 0, 113, 1));
+	assert_int_equal(first, 12 * 1024);
+	assert_int_equal(last, 16 * 1024 - 1);
+	/* Not aligned for 8 slots; outside a lan_range; a slot 0. */
+	assert_int_equal(alloc_window_at(&a, IP(100, 64, 0, 76), 8, 0, 0, &pub,
+					 &first, &last),
+			 -ERANGE);
+	assert_int_equal(alloc_window_at(&a, IP(100, 64, 0, 76), 1,
+					 IP(100, 64, 0, 80), IP(100, 64, 0, 90),
+					 &pub, &first, &last),
+			 -ERANGE);
+	alloc_reserve_port(&a, 100);
+	assert_int_equal(alloc_window_at(&a, IP(100, 64, 0, 64), 1, 0, 0, &pub,
+					 &first, &last),
+			 -EADDRINUSE);
+	/* Past the public pool's keys (4 x 64), or the gateway's key 1. */
+	assert_int_equal(alloc_window_at(&a, IP(100, 64, 1, 10), 1, 0, 0, &pub,
+					 &first, &last),
+			 -ERANGE);
+	assert_int_equal(alloc_window_at(&a, IP(100, 64, 0, 1), 1, 0, 0, &pub,
+					 &first, &last),
+			 -ERANGE);
+	/* A slot of its window taken by another phone. */
+	assert_int_equal(alloc_take(&a, IP(100, 64, 0, 78), IP(203, 0, 113, 1),
+				    14 * 1024, 15 * 1024 - 1),
+			 0);
+	assert_int_equal(alloc_window_at(&a, IP(100, 64, 0, 76), 4, 0, 0, &pub,
+					 &first, &last),
+			 -EADDRINUSE);
+	alloc_free(&a);
+}
+
 /*
  * Several gateways (issue 14) with derived addresses (issue 13): part k
  * of the LAN pool is exactly the addresses derived from part k of the
@@ -640,6 +690,7 @@ int main(void)
 		cmocka_unit_test(test_alloc_lan_range_derived),
 		cmocka_unit_test(test_alloc_quarantine_holds_window),
 		cmocka_unit_test(test_alloc_small_lan_exhausts),
+		cmocka_unit_test(test_alloc_window_at),
 		cmocka_unit_test(test_part_lan_is_derived),
 		cmocka_unit_test(test_opt159),
 		cmocka_unit_test(test_lt_add_get_del),

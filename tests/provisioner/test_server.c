@@ -738,6 +738,14 @@ static void test_model_lan_range(void **state)
 		    ntohl(yi) <= ntohl(ip("100.64.0.210")));
 	assert_int_equal(W.map[0].port_last - W.map[0].port_first + 1, 2048);
 	assert_int_equal(W.map[0].port_first % 2048, 0);
+	/* Issue 13: the address the range derives, so the range is on
+	 * 203.0.113.3 (keys 192-255), slots 10-18 (8 holds 8443). */
+	assert_int_equal(ntohl(yi), ntohl(ip("100.64.0.0")) +
+					    (ntohl(W.map[0].pub_ip) -
+					     ntohl(ip("203.0.113.0"))) *
+						    64 +
+					    W.map[0].port_first / 1024);
+	assert_int_equal(W.map[0].pub_ip, ip("203.0.113.3"));
 	assert_true(file_exists("0004f2010203.cfg"));
 }
 
