@@ -862,6 +862,35 @@ static void test_open_other_layout(void **state)
 	}
 }
 
+/* A caller that passes the fds itself (privsep's writer) maps them with
+ * nappt_maps_mmap: a `slots` that cannot hold the config's slots, or is
+ * not mmapable, is refused; the others are left for the caller. */
+static void test_mmap_checks(void **state)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, o);
+	LIBBPF_OPTS(bpf_map_create_opts, mm, .map_flags = BPF_F_MMAPABLE);
+	struct nappt_maps x = NAPPT_MAPS_INIT;
+
+	x.cfg = M.cfg;
+	assert_int_equal(nappt_maps_mmap(&x), -EINVAL);
+	x.slots_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, NULL, 4, 8, 256, &o);
+	assert_true(x.slots_fd >= 0);
+	assert_int_equal(nappt_maps_mmap(&x), -EPROTO);
+	close(x.slots_fd);
+	x.slots_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, NULL, 4, 8, 128, &mm);
+	assert_true(x.slots_fd >= 0);
+	assert_int_equal(nappt_maps_mmap(&x), -EPROTO);
+	close(x.slots_fd);
+	x.slots_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, NULL, 4, 8, 256, &mm);
+	assert_true(x.slots_fd >= 0);
+	assert_int_equal(nappt_maps_mmap(&x), 0);
+	assert_int_equal(x.slot_mem_n, 256);
+	assert_int_equal(nappt_maps_mmap(&x), 0); /* once */
+	nappt_maps_close(&x);
+	assert_null(x.slot_mem);
+	assert_int_equal(x.slots_fd, -1);
+}
+
 static void test_stats_names(void **state)
 {
 	struct nappt_counter c[NAPPT_STAT_MAX];
@@ -902,6 +931,7 @@ int main(void)
 		cmocka_unit_test(test_two_writers_race),
 		cmocka_unit_test(test_lock_exclusive),
 		cmocka_unit_test(test_open_other_layout),
+		cmocka_unit_test(test_mmap_checks),
 		cmocka_unit_test(test_stats_names),
 		cmocka_unit_test(test_open_missing),
 	};
