@@ -151,7 +151,9 @@ static void usage(void)
 	       "  phone addr PUB_IP FIRST-LAST\n"
 	       "                      print it (LAN pool + public address\n"
 	       "                      index x slots per address + first "
-	       "slot)\n"
+	       "slot;\n"
+	       "                      with -c and nothing attached: the "
+	       "file's pools)\n"
 	       "  phone del PRIV_IP\n"
 	       "  phone list\n"
 	       "\n"
@@ -2474,6 +2476,20 @@ static int cmd_phone(int argc, char **argv)
 			die_usage("bad port range '%s'", argv[argc - 1]);
 	}
 
+	/* `phone addr` is arithmetic on the pools: with -c and nothing
+	 * attached (yet), the file's pools say it. */
+	if (!strcmp(argv[1], "addr") && conf_path && !pinned("config")) {
+		m.cfg.lan_net = htonl(gw_conf.lan_net);
+		m.cfg.lan_size = gw_conf.lan_size;
+		m.cfg.lan_gw = htonl(gw_conf.gateway);
+		m.cfg.pub_net = htonl(gw_conf.pub_net);
+		m.cfg.pub_count = gw_conf.pub_count;
+		while (m.cfg.slot_shift < NAPPT_SLOT_SHIFT_MAX &&
+		       (1U << m.cfg.slot_shift) < gw_conf.slot_size)
+			m.cfg.slot_shift++;
+		m.cfg.slots_per_ip = 65536U >> m.cfg.slot_shift;
+		return phone_addr(&m, &p, pub_s) ? 1 : 0;
+	}
 	r = open_maps(&m);
 	if (r)
 		return 1;

@@ -134,6 +134,8 @@ check "provisioner vs a data plane attached by hand: refused, naming both pools"
 
 # --- attach from the file; status --------------------------------------------
 
+# Before attach, the file's pools derive the address (issue 13).
+check "phone addr with -c before attach: from the file's pools" run 0 "^100.64.0.66\$" "$N" -c "$F" phone addr 203.0.113.1 2048-3071
 check "nappt -c FILE attach" run 0 "attached: lan lan0 \(generic\) wan wan0 \(generic\); lan pool 100.64.0.0/16 .*public pool 203.0.113.0/28, slot 1024" "$N" -c "$F" attach
 check "pins where the file says" test -e "$BPFFS/nappt/links/lan"
 check "status: the file matches the attached data plane" run 0 "config: +$F matches" "$N" -c "$F" status
