@@ -56,7 +56,7 @@ BPF_OBJS := $(patsubst %,$(BUILD)/bpf/%.bpf.o,$(BPF_PROGS))
 SKELS := $(patsubst %,$(BUILD)/%.skel.h,$(BPF_PROGS))
 
 LIBNAPPT := $(BUILD)/libnappt.a
-LIBNAPPT_OBJS := $(BUILD)/lib/libnappt.o
+LIBNAPPT_OBJS := $(BUILD)/lib/libnappt.o $(BUILD)/lib/slot-store.o
 
 BINS := $(BUILD)/nappt
 TEST_RUNNERS := test-datapath test-libnappt test-loader test-e2e test-restart
@@ -125,12 +125,11 @@ $(BUILD)/test_datapath: $(BUILD)/tests/bpf/test_datapath.o $(LIBNAPPT)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_BPF) -lcmocka -o $@
 
-$(BUILD)/tests/test_libnappt.o: $(BUILD)/nappt.skel.h
-# --wrap: the test models what a BPF reader sees of every phone write.
+# --wrap: the test models what a BPF reader sees of every slot store.
 $(BUILD)/test_libnappt: $(BUILD)/tests/test_libnappt.o $(LIBNAPPT)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_BPF) -lcmocka \
-		-Wl,--wrap=bpf_map_update_elem -o $@
+		-Wl,--wrap=nappt__slot_store -o $@
 
 $(BUILD)/bench/bench_xdp.o: $(BUILD)/bench.skel.h
 $(BUILD)/bench_xdp: $(BUILD)/bench/bench_xdp.o $(LIBNAPPT)

@@ -71,8 +71,11 @@ WAN_MAC=02:00:00:00:02:01
 SINK_MAC=02:00:00:00:03:01
 PUB=203.0.113.1
 DST=198.51.100.10
-# Phone i: 100.64.1.(10+i), MAC 02:00:00:01:00:<i>, ports (2+i)*1024 ...
-phone_ip() { echo "100.64.1.$((10 + $1))"; }
+# Phone i: MAC 02:00:00:01:00:<i>, ports (2+i)*1024 ... on $PUB, and so
+# (issue 13) the private address derived from them: lan_net 100.64.0.0 +
+# public index 1 (203.0.113.1 in 203.0.113.0/28) x 64 slots + slot 2+i,
+# 100.64.0.(66+i).  mode_setup holds it to `nappt phone addr`.
+phone_ip() { echo "100.64.0.$((1 * 64 + 2 + $1))"; }
 phone_mac() { printf '02:00:00:01:00:%02x' "$1"; }
 phone_first() { echo $(((2 + $1) * 1024)); }
 
@@ -119,7 +122,8 @@ ip -n "$SINK" link set dev eth0 xdpdrv obj "$PASS_OBJ" program xdp_drop ||
 CFG=$T/flows.cfg
 for ((j = 0; j < PORTS; j++)); do
 	echo "{ eth(da=$LAN_MAC, sa=$(phone_mac 0), sa[5]=dinc(0, $((PHONES - 1)))),"
-	echo "  ipv4(sa=$(phone_ip 0), sa[3]=dinc(10, $((10 + PHONES - 1))), da=$DST, ttl=64),"
+	ip0=$(phone_ip 0)
+	echo "  ipv4(sa=$ip0, sa[3]=dinc(${ip0##*.}, $((${ip0##*.} + PHONES - 1))), da=$DST, ttl=64),"
 	echo "  udp(sp=$(($(phone_first 0) + j)), sp[0]=dinc(8, $((8 + 4 * (PHONES - 1))), 4), dp=5004),"
 	echo "  fill(0, 18) }"
 done >"$CFG"
@@ -217,6 +221,8 @@ mode_setup() {
 		gwx attach --lan lan0 --wan wan0 --lan-pool 100.64.0.0/16 \
 			--pub-pool 203.0.113.0/28 --mode native >/dev/null || return 1
 		for ((i = 0; i < PHONES; i++)); do
+			[ "$(gwx phone addr $PUB "$(phone_first $i)-$(($(phone_first $i) + 1023))")" = "$(phone_ip $i)" ] ||
+				die "phone $i: nappt derives another address than $(phone_ip $i)"
 			gwx phone add "$(phone_ip $i)" "$(phone_mac $i)" $PUB \
 				"$(phone_first $i)-$(($(phone_first $i) + 1023))" >/dev/null || return 1
 		done

@@ -12,7 +12,7 @@
  *
  *  min    the minimal translator (bench.bpf.c): the hot case's limit;
  *  floor  one (and two) dependent random loads into an array as large as
- *         our tables: the 1M spray's limit;
+ *         our per-phone table: the 1M spray's limit;
  *  capacity  Mpps of the real forwarding path on one core (live frames,
  *         or a generator where the kernel refuses them), vs a program
  *         that only redirects.
@@ -46,6 +46,29 @@
 #define ROUNDS 7
 #define SLOTS_PER_IP 64
 #define USABLE 63 /* slot 0 holds ports 0-1023 */
+/* The first public address is left out: its slot 1 is the key of the
+ * gateway's own address (lan_net + 1), which no phone derives. */
+#define PUB0 1
+#define LAN_NET 0x64400000U /* 100.64.0.0 */
+#define PUB_NET 0xc6130000U /* 198.19.0.0 */
+
+/* Phone i (as set_phone() in bench.bpf.c lays them out): public index
+ * PUB0 + i / USABLE, slot i % USABLE + 1; its private address is derived
+ * from them, lan_net + the slot's key (struct nappt_slot). */
+static __u32 phone_pub(unsigned long i)
+{
+	return (__u32)(PUB0 + i / USABLE);
+}
+
+static __u32 phone_slot(unsigned long i)
+{
+	return (__u32)(i % USABLE + 1);
+}
+
+static __u32 phone_index(unsigned long i)
+{
+	return phone_pub(i) * SLOTS_PER_IP + phone_slot(i);
+}
 
 static unsigned long repeat = 1000000;
 static int lan_if, wan_if;
@@ -163,7 +186,7 @@ static long memlock_of(int fd)
 struct setup {
 	struct bench_bpf *skel;
 	unsigned long phones;
-	unsigned long table_bytes; /* phones + slots as the kernel holds them */
+	unsigned long table_bytes; /* slots as the kernel holds them */
 	__u32 floor_n;
 };
 
@@ -176,8 +199,9 @@ static unsigned long map_bytes(const struct bpf_map *m)
 	return (unsigned long)bpf_map__max_entries(m) * ((v + 7) & ~7UL);
 }
 
-/* The minimal translator's two entries: phone 0 outbound (by its
- * private index), and its first slot inbound (key 1). */
+/* The minimal translator's two entries: phone 0 outbound (key 0: its
+ * private address is min_lan_net), and its first slot inbound (key 1:
+ * slot 1 of min_pub_net, its public address). */
 static int fill_min(struct setup *s)
 {
 	struct min_ent e = { 0 };
@@ -188,14 +212,14 @@ static int fill_min(struct setup *s)
 	static const unsigned char lan0[6] = { 2, 0, 0, 0, 1, 1 };
 	static const unsigned char ph0[6] = { 2, 0, 0, 0, 0, 0 };
 
-	e.addr = htonl(0xc6130000);
+	e.addr = htonl(PUB_NET + PUB0);
 	e.ifindex = (__u32)wan_if;
 	memcpy(e.dmac, nh, 6);
 	memcpy(e.smac, wan0, 6);
 	if (bpf_map_update_elem(fd, &k, &e, 0))
 		return -errno;
 	k = 1;
-	e.addr = htonl(0x64400000);
+	e.addr = htonl(LAN_NET + phone_index(0));
 	e.ifindex = (__u32)lan_if;
 	memcpy(e.dmac, ph0, 6);
 	memcpy(e.smac, lan0, 6);
@@ -204,22 +228,21 @@ static int fill_min(struct setup *s)
 	return 0;
 }
 
-/* Load with maps sized for n phones and fill them as set_phone() expects:
- * phone i on public address i / USABLE, slot i % USABLE + 1. */
+/* Load with maps sized for n phones and fill them as set_phone() expects
+ * (phone_index()): public pool and LAN pool CIDR blocks, the LAN pool as
+ * large as the slots, as the derived layout asks. */
 static int load(struct setup *s, unsigned long n)
 {
-	unsigned long pubs = (n + USABLE - 1) / USABLE, lan = 1, i, chunk;
+	unsigned long pubs = PUB0 + (n + USABLE - 1) / USABLE, lan, i, chunk;
 	struct nappt_config cfg = { 0 };
-	struct nappt_phone *vals;
 	struct nappt_slot *svals;
 	__u32 *keys, zero = 0;
 	struct bpf_map *m;
 	int r;
 
-	while (lan < n + 1)
-		lan <<= 1;
 	while (pubs & (pubs - 1))
 		pubs++; /* pools are CIDR blocks */
+	lan = pubs * SLOTS_PER_IP;
 	s->skel = bench_bpf__open();
 	if (!s->skel)
 		return -errno;
@@ -227,30 +250,28 @@ static int load(struct setup *s, unsigned long n)
 		bpf_map__set_pin_path(m, NULL);
 	s->skel->rodata->spray_n = (__u32)n;
 	s->skel->rodata->spray_u = USABLE;
-	bpf_map__set_max_entries(s->skel->maps.phones, (__u32)lan);
 	bpf_map__set_max_entries(s->skel->maps.slots,
 				 (__u32)(pubs * SLOTS_PER_IP));
-	/* The memory floor's array is as large as our tables together. */
-	s->table_bytes = map_bytes(s->skel->maps.phones) +
-			 map_bytes(s->skel->maps.slots);
+	/* The memory floor's array is as large as our table. */
+	s->table_bytes = map_bytes(s->skel->maps.slots);
 	s->floor_n = (__u32)(s->table_bytes / sizeof(struct floor_ent));
 	bpf_map__set_max_entries(s->skel->maps.floor_tab, s->floor_n);
 	s->skel->rodata->floor_n = s->floor_n;
-	s->skel->rodata->min_lan_net = htonl(0x64400000);
-	s->skel->rodata->min_pub_net = htonl(0xc6130000);
+	s->skel->rodata->min_lan_net = htonl(LAN_NET + phone_index(0));
+	s->skel->rodata->min_pub_net = htonl(PUB_NET + PUB0);
 	s->skel->rodata->bare_tx_if = (__u32)wan_if;
 	r = bench_bpf__load(s->skel);
 	if (r)
 		return r;
 	s->phones = n;
 
-	cfg.lan_net = htonl(0x64400000); /* 100.64.0.0 */
-	cfg.lan_size = (__u32)lan;
-	cfg.pub_net = htonl(0xc6130000); /* 198.19.0.0/18 at 1M phones */
+	cfg.lan_net = htonl(LAN_NET);
+	cfg.lan_size = (__u32)lan; /* a /12 at 1M phones */
+	cfg.pub_net = htonl(PUB_NET); /* 198.19.0.0/18 at 1M phones */
 	cfg.pub_count = (__u32)pubs;
 	cfg.slot_shift = 10;
 	cfg.slots_per_ip = SLOTS_PER_IP;
-	cfg.lan_gw = htonl(0x64400001);
+	cfg.lan_gw = htonl(LAN_NET + 1);
 	/* As the loader sets it: phones are on-link behind lan0. */
 	cfg.lan_ifindex = (__u32)lan_if;
 	cfg.lan_mtu = 1500;
@@ -268,52 +289,35 @@ static int load(struct setup *s, unsigned long n)
 			return -errno;
 	}
 
+	/* One slot per phone: its first, dist 0, so its key is its index. */
 	chunk = 65536;
 	keys = calloc(chunk, sizeof(*keys));
 	svals = calloc(chunk, sizeof(*svals));
-	vals = calloc(chunk, sizeof(*vals));
-	if (!keys || !vals || !svals)
+	if (!keys || !svals)
 		return -ENOMEM;
 	for (i = 0; i < n; i += chunk) {
-		__u32 cnt = (__u32)(n - i < chunk ? n - i : chunk), j, skeys_n;
+		__u32 cnt = (__u32)(n - i < chunk ? n - i : chunk), j;
 		LIBBPF_OPTS(bpf_map_batch_opts, bo);
 
 		for (j = 0; j < cnt; j++) {
-			unsigned long id = i + j, slot = id % USABLE + 1;
-			struct nappt_phone *p = &vals[j];
-
-			keys[j] = (__u32)id;
-			memset(p, 0, sizeof(*p));
-			p->pub_ip = htonl(0xc6130000 + (__u32)(id / USABLE));
-			p->port_first = (__u16)(slot << 10);
-			p->port_last = (__u16)((slot << 10) + 1023);
-			p->mac[0] = 2;
-			p->mac[2] = (__u8)(id >> 24);
-			p->mac[3] = (__u8)(id >> 16);
-			p->mac[4] = (__u8)(id >> 8);
-			p->mac[5] = (__u8)id;
-			p->flags = NAPPT_PHONE_VALID;
-		}
-		if (bpf_map_update_batch(bpf_map__fd(s->skel->maps.phones),
-					 keys, vals, &cnt, &bo))
-			return -errno;
-		skeys_n = cnt;
-		for (j = 0; j < cnt; j++) {
 			unsigned long id = i + j;
+			struct nappt_slot *e = &svals[j];
 
-			keys[j] = (__u32)((id / USABLE) * SLOTS_PER_IP +
-					  id % USABLE + 1);
-			memset(&svals[j], 0, sizeof(svals[j]));
-			svals[j].phone = (__u32)(id + 1);
-			memcpy(svals[j].mac, vals[j].mac, 6);
+			keys[j] = phone_index(id);
+			memset(e, 0, sizeof(*e));
+			e->mac[0] = 2;
+			e->mac[2] = (__u8)(id >> 24);
+			e->mac[3] = (__u8)(id >> 16);
+			e->mac[4] = (__u8)(id >> 8);
+			e->mac[5] = (__u8)id;
+			e->owner = NAPPT_SLOT_VALID;
 		}
 		if (bpf_map_update_batch(bpf_map__fd(s->skel->maps.slots), keys,
-					 svals, &skeys_n, &bo))
+					 svals, &cnt, &bo))
 			return -errno;
 	}
 	free(keys);
 	free(svals);
-	free(vals);
 	return fill_min(s);
 }
 
@@ -807,8 +811,7 @@ int main(int argc, char **argv)
 		mpps_in_1m = j[1].median;
 	}
 	detach_sinks();
-	mem = memlock_of(bpf_map__fd(s1m.skel->maps.phones)) +
-	      memlock_of(bpf_map__fd(s1m.skel->maps.slots));
+	mem = memlock_of(bpf_map__fd(s1m.skel->maps.slots));
 	bench_bpf__destroy(s1m.skel);
 
 	so_1k = sp_out_1k / sb_out_1k;
@@ -834,7 +837,7 @@ int main(int argc, char **argv)
 	       "%.1f (%.2fx)\n",
 	       big / 1000, sp_out_1m, sb_out_1m, so_1m, sp_in_1m, sb_in_1m,
 	       si_1m);
-	printf("memory floor at %luk (array of %lu bytes = our tables): one "
+	printf("memory floor at %luk (array of %lu bytes = our slots): one "
 	       "load out %.1f in %.1f, two dependent loads out %.1f in %.1f\n",
 	       big / 1000, s1m.table_bytes, fl1_out, fl1_in, fl2_out, fl2_in);
 	printf("spray %luk over the one-load floor: out %.2fx  in %.2fx; in "
@@ -845,8 +848,9 @@ int main(int argc, char **argv)
 	       "1k out %.2f in %.2f; %luk out %.2f in %.2f\n",
 	       gen_mode ? "trafgen into a veth" : "live frames", mpps_bare,
 	       mpps_out_1k, mpps_in_1k, big / 1000, mpps_out_1m, mpps_in_1m);
-	printf("map memory (phones + slots): %ld bytes for %lu phones\n", mem,
-	       big);
+	printf("map memory (slots, the only per-phone map): %ld bytes for %lu "
+	       "phones\n",
+	       mem, big);
 	printf("RESULT xdp pass_ns=%.1f out_ns=%.1f in_ns=%.1f out_ratio=%.2f "
 	       "in_ratio=%.2f spray_out_ratio_1m=%.2f spray_in_ratio_1m=%.2f "
 	       "scale_ratio=%.2f bytes_per_phone=%.1f min_ns=%.1f "

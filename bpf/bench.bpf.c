@@ -8,10 +8,12 @@
  * bare spray programs run the same prologue and return XDP_PASS, so the
  * difference is the translation's own cost at that table size.
  *
- * Phone i is laid out as the bench fills the maps: private address
- * lan_net + i, MAC 02:00:<i as 4 bytes>, public address pub_net + i / U,
- * slot (i % U) + 1 of that address, where U = usable slots per address
- * (slot 0 holds the well-known ports and is never leased).
+ * Phone i is laid out as the bench fills the maps: public address
+ * pub_net + 1 + i / U, slot (i % U) + 1 of that address, where U = usable
+ * slots per address (slot 0 holds the well-known ports and is never
+ * leased; the first public address is skipped because its slot 1 is the
+ * key of the gateway's own address, lan_net + 1), MAC 02:00:<i as 4
+ * bytes>, private address derived: lan_net + the key of that slot.
  */
 #include "lib/nat.h"
 #include "lib/bench.h"
@@ -40,7 +42,7 @@ static __always_inline int set_phone(struct xdp_md *ctx, int wan, __u32 i)
 	struct iphdr *ip = (void *)(eth + 1);
 	struct udphdr *udp = (void *)(ip + 1);
 	const struct nappt_config *cfg;
-	__u32 zero = 0, slot, shift;
+	__u32 zero = 0, slot, shift, pub;
 
 	if ((void *)(udp + 1) > end)
 		return -1;
@@ -48,14 +50,16 @@ static __always_inline int set_phone(struct xdp_md *ctx, int wan, __u32 i)
 	if (!cfg)
 		return -1;
 	slot = i % spray_u + 1;
+	pub = i / spray_u + 1;
 	shift = cfg->slot_shift & 31;
 	ip->ttl = 64;
 	if (wan) {
 		ip->saddr = bpf_htonl(0xc6336407); /* 198.51.100.7 */
-		ip->daddr = bpf_htonl(bpf_ntohl(cfg->pub_net) + i / spray_u);
+		ip->daddr = bpf_htonl(bpf_ntohl(cfg->pub_net) + pub);
 		udp->dest = bpf_htons((slot << shift) + 7);
 	} else {
-		ip->saddr = bpf_htonl(bpf_ntohl(cfg->lan_net) + i);
+		ip->saddr = bpf_htonl(bpf_ntohl(cfg->lan_net) +
+				      pub * cfg->slots_per_ip + slot);
 		ip->daddr = bpf_htonl(0xc6336407);
 		eth->h_source[0] = 0x02;
 		eth->h_source[1] = 0;
@@ -200,8 +204,8 @@ int min_in(struct xdp_md *ctx)
 
 /*
  * The memory floor: the spray prologue, then `floor_loads` dependent
- * random loads into one array as large as the data plane's tables
- * together (sized by the bench before load), and nothing else.  With one
+ * random loads into one array as large as the data plane's per-phone
+ * table (`slots`, sized by the bench before load), and nothing else.  With one
  * load it is what any layout needing one random access per packet
  * costs at that table size; with two, what the layout needing two does.
  * Each key depends on the value the load before it returned, so the

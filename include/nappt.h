@@ -17,9 +17,9 @@
  * this directory, links below NAPPT_PIN_DIR "/links". */
 #define NAPPT_PIN_DIR "/sys/fs/bpf/nappt"
 
-/* Ports are handed out in slots of (1 << slot_shift) ports.  One inbound
- * index entry covers one slot, so the index stays small (4 bytes a slot):
- * 16k public IPs x 64 slots of 1024 ports = 1M entries = 4 MiB. */
+/* Ports are handed out in slots of (1 << slot_shift) ports.  One `slots`
+ * entry covers one slot (8 bytes, struct nappt_slot): 16k public IPs x 64
+ * slots of 1024 ports = 1M entries = 8 MiB, all the per-phone memory. */
 #define NAPPT_SLOT_SHIFT_MIN 4 /* 16 ports */
 #define NAPPT_SLOT_SHIFT_MAX 15 /* 32768 ports */
 #define NAPPT_SLOT_SHIFT_DEFAULT 10 /* 1024 ports */
@@ -50,7 +50,7 @@ enum {
  */
 struct nappt_config {
 	__be32 lan_net; /* first address of the phones' private pool */
-	__u32 lan_size; /* addresses in the pool == entries of `phones` */
+	__u32 lan_size; /* addresses in the pool */
 	__be32 pub_net; /* first public address */
 	__u32 pub_count; /* public addresses in the pool */
 	__u32 slot_shift; /* log2(ports per slot) */
@@ -82,10 +82,12 @@ enum {
 };
 
 /*
- * Value of the `phones` array map, indexed by (private IPv4 - lan_net).
- * An entry without NAPPT_PHONE_VALID means "no lease".  The port range is
- * [port_first, port_last] on pub_ip, host order, inclusive, and always a
- * whole number of slots.
+ * One phone's mapping as user space (libnappt, loader, provisioner) sees
+ * it: the port range is [port_first, port_last] on pub_ip, host order,
+ * inclusive, always a whole number of slots inside one public address.
+ * Not a map value: the data plane holds a phone as the slots of its
+ * range (struct nappt_slot), and its private address is derived from
+ * them (nappt_derived_index).
  */
 struct nappt_phone {
 	__be32 pub_ip;
@@ -97,25 +99,42 @@ struct nappt_phone {
 _Static_assert(sizeof(struct nappt_phone) == 16, "nappt_phone size");
 
 /*
- * Value of the `slots` array map (the inbound index), indexed by
- * (public IPv4 - pub_net) * slots_per_ip + (port >> slot_shift).
- * phone 0 means free; otherwise the phone index + 1.  The entry holds
- * everything inbound needs (the private address is lan_net + phone - 1,
- * the MAC is the lease's), so inbound reads this one entry and not the
- * phone's: at 1M phones each random read of a multi-MB table is a cache
- * and TLB miss (~130 ns here), and a second, dependent one doubled the
- * inbound cost (issue 13).  The slot is authoritative for inbound:
- * libnappt writes a phone's slots only after its entry is VALID and
- * frees them before it clears VALID, so no slot names a phone that is
- * not leased (see nappt_phone_add).  12 bytes; an ARRAY map holds each
- * value in 16.
+ * The data plane's only per-phone map: `slots`, an ARRAY (BPF_F_MMAPABLE)
+ * of this 8-byte value, indexed by the slot key
+ *
+ *	key = (public IPv4 - pub_net) * slots_per_ip + (port >> slot_shift)
+ *
+ * A phone leased ports [first, last] on a public address owns the slots
+ * of that range, and its private address is not chosen freely but
+ * derived (deterministic NAT, RFC 7422; MAP-E's rule, RFC 7597 5.2):
+ *
+ *	private address = lan_net + key of its first slot
+ *
+ * so that each direction makes one random access at 1M phones (issue 13):
+ *  - inbound reads the entry of (destination, port): VALID names the
+ *    phone as (key - dist), its private address, and holds its MAC;
+ *  - outbound reads the entry of (the phone's public address, which the
+ *    source address gives, source port): it must be VALID, name the
+ *    source address as its owner and hold the frame's source MAC, which
+ *    proves the lease, the MAC and that the port is the phone's (the
+ *    slot names exactly one phone, by construction);
+ *  - "is this address leased, to which MAC" (ARP, packets to the
+ *    gateway, non-first fragments) reads the entry whose key is the
+ *    address's index: VALID with dist 0.
+ * owner = NAPPT_SLOT_VALID | dist, dist = slots from the phone's first
+ * slot (< slots_per_ip <= 4096).  0 is free.  User space writes each
+ * entry with one aligned 8-byte store through an mmap of the map, so a
+ * program on another CPU reads the old entry or the new one, never a
+ * mix; a slot goes from one phone to another only through free.
  */
+#define NAPPT_SLOT_VALID 0x8000U
+#define NAPPT_SLOT_DIST_MASK 0x0fffU
+
 struct nappt_slot {
-	__u32 phone;
 	__u8 mac[6];
-	__u16 pad;
+	__u16 owner; /* NAPPT_SLOT_VALID | dist; 0 = free */
 };
-_Static_assert(sizeof(struct nappt_slot) == 12, "nappt_slot size");
+_Static_assert(sizeof(struct nappt_slot) == 8, "nappt_slot size");
 
 /*
  * Value of the per-CPU `nh_cache` (outbound next hops).  A FIB lookup
@@ -194,7 +213,8 @@ enum nappt_stat {
 	NAPPT_STAT_DROP_SRC_BOGON, /* martian, or WAN source in a pool */
 	NAPPT_STAT_DROP_TO_PRIVATE, /* WAN packet to a LAN-pool address */
 	NAPPT_STAT_DROP_ARP_SPOOF, /* ARP claiming a lease, other MAC */
-	NAPPT_STAT_DROP_SLOT, /* phone entry its slot does not name */
+	NAPPT_STAT_DROP_SLOT, /* unused since issue 13: a slot entry names
+			       * its phone by construction */
 	NAPPT_STAT_DROP_FRAG_STALE, /* fragment whose lease changed */
 	NAPPT_STAT_ICMP_TIME_EXCEEDED, /* TTL <= 1: Time Exceeded sent */
 	NAPPT_STAT_ICMP_FRAG_NEEDED, /* too big with DF: Frag Needed sent */
@@ -250,7 +270,8 @@ NAPPT_INLINE __be32 nappt_hton32(__u32 x)
 #endif
 }
 
-/* Index of a private address in `phones`, or -1 outside the LAN pool. */
+/* Index of a private address in the LAN pool, or -1 outside it.  For a
+ * leased phone this is also the key of its first slot. */
 NAPPT_INLINE __s64 nappt_lan_index(const struct nappt_config *cfg, __be32 addr)
 {
 	__u32 idx = nappt_ntoh32(addr) - nappt_ntoh32(cfg->lan_net);
@@ -258,7 +279,7 @@ NAPPT_INLINE __s64 nappt_lan_index(const struct nappt_config *cfg, __be32 addr)
 	return idx < cfg->lan_size ? (__s64)idx : -1;
 }
 
-/* The private address of `phones` entry idx. */
+/* The private address of LAN-pool index idx. */
 NAPPT_INLINE __be32 nappt_lan_addr(const struct nappt_config *cfg, __u32 idx)
 {
 	return nappt_hton32(nappt_ntoh32(cfg->lan_net) + idx);
@@ -277,6 +298,61 @@ NAPPT_INLINE __u32 nappt_slot_key(const struct nappt_config *cfg, __u32 pub_idx,
 				  __u16 port)
 {
 	return pub_idx * cfg->slots_per_ip + (port >> (cfg->slot_shift & 31));
+}
+
+/* Entries of `slots`: one per slot of the public pool. */
+NAPPT_INLINE __u32 nappt_slot_count(const struct nappt_config *cfg)
+{
+	return cfg->pub_count * cfg->slots_per_ip;
+}
+
+/*
+ * The derived private address, as a LAN-pool index, of a phone leased
+ * ports from first_port on pub_idx: the key of its first slot.  -1 if
+ * that index is outside the LAN pool (a LAN pool smaller than
+ * pub_count * slots_per_ip serves the first public addresses only).
+ */
+NAPPT_INLINE __s64 nappt_derived_index(const struct nappt_config *cfg,
+				       __u32 pub_idx, __u16 first_port)
+{
+	__u32 key = nappt_slot_key(cfg, pub_idx, first_port);
+
+	return key < cfg->lan_size ? (__s64)key : -1;
+}
+
+/* The public-pool index that phone (LAN-pool index) idx is served on. */
+NAPPT_INLINE __u32 nappt_phone_pub_index(const struct nappt_config *cfg,
+					 __u32 idx)
+{
+	return idx >> ((16 - cfg->slot_shift) & 31);
+}
+
+/* The public address of phone idx (the caller knows idx is a phone's:
+ * its slot entry named it). */
+NAPPT_INLINE __be32 nappt_phone_pub(const struct nappt_config *cfg, __u32 idx)
+{
+	return nappt_hton32(nappt_ntoh32(cfg->pub_net) +
+			    nappt_phone_pub_index(cfg, idx));
+}
+
+/* Outbound: key of the slot of port on the public address of phone idx
+ * (same public address: the address bits of idx, the port's slot). */
+NAPPT_INLINE __u32 nappt_port_key(const struct nappt_config *cfg, __u32 idx,
+				  __u16 port)
+{
+	return (idx & ~(cfg->slots_per_ip - 1)) |
+	       (port >> (cfg->slot_shift & 31));
+}
+
+/* The phone (LAN-pool index) a valid entry at key names. */
+NAPPT_INLINE __u32 nappt_slot_owner(__u32 key, const struct nappt_slot *s)
+{
+	return key - (s->owner & NAPPT_SLOT_DIST_MASK);
+}
+
+NAPPT_INLINE int nappt_slot_valid(const struct nappt_slot *s)
+{
+	return !!(s->owner & NAPPT_SLOT_VALID);
 }
 
 NAPPT_INLINE int nappt_port_in_range(const struct nappt_phone *ph, __u16 port)

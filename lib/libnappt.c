@@ -2,13 +2,30 @@
 /*
  * libnappt: user-space side of the pinned data-plane maps.
  *
+ * A phone is the entries of `slots` its range covers (struct nappt_slot);
+ * its private address is derived from the first one (nappt_derived_index).
  * Writers hold the pin directory's flock() across every check and the
- * write that relies on it, and change a phone entry only in steps a
- * concurrent BPF reader cannot see half-done (libnappt.h,
- * nappt_phone_add).  Inbound reads the slot entry alone (it holds the
- * phone's index and MAC), so a slot is set only while its phone's entry
- * is VALID: written after VALID is set, freed before it is cleared, and
- * always through a free (zero) entry, never from one phone to another.
+ * writes that rely on it, and change the entries only in an order a
+ * concurrent BPF reader cannot be fooled by (nappt_phone_add).
+ *
+ * No grace period.  Until issue 13 a phone was a 16-byte `phones` entry
+ * that bpf_map_update_elem copied with no lock, so a reader could see a
+ * mix of two leases; libnappt made every content change invalid first and
+ * waited for an RCU grace period (a map-in-map update) before rewriting
+ * it.  Now every entry is 8 bytes, written by one aligned 8-byte store
+ * through the map's mmap (slot-store.c) and read by the data plane with
+ * one 8-byte load: a reader sees the old entry or the new one, and no
+ * entry ever names a mix of two phones, because a slot goes from one phone
+ * to another only through free.  Each packet reads one entry (inbound,
+ * outbound, the lease check), so there is no pair of entries a reader
+ * could see from two moments either.  A packet that read an entry just
+ * before a delete is translated as if it came a moment earlier, as with
+ * any NAT table change.  The grace map (and its CAP_BPF map creation at
+ * open) went with it.  This holds only if the data plane copies an entry
+ * with ONE 8-byte load before using its fields: a program that loaded the
+ * owner and the MAC separately could see them from two phones if the
+ * free and the next owner's store both fell between its loads (no grace
+ * period separates them any more).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,10 +36,13 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "libnappt.h"
+#include "slot-store.h"
 
 static const char *const stat_names[NAPPT_STAT_MAX] = {
 	[NAPPT_STAT_OUT_XLATE] = "out_xlate",
@@ -89,12 +109,23 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
+static size_t slot_mem_len(uint32_t n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t len = (size_t)n * sizeof(struct nappt_slot);
+
+	return (len + page - 1) / page * page;
+}
+
 void nappt_maps_close(struct nappt_maps *m)
 {
 	if (!m)
 		return;
+	if (m->slot_mem)
+		munmap(m->slot_mem, slot_mem_len(m->slot_mem_n));
+	m->slot_mem = NULL;
+	m->slot_mem_n = 0;
 	close_fd(&m->config_fd);
-	close_fd(&m->phones_fd);
 	close_fd(&m->slots_fd);
 	close_fd(&m->stats_fd);
 	close_fd(&m->frags_fd);
@@ -111,54 +142,6 @@ int nappt_maps_reload_config(struct nappt_maps *m)
 	if (!m || m->config_fd < 0)
 		return -EINVAL;
 	if (bpf_map_lookup_elem(m->config_fd, &zero, &m->cfg))
-		return -errno;
-	return 0;
-}
-
-/*
- * The kernel waits for an RCU grace period after every update of a
- * map-in-map ("so that userspace, when we return to it, knows that all
- * non-sleepable programs that could be running use the new map value",
- * maybe_wait_bpf_programs() in kernel/bpf/syscall.c).  XDP and TC programs
- * are non-sleepable, so one such update is a grace period for them.  The
- * map is this process's own; no program uses it.
- */
-static int grace_create(struct nappt_maps *m)
-{
-	LIBBPF_OPTS(bpf_map_create_opts, o);
-	int inner, outer;
-
-	if (m->grace_fd >= 0)
-		return 0;
-	inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, NULL, 4, 4, 1, NULL);
-	if (inner < 0)
-		return -errno;
-	o.inner_map_fd = inner;
-	outer = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "nappt_grace", 4, 4,
-			       1, &o);
-	if (outer < 0) {
-		int r = -errno;
-
-		close(inner);
-		return r;
-	}
-	m->grace_inner_fd = inner;
-	m->grace_fd = outer;
-	return 0;
-}
-
-int nappt_maps_grace(struct nappt_maps *m)
-{
-	__u32 zero = 0, val;
-	int r;
-
-	if (!m)
-		return -EINVAL;
-	r = grace_create(m);
-	if (r < 0)
-		return r;
-	val = (__u32)m->grace_inner_fd;
-	if (bpf_map_update_elem(m->grace_fd, &zero, &val, BPF_ANY))
 		return -errno;
 	return 0;
 }
@@ -205,21 +188,20 @@ static int map_info(int fd, struct bpf_map_info *info)
  * Pins of another layout (an older or newer build, another program's maps
  * under our names) would be read into buffers of our sizes: the kernel
  * copies value_size bytes, so a larger value overruns them.  Refused.
+ * `slots` must be mmapable: every write goes through the mmap.
  */
 static int check_layout(struct nappt_maps *m)
 {
 	const struct {
 		int fd;
-		__u32 type, key, value;
+		__u32 type, key, value, flags;
 	} want[] = {
 		{ m->config_fd, BPF_MAP_TYPE_ARRAY, 4,
-		  sizeof(struct nappt_config) },
-		{ m->phones_fd, BPF_MAP_TYPE_ARRAY, 4,
-		  sizeof(struct nappt_phone) },
-		{ m->slots_fd, BPF_MAP_TYPE_ARRAY, 4,
-		  sizeof(struct nappt_slot) },
+		  sizeof(struct nappt_config), 0 },
+		{ m->slots_fd, BPF_MAP_TYPE_ARRAY, 4, sizeof(struct nappt_slot),
+		  BPF_F_MMAPABLE },
 		{ m->stats_fd, BPF_MAP_TYPE_PERCPU_ARRAY, 4,
-		  sizeof(struct nappt_counter) },
+		  sizeof(struct nappt_counter), 0 },
 	};
 	struct bpf_map_info info;
 	size_t i;
@@ -230,12 +212,11 @@ static int check_layout(struct nappt_maps *m)
 		if (r < 0)
 			return r;
 		if (info.type != want[i].type || info.key_size != want[i].key ||
-		    info.value_size != want[i].value)
+		    info.value_size != want[i].value ||
+		    (info.map_flags & want[i].flags) != want[i].flags)
 			return -EPROTO;
 		if (want[i].fd == m->config_fd && info.max_entries != 1)
 			return -EPROTO;
-		if (want[i].fd == m->phones_fd)
-			m->phones_n = info.max_entries;
 		if (want[i].fd == m->slots_fd)
 			m->slots_n = info.max_entries;
 		/* An older data plane may count fewer reasons. */
@@ -256,10 +237,50 @@ static int check_geometry(const struct nappt_maps *m)
 	if (c->slot_shift < NAPPT_SLOT_SHIFT_MIN ||
 	    c->slot_shift > NAPPT_SLOT_SHIFT_MAX ||
 	    c->slots_per_ip != 65536U >> c->slot_shift || !c->lan_size ||
-	    !c->pub_count || c->lan_size != m->phones_n ||
+	    !c->pub_count ||
 	    (uint64_t)c->pub_count * c->slots_per_ip != m->slots_n)
 		return -EPROTO;
 	return 0;
+}
+
+int nappt_maps_mmap(struct nappt_maps *m)
+{
+	struct bpf_map_info info;
+	uint64_t n;
+	void *p;
+	int r;
+
+	if (!m || m->slots_fd < 0)
+		return -EINVAL;
+	if (m->slot_mem)
+		return 0;
+	r = map_info(m->slots_fd, &info);
+	if (r < 0)
+		return r;
+	n = (uint64_t)m->cfg.pub_count * m->cfg.slots_per_ip;
+	if (info.type != BPF_MAP_TYPE_ARRAY ||
+	    info.value_size != sizeof(struct nappt_slot) ||
+	    !(info.map_flags & BPF_F_MMAPABLE) || !n || n > info.max_entries)
+		return -EPROTO;
+	p = mmap(NULL, slot_mem_len((uint32_t)n), PROT_READ | PROT_WRITE,
+		 MAP_SHARED, m->slots_fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	m->slot_mem = p;
+	m->slot_mem_n = (uint32_t)n;
+	return 0;
+}
+
+/* A `phones` pin is the layout before issue 13: its programs read the
+ * lease there, and `slots` entries of another size.  Found by name, so
+ * that nothing of it is read. */
+static int old_layout_pinned(const char *dir)
+{
+	char path[256];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/phones", dir);
+	return stat(path, &st) == 0;
 }
 
 int nappt_maps_open(struct nappt_maps *m, const char *pin_dir)
@@ -268,9 +289,9 @@ int nappt_maps_open(struct nappt_maps *m, const char *pin_dir)
 		const char *name;
 		int *fd;
 	} tab[] = {
-		{ "config", &m->config_fd }, { "phones", &m->phones_fd },
-		{ "slots", &m->slots_fd },   { "stats", &m->stats_fd },
-		{ "frags", &m->frags_fd },   { "tx_ports", &m->tx_ports_fd },
+		{ "config", &m->config_fd },	 { "slots", &m->slots_fd },
+		{ "stats", &m->stats_fd },	 { "frags", &m->frags_fd },
+		{ "tx_ports", &m->tx_ports_fd },
 	};
 	size_t i;
 	int r;
@@ -284,6 +305,10 @@ int nappt_maps_open(struct nappt_maps *m, const char *pin_dir)
 		r = open_pinned(pin_dir, tab[i].name, tab[i].fd);
 		if (r < 0)
 			goto fail;
+	}
+	if (old_layout_pinned(pin_dir)) {
+		r = -EPROTO;
+		goto fail;
 	}
 	r = check_layout(m);
 	if (r < 0)
@@ -299,8 +324,10 @@ int nappt_maps_open(struct nappt_maps *m, const char *pin_dir)
 	r = check_geometry(m);
 	if (r < 0)
 		goto fail;
-	/* Now, while privileged; a later write retries and fails closed. */
-	grace_create(m);
+	/* Now, while privileged (the caller may drop privileges after). */
+	r = nappt_maps_mmap(m);
+	if (r < 0)
+		goto fail;
 	return 0;
 fail:
 	nappt_maps_close(m);
@@ -314,9 +341,31 @@ int nappt_phone_index(const struct nappt_config *cfg, uint32_t priv_be)
 	return idx < 0 ? -ERANGE : (int)idx;
 }
 
+int nappt_phone_addr(const struct nappt_config *cfg, uint32_t pub_be,
+		     uint16_t first, uint32_t *priv_be)
+{
+	__s64 pub, idx;
+
+	if (!cfg || !priv_be || !cfg->slots_per_ip)
+		return -EINVAL;
+	pub = nappt_pub_index(cfg, pub_be);
+	if (pub < 0)
+		return -ERANGE;
+	idx = nappt_derived_index(cfg, (__u32)pub, first);
+	/* The LAN broadcast is no station's (and key 0, the network
+	 * address, is the reserved ports' slot: never a range's first). */
+	if (idx < 0 || (__u64)idx == cfg->lan_size - 1ULL)
+		return -ERANGE;
+	*priv_be = nappt_lan_addr(cfg, (__u32)idx);
+	return 0;
+}
+
 int nappt_phone_check(const struct nappt_config *cfg, uint32_t priv_be,
 		      const struct nappt_phone *p)
 {
+	uint32_t derived;
+	int r;
+
 	if (!cfg || !p)
 		return -EINVAL;
 	if (nappt_lan_index(cfg, priv_be) < 0)
@@ -335,62 +384,128 @@ int nappt_phone_check(const struct nappt_config *cfg, uint32_t priv_be,
 	if ((p->mac[0] & 1) || !(p->mac[0] | p->mac[1] | p->mac[2] | p->mac[3] |
 				 p->mac[4] | p->mac[5]))
 		return -EINVAL;
-	/* Whole slots only: the inbound index maps slots, not ports. */
+	/* Whole slots only: the data plane maps slots, not ports. */
 	if (!nappt_range_whole_slots(cfg, p->port_first, p->port_last))
 		return -EINVAL;
+	/* The data plane finds the phone of a slot by arithmetic (its
+	 * first slot's key is its address): any other address would be
+	 * another phone's, or no station's. */
+	r = nappt_phone_addr(cfg, p->pub_ip, p->port_first, &derived);
+	if (r < 0)
+		return r;
+	if (derived != priv_be)
+		return -EADDRNOTAVAIL;
 	return 0;
 }
 
-/* Only after nappt_phone_check (pub_ip in the pool). */
-static uint32_t slot_key(const struct nappt_config *cfg, uint32_t pub_be,
-			 uint32_t port)
+/* --- the slot entries -------------------------------------------------------
+ * Every read is one 8-byte load of the mmap, every write one 8-byte store
+ * (nappt__slot_store), so that each is of one entry as a whole. */
+
+static uint64_t slot_word(const uint8_t mac[6], uint16_t owner)
 {
-	return nappt_slot_key(cfg, (__u32)nappt_pub_index(cfg, pub_be),
-			      (__u16)port);
+	struct nappt_slot s;
+	uint64_t v;
+
+	memcpy(s.mac, mac, sizeof(s.mac));
+	s.owner = owner;
+	memcpy(&v, &s, sizeof(v));
+	return v;
 }
 
-/* Point p's slots at phone val (idx + 1) with p's MAC, or (val == 0)
- * free those of p that point at own (idx + 1) and that keep (may be
- * NULL) does not cover. */
-static int set_slots(struct nappt_maps *m, const struct nappt_phone *p,
-		     uint32_t val, uint32_t own, const struct nappt_phone *keep)
+static uint64_t slot_load(const struct nappt_maps *m, uint32_t key)
 {
-	uint32_t step = 1U << m->cfg.slot_shift;
-	uint32_t port, key;
-	struct nappt_slot cur, nw = { .phone = val };
+	return __atomic_load_n(
+		(const uint64_t *)(const void *)&m->slot_mem[key],
+		__ATOMIC_ACQUIRE);
+}
 
-	if (val)
-		memcpy(nw.mac, p->mac, sizeof(nw.mac));
-	for (port = p->port_first; port <= p->port_last; port += step) {
-		key = slot_key(&m->cfg, p->pub_ip, port);
-		if (bpf_map_lookup_elem(m->slots_fd, &key, &cur))
-			return -errno;
-		if (!val) {
-			if (keep && keep->pub_ip == p->pub_ip &&
-			    nappt_port_in_range(keep, (__u16)port))
-				continue;
-			if (cur.phone != own)
-				continue;
-		} else if (!memcmp(&cur, &nw, sizeof(nw))) {
-			continue; /* a renewal writes nothing */
-		}
-		if (bpf_map_update_elem(m->slots_fd, &key, &nw, BPF_ANY))
-			return -errno;
+static struct nappt_slot slot_of(uint64_t v)
+{
+	struct nappt_slot s;
+
+	memcpy(&s, &v, sizeof(s));
+	return s;
+}
+
+/* Does entry v at key belong to phone idx (at distance key - idx)? */
+static int slot_owned(uint64_t v, uint32_t key, uint32_t idx)
+{
+	struct nappt_slot s = slot_of(v);
+
+	return nappt_slot_valid(&s) && nappt_slot_owner(key, &s) == idx;
+}
+
+/* Map slots_fd if the caller filled the fds itself and did not. */
+static int slots_ready(struct nappt_maps *m)
+{
+	return m->slot_mem ? 0 : nappt_maps_mmap(m);
+}
+
+/* First key past the public address of key. */
+static uint32_t pub_end(const struct nappt_config *cfg, uint32_t key)
+{
+	return (key | (cfg->slots_per_ip - 1)) + 1;
+}
+
+/*
+ * Read phone idx as the data plane sees it: leased iff its first slot
+ * (key idx) is VALID with distance 0; its range runs on while the next
+ * entries are VALID at distance 1, 2, ... with the same MAC.
+ */
+static int read_phone(const struct nappt_maps *m, uint32_t idx,
+		      struct nappt_phone *out)
+{
+	const struct nappt_config *c = &m->cfg;
+	uint32_t key, end, first_slot;
+	struct nappt_slot s0, s;
+
+	if (idx >= m->slot_mem_n)
+		return -ENOENT;
+	s0 = slot_of(slot_load(m, idx));
+	if (!nappt_slot_valid(&s0) || (s0.owner & NAPPT_SLOT_DIST_MASK))
+		return -ENOENT;
+	end = pub_end(c, idx);
+	if (end > m->slot_mem_n)
+		end = m->slot_mem_n;
+	for (key = idx + 1; key < end; key++) {
+		s = slot_of(slot_load(m, key));
+		if (!nappt_slot_valid(&s) || nappt_slot_owner(key, &s) != idx ||
+		    memcmp(s.mac, s0.mac, sizeof(s.mac)))
+			break;
 	}
+	first_slot = idx & (c->slots_per_ip - 1);
+	memset(out, 0, sizeof(*out));
+	out->pub_ip =
+		nappt_hton32(nappt_ntoh32(c->pub_net) + idx / c->slots_per_ip);
+	out->port_first = (uint16_t)(first_slot << c->slot_shift);
+	out->port_last =
+		(uint16_t)(((first_slot + (key - idx)) << c->slot_shift) - 1);
+	memcpy(out->mac, s0.mac, sizeof(out->mac));
+	out->flags = NAPPT_PHONE_VALID;
 	return 0;
 }
 
-static int put_phone(struct nappt_maps *m, uint32_t idx,
-		     const struct nappt_phone *p)
+/*
+ * Free every entry of phone idx: its first slot first (from then on the
+ * phone is not leased: ARP, packets to the gateway and outbound's lease
+ * check fail), then the others, which inbound alone still reads.  Also
+ * the entries an add or delete killed half-way left behind (they name idx
+ * by their distance).  Returns how many were freed.
+ */
+static uint32_t free_phone(struct nappt_maps *m, uint32_t idx)
 {
-	return bpf_map_update_elem(m->phones_fd, &idx, p, BPF_ANY) ? -errno : 0;
-}
+	uint32_t key, end = pub_end(&m->cfg, idx), n = 0;
 
-static int is_zero(const struct nappt_phone *p)
-{
-	static const struct nappt_phone zero;
-
-	return !memcmp(p, &zero, sizeof(zero));
+	if (end > m->slot_mem_n)
+		end = m->slot_mem_n;
+	for (key = idx; key < end; key++) {
+		if (!slot_owned(slot_load(m, key), key, idx))
+			continue;
+		nappt__slot_store(&m->slot_mem[key], 0);
+		n++;
+	}
+	return n;
 }
 
 /*
@@ -485,78 +600,57 @@ out:
 	return r;
 }
 
+/*
+ * The order of the stores is what keeps a reader safe, entry by entry:
+ *  - no entry goes from one phone (or MAC) to another but through free:
+ *    a change of range or MAC frees the phone's entries first
+ *    (free_phone), then writes the new ones;
+ *  - the non-first slots are written before the first one: a phone is
+ *    leased (ARP, the gateway, outbound's lease check read the first
+ *    slot) only once every port of its range is translated both ways.
+ */
 static int add_locked(struct nappt_maps *m, uint32_t idx,
 		      const struct nappt_phone *p)
 {
-	struct nappt_phone old, nw, inv;
-	uint32_t step = 1U << m->cfg.slot_shift, port, key;
-	struct nappt_slot cur;
-	int r;
+	uint32_t shift = m->cfg.slot_shift, end = pub_end(&m->cfg, idx);
+	uint32_t n = (((uint32_t)p->port_last - p->port_first) >> shift) + 1;
+	uint32_t key, k;
+	uint64_t v;
+	int same = 1;
 
+	/* nappt_phone_check: idx is the key of the first slot, and the
+	 * range lies inside its public address. */
+	if (idx + n > end || end > m->slot_mem_n)
+		return -ERANGE;
 	/* Refuse before writing anything if a slot belongs to another. */
-	for (port = p->port_first; port <= p->port_last; port += step) {
-		key = slot_key(&m->cfg, p->pub_ip, port);
-		if (bpf_map_lookup_elem(m->slots_fd, &key, &cur))
-			return -errno;
-		if (cur.phone && cur.phone != idx + 1)
+	for (k = 0; k < n; k++) {
+		v = slot_load(m, idx + k);
+		if (v && !slot_owned(v, idx + k, idx))
 			return -EBUSY;
 	}
-	if (bpf_map_lookup_elem(m->phones_fd, &idx, &old))
-		return -errno;
-
-	nw = *p;
-	nw.flags |= NAPPT_PHONE_VALID;
-	inv = nw;
-	inv.flags &= ~NAPPT_PHONE_VALID;
-	if (!memcmp(&old, &nw, sizeof(nw)))
-		/* A renewal: only make sure the slots are there. */
-		return set_slots(m, &nw, idx + 1, 0, NULL);
-
-	if (old.flags & NAPPT_PHONE_VALID) {
-		/* Inbound ends first, then the entry goes invalid by its
-		 * VALID bit alone.  Every old slot is freed, those the new
-		 * range covers too: inbound trusts the slot's MAC and index
-		 * alone, so a slot goes from one content to another only
-		 * through free (a torn read of free and one phone's slot is
-		 * free or that phone's, never a mix of two phones). */
-		if (!nappt_phone_check(&m->cfg, nappt_lan_addr(&m->cfg, idx),
-				       &old)) {
-			r = set_slots(m, &old, 0, idx + 1, NULL);
-			if (r < 0)
-				return r;
-		}
-		old.flags &= ~NAPPT_PHONE_VALID;
-		r = put_phone(m, idx, &old);
-		if (r < 0)
-			return r;
+	/* A renewal (same range, same MAC) writes nothing. */
+	for (key = idx; key < end && same; key++) {
+		k = key - idx;
+		v = slot_load(m, key);
+		if (k < n)
+			same = v == slot_word(p->mac,
+					      (uint16_t)(NAPPT_SLOT_VALID | k));
+		else
+			same = !slot_owned(v, key, idx);
 	}
-	if (memcmp(&old, &inv, sizeof(inv))) {
-		/* Content changes.  A program that read the entry while it
-		 * was valid may still be reading its fields: wait for it
-		 * (a zeroed entry was never valid since its last wait). */
-		if (!is_zero(&old)) {
-			r = nappt_maps_grace(m);
-			if (r < 0)
-				return r;
-			/* After the grace: no program still holds the old
-			 * entry valid, so none adds a tracker for it. */
-			r = purge_frags(m, idx);
-			if (r < 0)
-				return r;
-		}
-		r = put_phone(m, idx, &inv);
-		if (r < 0)
-			return r;
-	}
-	/* VALID before the slots: inbound reads the slot alone, so a slot
-	 * must never name a phone that is not leased (a writer killed in
-	 * between leaves a valid entry without its slots: outbound drops
-	 * as DROP_SLOT and inbound finds nothing until the next add, which
-	 * writes them, map-sync's check of the slots asks for it). */
-	r = put_phone(m, idx, &nw);
-	if (r < 0)
-		return r;
-	return set_slots(m, &nw, idx + 1, 0, NULL);
+	if (same)
+		return 0;
+	if (free_phone(m, idx))
+		/* Trackers of the old lease would send later fragments to
+		 * the new one: forgotten (best effort, see purge_frags). */
+		purge_frags(m, idx);
+	for (k = n - 1; k >= 1; k--)
+		nappt__slot_store(&m->slot_mem[idx + k],
+				  slot_word(p->mac,
+					    (uint16_t)(NAPPT_SLOT_VALID | k)));
+	nappt__slot_store(&m->slot_mem[idx],
+			  slot_word(p->mac, (uint16_t)NAPPT_SLOT_VALID));
+	return 0;
 }
 
 int nappt_phone_add(struct nappt_maps *m, uint32_t priv_be,
@@ -568,6 +662,9 @@ int nappt_phone_add(struct nappt_maps *m, uint32_t priv_be,
 	if (!m || !p)
 		return -EINVAL;
 	r = nappt_phone_check(&m->cfg, priv_be, p);
+	if (r < 0)
+		return r;
+	r = slots_ready(m);
 	if (r < 0)
 		return r;
 	idx = (uint32_t)nappt_phone_index(&m->cfg, priv_be);
@@ -582,132 +679,82 @@ int nappt_phone_add(struct nappt_maps *m, uint32_t priv_be,
 int nappt_phone_get(struct nappt_maps *m, uint32_t priv_be,
 		    struct nappt_phone *out)
 {
-	int idx;
+	int idx, r;
 
 	if (!m || !out)
 		return -EINVAL;
 	idx = nappt_phone_index(&m->cfg, priv_be);
 	if (idx < 0)
 		return idx;
-	if (bpf_map_lookup_elem(m->phones_fd, &idx, out))
-		return -errno;
-	if (!(out->flags & NAPPT_PHONE_VALID))
-		return -ENOENT;
-	return 0;
+	r = slots_ready(m);
+	if (r < 0)
+		return r;
+	return read_phone(m, (uint32_t)idx, out);
 }
 
-static int del_locked(struct nappt_maps *m, uint32_t priv_be)
+static int del_locked(struct nappt_maps *m, uint32_t idx)
 {
 	struct nappt_phone old;
-	uint32_t idx;
-	int r;
+	int leased;
 
-	r = nappt_phone_get(m, priv_be, &old);
-	if (r < 0)
-		return r;
-	idx = (uint32_t)nappt_phone_index(&m->cfg, priv_be);
-	/* A stored range outside the pools (written by something other
-	 * than libnappt) has no slots we could compute: drop the entry. */
-	if (!nappt_phone_check(&m->cfg, priv_be, &old)) {
-		r = set_slots(m, &old, 0, idx + 1, NULL);
-		if (r < 0)
-			return r;
-	}
-	old.flags &= ~NAPPT_PHONE_VALID;
-	r = put_phone(m, idx, &old);
-	if (r < 0)
-		return r;
-	/* Early, best effort: a program in flight may still add one; the
-	 * next add with other content purges again after a grace. */
+	if (idx >= m->slot_mem_n)
+		return -ENOENT;
+	leased = read_phone(m, idx, &old) == 0;
+	/* Also what an add or delete killed half-way left (not leased,
+	 * but its slots refuse other phones). */
+	if (!free_phone(m, idx))
+		return -ENOENT;
+	/* Early, best effort: a program in flight may still add one, which
+	 * the data plane re-checks against the slot (and the next add of
+	 * other content purges again). */
 	purge_frags(m, idx);
-	return 0;
+	return leased ? 0 : -ENOENT;
 }
 
 int nappt_phone_del(struct nappt_maps *m, uint32_t priv_be)
 {
-	int r;
+	int idx, r;
 
 	if (!m)
 		return -EINVAL;
+	idx = nappt_phone_index(&m->cfg, priv_be);
+	if (idx < 0)
+		return idx;
+	r = slots_ready(m);
+	if (r < 0)
+		return r;
 	r = nappt_maps_lock(m);
 	if (r < 0)
 		return r;
-	r = del_locked(m, priv_be);
+	r = del_locked(m, (uint32_t)idx);
 	nappt_maps_unlock(m);
 	return r;
 }
 
-#define BATCH 4096
-
-static int visit(struct nappt_maps *m, const uint32_t *keys,
-		 const struct nappt_phone *vals, uint32_t n, nappt_phone_cb cb,
-		 void *arg)
-{
-	uint32_t i;
-	int r;
-
-	for (i = 0; i < n; i++) {
-		if (!(vals[i].flags & NAPPT_PHONE_VALID))
-			continue;
-		r = cb(nappt_lan_addr(&m->cfg, keys[i]), &vals[i], arg);
-		if (r)
-			return r;
-	}
-	return 0;
-}
-
 int nappt_phone_foreach(struct nappt_maps *m, nappt_phone_cb cb, void *arg)
 {
-	struct nappt_phone *vals = NULL;
-	uint32_t *keys = NULL;
-	uint32_t in = 0, out = 0, n, i;
-	int r = 0, done = 0, err;
+	struct nappt_phone p;
+	uint32_t key, n;
+	int r;
 
 	if (!m || !cb)
 		return -EINVAL;
-	keys = calloc(BATCH, sizeof(*keys));
-	vals = calloc(BATCH, sizeof(*vals));
-	if (!keys || !vals) {
-		r = -ENOMEM;
-		goto out;
-	}
-	/* Batches: one syscall per entry is seconds at 1M phones. */
-	while (!done) {
-		n = BATCH;
-		r = bpf_map_lookup_batch(m->phones_fd, in ? &in : NULL, &out,
-					 keys, vals, &n, NULL);
-		err = r < 0 ? errno : 0;
-		if (err == ENOENT) {
-			done = 1;
-		} else if (err == EINVAL || err == EOPNOTSUPP ||
-			   err == 524 /* ENOTSUPP */) {
-			/* No batch ops on this kernel: one at a time. */
-			n = m->cfg.lan_size - in < BATCH ?
-				    m->cfg.lan_size - in :
-				    BATCH;
-			for (i = 0; i < n; i++) {
-				keys[i] = in + i;
-				if (bpf_map_lookup_elem(m->phones_fd, &keys[i],
-							&vals[i])) {
-					r = -errno;
-					goto out;
-				}
-			}
-			out = in + n;
-			done = out >= m->cfg.lan_size;
-		} else if (err) {
-			r = -err;
-			goto out;
-		}
-		r = visit(m, keys, vals, n, cb, arg);
+	r = slots_ready(m);
+	if (r < 0)
+		return r;
+	/* A phone's first slot's key is its LAN index: address order. */
+	n = m->slot_mem_n < m->cfg.lan_size ? m->slot_mem_n : m->cfg.lan_size;
+	for (key = 0; key < n; key++) {
+		if (read_phone(m, key, &p))
+			continue;
+		r = cb(nappt_lan_addr(&m->cfg, key), &p, arg);
 		if (r)
-			goto out;
-		in = out;
+			return r;
+		/* Its other slots are no phone's first. */
+		key += ((uint32_t)p.port_last - p.port_first) >>
+		       m->cfg.slot_shift;
 	}
-out:
-	free(keys);
-	free(vals);
-	return r;
+	return 0;
 }
 
 /* A zeroed value buffer for the per-CPU stats map; returns the CPU count. */

@@ -18,7 +18,6 @@
 
 struct nappt_maps {
 	int config_fd;
-	int phones_fd;
 	int slots_fd;
 	int stats_fd;
 	int frags_fd;
@@ -26,29 +25,35 @@ struct nappt_maps {
 	/* The pin directory, flock()ed by every writer (see below); -1 for
 	 * maps that are not pinned (tests): one writer only. */
 	int lock_fd;
-	/* A map-in-map whose update waits for an RCU grace period, i.e.
-	 * for every BPF program that may still read an old phone entry. */
+	/* Unused since issue 13 (always -1; see libnappt.c, "No grace
+	 * period"): kept so that code listing the fds still builds. */
 	int grace_fd;
 	int grace_inner_fd;
 	struct nappt_config cfg; /* read at open */
-	/* max_entries of phones, slots, stats as pinned (0: not checked,
-	 * maps not opened by nappt_maps_open). */
-	uint32_t phones_n, slots_n, stats_n;
+	/* max_entries of slots, stats as pinned (0: not checked, maps not
+	 * opened by nappt_maps_open). */
+	uint32_t slots_n, stats_n;
+	/* `slots` mapped (BPF_F_MMAPABLE), slot_mem_n entries: every read
+	 * and write of an entry is one aligned 8-byte load or store here
+	 * (see struct nappt_slot).  NULL until nappt_maps_mmap. */
+	struct nappt_slot *slot_mem;
+	uint32_t slot_mem_n;
 };
 
-#define NAPPT_MAPS_INIT                                              \
-	{                                                            \
-		.config_fd = -1, .phones_fd = -1, .slots_fd = -1,    \
-		.stats_fd = -1, .frags_fd = -1, .tx_ports_fd = -1,   \
-		.lock_fd = -1, .grace_fd = -1, .grace_inner_fd = -1, \
+#define NAPPT_MAPS_INIT                                           \
+	{                                                         \
+		.config_fd = -1, .slots_fd = -1, .stats_fd = -1,  \
+		.frags_fd = -1, .tx_ports_fd = -1, .lock_fd = -1, \
+		.grace_fd = -1, .grace_inner_fd = -1,             \
 	}
 
 /* Open the maps pinned below pin_dir (NULL: NAPPT_PIN_DIR) and read the
  * config.  -ENOENT: nothing attached; -EPERM/-EACCES: no privilege;
- * -EPROTO: pins of another layout, or a config that does not describe
- * the maps (nothing is read from them).
- * Everything a writer needs later (the lock, the grace map) is taken
- * here, so a caller may drop its privileges after opening. */
+ * -EPROTO: pins of another layout (a `phones` pin: the layout before
+ * issue 13; `slots` of another value size or not BPF_F_MMAPABLE), or a
+ * config that does not describe the maps (nothing is read from them).
+ * Everything a writer needs later (the lock, the mmap of `slots`) is
+ * taken here, so a caller may drop its privileges after opening. */
 int nappt_maps_open(struct nappt_maps *m, const char *pin_dir);
 void nappt_maps_close(struct nappt_maps *m);
 
@@ -66,19 +71,32 @@ void nappt_maps_close(struct nappt_maps *m);
 int nappt_maps_lock(struct nappt_maps *m);
 void nappt_maps_unlock(struct nappt_maps *m);
 
-/* Wait until every BPF program that may have read the maps before this
- * call has finished (an RCU grace period, ~ms). */
-int nappt_maps_grace(struct nappt_maps *m);
-
 /* Re-read the config entry (after the loader changed it). */
 int nappt_maps_reload_config(struct nappt_maps *m);
 
-/* Index of a private address in `phones`, or -ERANGE if outside the pool. */
+/* Map slots_fd (sized from m->cfg) into m->slot_mem.  nappt_maps_open
+ * does it; a caller that filled the fds itself (tests' private maps)
+ * calls it after.  Undone by nappt_maps_close. */
+int nappt_maps_mmap(struct nappt_maps *m);
+
+/* Index of a private address in the LAN pool, or -ERANGE if outside. */
 int nappt_phone_index(const struct nappt_config *cfg, uint32_t priv_be);
 
 /*
- * Check a mapping against the config: private address in the LAN pool
- * and not the gateway's (lan_gw),
+ * The private address (network order) of a phone leased ports from
+ * first on pub_be: lan_net + the key of its first slot (struct
+ * nappt_slot).  -ERANGE if pub_be is outside the public pool or the
+ * derived address outside the LAN pool (a LAN pool smaller than
+ * pub_count * slots_per_ip addresses serves the first public addresses
+ * only).
+ */
+int nappt_phone_addr(const struct nappt_config *cfg, uint32_t pub_be,
+		     uint16_t first, uint32_t *priv_be);
+
+/*
+ * Check a mapping against the config: private address in the LAN pool,
+ * not the gateway's (lan_gw), and the one derived from the range
+ * (nappt_phone_addr; -EADDRNOTAVAIL if not),
  * public address in the public pool, range non-empty and slot-aligned,
  * not touching ports 0-1023, MAC a unicast station address (not group,
  * broadcast or zero).  -EINVAL/-ERANGE with no side effect.
@@ -87,41 +105,35 @@ int nappt_phone_check(const struct nappt_config *cfg, uint32_t priv_be,
 		      const struct nappt_phone *p);
 
 /*
- * Install or replace the mapping of priv_be, under the writers' lock: a
- * slot owned by another phone fails with -EBUSY and changes nothing, and
- * no other libnappt writer can take a slot between that check and the
- * write.  Slots of a replaced range that the new one does not cover are
- * freed.
+ * Install or replace the mapping of priv_be, under the writers' lock.
+ * priv_be must be the derived address (nappt_phone_check).  A slot owned
+ * by another phone fails with -EBUSY and changes nothing, and no other
+ * libnappt writer can take a slot between that check and the write.
  *
- * A packet never sees a half-written entry (bpf_map_update_elem copies the
- * 16 bytes with no lock, so a program on another CPU can read a mix of old
- * and new): a write either changes only the NAPPT_PHONE_VALID bit (one
- * byte: old or new, nothing between), or it writes an entry whose VALID is
- * clear in both the old and the new value (any mix is invalid, and the
- * data plane ignores invalid entries).  An entry whose content changes is
- * first made invalid (its slots freed before), then a grace period lets
- * every program that read it while valid finish, then the new content is
- * written invalid, made valid, and only then its slots are set: inbound
- * reads a slot alone (struct nappt_slot), so a slot names only a leased
- * phone, and goes from one phone to another only through free.  Renewing with the same content writes
- * nothing to the entry.  A change of content costs a grace period (~10 ms,
- * with the lock held); a new lease on a never-used or same-content entry
- * does not.  On an error the phone may be left without service (its
- * entry invalid), never half-written.
+ * Each entry is written by one aligned 8-byte store through the mmap, so
+ * a BPF reader sees an entry old or new, never a mix.  The order keeps
+ * every reader's view safe: a slot goes from one phone (or MAC) to
+ * another only through free, so a change of range or MAC is a delete
+ * (nappt_phone_del's order) then an add; an add writes the non-first
+ * slots, then the first (the phone is leased once all its ports are).
+ * Renewing with the same content writes nothing.  A writer killed
+ * half-way leaves the phone not leased, and entries that the next add or
+ * delete of that address frees.
  */
 int nappt_phone_add(struct nappt_maps *m, uint32_t priv_be,
 		    const struct nappt_phone *p);
 
-/* Remove the mapping, under the writers' lock: slots first, then the
- * VALID bit alone (the stale content stays until the next add, which
- * waits for a grace period before overwriting it).  -ENOENT if none. */
+/* Remove the mapping, under the writers' lock: the first slot (the lease)
+ * first, then the others.  -ENOENT if none. */
 int nappt_phone_del(struct nappt_maps *m, uint32_t priv_be);
 
-/* Read one mapping.  -ENOENT if the slot is empty. */
+/* Read one mapping (the first slot and the following slots of the same
+ * phone, through the mmap).  -ENOENT if none. */
 int nappt_phone_get(struct nappt_maps *m, uint32_t priv_be,
 		    struct nappt_phone *out);
 
-/* Call cb for every valid mapping, in private-address order; a non-zero
+/* Call cb for every leased phone (first slots), in private-address
+ * order; a non-zero
  * return from cb stops the walk and is returned. */
 typedef int (*nappt_phone_cb)(uint32_t priv_be, const struct nappt_phone *p,
 			      void *arg);

@@ -147,6 +147,13 @@ static void usage(void)
 	       "  pool                show the pool configuration\n"
 	       "  pool set [--lan-gw ADDR] [--drop-unknown on|off]\n"
 	       "  phone add PRIV_IP MAC PUB_IP FIRST-LAST\n"
+	       "                      PRIV_IP must be the derived address:\n"
+	       "  phone addr PUB_IP FIRST-LAST\n"
+	       "                      print it (LAN pool + public address\n"
+	       "                      index x slots per address + first "
+	       "slot;\n"
+	       "                      with -c and nothing attached: the "
+	       "file's pools)\n"
 	       "  phone del PRIV_IP\n"
 	       "  phone list\n"
 	       "\n"
@@ -916,9 +923,12 @@ static int unpin_links(void)
 	return n;
 }
 
-static const char *const map_names[] = { "config", "phones", "slots",
-					 "stats",  "frags",  "tx_ports" };
+/* "phones" is the layout before issue 13's: never made by this build, but
+ * removed by detach (attach refuses while it is pinned). */
+static const char *const map_names[] = { "config", "slots",    "stats",
+					 "frags",  "tx_ports", "phones" };
 #define NMAPS (sizeof(map_names) / sizeof(map_names[0]))
+#define MAP_TX_PORTS 4
 
 static bool pinned(const char *name)
 {
@@ -1047,7 +1057,7 @@ static int adopt_transient(struct transient *t)
 	return r;
 }
 
-static int open_skel(struct nappt_bpf **out, uint32_t phones, uint32_t slots,
+static int open_skel(struct nappt_bpf **out, uint32_t slots,
 		     struct transient *t)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = pin_dir);
@@ -1058,10 +1068,8 @@ static int open_skel(struct nappt_bpf **out, uint32_t phones, uint32_t slots,
 	skel = nappt_bpf__open_opts(&oo);
 	if (!skel)
 		return explain(-errno, "open BPF object");
-	if (phones && slots) {
-		bpf_map__set_max_entries(skel->maps.phones, phones);
+	if (slots)
 		bpf_map__set_max_entries(skel->maps.slots, slots);
-	}
 	transient_init(skel, t);
 	/* See maps.h: the devmap's flags change after creation. */
 	snprintf(path, sizeof(path), "%s/tx_ports", pin_dir);
@@ -1200,7 +1208,7 @@ static int check_kept_maps(const struct nappt_config *want, bool discard)
 		    pin_dir, hs, n > 0 ? ", " : "", n > 0 ? n : 0);
 	/* tx_ports holds interfaces, not leases: it stays. */
 	{
-		static const bool keep[NMAPS] = { [5] = true };
+		static const bool keep[NMAPS] = { [MAP_TX_PORTS] = true };
 
 		unpin_maps(keep);
 	}
@@ -1231,6 +1239,79 @@ static const char *bad_pools(const struct nappt_config *c)
 			return "a pool overlaps 0/8, 127/8, 224/4 or 240/4";
 	}
 	return NULL;
+}
+
+/*
+ * Pins of the layout before issue 13 (a `phones` map; `slots` of 12-byte
+ * entries, not mmapable): the programs of this build cannot use them, and
+ * a kept `phones` would be read by nothing.  What they are, or NULL.
+ */
+static const char *old_layout_pins(char *buf, size_t len)
+{
+	struct bpf_map_info info = {};
+	__u32 ilen = sizeof(info);
+	char path[256];
+	int fd;
+
+	if (pinned("phones"))
+		return "a 'phones' map";
+	snprintf(path, sizeof(path), "%s/slots", pin_dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return NULL;
+	if (!bpf_obj_get_info_by_fd(fd, &info, &ilen) &&
+	    (info.value_size != sizeof(struct nappt_slot) ||
+	     !(info.map_flags & BPF_F_MMAPABLE))) {
+		snprintf(buf, len, "'slots' of %u-byte entries%s",
+			 info.value_size,
+			 info.map_flags & BPF_F_MMAPABLE ? "" :
+							   ", not mmapable");
+		close(fd);
+		return buf;
+	}
+	close(fd);
+	return NULL;
+}
+
+/*
+ * Public addresses whose every slot has a derived private address
+ * (nappt_derived_index: lan_net + pub_idx * slots_per_ip + slot): a LAN
+ * pool smaller than pub_count * slots_per_ip serves only the first ones.
+ */
+static uint32_t served_pubs(const struct nappt_config *c)
+{
+	uint64_t n = c->lan_size / c->slots_per_ip;
+
+	return n < c->pub_count ? (uint32_t)n : c->pub_count;
+}
+
+/* Say which public addresses can hold phones when not all of them can. */
+static void warn_small_lan(const struct nappt_config *c, const char *how)
+{
+	uint32_t n = served_pubs(c);
+	uint64_t need = (uint64_t)c->pub_count * c->slots_per_ip;
+	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+	int plen = 32;
+
+	if (n == c->pub_count)
+		return;
+	while (plen > 0 && (1ULL << (32 - plen)) < need)
+		plen--;
+	if (n)
+		err("warning: the LAN pool (%u addresses) derives private "
+		    "addresses for %u of the %u public addresses: phones "
+		    "are served on %s-%s only (%u slots each; a /%d LAN pool "
+		    "%s the whole public pool)",
+		    c->lan_size, n, c->pub_count, ip_str(c->pub_net, a),
+		    ip_str(htonl(ntohl(c->pub_net) + n - 1), b),
+		    c->slots_per_ip, plen, how);
+	else
+		err("warning: the LAN pool (%u addresses) derives private "
+		    "addresses for %u of the %u slots of %s only, none of "
+		    "the other public addresses (a /%d LAN pool %s the "
+		    "whole public pool)",
+		    c->lan_size, c->lan_size, c->slots_per_ip,
+		    ip_str(c->pub_net, a), plen, how);
 }
 
 static int cmd_attach(int argc, char **argv)
@@ -1366,6 +1447,10 @@ static int cmd_attach(int argc, char **argv)
 		die_usage("--pub-pool x 65536/--slot-size is %llu slots, more "
 			  "than %u: use a larger slot size",
 			  (unsigned long long)nslots, NAPPT_MAX_SLOTS);
+	/* Not refused: the public addresses without private ones stay
+	 * unused (no lease can name them), nothing is exposed, and a site
+	 * may size its LAN for the phones it has. */
+	warn_small_lan(&cfg, "would serve");
 
 	lan_if = if_nametoindex(lan);
 	if (!lan_if) {
@@ -1462,13 +1547,28 @@ static int cmd_attach(int argc, char **argv)
 		explain(r, "lock the pin directory");
 		goto fail;
 	}
+	{
+		char old_why[64];
+		const char *old = old_layout_pins(old_why, sizeof(old_why));
+
+		if (old) {
+			err("Failed to attach: pinned maps of an older layout "
+			    "in %s (%s; before the derived-address slot "
+			    "table): 'nappt detach' removes them (their "
+			    "leases are lost; the provisioner writes its "
+			    "leases again when it starts)",
+			    pin_dir, old);
+			r = -EPROTO;
+			goto fail;
+		}
+	}
 	r = check_kept_maps(&cfg, discard);
 	if (r)
 		goto fail;
 	for (i = 0; i < (int)NMAPS; i++)
 		had_map[i] = pinned(map_names[i]);
 
-	r = open_skel(&skel, cfg.lan_size, (uint32_t)nslots, tr);
+	r = open_skel(&skel, (uint32_t)nslots, tr);
 	if (r)
 		goto fail;
 	/* Nothing of ours runs yet: the new transient maps go in now. */
@@ -1558,7 +1658,7 @@ static int cmd_attach(int argc, char **argv)
 	if (cfg.lan_vid && vlan_dev[0])
 		tune_sysctls(vlan_dev, wan);
 	printf("attached: lan %s%s%s (%s) wan %s (%s); lan pool %s (%u "
-	       "phones), public pool %s/%u, slot %lu ports\n",
+	       "addresses), public pool %s/%u, slot %lu ports\n",
 	       lan, vlan_dev[0] ? " vlan " : "", vlan_dev, mode_names[used_lan],
 	       wan, mode_names[used_wan], lan_pool, cfg.lan_size,
 	       ip_str(cfg.pub_net, b1), 32 - __builtin_ctz(cfg.pub_count),
@@ -1648,7 +1748,7 @@ static int cmd_upgrade(int argc, char **argv)
 		}
 	}
 	nslots = (uint64_t)m.cfg.pub_count * m.cfg.slots_per_ip;
-	if (open_skel(&skel, m.cfg.lan_size, (uint32_t)nslots, tr))
+	if (open_skel(&skel, (uint32_t)nslots, tr))
 		goto out;
 	for (i = 0; i < 2; i++) {
 		struct bpf_program *prog;
@@ -2041,6 +2141,10 @@ static void print_config(const struct nappt_config *c)
 	       32 - __builtin_ctz(c->pub_count), c->pub_count);
 	printf("slot:        %u ports, %u per address\n", 1U << c->slot_shift,
 	       c->slots_per_ip);
+	if (c->slots_per_ip && served_pubs(c) < c->pub_count)
+		printf("served:      %u of %u public addresses (the LAN pool "
+		       "derives private addresses for those only)\n",
+		       served_pubs(c), c->pub_count);
 	printf("lan gateway: %s\n", c->lan_gw ? ip_str(c->lan_gw, g) : "-");
 	if (c->lan_ifindex)
 		printf("fast path:   to phones via ifindex %u, mtu %u, "
@@ -2112,23 +2216,25 @@ static int cmd_status(int argc, char **argv)
 		side_put(&a);
 	}
 	print_config(&m.cfg);
+	/* A phone is leased when its first slot is (libnappt). */
 	r = nappt_phone_foreach(&m, count_phone, &f);
 	if (r)
-		explain(r, "walk phones map");
-	printf("phones:      %lu of %u leased, %lu ports mapped\n", f.phones,
-	       m.cfg.lan_size, f.ports);
+		explain(r, "walk the slots map");
+	printf("phones:      %lu leased, %lu ports mapped\n", f.phones,
+	       f.ports);
 	{
-		/* Map fill: phones is one entry per LAN address, slots one
-		 * per (public address, slot); a full one refuses leases. */
+		/* Map fill: `slots` is the only per-phone map, one 8-byte
+		 * entry per (public address, slot); a full one refuses
+		 * leases. */
 		uint64_t nslots =
 			(uint64_t)m.cfg.pub_count * m.cfg.slots_per_ip;
 		uint64_t used = f.ports >> (m.cfg.slot_shift & 31);
 
-		printf("map fill:    phones %.1f%%, slots %llu of %llu "
-		       "(%.1f%%)\n",
-		       m.cfg.lan_size ? 100.0 * f.phones / m.cfg.lan_size : 0,
+		printf("map fill:    slots %llu of %llu (%.1f%%), %llu KiB\n",
 		       (unsigned long long)used, (unsigned long long)nslots,
-		       nslots ? 100.0 * used / nslots : 0);
+		       nslots ? 100.0 * used / nslots : 0,
+		       (unsigned long long)(nslots * sizeof(struct nappt_slot) /
+					    1024));
 	}
 	nappt_maps_close(&m);
 	if (conf_path)
@@ -2240,15 +2346,104 @@ static int print_phone(uint32_t priv, const struct nappt_phone *p, void *arg)
 	return 0;
 }
 
+/* Why nappt_phone_add said -ERANGE: which address is outside what. */
+static void explain_range(const struct nappt_maps *m, uint32_t priv,
+			  const struct nappt_phone *p, const char *pub_s)
+{
+	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+	uint32_t n = served_pubs(&m->cfg);
+
+	if (nappt_lan_index(&m->cfg, priv) < 0 ||
+	    nappt_pub_index(&m->cfg, p->pub_ip) < 0)
+		err("Failed to add phone: address outside the configured "
+		    "pools");
+	else if (n)
+		err("Failed to add phone: %s %u-%u has no private address in "
+		    "the LAN pool (it derives addresses for %s-%s only, and "
+		    "never the LAN broadcast)",
+		    pub_s, p->port_first, p->port_last,
+		    ip_str(m->cfg.pub_net, a),
+		    ip_str(htonl(ntohl(m->cfg.pub_net) + n - 1), b));
+	else
+		err("Failed to add phone: %s %u-%u has no private address in "
+		    "the LAN pool (%u addresses)",
+		    pub_s, p->port_first, p->port_last, m->cfg.lan_size);
+}
+
+static int phone_add(struct nappt_maps *m, uint32_t priv,
+		     const struct nappt_phone *p, const char *pub_s)
+{
+	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+	uint32_t derived = 0;
+	int r = nappt_phone_add(m, priv, p);
+
+	if (r == -ETIMEDOUT)
+		err("Failed to add phone: another writer holds %s locked",
+		    pin_dir);
+	else if (r == -EADDRNOTAVAIL &&
+		 !nappt_phone_addr(&m->cfg, p->pub_ip, p->port_first, &derived))
+		/* Deterministic NAT (RFC 7422): the data plane finds the
+		 * phone of a port by arithmetic, so the range names the
+		 * address. */
+		err("Failed to add phone: %s %u-%u is served at %s, not %s "
+		    "(the private address is derived from the public "
+		    "address and the first slot: 'nappt phone addr %s "
+		    "%u-%u')",
+		    pub_s, p->port_first, p->port_last, ip_str(derived, a),
+		    ip_str(priv, b), pub_s, p->port_first, p->port_last);
+	else if (r == -ERANGE)
+		explain_range(m, priv, p, pub_s);
+	else if (r == -EINVAL)
+		err("Failed to add phone: range %u-%u must be whole slots of "
+		    "%u ports and above 1023, MAC a unicast address, the "
+		    "address not the gateway's",
+		    p->port_first, p->port_last, 1U << m->cfg.slot_shift);
+	else if (r == -EBUSY)
+		err("Failed to add phone: part of %s %u-%u belongs to another "
+		    "phone",
+		    pub_s, p->port_first, p->port_last);
+	else if (r)
+		explain(r, "add phone");
+	return r;
+}
+
+/* `phone addr PUB RANGE`: the private address a lease of RANGE on PUB
+ * must use, for scripts and operators (nappt_phone_addr). */
+static int phone_addr(const struct nappt_maps *m, const struct nappt_phone *p,
+		      const char *pub_s)
+{
+	char a[INET_ADDRSTRLEN];
+	uint32_t derived;
+	int r;
+
+	if (p->port_first < 1024 ||
+	    !nappt_range_whole_slots(&m->cfg, p->port_first, p->port_last)) {
+		err("Failed to derive the address: range %u-%u must be whole "
+		    "slots of %u ports above 1023",
+		    p->port_first, p->port_last, 1U << m->cfg.slot_shift);
+		return -EINVAL;
+	}
+	r = nappt_phone_addr(&m->cfg, p->pub_ip, p->port_first, &derived);
+	if (r == -ERANGE) {
+		explain_range(m, m->cfg.lan_net, p, pub_s);
+		return r;
+	}
+	if (r)
+		return explain(r, "derive the address");
+	printf("%s\n", ip_str(derived, a));
+	return 0;
+}
+
 static int cmd_phone(int argc, char **argv)
 {
 	struct nappt_maps m = NAPPT_MAPS_INIT;
 	struct nappt_phone p = { 0 };
+	const char *pub_s = NULL;
 	uint32_t priv = 0;
 	int r;
 
 	if (argc < 2)
-		die_usage("phone needs add, del or list");
+		die_usage("phone needs add, addr, del or list");
 	if (!strcmp(argv[1], "add")) {
 		if (argc != 6)
 			die_usage("usage: phone add PRIV_IP MAC PUB_IP "
@@ -2257,10 +2452,11 @@ static int cmd_phone(int argc, char **argv)
 			die_usage("bad private address '%s'", argv[2]);
 		if (nappt_parse_mac(argv[3], p.mac))
 			die_usage("bad MAC '%s'", argv[3]);
-		if (parse_ip(argv[4], &p.pub_ip))
-			die_usage("bad public address '%s'", argv[4]);
-		if (nappt_parse_range(argv[5], &p.port_first, &p.port_last))
-			die_usage("bad port range '%s'", argv[5]);
+		pub_s = argv[4];
+	} else if (!strcmp(argv[1], "addr")) {
+		if (argc != 4)
+			die_usage("usage: phone addr PUB_IP FIRST-LAST");
+		pub_s = argv[2];
 	} else if (!strcmp(argv[1], "del")) {
 		if (argc != 3)
 			die_usage("usage: phone del PRIV_IP");
@@ -2272,30 +2468,35 @@ static int cmd_phone(int argc, char **argv)
 	} else {
 		die_usage("unknown phone command '%s'", argv[1]);
 	}
+	if (pub_s) {
+		if (parse_ip(pub_s, &p.pub_ip))
+			die_usage("bad public address '%s'", pub_s);
+		if (nappt_parse_range(argv[argc - 1], &p.port_first,
+				      &p.port_last))
+			die_usage("bad port range '%s'", argv[argc - 1]);
+	}
 
+	/* `phone addr` is arithmetic on the pools: with -c and nothing
+	 * attached (yet), the file's pools say it. */
+	if (!strcmp(argv[1], "addr") && conf_path && !pinned("config")) {
+		m.cfg.lan_net = htonl(gw_conf.lan_net);
+		m.cfg.lan_size = gw_conf.lan_size;
+		m.cfg.lan_gw = htonl(gw_conf.gateway);
+		m.cfg.pub_net = htonl(gw_conf.pub_net);
+		m.cfg.pub_count = gw_conf.pub_count;
+		while (m.cfg.slot_shift < NAPPT_SLOT_SHIFT_MAX &&
+		       (1U << m.cfg.slot_shift) < gw_conf.slot_size)
+			m.cfg.slot_shift++;
+		m.cfg.slots_per_ip = 65536U >> m.cfg.slot_shift;
+		return phone_addr(&m, &p, pub_s) ? 1 : 0;
+	}
 	r = open_maps(&m);
 	if (r)
 		return 1;
 	if (!strcmp(argv[1], "add")) {
-		r = nappt_phone_add(&m, priv, &p);
-		if (r == -ETIMEDOUT)
-			err("Failed to add phone: another writer holds %s "
-			    "locked",
-			    pin_dir);
-		if (r == -ERANGE)
-			err("Failed to add phone: address outside the "
-			    "configured pools");
-		else if (r == -EINVAL)
-			err("Failed to add phone: range %u-%u must be whole "
-			    "slots of %u ports and above 1023, MAC a unicast "
-			    "address, the address not the gateway's",
-			    p.port_first, p.port_last, 1U << m.cfg.slot_shift);
-		else if (r == -EBUSY)
-			err("Failed to add phone: part of %s %u-%u belongs to "
-			    "another phone",
-			    argv[4], p.port_first, p.port_last);
-		else if (r)
-			explain(r, "add phone");
+		r = phone_add(&m, priv, &p, pub_s);
+	} else if (!strcmp(argv[1], "addr")) {
+		r = phone_addr(&m, &p, pub_s);
 	} else if (!strcmp(argv[1], "del")) {
 		r = nappt_phone_del(&m, priv);
 		if (r == -ENOENT)

@@ -45,6 +45,7 @@ struct parser {
 	/* Lines of what finish() checks across keys. */
 	int line_gateway;
 	int line_model[POLICY_MAX_MODELS];
+	int line_lan_range[POLICY_MAX_MODELS];
 };
 
 static void vbad_at(const char *name, int line, FILE *err, const char *fmt,
@@ -259,6 +260,7 @@ static void lan_range(struct parser *p, char *v)
 		return;
 	}
 	*dash = '\0';
+	p->line_lan_range[p->c->policy.nmodels - 1] = p->line;
 	if (parse_ip(trim(v), &m->lan_lo) ||
 	    parse_ip(trim(dash + 1), &m->lan_hi) || m->lan_hi < m->lan_lo ||
 	    !m->lan_lo) {
@@ -894,6 +896,98 @@ static int has_window(const struct prov_conf *c, unsigned int slots)
 	return 0;
 }
 
+/* Slots of an address (slot_size ports each) and the public pool's. */
+static uint32_t slots_per_ip(const struct prov_conf *c)
+{
+	return c->slot_size ? 65536 / c->slot_size : 0;
+}
+
+/* Does the aligned window of `slots` starting at slot j of an address
+ * hold no reserved port (0-1023, reserved_ports)? */
+static int window_free(const struct prov_conf *c, uint32_t j,
+		       unsigned int slots)
+{
+	uint32_t w = j * c->slot_size, size = slots * c->slot_size;
+	int i;
+
+	if (j % slots || w < 1024 || w + size > 65536)
+		return 0;
+	for (i = 0; i < c->nreserved; i++)
+		if (c->reserved[i][0] <= w + size - 1 && c->reserved[i][1] >= w)
+			return 0;
+	return 1;
+}
+
+/*
+ * Is some address of [lo, hi] (host order; 0, 0: the whole LAN pool) a
+ * phone's private address for a model of `slots`?  It is derived from
+ * the range (issue 13: lan_net + pub_idx * slots_per_ip + first slot),
+ * so it must be the key of an aligned window free of reserved ports,
+ * and neither the network address, the gateway's nor the broadcast.
+ * Bounded: any slots_per_ip consecutive keys hold every window start
+ * (twice as many and the four excluded keys, to be sure).
+ */
+static int derivable(const struct prov_conf *c, unsigned int slots, uint32_t lo,
+		     uint32_t hi)
+{
+	uint64_t spi = slots_per_ip(c), keys = (uint64_t)c->pub_count * spi;
+	uint64_t klo = lo ? lo - c->lan_net : 0;
+	uint64_t khi = lo ? hi - c->lan_net : c->lan_size - 1;
+	uint64_t k, n = 0;
+
+	if (!spi || !slots || !c->lan_size)
+		return 1; /* reported elsewhere */
+	if (khi >= keys)
+		khi = keys - 1;
+	if (khi >= c->lan_size)
+		khi = c->lan_size - 1;
+	for (k = klo; k <= khi && n <= 2 * spi + 4; k++, n++) {
+		if (k == 0 || (c->lan_size > 4 && k == 1) ||
+		    k == c->gateway - c->lan_net ||
+		    (c->lan_size > 2 && k == c->lan_size - 1))
+			continue;
+		if (window_free(c, (uint32_t)(k % spi), slots))
+			return 1;
+	}
+	return 0;
+}
+
+void conf_pub_usable(const struct prov_conf *c, uint32_t *full, uint32_t *some)
+{
+	uint32_t spi = slots_per_ip(c);
+
+	*full = *some = c->pub_count;
+	if (!spi || (uint64_t)c->pub_count * spi <= c->lan_size)
+		return;
+	*full = c->lan_size / spi;
+	*some = (c->lan_size + spi - 1) / spi;
+}
+
+int conf_warn(const struct prov_conf *c, FILE *err)
+{
+	const char *name = c->path[0] ? c->path : "config";
+	uint32_t full, some;
+
+	conf_pub_usable(c, &full, &some);
+	if (some == c->pub_count && full == c->pub_count)
+		return 0;
+	if (err)
+		fprintf(err,
+			"%s:%d: warning: lan_pool has %u addresses, fewer than "
+			"the public pool's %llu slots (%u addresses x %u): a "
+			"phone's private address is derived from its public "
+			"address and slot, so only %u of the %u public "
+			"addresses are used%s (a lan_pool of %llu addresses "
+			"would use them all)\n",
+			name, c->line_lan_pool > 0 ? c->line_lan_pool : 1,
+			c->lan_size,
+			(unsigned long long)c->pub_count * slots_per_ip(c),
+			c->pub_count, slots_per_ip(c), some, c->pub_count,
+			some != full ? ", the last of them in part" : "",
+			(unsigned long long)c->pub_count * slots_per_ip(c));
+	return 1;
+}
+
 /* Where to report a key that is missing: its section's header, else the
  * end of the file (where it would be added). */
 static int missing_line(const struct prov_conf *c, int section_line)
@@ -1008,6 +1102,17 @@ static void finish(struct parser *p)
 			bad_at(p, ml,
 			       "[model %s] lan_range is outside lan_pool",
 			       m->name);
+		else if (c->slot_size && c->pub_count && m->slots &&
+			 m->slots * c->slot_size <= 65536 - c->slot_size &&
+			 has_window(c, m->slots) &&
+			 !derivable(c, m->slots, m->lan_lo, m->lan_hi))
+			bad_at(p, m->lan_lo ? p->line_lan_range[i] : ml,
+			       "[model %s] %s holds no phone address: a "
+			       "phone's is lan_pool's first + public index x "
+			       "%u + first slot, and none of these is in it "
+			       "for %u slot(s) free of reserved ports",
+			       m->name, m->lan_lo ? "lan_range" : "lan_pool",
+			       slots_per_ip(c), m->slots);
 	}
 	/* Each part holds at least one public address. */
 	if (c->pub_count && c->pool_parts > c->pub_count)

@@ -130,6 +130,21 @@ int conf_parse(const char *name, const char *text, struct prov_conf *c,
 int conf_require(const struct prov_conf *c, enum conf_user who, FILE *err);
 
 /*
+ * A phone's private address is derived from its public address and first
+ * slot (issue 13), so a lan_pool smaller than public_pool's slots
+ * (pub_count * 65536 / slot_size) serves only the first public
+ * addresses: *full of them wholly, *some at least in part.
+ */
+void conf_pub_usable(const struct prov_conf *c, uint32_t *full, uint32_t *some);
+
+/*
+ * What is not an error but an operator should know (a lan_pool that
+ * leaves public addresses unused), as "path:line: warning: ..." lines.
+ * The number of warnings.
+ */
+int conf_warn(const struct prov_conf *c, FILE *err);
+
+/*
  * "ADDR[:PORT]", "[IPV6]:PORT", ":PORT" (0.0.0.0): nappt-tftpd's listen
  * address (--listen, [tftpd] listen), port 69 if none.  0 or -EINVAL.
  */

@@ -20,7 +20,6 @@ PROV_STORE_OBJS := $(BUILD)/provisioner/lease-store.o \
 TEST_RUNNERS += test-prov-store
 
 $(BUILD)/tests/provisioner/test_lease_store.o: CPPFLAGS += -Iprovisioner $(PG_CFLAGS)
-$(BUILD)/tests/provisioner/test_lease_store.o: $(BUILD)/nappt.skel.h
 $(BUILD)/test_lease_store: $(BUILD)/tests/provisioner/test_lease_store.o \
 			   $(PROV_STORE_OBJS) $(BUILD)/provisioner/render.o \
 			   $(LIBNAPPT)

@@ -132,9 +132,12 @@ int lease_store_sync_fd(struct lease_store *s);
 
 /*
  * Several gateways, one authority (PostgreSQL, lease-store-pg.c; path
- * is then a postgresql:// URI).  The public pool and the LAN pool are
- * each cut into nparts contiguous slices; part k is the k-th slice of
- * both (lease_part_pub/_lan).  The database records which gateway owns
+ * is then a postgresql:// URI).  The public pool is cut into nparts
+ * contiguous slices; part k is the k-th slice of it and the private
+ * addresses derived from it (lease_part_pub/_lan: a phone's private
+ * address is lan_net + public index x slots_per_ip + first slot, issue
+ * 13, so part k of the LAN pool is a contiguous slice too, the same
+ * one on every gateway).  The database records which gateway owns
  * each part and its epoch; a gateway allocates only in the parts it
  * owns, and every write of a lease checks, in its transaction, that its
  * gateway still owns the lease's part at the epoch it was given (a
@@ -146,6 +149,7 @@ struct lease_gateway {
 	const char *id; /* this gateway's name */
 	uint32_t pub_net, pub_count; /* host order, as the configuration */
 	uint32_t lan_net, lan_size;
+	unsigned int slots_per_ip; /* 65536 / slot_size */
 	unsigned int nparts; /* 1..256, the same on every gateway */
 	const uint8_t *claim; /* nparts flags: claim the part if free */
 };
@@ -176,12 +180,16 @@ static inline int lease_part_pub(const struct lease_gateway *g, uint32_t pub)
 		       -1;
 }
 
+/* The part of the public address a private one is derived from; -1 if
+ * it is outside the LAN pool or derived from no public address (a LAN
+ * pool larger than the public pool's slots: never a phone's). */
 static inline int lease_part_lan(const struct lease_gateway *g, uint32_t priv)
 {
 	uint32_t i = priv - g->lan_net;
 
-	return i < g->lan_size ? (int)((uint64_t)i * g->nparts / g->lan_size) :
-				 -1;
+	if (i >= g->lan_size || !g->slots_per_ip)
+		return -1;
+	return lease_part_pub(g, g->pub_net + i / g->slots_per_ip);
 }
 
 /*

@@ -341,9 +341,10 @@ static void log_sync(const struct sync_stats *st)
 {
 	logp(st->failed ? LOG_ERR_ : LOG_INFO_,
 	     "maps reconciled: %u kept, %u added, %u updated, %u removed, %u "
-	     "orphan slots cleared, %u failed",
+	     "orphan slots cleared, %u failed, %u not at their derived "
+	     "address (not mapped)",
 	     st->kept, st->added, st->updated, st->removed, st->orphans,
-	     st->failed);
+	     st->failed, st->underived);
 }
 
 static int store_each(void *src, lease_cb cb, void *arg)
@@ -810,6 +811,7 @@ static int gateway_of(struct lease_store *s, const struct prov_conf *c,
 		.pub_count = c->pub_count,
 		.lan_net = c->lan_net,
 		.lan_size = c->lan_size,
+		.slots_per_ip = c->slot_size ? 65536 / c->slot_size : 0,
 		.nparts = c->pool_parts,
 		.claim = claim,
 	};
@@ -1374,6 +1376,9 @@ int main(int argc, char **argv)
 		logp(LOG_ERR_, "%s: %d error(s)", conf_path, r);
 		return 1;
 	}
+	/* Not errors (the file serves), but capacity the operator may
+	 * think he has and has not: said at every start and by -n. */
+	conf_warn(&d.conf, stderr);
 	find_templates(tmpl_cli, d.conf.templates, conf_path, tmpl_dir,
 		       sizeof(tmpl_dir));
 	if (check) {

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
-#include <bpf/bpf.h>
 
 #include "log.h"
 #include "map-sync.h"
@@ -20,14 +19,14 @@ void map_sync_phone(const struct lease *l, struct nappt_phone *p)
 }
 
 static int add_phone(struct nappt_maps *m, uint32_t priv_be,
-		     const struct nappt_phone *p);
+		     const struct nappt_phone *p, unsigned int *cleared);
 
 int map_sync_add(struct nappt_maps *m, const struct lease *l)
 {
 	struct nappt_phone p;
 
 	map_sync_phone(l, &p);
-	return add_phone(m, l->priv_ip, &p);
+	return add_phone(m, l->priv_ip, &p, NULL);
 }
 
 int map_sync_del(struct nappt_maps *m, const struct lease *l)
@@ -79,159 +78,143 @@ static int same(const struct nappt_phone *a, const struct nappt_phone *b)
 	       (a->flags & NAPPT_PHONE_VALID) == (b->flags & NAPPT_PHONE_VALID);
 }
 
-/* The slot key of the slot that begins at port on pub (libnappt's). */
-static uint32_t slot_key(const struct nappt_maps *m, uint32_t pub_be,
-			 uint32_t port)
-{
-	return (ntohl(pub_be) - ntohl(m->cfg.pub_net)) * m->cfg.slots_per_ip +
-	       (port >> m->cfg.slot_shift);
-}
-
 /*
- * Every slot of the entry's range points back at it.  libnappt writes the
- * entry before its slots, so a writer killed half-way through an add
- * leaves an entry that looks right and slots that are missing: inbound
- * traffic to them is lost until someone checks the slots, not the entry.
+ * The maps hold a phone as the slots of its range (struct nappt_slot):
+ * nappt_phone_get reads its first slot and every following slot that
+ * names it with its MAC, so a mapping that reads back equal to the lease
+ * has every slot in place (a writer killed half-way through an add leaves
+ * the first slot unwritten: no mapping, not a wrong one).
  */
-static int slots_hold(struct nappt_maps *m, uint32_t priv_be,
-		      const struct nappt_phone *p)
-{
-	uint32_t step = 1U << m->cfg.slot_shift, port, key;
-	int idx = nappt_phone_index(&m->cfg, priv_be);
-	struct nappt_slot cur;
-
-	if (idx < 0 || nappt_phone_check(&m->cfg, priv_be, p))
-		return 0;
-	/* Index and MAC: inbound delivers by the slot alone. */
-	for (port = p->port_first; port <= p->port_last; port += step) {
-		key = slot_key(m, p->pub_ip, port);
-		if (bpf_map_lookup_elem(m->slots_fd, &key, &cur) ||
-		    cur.phone != (uint32_t)idx + 1 ||
-		    memcmp(cur.mac, p->mac, sizeof(cur.mac)))
-			return 0;
-	}
-	return 1;
-}
-
 int map_sync_holds(struct nappt_maps *m, const struct lease *l)
 {
 	struct nappt_phone want, cur;
 
 	map_sync_phone(l, &want);
-	return !nappt_phone_get(m, l->priv_ip, &cur) && same(&cur, &want) &&
-	       slots_hold(m, l->priv_ip, &want);
+	return !nappt_phone_get(m, l->priv_ip, &cur) && same(&cur, &want);
+}
+
+/* One entry of the mmap of `slots`, read as the data plane reads it: one
+ * 8-byte load (libnappt writes each entry with one 8-byte store). */
+static struct nappt_slot slot_at(const struct nappt_maps *m, uint32_t key)
+{
+	uint64_t v = __atomic_load_n(
+		(const uint64_t *)(const void *)&m->slot_mem[key],
+		__ATOMIC_ACQUIRE);
+	struct nappt_slot e;
+
+	memcpy(&e, &v, sizeof(e));
+	return e;
 }
 
 /*
- * Is the slot at key (pub, port) an orphan: its value names a phone entry
- * that is empty or does not cover it?  A writer killed between moving a
- * phone and freeing its old slots, or one of an older layout, leaves
- * them; left alone they refuse the slot's next owner with -EBUSY forever.
- * A slot its owner covers is never an orphan, so clearing orphans cannot
- * take a live phone's slot.
+ * Slots that belong to no phone as nappt_phone_get reads it (orphans):
+ * an entry that names a phone (key - dist) outside its public address or
+ * the LAN pool, or that is not in the unbroken run of entries from that
+ * phone's first slot with its MAC.  A writer killed between the slots
+ * and the first slot of an add, or one of a phone's slots changed by
+ * anything but libnappt, leaves them; left alone they refuse the slot's
+ * next owner with -EBUSY forever, and the data plane would deliver
+ * inbound traffic of those ports to the phone they name.  A slot of a
+ * phone as it reads is never an orphan, so clearing orphans cannot take
+ * a live phone's slot.  Cleared to free, under the writers' lock, each
+ * with one 8-byte store: a reader sees the orphan or free, and free is
+ * what every phone's slot passes through anyway.
  */
-static int slot_orphan(struct nappt_maps *m, uint32_t pub_be, uint32_t port,
-		       const struct nappt_slot *v)
+static int clear_orphans(struct nappt_maps *m, unsigned int *cleared)
 {
-	struct nappt_phone owner;
-	uint32_t idx = v->phone - 1;
+	uint32_t spi = m->cfg.slots_per_ip, key, owner = 0, next = 0;
+	struct nappt_slot first = { 0 }, e;
+	int r, run = 0;
 
-	if (!v->phone)
-		return 0;
-	if (idx >= m->cfg.lan_size ||
-	    bpf_map_lookup_elem(m->phones_fd, &idx, &owner))
-		return 1;
-	/* A slot with another MAC than its owner's would deliver inbound
-	 * to that MAC: an orphan too. */
-	return !(owner.flags & NAPPT_PHONE_VALID) || owner.pub_ip != pub_be ||
-	       port < owner.port_first || port > owner.port_last ||
-	       memcmp(owner.mac, v->mac, sizeof(owner.mac));
-}
-
-/* Clear the orphans in the range l wants; how many, or -errno. */
-static int clear_orphans_in(struct nappt_maps *m, const struct nappt_phone *p)
-{
-	uint32_t step = 1U << m->cfg.slot_shift, port, key;
-	struct nappt_slot cur, zero = { 0 };
-	int n = 0;
-
-	for (port = p->port_first; port <= p->port_last; port += step) {
-		key = slot_key(m, p->pub_ip, port);
-		if (bpf_map_lookup_elem(m->slots_fd, &key, &cur))
-			return -errno;
-		if (!slot_orphan(m, p->pub_ip, port, &cur))
-			continue;
-		if (bpf_map_update_elem(m->slots_fd, &key, &zero, BPF_ANY))
-			return -errno;
-		n++;
+	if (!m->slot_mem) {
+		r = nappt_maps_mmap(m);
+		if (r)
+			return r;
 	}
-	return n;
+	if (!spi || (spi & (spi - 1)))
+		return -EINVAL;
+	r = nappt_maps_lock(m);
+	if (r)
+		return r;
+	for (key = 0; key < m->slot_mem_n; key++) {
+		uint32_t dist;
+
+		if (!(key & (spi - 1)))
+			run = 0; /* a phone's slots are on one address */
+		e = slot_at(m, key);
+		if (!nappt_slot_valid(&e)) {
+			run = 0;
+			continue;
+		}
+		dist = e.owner & NAPPT_SLOT_DIST_MASK;
+		if (dist == 0 && key < m->cfg.lan_size) {
+			/* A phone's first slot: a run starts. */
+			first = e;
+			owner = key;
+			next = 1;
+			run = 1;
+			continue;
+		}
+		if (dist && run && nappt_slot_owner(key, &e) == owner &&
+		    dist == next && !memcmp(e.mac, first.mac, sizeof(e.mac))) {
+			next++;
+			continue;
+		}
+		/* Past a broken run, the rest of it is orphaned too. */
+		run = 0;
+		__atomic_store_n((uint64_t *)(void *)&m->slot_mem[key], 0,
+				 __ATOMIC_RELEASE);
+		(*cleared)++;
+	}
+	nappt_maps_unlock(m);
+	return 0;
 }
 
-/* nappt_phone_add, and once more after clearing orphans in its way. */
+/* nappt_phone_add, and once more after clearing orphans in its way
+ * (counted in *cleared if not NULL). */
 static int add_phone(struct nappt_maps *m, uint32_t priv_be,
-		     const struct nappt_phone *p)
+		     const struct nappt_phone *p, unsigned int *cleared)
 {
+	unsigned int n = 0;
 	int r = nappt_phone_add(m, priv_be, p);
 
 	if (r != -EBUSY)
 		return r;
-	r = clear_orphans_in(m, p);
-	if (r <= 0)
-		return r < 0 ? r : -EBUSY;
+	r = clear_orphans(m, &n);
+	if (cleared)
+		*cleared += n;
+	if (r || !n)
+		return r ? r : -EBUSY;
 	return nappt_phone_add(m, priv_be, p);
-}
-
-/* Walk every slot; clear the orphans.  Batches: 1M slots at start. */
-static int clear_orphans(struct nappt_maps *m, unsigned int *cleared)
-{
-	uint32_t n_slots = m->cfg.pub_count * m->cfg.slots_per_ip;
-	uint32_t batch = 4096, key, i, n;
-	struct nappt_slot *vals = calloc(batch, sizeof(*vals));
-	struct nappt_slot zero = { 0 };
-	int r = 0;
-
-	if (!vals)
-		return -ENOMEM;
-	for (key = 0; key < n_slots; key += n) {
-		n = n_slots - key < batch ? n_slots - key : batch;
-		for (i = 0; i < n; i++) {
-			uint32_t k = key + i;
-
-			if (bpf_map_lookup_elem(m->slots_fd, &k, &vals[i])) {
-				r = -errno;
-				goto out;
-			}
-		}
-		for (i = 0; i < n; i++) {
-			uint32_t k = key + i;
-			uint32_t pub = htonl(ntohl(m->cfg.pub_net) +
-					     k / m->cfg.slots_per_ip);
-			uint32_t port = (k % m->cfg.slots_per_ip)
-					<< m->cfg.slot_shift;
-
-			if (!slot_orphan(m, pub, port, &vals[i]))
-				continue;
-			if (bpf_map_update_elem(m->slots_fd, &k, &zero,
-						BPF_ANY)) {
-				r = -errno;
-				goto out;
-			}
-			(*cleared)++;
-		}
-	}
-out:
-	free(vals);
-	return r;
 }
 
 static int reconcile_lease(const struct lease *l, void *arg)
 {
 	struct live *lv = arg;
 	struct nappt_phone want, cur;
-	char a[INET_ADDRSTRLEN];
-	int r;
+	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+	uint32_t derived;
+	int r, had;
 
+	/* Issue 13: the data plane carries a phone only at the address its
+	 * range derives.  A lease stored at another (an older store) is
+	 * not live for the maps: never mapped, and a mapping at its address
+	 * goes with the stale ones; the core ends it at load. */
+	map_sync_phone(l, &want);
+	if (nappt_phone_check(&lv->m->cfg, l->priv_ip, &want) ==
+	    -EADDRNOTAVAIL) {
+		lv->st->underived++;
+		if (nappt_phone_addr(&lv->m->cfg, l->pub_ip, l->port_first,
+				     &derived))
+			derived = 0;
+		logp(LOG_WARN_,
+		     "Lease of %s is not at the address its range derives "
+		     "(%s): not mapped",
+		     inet_ntop(AF_INET, &l->priv_ip, a, sizeof(a)),
+		     derived ? inet_ntop(AF_INET, &derived, b, sizeof(b)) :
+			       "none in the LAN pool");
+		return 0;
+	}
 	if (lv->n == lv->cap) {
 		size_t cap = lv->cap ? lv->cap * 2 : 1024;
 		uint32_t *n = realloc(lv->ips, cap * sizeof(*n));
@@ -243,10 +226,8 @@ static int reconcile_lease(const struct lease *l, void *arg)
 	}
 	lv->ips[lv->n++] = ntohl(l->priv_ip);
 
-	map_sync_phone(l, &want);
 	r = nappt_phone_get(lv->m, l->priv_ip, &cur);
-	if (r == 0 && same(&cur, &want) &&
-	    slots_hold(lv->m, l->priv_ip, &want)) {
+	if (r == 0 && same(&cur, &want)) {
 		lv->st->kept++;
 		return 0;
 	}
@@ -257,7 +238,8 @@ static int reconcile_lease(const struct lease *l, void *arg)
 		     strerror(-r));
 		return 0;
 	}
-	r = add_phone(lv->m, l->priv_ip, &want);
+	had = r == 0;
+	r = add_phone(lv->m, l->priv_ip, &want, &lv->st->orphans);
 	if (r == -EBUSY)
 		/* A slot still held by a mapping without a live lease:
 		 * retried once the stale ones are gone. */
@@ -269,7 +251,7 @@ static int reconcile_lease(const struct lease *l, void *arg)
 		     strerror(-r));
 		return 0;
 	}
-	if (cur.flags & NAPPT_PHONE_VALID)
+	if (had) /* nappt_phone_get found one: it was different */
 		lv->st->updated++;
 	else
 		lv->st->added++;
@@ -368,7 +350,7 @@ int map_sync_reconcile_from(lease_source each, void *src, struct nappt_maps *m,
 		char a[INET_ADDRSTRLEN];
 
 		map_sync_phone(&lv.retry[i], &p);
-		r = add_phone(m, lv.retry[i].priv_ip, &p);
+		r = add_phone(m, lv.retry[i].priv_ip, &p, &st->orphans);
 		if (r) {
 			st->failed++;
 			logp(LOG_WARN_, "Failed to map lease of %s: %s",

@@ -6,9 +6,12 @@
  * address and every LAN address of a part not owned is marked taken, so
  * alloc_pick() never offers it; the store refuses a write there anyway
  * (the epoch check), this only keeps the offers honest.  Part k is the
- * k-th slice of the public pool and the k-th slice of the LAN pool, so
+ * k-th slice of the public pool and the private addresses derived from
+ * it (issue 13: lan_net + public index x slots_per_ip + first slot), so
  * the phones of a part taken over never collide with ours in the data
- * plane's phones map, which is indexed by the private address.
+ * plane's slots, and a gateway's fence never blocks its own derived
+ * addresses (a slice of the LAN pool by its own size would cut across
+ * the derived ones: a gateway could not lease in its own part).
  */
 #include <errno.h>
 #include <string.h>
@@ -24,6 +27,7 @@ static struct lease_gateway geometry(const struct srv *s)
 				       .pub_count = c->pub_count,
 				       .lan_net = c->lan_net,
 				       .lan_size = c->lan_size,
+				       .slots_per_ip = s->alloc.slots_per_ip,
 				       .nparts = s->nparts };
 }
 

@@ -215,6 +215,13 @@ static int range_slots(const struct alloc *a, uint32_t pub, uint16_t first,
 	return 0;
 }
 
+/* The LAN-pool index a range's private address must have: the key of
+ * its first slot (nappt_derived_index in nappt.h; issue 13). */
+static size_t derived_index(const struct alloc *a, size_t base, unsigned int s0)
+{
+	return base + s0;
+}
+
 int alloc_take(struct alloc *a, uint32_t priv, uint32_t pub, uint16_t first,
 	       uint16_t last)
 {
@@ -225,6 +232,11 @@ int alloc_take(struct alloc *a, uint32_t priv, uint32_t pub, uint16_t first,
 	if (li >= a->lan_size ||
 	    range_slots(a, pub, first, last, &base, &s0, &s1))
 		return -ERANGE;
+	/* The data plane finds the phone from (public address, port)
+	 * alone: any other private address would be unreachable inbound
+	 * and refused outbound (libnappt says the same). */
+	if (li != derived_index(a, base, s0))
+		return -EADDRNOTAVAIL;
 	if (a->lan_used[li])
 		return -EADDRINUSE;
 	for (s = s0; s <= s1; s++)
@@ -272,65 +284,142 @@ void alloc_clear(struct alloc *a)
 		a->lan_used[a->lan_size - 1] = 1;
 }
 
+/* Window indexes (address * per_ip + aligned window in it) whose first
+ * slot's key is the first >= k, and the last <= k. */
+static size_t window_from(const struct alloc *a, unsigned int nslots,
+			  size_t per_ip, size_t k)
+{
+	size_t s = k % a->slots_per_ip, j = (s + nslots - 1) / nslots;
+
+	return (k / a->slots_per_ip) * per_ip + (j < per_ip ? j : per_ip);
+}
+
+static size_t window_to(const struct alloc *a, unsigned int nslots,
+			size_t per_ip, size_t k)
+{
+	size_t j = (k % a->slots_per_ip) / nslots;
+
+	return (k / a->slots_per_ip) * per_ip + (j < per_ip ? j : per_ip - 1);
+}
+
+int alloc_window_at(const struct alloc *a, uint32_t priv, unsigned int nslots,
+		    uint32_t lan_lo, uint32_t lan_hi, uint32_t *pub,
+		    uint16_t *first, uint16_t *last)
+{
+	size_t k = priv - a->lan_net, at;
+	unsigned int in_ip, s;
+
+	if (!nslots || nslots > a->slots_per_ip)
+		return -EINVAL;
+	if (k >= a->lan_size || k < a->lan_first ||
+	    k >= (size_t)a->pub_count * a->slots_per_ip)
+		return -ERANGE;
+	if ((lan_lo || lan_hi) && (priv < lan_lo || priv > lan_hi))
+		return -ERANGE;
+	in_ip = (unsigned int)(k % a->slots_per_ip);
+	if (in_ip % nslots || in_ip + nslots > a->slots_per_ip)
+		return -ERANGE;
+	at = k;
+	for (s = 0; s < nslots; s++)
+		if (a->used[at + s] || a->reserved[in_ip + s])
+			return -EADDRINUSE;
+	*pub = a->pub_net + (uint32_t)(k / a->slots_per_ip);
+	*first = (uint16_t)(in_ip << a->slot_shift);
+	*last = (uint16_t)(((in_ip + nslots) << a->slot_shift) - 1);
+	return 0;
+}
+
 int alloc_pick(const struct alloc *a, const uint8_t mac[6], unsigned int nslots,
 	       uint32_t lan_lo, uint32_t lan_hi, uint32_t *priv, uint32_t *pub,
 	       uint16_t *first, uint16_t *last)
 {
-	uint32_t h = mac_hash(mac), n, i, li = 0, lo = a->lan_first;
-	size_t total, k, start, per_ip;
-	int found = 0;
+	uint32_t h = mac_hash(mac);
+	size_t klo = a->lan_first, khi = a->lan_size - 1, keys, per_ip;
+	size_t wlo, whi, n, k, start;
 
 	if (!nslots || nslots > a->slots_per_ip)
 		return -EINVAL;
-	n = a->lan_size - a->lan_first;
 	if (lan_lo || lan_hi) {
 		if (lan_hi < lan_lo || lan_lo - a->lan_net >= a->lan_size ||
 		    lan_hi - a->lan_net >= a->lan_size)
 			return -EINVAL;
-		lo = lan_lo - a->lan_net;
-		n = lan_hi - lan_lo + 1;
-		if (lo < a->lan_first) {
-			/* Never the network's own address. */
-			if (n <= a->lan_first - lo)
-				return -ENOSPC;
-			n -= a->lan_first - lo;
-			lo = a->lan_first;
-		}
+		/* Never the network's own address, nor the gateway's. */
+		if (lan_lo - a->lan_net > klo)
+			klo = lan_lo - a->lan_net;
+		if (lan_hi - a->lan_net < khi)
+			khi = lan_hi - a->lan_net;
 	}
-	for (i = 0; i < n; i++) {
-		li = lo + (h + i) % n;
-		if (!a->lan_used[li]) {
-			found = 1;
-			break;
-		}
-	}
-	if (!found)
+	/* The private address is derived (issue 13): lan_net + the key of
+	 * the range's first slot.  So only windows whose key is an
+	 * address of the pool (or of the model's lan_range) can be
+	 * offered; a LAN pool smaller than the public pool's keys serves
+	 * its first addresses only. */
+	keys = (size_t)a->pub_count * a->slots_per_ip;
+	if (khi >= keys)
+		khi = keys - 1;
+	if (klo > khi)
 		return -ENOSPC;
 	/* Ranges are nslots-aligned inside one address (a multiple of
 	 * nslots from its first slot), so that a range never straddles two
 	 * addresses and stays PSID-shaped when nslots is a power of two.
-	 * The walk goes over the (address, aligned window) pairs from a
-	 * place derived from the MAC. */
+	 * The walk goes over the (address, aligned window) pairs whose
+	 * first slot's key is in [klo, khi], from a place derived from the
+	 * MAC (sticky: a phone whose lease was lost tends to get the same
+	 * range, and so the same address, again). */
 	per_ip = a->slots_per_ip / nslots;
-	total = (size_t)a->pub_count * per_ip;
-	start = ((size_t)h * 2654435761U) % total;
-	for (k = 0; k < total; k++) {
-		size_t w = (start + k) % total, s, at;
+	wlo = window_from(a, nslots, per_ip, klo);
+	whi = window_to(a, nslots, per_ip, khi);
+	if (wlo > whi)
+		return -ENOSPC;
+	n = whi - wlo + 1;
+	start = ((size_t)h * 2654435761U) % n;
+	for (k = 0; k < n; k++) {
+		size_t w = wlo + (start + k) % n, at, s;
 		unsigned int in_ip = (unsigned int)(w % per_ip) * nslots;
 
 		at = (w / per_ip) * a->slots_per_ip + in_ip;
+		/* Held: leased, declined (RFC 2131 4.4.4 quarantine),
+		 * the gateway's, the broadcast, another gateway's part. */
+		if (at < klo || at > khi || a->lan_used[at])
+			continue;
 		for (s = 0; s < nslots; s++)
 			if (a->used[at + s] || a->reserved[in_ip + s])
 				break;
 		if (s < nslots)
 			continue;
-		*priv = a->lan_net + li;
+		*priv = a->lan_net + (uint32_t)at;
 		*pub = a->pub_net + (uint32_t)(w / per_ip);
 		*first = (uint16_t)(in_ip << a->slot_shift);
 		*last = (uint16_t)(((in_ip + nslots) << a->slot_shift) - 1);
 		return 0;
 	}
 	return -ENOSPC;
+}
+
+unsigned int alloc_derivable(const struct alloc *a, unsigned int nslots,
+			     uint32_t lan_lo, uint32_t lan_hi)
+{
+	size_t k, keys = (size_t)a->pub_count * a->slots_per_ip;
+	unsigned int n = 0, in_ip, s;
+
+	if (!nslots || nslots > a->slots_per_ip)
+		return 0;
+	for (k = a->lan_first; k < a->lan_size && k < keys; k++) {
+		uint32_t priv = a->lan_net + (uint32_t)k;
+
+		if (a->lan_used[k])
+			continue;
+		in_ip = (unsigned int)(k % a->slots_per_ip);
+		if ((lan_lo || lan_hi) && (priv < lan_lo || priv > lan_hi))
+			continue;
+		if (in_ip % nslots || in_ip + nslots > a->slots_per_ip)
+			continue;
+		for (s = 0; s < nslots; s++)
+			if (a->reserved[in_ip + s])
+				break;
+		n += s == nslots;
+	}
+	return n;
 }
 
 unsigned int alloc_windows(const struct alloc *a, unsigned int nslots)

@@ -6,7 +6,8 @@
  *    exact / wildcard / OUI allow-list), then the identifier (option 60
  *    vendor class) against each phone model's patterns;
  *  - the port-range allocator: slot-aligned ranges on the public pool,
- *    never containing a reserved port, no overlap, sticky per MAC;
+ *    never containing a reserved port, no overlap, sticky per MAC, the
+ *    private address derived from the range (issue 13);
  *  - RFC 7618 option 159 for ranges that are PSID-shaped (RFC 7597).
  *
  * Functions return 0 or a negative errno.
@@ -129,24 +130,51 @@ void alloc_free(struct alloc *a);
 void alloc_clear(struct alloc *a);
 /* Never hand out the slot holding port (in every public address). */
 void alloc_reserve_port(struct alloc *a, uint16_t port);
-/* Mark a lease's private address and range as taken (loading the store);
- * -EADDRINUSE if any part already is. */
+/*
+ * Mark a lease's private address and range as taken (loading the store);
+ * -ERANGE outside the pools, -EADDRNOTAVAIL if priv is not the address
+ * derived from the range (lan_net + the key of its first slot, issue 13:
+ * a lease written by an older version), -EADDRINUSE if any part already
+ * is taken.
+ */
 int alloc_take(struct alloc *a, uint32_t priv, uint32_t pub, uint16_t first,
 	       uint16_t last);
 void alloc_release(struct alloc *a, uint32_t priv, uint32_t pub, uint16_t first,
 		   uint16_t last);
 
 /*
- * Choose nslots consecutive usable free slots and a free private address
- * for mac, in lan_lo..lan_hi (0, 0: anywhere in the LAN pool).  The
- * search starts at a position derived from the MAC, so a phone whose
- * lease was lost tends to get the same range again, and phones spread
- * over the pool.  Addresses in host order.  -ENOSPC when the pool is
- * exhausted.  Nothing is taken: call alloc_take().
+ * Choose an aligned window of nslots free usable slots on one public
+ * address for mac; the private address is the one derived from it
+ * (lan_net + the key of its first slot: nappt_derived_index), so only
+ * windows whose derived address is in the LAN pool, at or past
+ * lan_first, in lan_lo..lan_hi (0, 0: anywhere) and not held in
+ * lan_used (leased, DECLINEd, the gateway's, the broadcast, another
+ * gateway's part) are candidates.  The search starts at a position
+ * derived from the MAC, so a phone whose lease was lost tends to get
+ * the same range (and address) again, and phones spread over the pool.
+ * Addresses in host order.  -ENOSPC when no window is left.  Nothing is
+ * taken: call alloc_take().
  */
 int alloc_pick(const struct alloc *a, const uint8_t mac[6], unsigned int nslots,
 	       uint32_t lan_lo, uint32_t lan_hi, uint32_t *priv, uint32_t *pub,
 	       uint16_t *first, uint16_t *last);
+
+/*
+ * The window of nslots whose derived address is priv, if it could be
+ * picked for a model of that size and lan_lo..lan_hi, ignoring
+ * lan_used[priv] (whether a held address, once given back, would serve
+ * it).  -ERANGE: priv is no such window's; -EADDRINUSE: its slots are
+ * taken.
+ */
+int alloc_window_at(const struct alloc *a, uint32_t priv, unsigned int nslots,
+		    uint32_t lan_lo, uint32_t lan_hi, uint32_t *pub,
+		    uint16_t *first, uint16_t *last);
+
+/* How many private addresses a model of nslots in lan_lo..lan_hi (0, 0:
+ * anywhere) could be given: derived from an aligned window free of
+ * reserved ports, and not held in lan_used now. */
+unsigned int alloc_derivable(const struct alloc *a, unsigned int nslots,
+			     uint32_t lan_lo, uint32_t lan_hi);
 
 /* Aligned windows of nslots free of reserved ports in one public
  * address (0: a model of that size could never get a range), and the

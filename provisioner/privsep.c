@@ -413,11 +413,12 @@ static void close_others(const struct writer *w, int fd)
 {
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *de;
-	/* The maps, libnappt's writers' lock and its grace map. */
+	/* The maps (the mmap of `slots`, made by nappt_maps_open as root
+	 * before the fork, is inherited and needs no descriptor to use),
+	 * libnappt's writers' lock and its grace map. */
 	int keep[] = { fd,
 		       STDERR_FILENO,
 		       w->maps ? w->maps->config_fd : -1,
-		       w->maps ? w->maps->phones_fd : -1,
 		       w->maps ? w->maps->slots_fd : -1,
 		       w->maps ? w->maps->stats_fd : -1,
 		       w->maps ? w->maps->frags_fd : -1,

@@ -46,7 +46,7 @@ struct srv_counters {
 		inform, rejected_mac, rejected_vendor, exhausted, malformed,
 		ignored, offers_evicted, offers_expired, expired, store_failed,
 		map_failed, render_failed, overloaded, repaired_files,
-		repaired_maps, reloads, flood_refused, unquarantined;
+		repaired_maps, reloads, flood_refused, unquarantined, underived;
 };
 
 struct srv_quarantined {

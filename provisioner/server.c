@@ -518,23 +518,23 @@ static void quarantine(struct srv *s, uint32_t priv_be, int64_t now, int wild)
 	s->nq++;
 }
 
-/* A phone listed exactly found no free address: the oldest quarantined
- * one its model may use comes back (a quarantine is a courtesy to the
- * decliner, not a right over a phone listed exactly).  0 if none, or if
- * a private address is free (the public slots ran out: giving back a
- * declined address would not help). */
+/* A phone listed exactly found no free window: the oldest quarantined
+ * address its model could be given comes back (a quarantine is a
+ * courtesy to the decliner, not a right over a phone listed exactly).
+ * The private address is derived from the range (issue 13), so that is
+ * a held address whose own window (the slots from its key) is free,
+ * aligned for the model's size and in its lan_range.  0 if none: giving
+ * back an address whose slots are taken would not help. */
 static int unquarantine_for(struct srv *s, const struct model *md)
 {
-	const struct alloc *a = &s->alloc;
-	uint32_t li;
+	uint32_t pub;
+	uint16_t first, last;
 	int i;
 
-	for (li = a->lan_first; li < a->lan_size; li++)
-		if (!a->lan_used[li] &&
-		    in_lan_range(md, htonl(a->lan_net + li)))
-			return 0;
 	for (i = 0; i < s->nq; i++) {
-		if (in_lan_range(md, htonl(s->q[i].priv))) {
+		if (!alloc_window_at(&s->alloc, s->q[i].priv, md->slots,
+				     md->lan_lo, md->lan_hi, &pub, &first,
+				     &last)) {
 			unquarantine(s, i);
 			s->n.unquarantined++;
 			return 1;
@@ -543,14 +543,31 @@ static int unquarantine_for(struct srv *s, const struct model *md)
 	return 0;
 }
 
-/* Does the entry's range have the model's size and its address lie in
- * the model's private range? */
+/* The private address a range must have: lan_net + the key of its first
+ * slot (nappt_derived_index; issue 13).  0 if none (outside the pools, or
+ * a key past a LAN pool smaller than the public pool's keys). */
+static uint32_t derived_addr(const struct srv *s, uint32_t pub_be,
+			     uint16_t first)
+{
+	const struct alloc *a = &s->alloc;
+	uint32_t pidx = ntohl(pub_be) - a->pub_net;
+	uint64_t key =
+		(uint64_t)pidx * a->slots_per_ip + (first >> a->slot_shift);
+
+	if (pidx >= a->pub_count || key >= a->lan_size)
+		return 0;
+	return htonl(a->lan_net + (uint32_t)key);
+}
+
+/* Does the entry's range have the model's size, its address lie in the
+ * model's private range, and is it the address the range derives? */
 static int entry_fits(const struct srv *s, const struct lt_entry *e,
 		      const struct model *md)
 {
 	return (uint32_t)(e->port_last - e->port_first + 1) ==
 		       md->slots * s->conf->slot_size &&
-	       in_lan_range(md, e->priv_ip);
+	       in_lan_range(md, e->priv_ip) &&
+	       e->priv_ip == derived_addr(s, e->pub_ip, e->port_first);
 }
 
 /*
@@ -1110,7 +1127,7 @@ static void finish(struct srv *s, const struct srv_pending *p)
 	e->flags |= LT_DURABLE;
 	/*
 	 * Fail closed: the mapping first, then the file and its gate
-	 * entry.  Without a VALID phone entry the data plane does not check
+	 * entry.  Without the VALID first slot the data plane does not check
 	 * the address's MAC, so a gate entry naming the IP alone would let
 	 * any LAN host that takes the IP fetch the phone's config (SIP
 	 * credentials).  No ACK either: the phone would have no service,
@@ -1271,16 +1288,67 @@ void srv_tick(struct srv *s, int64_t now, int64_t wall)
 
 /* --- start ----------------------------------------------------------------- */
 
+/*
+ * A stored lease whose private address is not the one its range derives
+ * (issue 13: a store written before the data plane derived the address
+ * from the range).  The data plane cannot carry it (libnappt refuses,
+ * -EADDRNOTAVAIL: inbound would reach the derived address, not the
+ * phone's), so it is never mapped: it ends here, row (attribution
+ * closed, in the first commit after start) and config file, with an
+ * attribution line and a log naming both addresses.  The phone's next
+ * RENEWING or SELECTING REQUEST is NAKed (an INIT-REBOOT gets silence,
+ * RFC 2131 4.3.2) and its DISCOVER gets a derived lease, usually the
+ * same range (sticky), now with its derived address.
+ */
+static int end_underived(struct srv *s, const struct lease *l)
+{
+	uint32_t want = derived_addr(s, l->pub_ip, l->port_first);
+	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN], c[INET_ADDRSTRLEN];
+	int i, r = store_tx(s);
+
+	if (!r) {
+		r = s->fx.del(s->fx.arg, l->mac);
+		if (r == -ENOENT)
+			r = 0;
+	}
+	if (r) {
+		/* Not loaded, not mapped, as an overlapping row is: the
+		 * store's own constraint keeps its range from a second
+		 * phone; the next start tries again.  Not fatal: one row
+		 * must not keep every phone from service. */
+		logp(LOG_ERR_,
+		     "Failed to end the stored lease of %s (not at its "
+		     "derived address; ignored): %s",
+		     ip4(l->priv_ip, a), strerror(-r));
+		return 0;
+	}
+	for (i = 0; i < s->conf->policy.nmodels; i++)
+		if (!strcmp(s->conf->policy.models[i].name, l->model))
+			s->fx.file_remove(s->fx.arg, l->mac, (unsigned int)i);
+	logp(LOG_WARN_,
+	     "stored lease of %s (public %s ports %u-%u) is not at the "
+	     "address its range derives (%s): ended, never mapped; the phone "
+	     "gets a new lease at its next DISCOVER",
+	     ip4(l->priv_ip, a), ip4(l->pub_ip, b), l->port_first, l->port_last,
+	     want ? ip4(want, c) : "none in lan_pool");
+	attribution("renumber", l);
+	s->n.underived++;
+	return 0;
+}
+
 static int load_cb(const struct lease *l, void *arg)
 {
 	struct srv *s = arg;
 	struct lt_entry *e;
 	int64_t left;
 	uint32_t lt;
-	int i, grace = 0;
+	int i, r, grace = 0;
 
-	if (alloc_take(&s->alloc, ntohl(l->priv_ip), ntohl(l->pub_ip),
-		       l->port_first, l->port_last)) {
+	r = alloc_take(&s->alloc, ntohl(l->priv_ip), ntohl(l->pub_ip),
+		       l->port_first, l->port_last);
+	if (r == -EADDRNOTAVAIL)
+		return end_underived(s, l);
+	if (r) {
 		char a[INET_ADDRSTRLEN];
 
 		logp(LOG_WARN_,
@@ -1325,7 +1393,6 @@ static int load_cb(const struct lease *l, void *arg)
 		 * the first commit after start), or traffic from this range
 		 * while it stays mapped would be nobody's. */
 		struct lease nl = *l;
-		int r;
 
 		nl.expires = s->now + s->wall_off + left;
 		r = store_tx(s);
@@ -1363,14 +1430,17 @@ static int load_cb(const struct lease *l, void *arg)
 static int pool_limits(struct srv *s)
 {
 	const struct prov_conf *c = s->conf;
-	uint64_t slots = (uint64_t)alloc_usable_slots(&s->alloc) * c->pub_count;
-	uint64_t lan = s->alloc.lan_size - s->alloc.lan_first;
+	const struct alloc *a = &s->alloc;
+	uint64_t slots = (uint64_t)alloc_usable_slots(a) * c->pub_count;
+	/* Private addresses a phone can have: those derived from a usable
+	 * slot (issue 13), not the gateway's or the broadcast. */
+	uint64_t lan = alloc_derivable(a, 1, 0, 0);
 	int i;
 
 	for (i = 0; i < c->policy.nmodels; i++) {
 		const struct model *md = &c->policy.models[i];
 
-		if (!alloc_windows(&s->alloc, md->slots)) {
+		if (!alloc_windows(a, md->slots)) {
 			logp(LOG_ERR_,
 			     "model %s: slots = %u has no aligned window of %u "
 			     "slots free of reserved ports in a public address; "
@@ -1378,11 +1448,16 @@ static int pool_limits(struct srv *s)
 			     md->name, md->slots, md->slots);
 			return -EINVAL;
 		}
+		/* conf.c refuses it too; a caller may hand-build a conf. */
+		if (!alloc_derivable(a, md->slots, md->lan_lo, md->lan_hi)) {
+			logp(LOG_ERR_,
+			     "model %s: no private address of its lan_range is "
+			     "derived from a range of %u slots on the public "
+			     "pool; no phone of it could get a lease",
+			     md->name, md->slots);
+			return -EINVAL;
+		}
 	}
-	if (lan > 1)
-		lan--; /* the broadcast address */
-	if (c->gateway - c->lan_net < c->lan_size)
-		lan--;
 	/* The reserve only means something if some MAC may use it;
 	 * without one the pool itself is the limit (and "exhausted"). */
 	s->cap_slots = s->cap_lan = UINT64_MAX;
@@ -1549,7 +1624,12 @@ int srv_format_stats(const struct srv *s, char *buf, size_t cap)
 		"# HELP nappt_dhcp_unquarantined_total Declined addresses "
 		"given back early to a phone listed exactly.\n"
 		"# TYPE nappt_dhcp_unquarantined_total counter\n"
-		"nappt_dhcp_unquarantined_total %lu\n",
+		"nappt_dhcp_unquarantined_total %lu\n"
+		"# HELP nappt_dhcp_underived_ended_total Stored leases ended "
+		"at load: their private address was not the one their range "
+		"derives (a store of an older version).\n"
+		"# TYPE nappt_dhcp_underived_ended_total counter\n"
+		"nappt_dhcp_underived_ended_total %lu\n",
 		n->discover, n->request, n->release, n->decline, n->inform,
 		n->malformed, n->ignored, n->offer, n->ack, n->nak,
 		n->rejected_mac, n->rejected_vendor, n->exhausted,
@@ -1557,7 +1637,7 @@ int srv_format_stats(const struct srv *s, char *buf, size_t cap)
 		n->offers_expired, n->expired, n->overloaded, n->repaired_files,
 		n->repaired_maps, n->store_failed, n->map_failed,
 		n->render_failed, s->lt.used - s->lt.noffered, s->lt.noffered,
-		s->nq, n->unquarantined);
+		s->nq, n->unquarantined, n->underived);
 
 	return len < 0 || (size_t)len >= cap ? -ENOSPC : len;
 }

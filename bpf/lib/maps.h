@@ -4,11 +4,12 @@
  * provisioner (another process, restarted at will) and bpftool see them,
  * and so that `upgrade` can load new programs that reuse them.
  *
- * The per-packet lookups are direct-indexed ARRAYs: the provisioner picks
- * every private address and every port range, so both keys are indices.
- * Measured with 1M phones and a random phone per packet, a HASH lookup
- * cost ~370 ns extra per packet (bucket, element and value misses), an
- * ARRAY ~12 ns.  The loader sizes phones/slots from the pools at load time.
+ * The per-packet lookup is a direct-indexed ARRAY: a phone's private
+ * address is derived from its public address and first slot (struct
+ * nappt_slot), so both directions compute the key.  Measured with 1M
+ * phones and a random phone per packet, a HASH lookup cost ~370 ns extra
+ * per packet (bucket, element and value misses), an ARRAY ~12 ns.  The
+ * loader sizes `slots` from the public pool at load time.
  */
 #ifndef NAPPT_MAPS_H
 #define NAPPT_MAPS_H
@@ -17,9 +18,6 @@
 #include <bpf/bpf_helpers.h>
 #include "nappt.h"
 
-#ifndef NAPPT_DEFAULT_PHONES
-#define NAPPT_DEFAULT_PHONES 65536
-#endif
 #ifndef NAPPT_DEFAULT_SLOTS
 #define NAPPT_DEFAULT_SLOTS 65536
 #endif
@@ -49,16 +47,13 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } config SEC(".maps");
 
+/* The only per-phone map (struct nappt_slot).  Mappable: libnappt
+ * writes each 8-byte entry with one aligned store through its mmap, so
+ * a program never reads half of one phone's entry and half of another's
+ * (a map update from a syscall copies the value with no such promise). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, NAPPT_DEFAULT_PHONES);
-	__type(key, __u32);
-	__type(value, struct nappt_phone);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} phones SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, NAPPT_DEFAULT_SLOTS);
 	__type(key, __u32);
 	__type(value, struct nappt_slot);

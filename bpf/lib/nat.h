@@ -60,7 +60,6 @@ struct plan {
 #define NAPPT_FAST_MTU 1280
 
 /* The arithmetic itself lives in include/nappt.h, shared with libnappt. */
-#define port_in_range nappt_port_in_range
 #define lan_index nappt_lan_index
 #define phone_addr nappt_lan_addr
 
@@ -71,11 +70,12 @@ static __always_inline int in_pub_pool(const struct nappt_config *cfg,
 }
 
 /*
- * Inbound lookup: (public address, port) -> phone, through the slot index
- * alone: the slot entry holds the phone's index and MAC (struct
- * nappt_slot), so inbound makes one random access, not two.  The slot
- * covers the port by its key, and libnappt keeps a slot set only while
- * its phone is leased (slots written after VALID, freed before it goes).
+ * Inbound lookup: (public address, port) -> phone, one read: the slot
+ * entry names the phone as (key - dist), whose private address is derived
+ * from that (struct nappt_slot), and holds its MAC.  The index is checked
+ * against the LAN pool: an entry, however it was written, never sends a
+ * packet to an address outside the pool.  Returns the entry and the
+ * phone's LAN-pool index, or NULL (free slot, not the public pool).
  */
 static __always_inline struct nappt_slot *
 slot_lookup(const struct nappt_config *cfg, __be32 pub, __u16 port,
@@ -83,35 +83,32 @@ slot_lookup(const struct nappt_config *cfg, __be32 pub, __u16 port,
 {
 	__s64 pidx = nappt_pub_index(cfg, pub);
 	struct nappt_slot *slot;
-	__u32 key;
+	__u32 key, idx;
 
 	if (pidx < 0)
 		return NULL;
 	key = nappt_slot_key(cfg, (__u32)pidx, port);
 	slot = bpf_map_lookup_elem(&slots, &key);
-	if (!slot || !slot->phone || slot->phone > cfg->lan_size)
+	if (!slot || !nappt_slot_valid(slot))
 		return NULL;
-	*phone_idx = slot->phone - 1;
+	idx = nappt_slot_owner(key, slot);
+	if (idx >= cfg->lan_size)
+		return NULL;
+	*phone_idx = idx;
 	return slot;
 }
 
-/* Does the slot index give (pub, port) to phone idx?  The phone entry
- * alone is not trusted outbound: an entry half-written by a writer, or
- * left by two racing ones, must not let a phone send as another.  Only
- * the slot is read (the entry is the caller's): one 4-byte load on the
- * hot path.  (Same key arithmetic as slot_lookup.) */
-static __always_inline int slot_names(const struct nappt_config *cfg,
-				      __be32 pub, __u16 port, __u32 idx)
+/* The entry at key idx: for a leased phone, its first slot (dist 0),
+ * which is what "idx is leased, to this MAC" means (ARP, packets to the
+ * gateway, non-first fragments, the slow path's reasons).  A non-first
+ * slot's key is no one's address.  NULL if idx is not leased. */
+static __always_inline struct nappt_slot *lease_entry(__u32 idx)
 {
-	__s64 pidx = nappt_pub_index(cfg, pub);
-	struct nappt_slot *slot;
-	__u32 key;
+	struct nappt_slot *e = bpf_map_lookup_elem(&slots, &idx);
 
-	if (pidx < 0)
-		return 0;
-	key = nappt_slot_key(cfg, (__u32)pidx, port);
-	slot = bpf_map_lookup_elem(&slots, &key);
-	return slot && slot->phone == idx + 1;
+	if (!e || e->owner != NAPPT_SLOT_VALID)
+		return NULL;
+	return e;
 }
 
 /* 0/8, 127/8, 224/4 (multicast) and 240/4: never a sender (RFC 1122
@@ -522,21 +519,19 @@ lan_stranger(const struct nappt_config *cfg, __be32 saddr, __be32 daddr)
  * (DHCP, an expired phone asking again); other hosts only where the
  * operator said so (NAPPT_CFG_LAN_FOREIGN), and to the gateway.  Nothing
  * from the LAN may carry a public-pool source: attribution rests on it.
- * The MAC is checked before the local pass, or a LAN host could fetch
- * another phone's TFTP config (SIP credentials) with its address.
  * The LAN-pool test comes first: it is the common case, and the loader
  * refuses pools that overlap each other or a martian range (bad_pools),
  * so a LAN-pool source is neither public nor martian and those tests
  * belong to the slow path only (one range test on the hot path).
- * Returns NAPPT_STAT_MAX with *php set for a leased phone, else the
- * reason to count (a pass_* one passes, the rest drop).
+ * Returns NAPPT_STAT_MAX with *idx set for a LAN-pool source that may be
+ * a phone's, else the reason to count (a pass_* one passes, the rest
+ * drop).  Whether idx is leased, to this MAC, is the slot entry's to say
+ * (phone_port, lease_why): the one read the packet makes.
  */
 static __always_inline enum nappt_stat
-lan_sender(const struct nappt_config *cfg, struct ethhdr *eth, struct iphdr *ip,
-	   __u32 *idx, struct nappt_phone **php)
+lan_sender(const struct nappt_config *cfg, struct iphdr *ip, __u32 *idx)
 {
 	__be32 saddr = ip->saddr, daddr = ip->daddr;
-	struct nappt_phone *ph;
 	__s64 i;
 
 	i = lan_index(cfg, saddr);
@@ -545,28 +540,71 @@ lan_sender(const struct nappt_config *cfg, struct ethhdr *eth, struct iphdr *ip,
 	if (saddr == cfg->lan_gw)
 		return NAPPT_STAT_DROP_SRC_BOGON;
 	*idx = (__u32)i;
-	ph = bpf_map_lookup_elem(&phones, idx);
-	if (!ph || !(ph->flags & NAPPT_PHONE_VALID))
-		return to_gateway(cfg, daddr) ? NAPPT_STAT_PASS_LOCAL :
-						NAPPT_STAT_DROP_NO_LEASE;
-	/* Anti-spoof: the lease binds address, MAC and ports together. */
-	if (!mac_equal(eth->h_source, ph->mac))
-		return NAPPT_STAT_DROP_SPOOF_MAC;
-	*php = ph;
 	return NAPPT_STAT_MAX;
 }
 
-/* A port (or echo id) the phone may send from: in its range, and the
- * slot index agrees the range is this phone's. */
-static __always_inline enum nappt_stat
-phone_port(const struct nappt_config *cfg, const struct nappt_phone *ph,
-	   __u32 idx, __u16 port)
+/*
+ * Is pool address idx leased, and to the frame's source MAC?  Reads the
+ * entry at key idx (lease_entry).  NAPPT_STAT_MAX if so, else the reason
+ * to count: not leased (only the gateway may hear from it: pass_local,
+ * else drop_no_lease), or another MAC.  The MAC is checked before the
+ * local pass, or a LAN host could fetch another phone's TFTP config (SIP
+ * credentials) with its address.  The hot path does not come here (one
+ * read: phone_port); packets to the gateway and the LAN, non-first
+ * fragments, and the slow path's reasons do.
+ */
+static __always_inline enum nappt_stat lease_why(const struct nappt_config *cfg,
+						 struct ethhdr *eth, __u32 idx,
+						 __be32 daddr)
 {
-	if (!port_in_range(ph, port))
-		return NAPPT_STAT_DROP_PORT_RANGE;
-	if (!slot_names(cfg, ph->pub_ip, port, idx))
-		return NAPPT_STAT_DROP_SLOT;
+	struct nappt_slot *e = lease_entry(idx);
+
+	if (!e)
+		return to_gateway(cfg, daddr) ? NAPPT_STAT_PASS_LOCAL :
+						NAPPT_STAT_DROP_NO_LEASE;
+	/* Anti-spoof: the lease binds address, MAC and ports together. */
+	if (!mac_equal(eth->h_source, e->mac))
+		return NAPPT_STAT_DROP_SPOOF_MAC;
 	return NAPPT_STAT_MAX;
+}
+
+/*
+ * A port (or echo id) pool address idx may send from, with the frame's
+ * MAC: one read, the entry of that port's slot on idx's public address
+ * (nappt_port_key), which must be VALID, name idx as its owner and hold
+ * the MAC.  That proves the lease, the MAC and the port at once: a slot
+ * names exactly one phone, and a non-first slot's key (an address that
+ * is no one's) is never its own owner.  On failure only, the sender's
+ * own entry tells the reason (lease_why): not leased, another MAC, or
+ * else a port that is not its (drop_port_range; drop_slot, a phone entry
+ * its slot does not name, cannot happen in this layout).
+ */
+static __always_inline enum nappt_stat
+phone_port(const struct nappt_config *cfg, struct ethhdr *eth, __u32 idx,
+	   __be32 daddr, __u16 port)
+{
+	__u32 key = nappt_port_key(cfg, idx, port);
+	struct nappt_slot *e = bpf_map_lookup_elem(&slots, &key);
+	enum nappt_stat why;
+
+	if (e && nappt_slot_valid(e) && nappt_slot_owner(key, e) == idx &&
+	    mac_equal(eth->h_source, e->mac))
+		return NAPPT_STAT_MAX;
+	why = lease_why(cfg, eth, idx, daddr);
+	return why == NAPPT_STAT_MAX ? NAPPT_STAT_DROP_PORT_RANGE : why;
+}
+
+/* An outbound packet refused before its port was known (malformed, a
+ * protocol without ports): an unleased or spoofed sender is counted as
+ * such first, as the reason that matters.  Never to the gateway here
+ * (that path returned before), so never a pass. */
+static __always_inline enum verdict
+out_refuse(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
+	   __u32 idx, __be32 daddr, enum nappt_stat why)
+{
+	enum nappt_stat w = lease_why(cfg, eth, idx, daddr);
+
+	return account(p, w == NAPPT_STAT_MAX ? why : w, V_DROP);
 }
 
 /* Hairpin: to another phone's public (address, port).  A first fragment
@@ -612,13 +650,12 @@ nappt_outbound(struct pkt *p, const struct nappt_config *cfg,
 	       struct ethhdr *eth, struct iphdr *ip, struct cursor *c)
 {
 	struct plan pl = { .stat = NAPPT_STAT_OUT_XLATE };
-	struct nappt_phone *ph;
 	__be32 daddr = ip->daddr;
 	enum nappt_stat why;
 	__u32 idx = 0;
 	int port = -1;
 
-	why = lan_sender(cfg, eth, ip, &idx, &ph);
+	why = lan_sender(cfg, ip, &idx);
 	if (why != NAPPT_STAT_MAX)
 		return account(p, why,
 			       why == NAPPT_STAT_PASS_LOCAL ||
@@ -626,19 +663,26 @@ nappt_outbound(struct pkt *p, const struct nappt_config *cfg,
 				       V_PASS :
 				       V_DROP);
 	/* DHCP, TFTP and anything else for the gateway itself; phone to
-	 * phone on private addresses is plain routing. */
-	if (to_gateway(cfg, daddr) || lan_index(cfg, daddr) >= 0)
-		return account(p, NAPPT_STAT_PASS_LOCAL, V_PASS);
+	 * phone on private addresses is plain routing.  Still from the
+	 * lease's MAC (or, unleased, to the gateway only). */
+	if (to_gateway(cfg, daddr) || lan_index(cfg, daddr) >= 0) {
+		why = lease_why(cfg, eth, idx, daddr);
+		if (why == NAPPT_STAT_MAX)
+			why = NAPPT_STAT_PASS_LOCAL;
+		return account(p, why,
+			       why == NAPPT_STAT_PASS_LOCAL ? V_PASS : V_DROP);
+	}
 
-	pl.saddr = ph->pub_ip;
+	/* Arithmetic, trusted only once an entry has named idx. */
+	pl.saddr = nappt_phone_pub(cfg, idx);
 	pl.daddr = daddr;
 	pl.df = !!(ip->frag_off & bpf_htons(IP_DF));
 	pl.err_src = cfg->lan_gw;
 
 	/* Non-first fragments carry no ports: the source address decides,
-	 * and the slot index must still give the phone its range. */
+	 * so it must be leased (its first slot's entry) to this MAC. */
 	if (!ip_is_first_fragment(ip)) {
-		why = phone_port(cfg, ph, idx, ph->port_first);
+		why = lease_why(cfg, eth, idx, daddr);
 		if (why != NAPPT_STAT_MAX)
 			return account(p, why, V_DROP);
 		goto hairpin_or_out;
@@ -650,9 +694,10 @@ nappt_outbound(struct pkt *p, const struct nappt_config *cfg,
 		__u16 sport, dport;
 
 		if (parse_ports(c, ip->protocol, &sport, &dport, &pl))
-			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
+			return out_refuse(p, cfg, eth, idx, daddr,
+					  NAPPT_STAT_DROP_MALFORMED);
 		pl.hdrs += ip->ihl * 4;
-		why = phone_port(cfg, ph, idx, sport);
+		why = phone_port(cfg, eth, idx, daddr, sport);
 		if (why != NAPPT_STAT_MAX)
 			return account(p, why, V_DROP);
 		port = dport; /* for the hairpin lookup */
@@ -662,7 +707,8 @@ nappt_outbound(struct pkt *p, const struct nappt_config *cfg,
 		struct icmphdr *ic = parse_icmphdr(c);
 
 		if (!ic)
-			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
+			return out_refuse(p, cfg, eth, idx, daddr,
+					  NAPPT_STAT_DROP_MALFORMED);
 		pl.stat = NAPPT_STAT_ICMP_OUT;
 		if (ic->type == ICMP_ECHO || ic->type == ICMP_ECHOREPLY) {
 			/*
@@ -671,7 +717,7 @@ nappt_outbound(struct pkt *p, const struct nappt_config *cfg,
 			 * cannot be mapped back without per-flow state, so
 			 * it is dropped and counted like a stray port.
 			 */
-			why = phone_port(cfg, ph, idx,
+			why = phone_port(cfg, eth, idx, daddr,
 					 bpf_ntohs(ic->un.echo.id));
 			if (why != NAPPT_STAT_MAX)
 				return account(p, why, V_DROP);
@@ -687,21 +733,23 @@ nappt_outbound(struct pkt *p, const struct nappt_config *cfg,
 			int iport = parse_quote(c, &pl, 0);
 
 			if (iport < 0 || pl.iip->daddr != ip->saddr)
-				return account(p, NAPPT_STAT_DROP_MALFORMED,
-					       V_DROP);
-			why = phone_port(cfg, ph, idx, (__u16)iport);
+				return out_refuse(p, cfg, eth, idx, daddr,
+						  NAPPT_STAT_DROP_MALFORMED);
+			why = phone_port(cfg, eth, idx, daddr, (__u16)iport);
 			if (why != NAPPT_STAT_MAX)
 				return account(p, why, V_DROP);
 			pl.icmp = ic;
 			pl.inner_src = 0;
-			pl.inner_new = ph->pub_ip;
+			pl.inner_new = pl.saddr;
 			return forward(p, cfg, eth, ip, &pl, NULL);
 		}
-		return account(p, NAPPT_STAT_DROP_PROTO, V_DROP);
+		return out_refuse(p, cfg, eth, idx, daddr,
+				  NAPPT_STAT_DROP_PROTO);
 	}
 	default:
 		/* No ports, no mapping back: would leave untranslatable. */
-		return account(p, NAPPT_STAT_DROP_PROTO, V_DROP);
+		return out_refuse(p, cfg, eth, idx, daddr,
+				  NAPPT_STAT_DROP_PROTO);
 	}
 
 hairpin_or_out:
@@ -856,9 +904,8 @@ static __always_inline enum verdict lan_arp(struct pkt *p,
 					    struct cursor *c)
 {
 	struct arp_eth4 *a = c->pos;
-	struct nappt_phone *ph;
+	struct nappt_slot *e;
 	__be32 spa;
-	__u32 key;
 	__s64 i;
 
 	if ((void *)(a + 1) > c->end || a->hrd != bpf_htons(1) ||
@@ -869,11 +916,11 @@ static __always_inline enum verdict lan_arp(struct pkt *p,
 		return account(p, NAPPT_STAT_DROP_ARP_SPOOF, V_DROP);
 	i = lan_index(cfg, spa);
 	if (i >= 0) {
-		key = (__u32)i;
-		ph = bpf_map_lookup_elem(&phones, &key);
-		if (ph && (ph->flags & NAPPT_PHONE_VALID) &&
-		    (!mac_equal(a->sha, ph->mac) ||
-		     !mac_equal(eth->h_source, ph->mac)))
+		/* Leased: its first slot's entry (a non-first slot's key
+		 * is no one's address). */
+		e = lease_entry((__u32)i);
+		if (e && (!mac_equal(a->sha, e->mac) ||
+			  !mac_equal(eth->h_source, e->mac)))
 			return account(p, NAPPT_STAT_DROP_ARP_SPOOF, V_DROP);
 	}
 	return account(p, NAPPT_STAT_PASS_NON_IP, V_PASS);

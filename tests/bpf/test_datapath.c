@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
 #include <linux/if_link.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf.h>
@@ -42,9 +43,9 @@ static const uint8_t MAC_B[6] = { 2, 0, 0, 0, 0, 0x0b };
 static const uint8_t MAC_EVIL[6] = { 2, 0, 0, 0, 0, 0x66 };
 static const uint8_t MAC_NH[6] = { 2, 0, 0, 0, 0xff, 2 }; /* 198.18.0.2 */
 
-#define PHONE_A IP(100, 64, 0, 10)
-#define PHONE_B IP(100, 64, 0, 11)
-#define NO_LEASE IP(100, 64, 0, 99)
+#define LAN_NET IP(100, 64, 0, 0)
+#define PUB_NET IP(203, 0, 113, 0)
+#define NO_LEASE IP(100, 64, 0, 99) /* no phone's: see setup_env() */
 #define GW_LAN IP(100, 64, 0, 1)
 #define PUB1 IP(203, 0, 113, 1)
 #define PUB2 IP(203, 0, 113, 2)
@@ -54,10 +55,27 @@ static const uint8_t MAC_NH[6] = { 2, 0, 0, 0, 0xff, 2 }; /* 198.18.0.2 */
 #define ONLINK_NO_NEIGH IP(198, 18, 0, 99)
 #define FAR_UNCACHED IP(198, 51, 100, 9)
 #define FOREIGN IP(192, 0, 2, 55)
-#define PHONE_C IP(100, 64, 9, 1) /* behind an unreachable route */
 #define LAN_MTU 1400 /* lan0's MTU, set after the config said 1500 */
 
 static const uint8_t MAC_C[6] = { 2, 0, 0, 0, 0, 0x0c };
+
+/*
+ * A phone's private address is derived from its public address and first
+ * slot (struct nappt_slot), so the phones' addresses are computed from
+ * their leases (derive_addrs()), never written down here; host order.
+ * run-datapath.sh asks for them (--addrs) to set up neighbours and
+ * routes.  A: PUB1 ports 2048-3071; B: PUB1 3072-4095; C: PUB1 4096-5119
+ * (behind an unreachable route); D: PUB1 5120-7167 (two slots) with A's
+ * MAC, written raw by the rows that need it; D2: the key of D's second
+ * slot as an address, which is no one's; E: PUB1 8192-10239 (two slots).
+ */
+static uint32_t phone_a, phone_b, phone_c, phone_d, phone_d2, phone_e;
+#define PHONE_A phone_a
+#define PHONE_B phone_b
+#define PHONE_C phone_c
+#define PHONE_D phone_d
+#define PHONE_D2 phone_d2
+#define PHONE_E phone_e
 
 enum side { LAN, WAN };
 enum expect {
@@ -1243,20 +1261,36 @@ static void frags_restore(void)
 				 0);
 }
 
+static struct nappt_phone lease_a;
+
+/* B's port to another phone: with derived addresses that is a phone
+ * whose range starts below B's (the same first slot would be B's own
+ * address), so C takes A's and B's slots, [2048, 4095], at the address
+ * they derive (A's, with C's MAC). */
+static struct nappt_phone lease_c_over_b(void)
+{
+	struct nappt_phone c = lease_a;
+
+	c.port_last = lease_b.port_last;
+	memcpy(c.mac, MAC_C, 6);
+	return c;
+}
+
 static void move_b_to_c(void)
 {
-	struct nappt_phone c = lease_b;
+	struct nappt_phone c = lease_c_over_b();
 
-	memcpy(c.mac, MAC_C, 6);
 	frags_save();
 	assert_int_equal(nappt_phone_del(&E.maps, htonl(PHONE_B)), 0);
-	assert_int_equal(nappt_phone_add(&E.maps, htonl(PHONE_C), &c), 0);
+	assert_int_equal(nappt_phone_del(&E.maps, htonl(PHONE_A)), 0);
+	assert_int_equal(nappt_phone_add(&E.maps, htonl(PHONE_A), &c), 0);
 	frags_restore();
 }
 
 static void restore_b_from_c(void)
 {
-	assert_int_equal(nappt_phone_del(&E.maps, htonl(PHONE_C)), 0);
+	assert_int_equal(nappt_phone_del(&E.maps, htonl(PHONE_A)), 0);
+	assert_int_equal(nappt_phone_add(&E.maps, htonl(PHONE_A), &lease_a), 0);
 	assert_int_equal(nappt_phone_add(&E.maps, htonl(PHONE_B), &lease_b), 0);
 }
 
@@ -1298,37 +1332,158 @@ static void hairpin_frag_next(struct pktspec *in, struct pktspec *out)
 	out->ip.ttl = 63;
 }
 
-/* 9: a phone entry whose slots name another phone is not trusted. */
-static struct nappt_phone lease_a;
-
-static void a_claims_b_range(void)
+/*
+ * 9: a slot names exactly one phone.  A leased source may send only from
+ * the ports of its own slots: not from another phone's slot on the same
+ * public address, whatever MAC it shows; and only the key of a phone's
+ * first slot is an address (a non-first slot's key is no one's).  The
+ * entries for D (two slots, A's MAC) and for a slot the LAN pool does
+ * not reach are written raw: the first is a state no check may rely on
+ * the provisioner to avoid (one MAC, two leases), the second what a pool
+ * shrunk by a config change leaves.
+ */
+static void slot_put(__u32 key, const uint8_t *mac, __u16 owner)
 {
-	struct nappt_phone a = lease_a;
-	__u32 k = PHONE_A - IP(100, 64, 0, 0);
+	struct nappt_slot e = { .owner = owner };
 
-	/* A torn or racing write: the entry, not the slot index. */
-	a.flags = NAPPT_PHONE_VALID;
-	a.port_first = 3072;
-	a.port_last = 4095;
-	assert_int_equal(bpf_map_update_elem(E.maps.phones_fd, &k, &a, BPF_ANY),
-			 0);
+	if (mac)
+		memcpy(e.mac, mac, 6);
+	assert_int_equal(
+		bpf_map_update_elem(E.maps.slots_fd, &key, &e, BPF_ANY), 0);
 }
 
-static void a_restore(void)
+static __u32 key_of(uint32_t addr)
 {
-	__u32 k = PHONE_A - IP(100, 64, 0, 0);
+	return addr - LAN_NET;
+}
 
-	lease_a.flags = NAPPT_PHONE_VALID;
-	assert_int_equal(bpf_map_update_elem(E.maps.phones_fd, &k, &lease_a,
-					     BPF_ANY),
-			 0);
+static void lease_d(void)
+{
+	slot_put(key_of(PHONE_D2), MAC_A, NAPPT_SLOT_VALID | 1);
+	slot_put(key_of(PHONE_D), MAC_A, NAPPT_SLOT_VALID);
+}
+
+static void unlease_d(void)
+{
+	slot_put(key_of(PHONE_D), NULL, 0);
+	slot_put(key_of(PHONE_D2), NULL, 0);
 }
 
 static void out_as_b_via_entry(struct pktspec *in, struct pktspec *out)
 {
 	base_out(in);
-	in->ip.sport = 3100;
+	in->ip.sport = 3100; /* B's slot */
 	*out = *in;
+}
+
+static void out_as_b_with_b_mac(struct pktspec *in, struct pktspec *out)
+{
+	out_as_b_via_entry(in, out);
+	memcpy(in->smac, MAC_B, 6);
+	*out = *in;
+}
+
+static void out_port_of_same_mac_phone(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->ip.sport = 5200; /* D's first slot; D has A's MAC */
+	*out = *in;
+}
+
+static void out_from_non_first_key(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->ip.saddr = PHONE_D2;
+	in->ip.sport = 6200; /* D's second slot, whose key is PHONE_D2 */
+	*out = *in;
+}
+
+static void non_first_key_to_gw(struct pktspec *in, struct pktspec *out)
+{
+	to_gateway(in, out);
+	in->ip.saddr = PHONE_D2;
+	memcpy(in->smac, MAC_EVIL, 6);
+	*out = *in;
+}
+
+static void arp_non_first_key(struct pktspec *in, struct pktspec *out)
+{
+	arp_base(in, PHONE_D2, MAC_EVIL);
+	*out = *in;
+}
+
+/* The LAN pool shrunk to PUB_NET's first two addresses' keys (128): an
+ * entry of PUB2 names index 130, outside it. */
+#define SHRUNK_LAN 128
+#define PUB2_KEY(port) (2 * 64 + ((port) >> 10))
+
+static void shrink_lan(void)
+{
+	struct nappt_config cfg = E.maps.cfg;
+	__u32 zero = 0;
+
+	cfg.lan_size = SHRUNK_LAN;
+	assert_int_equal(
+		bpf_map_update_elem(E.maps.config_fd, &zero, &cfg, BPF_ANY), 0);
+	slot_put(PUB2_KEY(2048), MAC_C, NAPPT_SLOT_VALID);
+}
+
+static void unshrink_lan(void)
+{
+	__u32 zero = 0;
+
+	slot_put(PUB2_KEY(2048), NULL, 0);
+	assert_int_equal(bpf_map_update_elem(E.maps.config_fd, &zero,
+					     &E.maps.cfg, BPF_ANY),
+			 0);
+}
+
+static void in_outside_lan_pool(struct pktspec *in, struct pktspec *out)
+{
+	base_in(in);
+	in->ip.daddr = PUB2;
+	*out = *in;
+}
+
+static void hairpin_outside_lan_pool(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	in->ip.daddr = PUB2;
+	in->ip.dport = 2100;
+	*out = *in;
+}
+
+/* A phone of two slots (E, through libnappt): one address, the key of
+ * its first slot, for both; its second slot's entry names it by dist. */
+static void lease_e(void)
+{
+	struct nappt_phone e = lease_a;
+
+	e.port_first = 8192;
+	e.port_last = 10239;
+	memcpy(e.mac, MAC_C, 6);
+	assert_int_equal(nappt_phone_add(&E.maps, htonl(PHONE_E), &e), 0);
+}
+
+static void unlease_e(void)
+{
+	assert_int_equal(nappt_phone_del(&E.maps, htonl(PHONE_E)), 0);
+}
+
+static void in_second_slot(struct pktspec *in, struct pktspec *out)
+{
+	base_in(in);
+	in->ip.dport = 9300; /* E's second slot */
+	xlate_in(in, out, PHONE_E, MAC_C);
+}
+
+static void out_second_slot(struct pktspec *in, struct pktspec *out)
+{
+	base_out(in);
+	memcpy(in->smac, MAC_C, 6);
+	in->ip.saddr = PHONE_E;
+	in->ip.sport = 9300;
+	xlate_out(in, out);
 }
 
 /* 6: errors owed to a sender come from the hook, quoting its packet. */
@@ -1697,9 +1852,34 @@ static const struct row rows[] = {
 	  X_REDIRECT, NAPPT_STAT_HAIRPIN },
 	{ "8: hairpin next fragment follows", LAN, hairpin_frag_next,
 	  X_REDIRECT, NAPPT_STAT_HAIRPIN },
-	{ "9: phone entry claims a range its slots do not give it", LAN,
-	  out_as_b_via_entry, X_DROP, NAPPT_STAT_DROP_SLOT,
-	  .pre = a_claims_b_range, .post = a_restore },
+	/* issue 13: one slot entry decides */
+	{ "9: a's address and mac, port of b's slot", LAN, out_as_b_via_entry,
+	  X_DROP, NAPPT_STAT_DROP_PORT_RANGE },
+	{ "9: a's address, b's mac and b's port", LAN, out_as_b_with_b_mac,
+	  X_DROP, NAPPT_STAT_DROP_SPOOF_MAC },
+	{ "9: a's address and mac, slot of another phone with a's mac", LAN,
+	  out_port_of_same_mac_phone, X_DROP, NAPPT_STAT_DROP_PORT_RANGE,
+	  .pre = lease_d, .post = unlease_d },
+	{ "9: a non-first slot's key as source: no lease", LAN,
+	  out_from_non_first_key, X_DROP, NAPPT_STAT_DROP_NO_LEASE,
+	  .pre = lease_d, .post = unlease_d },
+	{ "2: a non-first slot's key to the gateway, other mac", LAN,
+	  non_first_key_to_gw, X_PASS, NAPPT_STAT_PASS_LOCAL, .pre = lease_d,
+	  .post = unlease_d },
+	{ "12: arp from a non-first slot's key, other mac", LAN,
+	  arp_non_first_key, X_PASS, NAPPT_STAT_PASS_NON_IP, .pre = lease_d,
+	  .post = unlease_d },
+	{ "in: slot naming an index outside the lan pool", WAN,
+	  in_outside_lan_pool, X_PASS, NAPPT_STAT_PASS_NO_MAPPING,
+	  .pre = shrink_lan, .post = unshrink_lan },
+	{ "hairpin to a slot naming an index outside the lan pool", LAN,
+	  hairpin_outside_lan_pool, X_PASS, NAPPT_STAT_PASS_LOCAL,
+	  .pre = shrink_lan, .post = unshrink_lan },
+	{ "in: a two-slot phone's second slot reaches its address", WAN,
+	  in_second_slot, X_REDIRECT, NAPPT_STAT_IN_XLATE, .pre = lease_e,
+	  .post = unlease_e },
+	{ "out: a two-slot phone from its second slot", LAN, out_second_slot,
+	  X_REDIRECT, NAPPT_STAT_OUT_XLATE, .pre = lease_e, .post = unlease_e },
 	{ "6: ttl 1 hairpin: time exceeded from the gateway", LAN, ttl1_hairpin,
 	  X_TX, NAPPT_STAT_ICMP_TIME_EXCEEDED, .expect_raw = te_from_gw },
 	{ "6: ttl 1 tcp in, long: quote of 128 bytes", WAN, ttl1_in_tcp, X_TX,
@@ -2106,9 +2286,60 @@ static int get_mac(const char *ifname, uint8_t mac[6])
 	return r;
 }
 
+/* The config of the rows (host side filled in by setup_env()). */
+static void test_cfg(struct nappt_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->lan_net = htonl(LAN_NET);
+	cfg->lan_size = 65536;
+	cfg->pub_net = htonl(PUB_NET);
+	cfg->pub_count = 16;
+	cfg->slot_shift = 10;
+	cfg->slots_per_ip = 64;
+	cfg->lan_gw = htonl(GW_LAN);
+	cfg->lan_mtu = 1500;
+}
+
+static int derive(const struct nappt_config *cfg, uint32_t pub, uint16_t first,
+		  uint32_t *addr)
+{
+	uint32_t be;
+	int r = nappt_phone_addr(cfg, htonl(pub), first, &be);
+
+	if (!r)
+		*addr = ntohl(be);
+	return r;
+}
+
+/* The phones' addresses, from their leases (see phone_a). */
+static int derive_addrs(const struct nappt_config *cfg)
+{
+	int r = derive(cfg, PUB1, 2048, &phone_a);
+
+	if (!r)
+		r = derive(cfg, PUB1, 3072, &phone_b);
+	if (!r)
+		r = derive(cfg, PUB1, 4096, &phone_c);
+	if (!r)
+		r = derive(cfg, PUB1, 5120, &phone_d);
+	if (!r)
+		r = derive(cfg, PUB1, 6144, &phone_d2);
+	if (!r)
+		r = derive(cfg, PUB1, 8192, &phone_e);
+	if (r)
+		return r;
+	/* The rows' meaning rests on these: distinct, none the gateway's
+	 * nor NO_LEASE. */
+	if (phone_a == phone_b || phone_b == phone_c || phone_c == phone_d ||
+	    phone_d2 != phone_d + 1 || phone_e <= phone_d2 ||
+	    phone_a == GW_LAN || (NO_LEASE >= phone_a && NO_LEASE <= phone_e))
+		return -EINVAL;
+	return 0;
+}
+
 static int setup_env(void)
 {
-	struct nappt_config cfg = { 0 };
+	struct nappt_config cfg;
 	struct nappt_phone a = { 0 }, b = { 0 };
 	uint8_t mac[6];
 	__u32 ifx;
@@ -2127,15 +2358,11 @@ static int setup_env(void)
 				"by run-datapath.sh\n");
 		return -EINVAL;
 	}
-	cfg.lan_net = htonl(IP(100, 64, 0, 0));
-	cfg.lan_size = 65536;
-	cfg.pub_net = htonl(IP(203, 0, 113, 0));
-	cfg.pub_count = 16;
-	cfg.slot_shift = 10;
-	cfg.slots_per_ip = 64;
-	cfg.lan_gw = htonl(GW_LAN);
+	test_cfg(&cfg);
+	r = derive_addrs(&cfg);
+	if (r)
+		return r;
 	cfg.lan_ifindex = (__u32)E.lan_if;
-	cfg.lan_mtu = 1500;
 	memcpy(cfg.lan_mac, MAC_LAN0, 6);
 	r = private_maps(&E.skel, &E.maps, &cfg);
 	if (r)
@@ -2182,10 +2409,26 @@ static int run_group(const char *name, int tc)
 	return _cmocka_run_group_tests(name, tests, NROWS + 1, NULL, NULL);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	struct nappt_config cfg;
 	int r, fails = 0;
 
+	/* For run-datapath.sh: the phones' derived addresses (A B C). */
+	if (argc > 1 && !strcmp(argv[1], "--addrs")) {
+		struct in_addr x[3];
+
+		test_cfg(&cfg);
+		if (derive_addrs(&cfg))
+			return 1;
+		x[0].s_addr = htonl(PHONE_A);
+		x[1].s_addr = htonl(PHONE_B);
+		x[2].s_addr = htonl(PHONE_C);
+		printf("%s", inet_ntoa(x[0]));
+		printf(" %s", inet_ntoa(x[1]));
+		printf(" %s\n", inet_ntoa(x[2]));
+		return 0;
+	}
 	r = setup_env();
 	if (r) {
 		fprintf(stderr, "test_datapath: setup failed: %s\n",

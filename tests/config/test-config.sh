@@ -134,11 +134,13 @@ check "provisioner vs a data plane attached by hand: refused, naming both pools"
 
 # --- attach from the file; status --------------------------------------------
 
+# Before attach, the file's pools derive the address (issue 13).
+check "phone addr with -c before attach: from the file's pools" run 0 "^100.64.0.66\$" "$N" -c "$F" phone addr 203.0.113.1 2048-3071
 check "nappt -c FILE attach" run 0 "attached: lan lan0 \(generic\) wan wan0 \(generic\); lan pool 100.64.0.0/16 .*public pool 203.0.113.0/28, slot 1024" "$N" -c "$F" attach
 check "pins where the file says" test -e "$BPFFS/nappt/links/lan"
 check "status: the file matches the attached data plane" run 0 "config: +$F matches" "$N" -c "$F" status
 check "status: gateway from [global]" run 0 "lan gateway: 100.64.0.1" "$N" -c "$F" status
-check "status: map fill" run 0 "map fill: +phones 0.0%, slots 0 of 1024" "$N" -c "$F" status
+check "status: map fill" run 0 "map fill: +slots 0 of 1024 \(0.0%\)" "$N" -c "$F" status
 check "status: no provisioner stats is said, exit 0" run 0 "provisioner: +not running / no stats \($T/prov.prom" "$N" -c "$F" status
 check "status: no tftpd stats is said, exit 0" run 0 "tftpd: +not running / no stats \($T/tftpd.prom" "$N" -c "$F" status
 
@@ -216,11 +218,17 @@ check "status: a stats file nobody rewrites is stale" run 0 "tftpd: .*written [0
 
 # --- kept maps and a file that says other pools ------------------------------
 
-check "a lease in the maps" run 0 "" "$N" -c "$F" phone add 100.64.0.10 02:00:00:00:00:0a 203.0.113.1 2048-3071
+# The private address is derived from the public address and the first
+# slot (issue 13), in the file's pools: asked, and held to the arithmetic
+# (lan_pool 100.64.0.0 + index 1 of 203.0.113.0/28 x 64 slots + slot 2).
+PA=$(nsx cf "$N" -c "$F" phone addr 203.0.113.1 2048-3071)
+check "phone addr with -c: the derived address" test "$PA" = 100.64.0.66
+check "a lease elsewhere refused, naming the derived address" run 1 "is served at $PA, not 100.64.0.10" "$N" -c "$F" phone add 100.64.0.10 02:00:00:00:00:0a 203.0.113.1 2048-3071
+check "a lease in the maps" run 0 "" "$N" -c "$F" phone add "$PA" 02:00:00:00:00:0a 203.0.113.1 2048-3071
 check "detach --keep-maps" run 0 "maps kept" "$N" -c "$F" detach --keep-maps
 check "attach from a file with other pools onto kept maps refuses, naming both" run 1 "hold 1 lease\(s\) for lan pool 100.64.0.0/16, public pool 203.0.113.0/28, slot 1024 ports; this attach asks for lan pool 100.64.0.0/16, public pool 203.0.113.0/27" "$N" -c "$T/other.conf" attach
 check "attach from the same file keeps the lease" run 0 "attached" "$N" -c "$F" attach
-check "the kept lease is served" run 0 "100.64.0.10 +02:00:00:00:00:0a 203.0.113.1 +2048-3071" "$N" -c "$F" phone list
+check "the kept lease is served" run 0 "$PA +02:00:00:00:00:0a 203.0.113.1 +2048-3071" "$N" -c "$F" phone list
 # A typo made after attach does not keep stop (detach) from working.
 { cat "$F"; echo "typo_key = 1"; } >"$T/typo.conf"
 check "attach from a broken file refuses" run 1 "typo.conf:[0-9]+: unknown key 'typo_key'" "$N" -c "$T/typo.conf" attach

@@ -41,7 +41,10 @@ EV=$(ns_name ev)
 veth ev:eth0 sw:ev
 ip -n "$(ns_name sw)" link set ev master br0
 ip -n "$EV" link set eth0 address $MAC_EV
-ip -n "$EV" addr add 100.64.0.66/16 dev eth0
+# A LAN address that could be a phone's (derived from a slot) but is
+# leased to no one.
+EV_IP=$(nsx gw $NAPPT phone addr 203.0.113.2 2048-3071)
+ip -n "$EV" addr add "$EV_IP/16" dev eth0
 [ "${MODE#tc}" = "$MODE" ] && ip netns exec "$EV" ethtool -K eth0 tx off >/dev/null
 # The internet host can try the phones' private addresses.
 ip -n "$INET" route add 100.64.0.0/16 via 198.18.0.1
@@ -87,7 +90,7 @@ t_wan_to_private() {
 	local b out
 	b=$(stat drop_to_private)
 	cap_start pa eth0 "tcp port 22" || return 1
-	ip netns exec "$INET" $CRAFT tcp gw0 "$INET_MAC" "$GW_WAN_MAC" 198.51.100.7 100.64.0.10 40000 22
+	ip netns exec "$INET" $CRAFT tcp gw0 "$INET_MAC" "$GW_WAN_MAC" 198.51.100.7 $PA_IP 40000 22
 	out=$(cap_stop pa)
 	echo "at phone a: ${out:-nothing}"
 	[ -z "$out" ] && moved drop_to_private "$b"
@@ -97,7 +100,7 @@ t_wan_src_pool() {
 	local b out
 	b=$(stat drop_src_bogon)
 	cap_start pa eth0 "udp port 2100" || return 1
-	ip netns exec "$INET" $CRAFT udp gw0 "$INET_MAC" "$GW_WAN_MAC" 100.64.0.11 203.0.113.1 3100 2100
+	ip netns exec "$INET" $CRAFT udp gw0 "$INET_MAC" "$GW_WAN_MAC" $PB_IP 203.0.113.1 3100 2100
 	ip netns exec "$INET" $CRAFT udp gw0 "$INET_MAC" "$GW_WAN_MAC" 203.0.113.2 203.0.113.1 3100 2100
 	ip netns exec "$INET" $CRAFT udp gw0 "$INET_MAC" "$GW_WAN_MAC" 127.0.0.1 203.0.113.1 3100 2100
 	out=$(cap_stop pa)
@@ -123,10 +126,10 @@ t_ttl_in() {
 t_ttl_hairpin() {
 	local out
 	cap_start pa eth0 "icmp" || return 1
-	ip netns exec "$PA" $CRAFT udp eth0 $MAC_A "$GW_LAN_MAC" 100.64.0.10 203.0.113.1 2104 3100 --ttl 1
+	ip netns exec "$PA" $CRAFT udp eth0 $MAC_A "$GW_LAN_MAC" $PA_IP 203.0.113.1 2104 3100 --ttl 1
 	out=$(cap_stop pa)
 	echo "$out"
-	grep -q '100.64.0.1 > 100.64.0.10: ICMP time exceeded in-transit' <<<"$out" &&
+	grep -q "100.64.0.1 > $PA_IP: ICMP time exceeded in-transit" <<<"$out" &&
 		! grep -q unreachable <<<"$out"
 }
 
@@ -152,7 +155,7 @@ t_spoof_to_gateway() {
 	rm -f "$T/gw.rx"
 	ip netns exec "$GW" timeout 3 socat -u UDP-RECV:6999,bind=100.64.0.1 CREATE:"$T/gw.rx" &
 	sleep 0.3
-	ip netns exec "$EV" $CRAFT udp eth0 $MAC_EV "$GW_LAN_MAC" 100.64.0.10 100.64.0.1 2100 6999
+	ip netns exec "$EV" $CRAFT udp eth0 $MAC_EV "$GW_LAN_MAC" $PA_IP 100.64.0.1 2100 6999
 	sleep 0.5
 	[ ! -s "$T/gw.rx" ] && moved drop_spoof_mac "$b"
 }
@@ -162,12 +165,12 @@ t_spoof_to_gateway() {
 t_arp_spoof() {
 	local b n
 	b=$(stat drop_arp_spoof)
-	ip netns exec "$GW" ping -c1 -W2 100.64.0.10 >/dev/null
+	ip netns exec "$GW" ping -c1 -W2 $PA_IP >/dev/null
 	sleep 1.2 # past locktime: the kernel would take an update now
-	ip netns exec "$EV" $CRAFT arp eth0 $MAC_EV "$GW_LAN_MAC" $MAC_EV 100.64.0.10 100.64.0.1 --op 2
-	ip netns exec "$EV" $CRAFT arp eth0 $MAC_EV ff:ff:ff:ff:ff:ff $MAC_EV 100.64.0.10 100.64.0.1 --op 1
+	ip netns exec "$EV" $CRAFT arp eth0 $MAC_EV "$GW_LAN_MAC" $MAC_EV $PA_IP 100.64.0.1 --op 2
+	ip netns exec "$EV" $CRAFT arp eth0 $MAC_EV ff:ff:ff:ff:ff:ff $MAC_EV $PA_IP 100.64.0.1 --op 1
 	sleep 0.3
-	n=$(ip -n "$GW" neigh show 100.64.0.10 dev lan0)
+	n=$(ip -n "$GW" neigh show $PA_IP dev lan0)
 	echo "gateway's entry: $n"
 	! grep -qi "$MAC_EV" <<<"$n" && moved drop_arp_spoof "$b"
 }
@@ -217,7 +220,7 @@ t_tso_upload() {
 	fn1=$(stat icmp_frag_needed)
 	echo "icmp_frag_needed ${fn0:-none} -> ${fn1:-none}; at the phone: $(head -2 <<<"$icmp")"
 	[ $r -eq 0 ] && [ -z "$out" ] &&
-		grep -q '100.64.0.1 > 100.64.0.10: ICMP 198.51.100.7 unreachable - need to frag (mtu 1280)' <<<"$icmp" && cmp "$T/tso.src" "$T/tso.rx"
+		grep -q "100.64.0.1 > $PA_IP: ICMP 198.51.100.7 unreachable - need to frag (mtu 1280)" <<<"$icmp" && cmp "$T/tso.src" "$T/tso.rx"
 }
 
 # Defect 4: a download whose packets the gateway's WAN aggregates (GRO,
@@ -284,7 +287,7 @@ t_vid0_wan_to_private() {
 	local b out
 	b=$(stat drop_to_private)
 	cap_start pa eth0 "tcp port 22" || return 1
-	ip netns exec "$INET" $CRAFT tcp gw0 "$INET_MAC" "$GW_WAN_MAC" 198.51.100.7 100.64.0.10 40000 22 --tag 0xa000
+	ip netns exec "$INET" $CRAFT tcp gw0 "$INET_MAC" "$GW_WAN_MAC" 198.51.100.7 $PA_IP 40000 22 --tag 0xa000
 	out=$(cap_stop pa)
 	echo "at phone a: ${out:-nothing}"
 	[ -z "$out" ] && moved drop_to_private "$b"
@@ -295,7 +298,7 @@ t_vid0_phone() {
 	local out mac
 	mac=$(ip -n "$PA" -br link show eth0 | awk '{print $3}')
 	cap_start inet gw0 "udp and port 5060" || return 1
-	ip netns exec "$PA" $CRAFT udp eth0 "$mac" "$GW_LAN_MAC" 100.64.0.10 198.51.100.7 2100 5060 --tag 0xa000
+	ip netns exec "$PA" $CRAFT udp eth0 "$mac" "$GW_LAN_MAC" $PA_IP 198.51.100.7 2100 5060 --tag 0xa000
 	out=$(cap_stop inet)
 	echo "at inet: ${out:-nothing}"
 	grep -q "IP 203.0.113.1.2100 > 198.51.100.7.5060: " <<<"$out"

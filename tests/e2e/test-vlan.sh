@@ -3,7 +3,7 @@
 # VLAN 100 on a wire that also carries an untagged network and VLAN 200.
 #
 #   [ph] eth0 ------------------- lan0 [gw] wan0 ------ gw0 [inet]
-#        tagged 100: 100.64.0.10       (XDP, VID 100)     198.51.100.7
+#        tagged 100: 100.64.0.66 (derived) (XDP, VID 100)     198.51.100.7
 #        untagged, tagged 200
 #
 # Part 1, every XDP mode: `nappt attach --lan lan0 --lan-vlan 100` (the
@@ -103,7 +103,9 @@ if [ "${PART1:-1}" = 1 ]; then
 		nsx gw $N attach --lan lan0 --lan-vlan 100 --lan-gw 100.64.0.1 $POOLS --mode "$MODE" &&
 			# The tag must stay in the frame, where XDP sees it.
 			ip netns exec "$GW" ethtool -k lan0 | grep -q "rx-vlan-offload: off" &&
-			nsx gw $N phone add 100.64.0.10 $MAC_PH 203.0.113.1 2048-3071 &&
+			# Its private address is derived from the lease.
+			PH_IP=$(nsx gw $N phone addr 203.0.113.1 2048-3071) &&
+			nsx gw $N phone add "$PH_IP" $MAC_PH 203.0.113.1 2048-3071 &&
 			nsx gw $N status | grep -q "voice vlan:  100" &&
 			ip netns exec "$GW" ping -c 1 -W 2 198.18.0.2 >/dev/null
 	}
@@ -141,7 +143,7 @@ PY
 		local n=$1 i
 		shift
 		for i in $(seq "$n"); do
-			ip netns exec "$PH" $CRAFT udp eth0 $MAC_PH "$GW_MAC" 100.64.0.10 198.51.100.7 2100 4000 "$@" || return 1
+			ip netns exec "$PH" $CRAFT udp eth0 $MAC_PH "$GW_MAC" $PH_IP 198.51.100.7 2100 4000 "$@" || return 1
 		done
 		sleep 0.5
 	}
@@ -157,7 +159,7 @@ PY
 		"$@"
 	}
 	wan_lines() { tcpdump -r "$T/wan.pcap" -nn -e 2>/dev/null; }
-	lan_tagged() { lan_lines | grep -c 'vlan 100, .*198.51.100.7.4000 > 100.64.0.10.2100'; }
+	lan_tagged() { lan_lines | grep -c "vlan 100, .*198.51.100.7.4000 > $PH_IP.2100"; }
 	count_is() { [ "$("${@:2}")" = "$1" ]; }
 	lan_lines() { tcpdump -r "$T/lan.pcap" -nn -e 2>/dev/null | grep '198.51.100.7.4000 >'; }
 
@@ -169,7 +171,7 @@ PY
 		until_ok 50 count_is 10 lan_tagged
 		x1=$(stat_of out_xlate)
 		i1=$(stat_of in_xlate)
-		echo "out_xlate +$((x1 - x0)), in_xlate +$((i1 - i0)); on the WAN $(wan_lines | grep -c '203.0.113.1.2100 > 198.51.100.7.4000') translated, to the phone $(lan_lines | grep -c 'vlan 100, .*198.51.100.7.4000 > 100.64.0.10.2100') tagged"
+		echo "out_xlate +$((x1 - x0)), in_xlate +$((i1 - i0)); on the WAN $(wan_lines | grep -c '203.0.113.1.2100 > 198.51.100.7.4000') translated, to the phone $(lan_lines | grep -c "vlan 100, .*198.51.100.7.4000 > $PH_IP.2100") tagged"
 		wan_lines | tail -3
 		lan_lines | tail -3
 		# Out: translated, untagged on the WAN; the echo saw the
@@ -178,7 +180,7 @@ PY
 			! wan_lines | grep -q -e 100.64. -e vlan &&
 			[ "$(sort -u "$T/peers")" = "203.0.113.1:2100" ] &&
 			# Back: translated, tag 100 on the wire to the phone.
-			[ "$(lan_lines | grep -c 'vlan 100, .*198.51.100.7.4000 > 100.64.0.10.2100')" = 10 ] &&
+			[ "$(lan_lines | grep -c "vlan 100, .*198.51.100.7.4000 > $PH_IP.2100")" = 10 ] &&
 			[ "$(lan_lines | grep -vc 'vlan 100')" = 0 ] &&
 			[ $((x1 - x0)) = 10 ] && [ $((i1 - i0)) = 10 ]
 	}
@@ -206,7 +208,7 @@ PY
 		x1=$(stat_of out_xlate)
 		w1=$(wan_lines | grep -c '203.0.113.1.2100 >')
 		echo "pass_vlan +$((p1 - p0)), pool sources dropped +$((d1 - d0)), out_xlate +$((x1 - x0)), translated on the WAN +$((w1 - w0))"
-		wan_lines | grep -e '100.64.0.10.2100 >' && return 1
+		wan_lines | grep -e "$PH_IP.2100 >" && return 1
 		[ $((p1 - p0)) -ge 3 ] && [ $((d1 - d0)) = 7 ] && [ $((x1 - x0)) = 0 ] && [ $((w1 - w0)) = 0 ]
 	}
 	check "[$MODE] VLAN 200 untouched; the untagged network works but may not use a pool source; nothing translated" t_other

@@ -1,15 +1,21 @@
 # shellcheck shell=bash
 # The gateway topology shared by the e2e tests and the demo:
 #
-#   [pa] 100.64.0.10 --.
-#                      +-- [sw] bridge --- lan0 [gw] wan0 --- gw0 [inet] far0 --- eth0 [far]
-#   [pb] 100.64.0.11 --'                100.64.0.1   198.18.0.1    198.18.0.2     198.18.1.2
+#   [pa] $PA_IP --.
+#                  +-- [sw] bridge --- lan0 [gw] wan0 --- gw0 [inet] far0 --- eth0 [far]
+#   [pb] $PB_IP --'                100.64.0.1   198.18.0.1    198.18.0.2     198.18.1.2
 #                                       public pool 203.0.113.0/28   198.51.100.7   198.51.100.66
 #                                                                   (lo, "SIP")    (lo)
 # The inet->far route has a locked MTU of 1280: a PMTUD test path.
 # Phones get routes to the test ranges via the gateway, never a default
 # route.  Requires tests/lib/netns.sh; uses $NAPPT (loader with --pin-dir).
-
+#
+# Phone A leases 203.0.113.1 ports 2048-3071, phone B the adjacent
+# 3072-4095 on the same public address.  Their private addresses are
+# derived from that (issue 13: lan_net + public index x slots per address
+# + first slot), so topo_up asks the loader (`nappt phone addr`) once the
+# data plane is attached and sets PA_IP and PB_IP (100.64.0.66 and .67
+# with these pools).
 MAC_A=02:00:00:00:00:0a
 MAC_B=02:00:00:00:00:0b
 
@@ -25,12 +31,6 @@ topo_up() {
 
 	ip -n "$(ns_name pa)" link set eth0 address $MAC_A
 	ip -n "$(ns_name pb)" link set eth0 address $MAC_B
-	ip -n "$(ns_name pa)" addr add 100.64.0.10/16 dev eth0
-	ip -n "$(ns_name pb)" addr add 100.64.0.11/16 dev eth0
-	for n in pa pb; do
-		ip -n "$(ns_name $n)" route add 198.51.100.0/24 via 100.64.0.1
-		ip -n "$(ns_name $n)" route add 203.0.113.0/24 via 100.64.0.1
-	done
 
 	ip -n "$(ns_name gw)" addr add 100.64.0.1/16 dev lan0
 	ip -n "$(ns_name gw)" addr add 198.18.0.1/24 dev wan0
@@ -65,8 +65,16 @@ topo_up() {
 
 	nsx gw $NAPPT attach --lan lan0 --wan wan0 --lan-pool 100.64.0.0/16 \
 		--pub-pool 203.0.113.0/28 --mode "$mode" || return 1
-	nsx gw $NAPPT phone add 100.64.0.10 $MAC_A 203.0.113.1 2048-3071 || return 1
-	nsx gw $NAPPT phone add 100.64.0.11 $MAC_B 203.0.113.1 3072-4095 || return 1
+	PA_IP=$(nsx gw $NAPPT phone addr 203.0.113.1 2048-3071) || return 1
+	PB_IP=$(nsx gw $NAPPT phone addr 203.0.113.1 3072-4095) || return 1
+	nsx gw $NAPPT phone add "$PA_IP" $MAC_A 203.0.113.1 2048-3071 || return 1
+	nsx gw $NAPPT phone add "$PB_IP" $MAC_B 203.0.113.1 3072-4095 || return 1
+	ip -n "$(ns_name pa)" addr add "$PA_IP/16" dev eth0
+	ip -n "$(ns_name pb)" addr add "$PB_IP/16" dev eth0
+	for n in pa pb; do
+		ip -n "$(ns_name $n)" route add 198.51.100.0/24 via 100.64.0.1
+		ip -n "$(ns_name $n)" route add 203.0.113.0/24 via 100.64.0.1
+	done
 }
 
 # cap_start NS IF FILTER: capture in the background into $T/cap.NS.pcap

@@ -60,7 +60,9 @@ fo_gateway_ns() {
 
 # fo_conf G PRIO PART PEER: provisioner and keepalived configuration of
 # gateway G, which claims pool part PART of 2 (part 0: 203.0.113.0-7 and
-# 100.64.0.0/17; part 1 the rest) and takes over PEER's on MASTER.
+# the private addresses derived from them, lan_net + public index x
+# 65536 / FO_SLOT_SIZE + slot: 100.64.0.0 - 100.64.1.255 with 1024-port
+# slots; part 1 the rest) and takes over PEER's on MASTER.
 fo_conf() {
 	local g=$1 prio=$2 part=$3 peer=$4 i db=${PG_URI//&/\\&}
 	mkdir -p "$T/$g/phones"

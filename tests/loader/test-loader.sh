@@ -50,6 +50,18 @@ run_nomount() {
 	return 1
 }
 POOLS=(--lan-pool 100.64.0.0/16 --pub-pool 203.0.113.0/28)
+# derived LAN_NET PUB_NET SLOTS_PER_IP SLOT_SIZE PUB FIRST: a phone's
+# private address, computed here as issue 13 defines it (lan_net + pub_idx
+# * slots_per_ip + first / slot_size), to hold `nappt phone addr` to it.
+ip2int() { local IFS=.; set -- $1; echo $((($1 << 24) + ($2 << 16) + ($3 << 8) + $4)); }
+int2ip() { echo "$(($1 >> 24 & 255)).$(($1 >> 16 & 255)).$(($1 >> 8 & 255)).$(($1 & 255))"; }
+derived() {
+	int2ip $(($(ip2int "$1") + ($(ip2int "$5") - $(ip2int "$2")) * $3 + $6 / $4))
+}
+PA=$(derived 100.64.0.0 203.0.113.0 64 1024 203.0.113.1 2048)
+# The neighbour slot's phone, the gateway's slot, a range of two slots.
+PB=$(derived 100.64.0.0 203.0.113.0 64 1024 203.0.113.1 1024)
+PC=$(derived 100.64.0.0 203.0.113.0 64 1024 203.0.113.1 4096)
 
 check "no command: usage, exit 2" run 2 "no command" "$N"
 check "--help exits 0" run 0 "Usage: nappt" "$N" --help
@@ -85,25 +97,42 @@ check "attach native" run 0 "lan lan0 \(native\) wan wan0 \(native\)" "$N" "${D[
 check "already attached" run 1 "already attached" "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}"
 check "status shows programs and pools" run 0 "lan: xdp on lan0.*program id" "$N" "${D[@]}" status
 check "status shows the lan gateway from the interface" run 0 "lan gateway: 100.64.0.1" "$N" "${D[@]}" status
-check "phone add" run 0 "" "$N" "${D[@]}" phone add 100.64.0.10 02:00:00:00:00:0a 203.0.113.1 2048-3071
-check "phone add reversed range" run 2 "bad port range" "$N" "${D[@]}" phone add 100.64.0.11 02:00:00:00:00:0b 203.0.113.1 3072-2047
-check "phone add overlapping range" run 1 "belongs to another phone" "$N" "${D[@]}" phone add 100.64.0.11 02:00:00:00:00:0b 203.0.113.1 2048-4095
-check "phone add unaligned range" run 1 "whole slots" "$N" "${D[@]}" phone add 100.64.0.11 02:00:00:00:00:0b 203.0.113.1 2048-2100
-check "phone add well-known ports" run 1 "above 1023" "$N" "${D[@]}" phone add 100.64.0.11 02:00:00:00:00:0b 203.0.113.1 0-1023
-check "phone add outside pool" run 1 "outside the configured pools" "$N" "${D[@]}" phone add 100.65.0.11 02:00:00:00:00:0b 203.0.113.1 4096-5119
-check "phone add on the gateway's own address" run 1 "Failed to add phone" "$N" "${D[@]}" phone add 100.64.0.1 02:00:00:00:00:0b 203.0.113.1 4096-5119
-check "phone add with a broadcast MAC" run 1 "MAC a unicast" "$N" "${D[@]}" phone add 100.64.0.11 ff:ff:ff:ff:ff:ff 203.0.113.1 4096-5119
-check "phone add bad mac" run 2 "bad MAC" "$N" "${D[@]}" phone add 100.64.0.11 02:00:00:00:00 203.0.113.1 4096-5119
-check "phone list" run 0 "100.64.0.10 +02:00:00:00:00:0a 203.0.113.1 +2048-3071" "$N" "${D[@]}" phone list
-check "status counts the phone" run 0 "phones: +1 of 65536 leased, 1024 ports" "$N" "${D[@]}" status
-check "bpftool pretty-prints the phones map" run 0 '"port_first": 2048' bpftool map dump pinned "$BPFFS/nappt/phones"
+# Issue 13: the private address is derived from (public address, first
+# slot); `phone addr` says which, and `phone add` takes no other.
+check "phone addr prints the derived address" run 0 "^$PA\$" "$N" "${D[@]}" phone addr 203.0.113.1 2048-3071
+check "phone addr of the first public address" run 0 "^$PC\$" "$N" "${D[@]}" phone addr 203.0.113.1 4096-6143
+check "phone addr of the last slot of the last address" run 0 "^$(derived 100.64.0.0 203.0.113.0 64 1024 203.0.113.15 64512)\$" "$N" "${D[@]}" phone addr 203.0.113.15 64512-65535
+check "phone addr outside the public pool" run 1 "outside the configured pools" "$N" "${D[@]}" phone addr 203.0.113.16 2048-3071
+check "phone addr of an unaligned range" run 1 "whole slots" "$N" "${D[@]}" phone addr 203.0.113.1 2048-2100
+check "phone add at another address refused, naming the derived one" run 1 "203.0.113.1 2048-3071 is served at $PA, not 100.64.0.10" "$N" "${D[@]}" phone add 100.64.0.10 02:00:00:00:00:0a 203.0.113.1 2048-3071
+check "phone add at the address of the range's second slot refused" run 1 "served at $PC, not $(derived 100.64.0.0 203.0.113.0 64 1024 203.0.113.1 5120)" "$N" "${D[@]}" phone add "$(derived 100.64.0.0 203.0.113.0 64 1024 203.0.113.1 5120)" 02:00:00:00:00:0a 203.0.113.1 4096-6143
+t_refused_wrote_nothing() { [ -z "$(nsx ld "$N" "${D[@]}" phone list)" ]; }
+check "refused adds wrote nothing" t_refused_wrote_nothing
+check "phone add" run 0 "" "$N" "${D[@]}" phone add "$PA" 02:00:00:00:00:0a 203.0.113.1 2048-3071
+check "phone add reversed range" run 2 "bad port range" "$N" "${D[@]}" phone add "$PB" 02:00:00:00:00:0b 203.0.113.1 3072-2047
+check "phone add overlapping range" run 1 "belongs to another phone" "$N" "${D[@]}" phone add "$PB" 02:00:00:00:00:0b 203.0.113.1 1024-3071
+check "phone add unaligned range" run 1 "whole slots" "$N" "${D[@]}" phone add "$PB" 02:00:00:00:00:0b 203.0.113.1 1024-2100
+check "phone add well-known ports" run 1 "above 1023" "$N" "${D[@]}" phone add 100.64.0.0 02:00:00:00:00:0b 203.0.113.0 0-1023
+check "phone add outside pool" run 1 "outside the configured pools" "$N" "${D[@]}" phone add 100.65.0.68 02:00:00:00:00:0b 203.0.113.1 4096-5119
+# Key 1 (ports 1024-2047 of the first public address) derives the
+# gateway's own address: never a phone's.
+check "phone add on the gateway's own address" run 1 "Failed to add phone.*not the gateway's" "$N" "${D[@]}" phone add 100.64.0.1 02:00:00:00:00:0b 203.0.113.0 1024-2047
+check "phone add with a broadcast MAC" run 1 "MAC a unicast" "$N" "${D[@]}" phone add "$PC" ff:ff:ff:ff:ff:ff 203.0.113.1 4096-5119
+check "phone add bad mac" run 2 "bad MAC" "$N" "${D[@]}" phone add "$PC" 02:00:00:00:00 203.0.113.1 4096-5119
+check "phone add, two slots" run 0 "" "$N" "${D[@]}" phone add "$PC" 02:00:00:00:00:0c 203.0.113.1 4096-6143
+check "phone list" run 0 "$PA +02:00:00:00:00:0a 203.0.113.1 +2048-3071" "$N" "${D[@]}" phone list
+check "phone list: the two-slot phone" run 0 "$PC +02:00:00:00:00:0c 203.0.113.1 +4096-6143" "$N" "${D[@]}" phone list
+check "status counts the phones (first slots)" run 0 "phones: +2 leased, 3072 ports" "$N" "${D[@]}" status
+check "status: slot fill" run 0 "map fill: +slots 3 of 1024 \(0.3%\), 8 KiB" "$N" "${D[@]}" status
+check "phone del, two slots" run 0 "" "$N" "${D[@]}" phone del "$PC"
+check "bpftool pretty-prints the slots map" run 0 '"owner": 32768' bpftool map dump pinned "$BPFFS/nappt/slots"
 check "stats" run 0 "out_xlate +0 packets" "$N" "${D[@]}" stats
 check "pool set drop-unknown" run 0 "unknown in: +drop" "$N" "${D[@]}" pool set --drop-unknown on
 check "pool resize refused" run 1 "detach" "$N" "${D[@]}" pool set --pub-pool 203.0.113.0/24
 check "upgrade replaces both programs" run 0 "upgraded lan: program [0-9]+ -> [0-9]+" "$N" "${D[@]}" upgrade
 check "phones survive upgrade" run 0 "2048-3071" "$N" "${D[@]}" phone list
-check "phone del" run 0 "" "$N" "${D[@]}" phone del 100.64.0.10
-check "phone del again" run 1 "no such mapping" "$N" "${D[@]}" phone del 100.64.0.10
+check "phone del" run 0 "" "$N" "${D[@]}" phone del "$PA"
+check "phone del again" run 1 "no such mapping" "$N" "${D[@]}" phone del "$PA"
 check "detach" run 0 "detached 2" "$N" "${D[@]}" detach
 check "detach twice" run 1 "nothing attached" "$N" "${D[@]}" detach
 check "attach tc" run 0 "lan lan0 \(tc\)" "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}" --mode tc
@@ -127,15 +156,15 @@ check "auto: bridge lan + native-capable wan: both generic" run 0 "lan br0 \(gen
 check "detach mixed again" run 0 "detached 2" "$N" "${D[@]}" detach
 # Defect 10: maps kept by detach --keep-maps hold every lease.
 check "attach for kept maps" run 0 "attached" "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}"
-check "lease to keep" run 0 "" "$N" "${D[@]}" phone add 100.64.0.10 02:00:00:00:00:0a 203.0.113.1 2048-3071
+check "lease to keep" run 0 "" "$N" "${D[@]}" phone add "$PA" 02:00:00:00:00:0a 203.0.113.1 2048-3071
 check "detach --keep-maps" run 0 "maps kept" "$N" "${D[@]}" detach --keep-maps
 check "failed attach over kept maps" run 1 "native XDP not supported|cannot take frames redirected by native XDP" "$N" "${D[@]}" attach --lan br0 --wan wan0 "${POOLS[@]}" --mode native
-check "failed attach left the kept lease" run 0 "100.64.0.10 +02:00:00:00:00:0a 203.0.113.1 +2048-3071" "$N" "${D[@]}" phone list
+check "failed attach left the kept lease" run 0 "$PA +02:00:00:00:00:0a 203.0.113.1 +2048-3071" "$N" "${D[@]}" phone list
 check "other pools of the same size refused, both named" run 1 "hold 1 lease.*lan pool 100.64.0.0/16, public pool 203.0.113.0/28.*asks for lan pool 100.65.0.0/16, public pool 203.0.113.16/28" "$N" "${D[@]}" attach --lan lan0 --wan wan0 --lan-pool 100.65.0.0/16 --pub-pool 203.0.113.16/28
 check "other slot size refused" run 1 "slot 1024 ports.*slot 2048 ports" "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}" --slot-size 2048
 check "refused attach left the kept lease" run 0 "2048-3071" "$N" "${D[@]}" phone list
 check "same pools reuse the kept lease" run 0 "attached" "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}"
-check "kept lease served again" run 0 "100.64.0.10 +02:00:00:00:00:0a 203.0.113.1 +2048-3071" "$N" "${D[@]}" phone list
+check "kept lease served again" run 0 "$PA +02:00:00:00:00:0a 203.0.113.1 +2048-3071" "$N" "${D[@]}" phone list
 check "detach --keep-maps again" run 0 "maps kept" "$N" "${D[@]}" detach --keep-maps
 check "--discard-leases takes other pools" run 0 "discarding.*1 lease" "$N" "${D[@]}" attach --lan lan0 --wan wan0 --lan-pool 100.65.0.0/16 --pub-pool 203.0.113.16/28 --discard-leases
 t_no_leases() { [ -z "$(nsx ld "$N" "${D[@]}" phone list)" ]; }
@@ -171,6 +200,41 @@ t_upgrade_new_stats() {
 	nsx ld "$N" "${D[@]}" detach >/dev/null
 }
 check "upgrade to a build with other counters" t_upgrade_new_stats
+# Issue 13: pins of the layout before the derived-address slot table are
+# refused by attach (and by every command that reads them), and detach
+# removes them.
+t_old_layout() {
+	local pd=$BPFFS/nappt what=$1 out
+	nsx ld "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}" >/dev/null || return 1
+	nsx ld "$N" "${D[@]}" detach --keep-maps >/dev/null || return 1
+	if [ "$what" = phones ]; then
+		nsx ld bpftool map create "$pd/phones" type array key 4 value 16 entries 65536 name phones || return 1
+	else
+		rm -f "$pd/slots"
+		nsx ld bpftool map create "$pd/slots" type array key 4 value 12 entries 1024 name slots || return 1
+	fi
+	out=$(nsx ld "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}" 2>&1) && { echo "attached: $out"; return 1; }
+	echo "$out"
+	grep -q "pinned maps of an older layout in $pd ($2.*'nappt detach' removes them" <<<"$out" || return 1
+	out=$(nsx ld "$N" "${D[@]}" phone list 2>&1) && { echo "listed: $out"; return 1; }
+	echo "$out"
+	grep -q "another layout" <<<"$out" || return 1
+	nsx ld "$N" "${D[@]}" detach >/dev/null
+	[ ! -e "$pd/phones" ] && [ ! -e "$pd/slots" ] || { echo "pins left: $(ls "$pd")"; return 1; }
+	nsx ld "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}" >/dev/null || return 1
+	nsx ld "$N" "${D[@]}" detach >/dev/null
+}
+check "a kept 'phones' pin (old layout): attach refuses, detach removes it" t_old_layout phones "a 'phones' map"
+check "kept 12-byte 'slots' (old layout): attach refuses, detach removes it" t_old_layout slots "'slots' of 12-byte entries, not mmapable"
+# A LAN pool smaller than pub_count x slots_per_ip: the first public
+# addresses only have derived private addresses; said, not refused.
+check "small LAN pool: attach warns, naming the public addresses served" run 0 "warning: the LAN pool \(256 addresses\) derives private addresses for 4 of the 16 public addresses: phones are served on 203.0.113.0-203.0.113.3 only.*a /22 LAN pool would serve" "$N" "${D[@]}" attach --lan lan0 --wan wan0 --lan-pool 100.64.0.0/24 --pub-pool 203.0.113.0/28
+check "small LAN pool: status says it" run 0 "served: +4 of 16 public addresses" "$N" "${D[@]}" status
+check "small LAN pool: phone addr on a served address" run 0 "^100.64.0.194\$" "$N" "${D[@]}" phone addr 203.0.113.3 2048-3071
+check "small LAN pool: phone addr beyond refused, naming those served" run 1 "203.0.113.4 2048-3071 has no private address in the LAN pool \(it derives addresses for 203.0.113.0-203.0.113.3 only" "$N" "${D[@]}" phone addr 203.0.113.4 2048-3071
+check "small LAN pool: the LAN broadcast is no phone's" run 1 "has no private address" "$N" "${D[@]}" phone addr 203.0.113.3 64512-65535
+check "small LAN pool: phone add beyond refused" run 1 "has no private address in the LAN pool" "$N" "${D[@]}" phone add 100.64.0.66 02:00:00:00:00:0a 203.0.113.4 2048-3071
+check "detach small LAN pool" run 0 "detached 2" "$N" "${D[@]}" detach
 # A confused operator: pools that make the checks meaningless.
 check "overlapping pools refused" run 2 "overlap" "$N" "${D[@]}" attach --lan lan0 --wan wan0 --lan-pool 203.0.113.0/24 --pub-pool 203.0.113.0/28
 check "martian pool refused" run 2 "127/8" "$N" "${D[@]}" attach --lan lan0 --wan wan0 --lan-pool 127.0.0.0/16 --pub-pool 203.0.113.0/28

@@ -8,7 +8,10 @@
  *  - every reply the server sends parses as a BOOTREPLY and fits the
  *    576-byte minimum unless the client asked for more;
  *  - invariant 1: the mappings it writes never share a private address
- *    or a (public address, slot), and never touch ports 0-1023.
+ *    or a (public address, slot), and never touch ports 0-1023;
+ *  - issue 13: each mapping's private address is the one its range
+ *    derives (lan_net + public index x 64 + first slot; the /26 LAN
+ *    pool holds the keys of the first public address only).
  *
  * One input may hold several datagrams: 2-byte big-endian length, then
  * the bytes.  After each input the transaction is committed, made
@@ -66,6 +69,9 @@ static int on_map_add(void *arg, const struct lease *l)
 	if (pub >= PUB_COUNT || l->port_first < 1024 ||
 	    l->port_last < l->port_first)
 		abort();
+	if (ntohl(l->priv_ip) !=
+	    conf.lan_net + pub * SLOTS + l->port_first / 1024)
+		abort(); /* not the derived address */
 	if (mapped[i].priv_ip && memcmp(mapped[i].mac, l->mac, 6))
 		abort(); /* another phone's address */
 	for (s = l->port_first / 1024; s <= l->port_last / 1024; s++)

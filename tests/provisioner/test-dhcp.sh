@@ -74,26 +74,52 @@ t_cisco() {
 }
 check "cisco (vendor class with trailing NUL) gets a lease, its config, its tftpd gate entry" t_cisco
 
+# ip_int A.B.C.D: the address as an integer.
+ip_int() {
+	local IFS=.
+	set -- $1
+	echo $((($1 << 24) | ($2 << 16) | ($3 << 8) | $4))
+}
+
+# Issue 13: the private address is the one the range derives, lan_pool's
+# first + public index x 64 + first slot (provisioner.conf.example:
+# 100.64.0.0/16, 203.0.113.0/28, 1024-port slots), as the CLI says too.
 t_map() {
-	local ip
+	local ip pub range want
 	ip=$(sed -n 's/^ip=//p' "$T/cisco.env")
 	nsx gw $N phone list | tee "$T/list"
-	grep -qE "^$ip +00:1b:54:aa:bb:0c 203\.0\.113\.[0-9]+ +[0-9]+-[0-9]+" "$T/list"
+	grep -qE "^$ip +00:1b:54:aa:bb:0c 203\.0\.113\.[0-9]+ +[0-9]+-[0-9]+" "$T/list" || return 1
+	pub=$(awk '/00:1b:54:aa:bb:0c/ {print $3}' "$T/list")
+	range=$(awk '/00:1b:54:aa:bb:0c/ {print $4}' "$T/list")
+	want=$(($(ip_int 100.64.0.0) + ($(ip_int "$pub") - $(ip_int 203.0.113.0)) * 64 + ${range%-*} / 1024))
+	echo "private $ip ($(ip_int "$ip")), derived $want; nappt phone addr: $(nsx gw $N phone addr "$pub" "$range")"
+	[ "$(ip_int "$ip")" = "$want" ] && [ "$(nsx gw $N phone addr "$pub" "$range")" = "$ip" ]
 }
-check "the lease is in the data plane's maps" t_map
+check "the lease is in the data plane's maps, at the address its range derives" t_map
 
-# What an operator sees with bpftool (BTF pretty-printing): the phone's
-# MAC and its range in the pinned phones map.
+# What an operator sees with bpftool (BTF pretty-printing): the phone is
+# the slots of its range in the pinned slots map, the first at the key
+# of its private address (its index in lan_pool), each with its MAC and
+# owner = VALID (0x8000) | distance from the first.
 t_bpftool() {
-	local first last
+	local ip first last idx k out
+	ip=$(sed -n 's/^ip=//p' "$T/cisco.env")
 	first=$(awk '/00:1b:54:aa:bb:0c/ {split($4, r, "-"); print r[1]}' "$T/list")
 	last=$(awk '/00:1b:54:aa:bb:0c/ {split($4, r, "-"); print r[2]}' "$T/list")
-	bpftool map dump pinned "$BPFFS/nappt/phones" >"$T/dump" || return 1
-	grep -B3 -A12 '0x1b' "$T/dump" | head -30
-	tr -d ' \n' <"$T/dump" | grep -qiE '"mac":\[0,27,84,170,187,12\]|"mac":\["?0x0"?,"?0x1b"?,"?0x54"?,"?0xaa"?,"?0xbb"?,"?0xc"?\]' &&
-		grep -q "\"port_first\": $first" "$T/dump" && grep -q "\"port_last\": $last" "$T/dump"
+	idx=$(($(ip_int "$ip") - $(ip_int 100.64.0.0)))
+	for k in $(seq 0 $(((last - first + 1) / 1024 - 1))); do
+		out=$(bpftool map lookup pinned "$BPFFS/nappt/slots" key \
+			$(((idx + k) & 255)) $(((idx + k) >> 8 & 255)) 0 0) || return 1
+		echo "$out"
+		tr -d ' \n' <<<"$out" | grep -qiE '"mac":\[0,27,84,170,187,12\]|"mac":\["?0x0"?,"?0x1b"?,"?0x54"?,"?0xaa"?,"?0xbb"?,"?0xc"?\]' &&
+			tr -d ' \n' <<<"$out" | grep -qE "\"owner\":($((32768 + k))|\"?0x$(printf %x $((32768 + k)))\"?)[,}]" || return 1
+	done
+	# The slot after the range is not the phone's.
+	out=$(bpftool map lookup pinned "$BPFFS/nappt/slots" key \
+		$(((idx + k + 1) & 255)) $(((idx + k + 1) >> 8 & 255)) 0 0)
+	! tr -d ' \n' <<<"$out" | grep -qiE '"mac":\[0,27,84,170,187,12\]'
 }
-check "bpftool map dump pinned .../phones shows the phone and its range" t_bpftool
+check "bpftool map lookup pinned .../slots shows the phone's slots" t_bpftool
 
 t_traffic() {
 	local first pub out
@@ -309,9 +335,13 @@ t_caps() {
 	grep -q "^CapEff:.*0000000000000000$" /proc/$PROV/status &&
 		grep -q "^CapEff:.*0000000000001000$" /proc/$w/status &&
 		! ls -l /proc/$PROV/fd | grep -q "anon_inode:bpf-map" &&
-		ls -l /proc/$w/fd | grep -q "anon_inode:bpf-map"
+		ls -l /proc/$w/fd | grep -q "anon_inode:bpf-map" &&
+		! grep -q "bpf-map" /proc/$PROV/maps &&
+		grep -q "bpf-map" /proc/$w/maps
 }
-check "the DHCP parser holds no capability and no map; its map writer CAP_NET_ADMIN only" t_caps
+# (The maps include the mmap of `slots` libnappt writes through: a shared
+# writable mapping in the parser would be the data plane in its hands.)
+check "the DHCP parser holds no capability and no map (descriptor or mmap); its map writer CAP_NET_ADMIN only" t_caps
 
 # A DISCOVER flood from random MACs in an allowed OUI with a valid vendor
 # class (perfdhcp, DISCOVER-OFFER only, relayed from phone C's port): the

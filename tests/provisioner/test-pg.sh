@@ -43,9 +43,10 @@ gw_ns() {
 }
 
 # gw_conf NAME GATEWAY_ID CLAIM PARTS_POLL: $T/NAME.conf on the database;
-# the pools in 2 parts: part 0 is 203.0.113.0-7 and 100.64.0.0/17, part 1
-# 203.0.113.8-15 and 100.64.128.0/17 (1,008 ranges of 64 ports per
-# public address).
+# the pools in 2 parts: part 0 is 203.0.113.0-7 and the private addresses
+# derived from them (lan_net + public index x 1024 + slot: 100.64.0.0 -
+# 100.64.31.255), part 1 203.0.113.8-15 and 100.64.32.0 - 100.64.63.255
+# (1,008 ranges of 64 ports per public address).
 gw_conf() {
 	mkdir -p "$T/phones-$1"
 	cat >"$T/$1.conf" <<CONF

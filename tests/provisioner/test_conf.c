@@ -59,7 +59,7 @@ static void test_example_is_good(void **state)
 	assert_int_equal(c.policy.models[2].vc[0].kind, VC_GLOB);
 	assert_int_equal(c.policy.models[2].nopts, 1);
 	assert_int_equal(c.policy.models[2].opts[0].code, 160);
-	assert_int_equal(c.policy.models[2].lan_lo, 0x64408002);
+	assert_int_equal(c.policy.models[2].lan_lo, 0x64400300);
 	assert_string_equal(c.sip_server, "198.51.100.7");
 	assert_int_equal(c.server_id, c.gateway);
 }
@@ -143,6 +143,25 @@ static void test_bad_files(void **state)
 		  "t.conf:7: lan_range: want 'FIRST - LAST'", 1 },
 		{ HEAD MODEL "lan_range = 100.65.0.2 - 100.65.0.9\n",
 		  "t.conf:5: [model m] lan_range is outside lan_pool", 1 },
+		/* Issue 13: a phone's private address is derived, lan_net +
+		 * public index x 64 + first slot; a /28 has keys 0-1023, so
+		 * 100.64.8.x is nobody's, nor is a slot 0 (ports 0-1023:
+		 * 100.64.1.0 is 203.0.113.4's), nor the gateway's key 1. */
+		{ HEAD MODEL "lan_range = 100.64.8.0 - 100.64.8.255\n",
+		  "t.conf:7: [model m] lan_range holds no phone address", 1 },
+		{ HEAD MODEL "lan_range = 100.64.1.0 - 100.64.1.0\n",
+		  "t.conf:7: [model m] lan_range holds no phone address", 1 },
+		{ HEAD MODEL "lan_range = 100.64.0.0 - 100.64.0.1\n",
+		  "t.conf:7: [model m] lan_range holds no phone address", 1 },
+		/* Four slots start at slots 0, 4, 8...: keys 257-259 are
+		 * slots 1-3 of 203.0.113.4, no 4-slot range's address. */
+		{ HEAD MODEL "slots = 4\nlan_range = 100.64.1.1 - 100.64.1.3\n",
+		  "t.conf:8: [model m] lan_range holds no phone address", 1 },
+		/* Two slots of 32768 per address: keys 0 and 2 are slot 0,
+		 * 1 the gateway, 3 the broadcast of a /30. */
+		{ "[global]\nlan_pool = 100.64.0.0/30\ngateway = 100.64.0.1\n"
+		  "public_pool = 203.0.113.0/28\nslot_size = 32768\n" MODEL,
+		  "t.conf:6: [model m] lan_pool holds no phone address", 1 },
 		/* Issue 12: the pools the data plane would refuse. */
 		{ HEAD
 		  "lan_pool = 203.0.113.0/24\ngateway = 203.0.113.1\n" MODEL,
@@ -248,6 +267,57 @@ static void test_model_extras(void **state)
 	free(out);
 }
 
+/*
+ * Issue 13: a lan_pool smaller than the public pool's slots is served
+ * (the first public addresses only), not refused: it warns, naming how
+ * many public addresses are used.  One as large as the keys warns not.
+ */
+static void test_small_lan_warns(void **state)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+	int n;
+
+	/* /24: 256 keys of 1,024 (16 x 64): 4 public addresses. */
+	n = conf_parse("t.conf",
+		       "[global]\nlan_pool = 100.64.0.0/24\n"
+		       "gateway = 100.64.0.1\npublic_pool = 203.0.113.0/28\n"
+		       "[model m]\nvendor_class = prefix:Cisco\n",
+		       &c, stderr);
+	assert_int_equal(n, 0);
+	f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	assert_int_equal(conf_warn(&c, f), 1);
+	fclose(f);
+	assert_non_null(strstr(buf, "t.conf:2: warning: lan_pool has 256 "
+				    "addresses, fewer than the public pool's "
+				    "1024 slots"));
+	assert_non_null(strstr(buf, "only 4 of the 16 public addresses"));
+	free(buf);
+	/* /22: exactly the 1,024 keys. */
+	n = conf_parse("t.conf",
+		       "[global]\nlan_pool = 100.64.0.0/22\n"
+		       "gateway = 100.64.0.1\npublic_pool = 203.0.113.0/28\n"
+		       "[model m]\nvendor_class = prefix:Cisco\n",
+		       &c, stderr);
+	assert_int_equal(n, 0);
+	assert_int_equal(conf_warn(&c, NULL), 0);
+	/* /23 and a /26: 512 of 4,096 keys, 8 public addresses. */
+	n = conf_parse("t.conf",
+		       "[global]\nlan_pool = 100.64.0.0/23\n"
+		       "gateway = 100.64.0.1\npublic_pool = 203.0.113.0/26\n"
+		       "[model m]\nvendor_class = prefix:Cisco\n",
+		       &c, stderr);
+	assert_int_equal(n, 0);
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	assert_int_equal(conf_warn(&c, f), 1);
+	fclose(f);
+	assert_non_null(strstr(buf, "only 8 of the 64 public addresses"));
+	free(buf);
+}
+
 /* The gateway's one file: every section, every program's required keys. */
 static void test_gateway_example(void **state)
 {
@@ -338,6 +408,7 @@ int main(void)
 		cmocka_unit_test(test_model_extras),
 		cmocka_unit_test(test_comments_and_spaces),
 		cmocka_unit_test(test_gateway_example),
+		cmocka_unit_test(test_small_lan_warns),
 		cmocka_unit_test(test_require),
 	};
 

@@ -27,6 +27,7 @@
 #include "map-sync.h"
 #include "privsep.h"
 #include "startup.h"
+#define PRIVATE_MAPS_NO_SKEL /* maps only: no program runs here */
 #include "private-maps.h"
 
 static char dir[64], path[128];
@@ -47,6 +48,7 @@ static struct lease_gateway test_gw(const char *id, unsigned int nparts,
 				       .pub_count = 0xcb007200 - 0xc6120000,
 				       .lan_net = 0x64400000,
 				       .lan_size = 1U << 22,
+				       .slots_per_ip = 64,
 				       .nparts = nparts,
 				       .claim = claim };
 }
@@ -490,35 +492,53 @@ static void test_bad_path(void **state)
 
 /* --- reconcile against real (private) maps ----------------------------- */
 
-static struct nappt_bpf *skel;
 static struct nappt_maps M;
 
 static int maps_setup(void)
 {
 	struct nappt_config cfg = {
 		.lan_net = ip("100.64.0.0"),
-		.lan_size = 256,
+		.lan_size = 1024, /* every key of 16 x 64 slots */
 		.pub_net = ip("203.0.113.0"),
 		.pub_count = 16,
 		.slot_shift = 10,
 		.slots_per_ip = 64,
 	};
 
-	return private_maps(&skel, &M, &cfg);
+	return private_maps_bare(&M, &cfg);
+}
+
+/* The private address a range derives in the maps of maps_setup (issue
+ * 13): lan_net + public index x 64 + first slot. */
+static uint32_t derived_of(uint32_t pub_be, uint16_t first)
+{
+	return htonl(ntohl(ip("100.64.0.0")) +
+		     (ntohl(pub_be) - ntohl(ip("203.0.113.0"))) * 64 +
+		     (first >> 10));
+}
+
+/* mk() at the derived address. */
+static struct lease mkd(uint8_t tag, const char *pub, uint16_t first,
+			uint16_t last, int64_t expires)
+{
+	struct lease l = mk(tag, "0.0.0.0", pub, first, last, expires);
+
+	l.priv_ip = derived_of(l.pub_ip, first);
+	return l;
 }
 
 static void test_reconcile(void **state)
 {
-	struct lease same =
-		mk(1, "100.64.0.10", "203.0.113.1", 2048, 3071, 500);
-	struct lease moved =
-		mk(2, "100.64.0.11", "203.0.113.1", 3072, 4095, 500);
-	struct lease missing =
-		mk(3, "100.64.0.12", "203.0.113.2", 2048, 3071, 500);
-	struct lease blocked =
-		mk(4, "100.64.0.13", "203.0.113.3", 2048, 3071, 500);
-	struct lease expired =
-		mk(5, "100.64.0.14", "203.0.113.4", 2048, 3071, 50);
+	struct lease same = mkd(1, "203.0.113.1", 2048, 3071, 500);
+	/* Mapped with a second slot it no longer has. */
+	struct lease moved = mkd(2, "203.0.113.1", 3072, 4095, 500);
+	struct lease missing = mkd(3, "203.0.113.2", 2048, 3071, 500);
+	struct lease blocked = mkd(4, "203.0.113.3", 2048, 3071, 500);
+	struct lease expired = mkd(5, "203.0.113.4", 2048, 3071, 50);
+	/* Issue 13: stored by an older version at an address its range
+	 * does not derive (203.0.113.5 slot 2 is 100.64.1.66). */
+	struct lease underived =
+		mk(6, "100.64.0.200", "203.0.113.5", 2048, 3071, 500);
 	struct nappt_phone p, stale;
 	struct sync_stats st;
 	struct lease_store *s;
@@ -530,18 +550,22 @@ static void test_reconcile(void **state)
 	assert_int_equal(lease_store_put(s, &missing, 0), 0);
 	assert_int_equal(lease_store_put(s, &blocked, 0), 0);
 	assert_int_equal(lease_store_put(s, &expired, 0), 0);
+	assert_int_equal(lease_store_put(s, &underived, 0), 0);
 
 	/* Maps as a crashed provisioner may have left them. */
 	assert_int_equal(map_sync_add(&M, &same), 0);
 	map_sync_phone(&moved, &p);
-	p.port_first = 5120;
-	p.port_last = 6143;
+	p.port_last = 5119;
 	assert_int_equal(nappt_phone_add(&M, moved.priv_ip, &p), 0);
-	/* A mapping without a lease holding the slot `blocked` needs. */
+	/* A mapping without a lease (slots 1-2 of .3) holding the slot
+	 * `blocked` needs. */
 	map_sync_phone(&blocked, &stale);
 	stale.mac[5] = 0x77;
-	assert_int_equal(nappt_phone_add(&M, ip("100.64.0.99"), &stale), 0);
+	stale.port_first = 1024;
+	assert_int_equal(
+		nappt_phone_add(&M, derived_of(stale.pub_ip, 1024), &stale), 0);
 	assert_int_equal(map_sync_add(&M, &expired), 0);
+	assert_int_equal(map_sync_add(&M, &underived), -EADDRNOTAVAIL);
 
 	assert_int_equal(map_sync_reconcile(s, &M, 100, &st), 0);
 	assert_int_equal(st.kept, 1);
@@ -549,14 +573,23 @@ static void test_reconcile(void **state)
 	assert_int_equal(st.added, 2); /* missing, and blocked on retry */
 	assert_int_equal(st.removed, 2); /* the stale one and the expired */
 	assert_int_equal(st.failed, 0);
+	assert_int_equal(st.underived, 1);
 
 	assert_int_equal(nappt_phone_get(&M, moved.priv_ip, &p), 0);
 	assert_int_equal(p.port_first, 3072);
+	assert_int_equal(p.port_last, 4095);
 	assert_int_equal(nappt_phone_get(&M, missing.priv_ip, &p), 0);
 	assert_int_equal(nappt_phone_get(&M, blocked.priv_ip, &p), 0);
 	assert_int_equal(p.mac[5], 4);
-	assert_int_equal(nappt_phone_get(&M, ip("100.64.0.99"), &p), -ENOENT);
+	assert_int_equal(nappt_phone_get(&M, derived_of(stale.pub_ip, 1024),
+					 &p),
+			 -ENOENT);
 	assert_int_equal(nappt_phone_get(&M, expired.priv_ip, &p), -ENOENT);
+	/* Never mapped, at either address. */
+	assert_int_equal(nappt_phone_get(&M, underived.priv_ip, &p), -ENOENT);
+	assert_int_equal(nappt_phone_get(&M, derived_of(underived.pub_ip, 2048),
+					 &p),
+			 -ENOENT);
 
 	/* A second pass has nothing to do. */
 	assert_int_equal(map_sync_reconcile(s, &M, 100, &st), 0);
@@ -573,126 +606,134 @@ static void test_reconcile(void **state)
 
 	lease_store_close(s);
 	unlink(path);
-	nappt_bpf__destroy(skel);
+	nappt_maps_close(&M);
 }
 
-/* Raw writes into the maps, as a writer killed half-way leaves them. */
-static void raw_phone(uint32_t priv_be, const struct lease *l)
+/* Raw writes into the mmap of `slots`, as a writer killed half-way (or
+ * anything but libnappt) leaves them: entry (pub, port) names the phone
+ * `dist` slots before it, with mac; dist < 0 frees it. */
+static uint32_t key_of(uint32_t pub_be, uint16_t port)
 {
-	struct nappt_phone p;
-	uint32_t idx = ntohl(priv_be) - ntohl(M.cfg.lan_net);
-
-	map_sync_phone(l, &p);
-	assert_int_equal(bpf_map_update_elem(M.phones_fd, &idx, &p, BPF_ANY),
-			 0);
+	return (ntohl(pub_be) - ntohl(M.cfg.pub_net)) * M.cfg.slots_per_ip +
+	       (port >> M.cfg.slot_shift);
 }
 
-static void raw_slot(uint32_t pub_be, uint16_t port, uint32_t owner_priv_be)
+static void raw_entry(uint32_t pub_be, uint16_t port, const uint8_t mac[6],
+		      int dist)
 {
-	uint32_t key =
-		(ntohl(pub_be) - ntohl(M.cfg.pub_net)) * M.cfg.slots_per_ip +
-		(port >> M.cfg.slot_shift);
 	struct nappt_slot v = { 0 };
-	struct nappt_phone owner;
-	uint32_t idx;
+	uint64_t w;
 
-	/* As libnappt writes it: the owner's index and its entry's MAC. */
-	if (owner_priv_be) {
-		idx = ntohl(owner_priv_be) - ntohl(M.cfg.lan_net);
-		v.phone = idx + 1;
-		if (!bpf_map_lookup_elem(M.phones_fd, &idx, &owner))
-			memcpy(v.mac, owner.mac, sizeof(v.mac));
+	if (dist >= 0) {
+		memcpy(v.mac, mac, sizeof(v.mac));
+		v.owner = (uint16_t)(NAPPT_SLOT_VALID | dist);
 	}
-	assert_int_equal(bpf_map_update_elem(M.slots_fd, &key, &v, BPF_ANY), 0);
+	memcpy(&w, &v, sizeof(w));
+	__atomic_store_n((uint64_t *)(void *)&M.slot_mem[key_of(pub_be, port)],
+			 w, __ATOMIC_RELEASE);
 }
 
-static uint32_t slot_of(uint32_t pub_be, uint16_t port)
+static struct nappt_slot entry_of(uint32_t pub_be, uint16_t port)
 {
-	uint32_t key =
-		(ntohl(pub_be) - ntohl(M.cfg.pub_net)) * M.cfg.slots_per_ip +
-		(port >> M.cfg.slot_shift);
-	struct nappt_slot v = { .phone = 0xdead };
-
-	assert_int_equal(bpf_map_lookup_elem(M.slots_fd, &key, &v), 0);
-	return v.phone;
+	return M.slot_mem[key_of(pub_be, port)];
 }
 
 /*
- * Defect 6: kill -9 in the middle of a map add or delete.  A phone entry
- * without (all of) its slots is not "held"; slots whose phone entry is
- * gone or no longer covers them are orphans, cleared by reconcile, and
- * never make the next owner's add fail with -EBUSY.
+ * Defect 6 (kill -9 in the middle of a map add or delete), with the slot
+ * layout of issue 13: a phone whose first slot is missing is not "held";
+ * a slot beyond the lease's range that names the phone makes it not held
+ * either; slots in no phone's run from its first slot (orphans: a wrong
+ * MAC, a dead owner, an owner on another address) are cleared by
+ * reconcile and never make the next owner's add fail with -EBUSY.
  */
 static void test_half_mappings(void **state)
 {
-	/* Its entry written, its second slot never. */
-	struct lease half =
-		mk(1, "100.64.0.10", "203.0.113.1", 2048, 4095, 500);
-	/* The next owner of slots an empty entry (0.20) still points at. */
-	struct lease next =
-		mk(2, "100.64.0.11", "203.0.113.5", 2048, 3071, 500);
-	/* Moved to 5120-6143; the free of its old slot (3072) never ran. */
-	struct lease moved =
-		mk(3, "100.64.0.12", "203.0.113.6", 5120, 6143, 500);
-	struct lease after =
-		mk(4, "100.64.0.13", "203.0.113.6", 3072, 4095, 500);
+	static const uint8_t other[6] = { 0x02, 0, 0, 0, 0, 0x99 };
+	/* Its second slot written, its first never. */
+	struct lease half = mkd(1, "203.0.113.1", 2048, 4095, 500);
+	/* The next owner of a slot whose owner (slot 1) is not leased. */
+	struct lease next = mkd(2, "203.0.113.5", 2048, 3071, 500);
+	/* Mapped right, and a third slot (7) still names it. */
+	struct lease longer = mkd(3, "203.0.113.6", 5120, 7167, 500);
+	/* Its first slot right; its slot 3 with another MAC: not its run,
+	 * an orphan that would take slot 3's inbound to another MAC. */
+	struct lease after = mkd(4, "203.0.113.7", 2048, 3071, 500);
+	struct lease slot3 = mkd(5, "203.0.113.7", 3072, 4095, 500);
 	struct nappt_phone p;
+	struct nappt_slot e;
 	struct sync_stats st;
 	struct lease_store *s;
 	struct pm *pm;
 
 	assert_int_equal(maps_setup(), 0);
-	raw_phone(half.priv_ip, &half);
-	raw_slot(half.pub_ip, 2048, half.priv_ip);
-	raw_slot(next.pub_ip, 2048, ip("100.64.0.20"));
-	raw_phone(moved.priv_ip, &moved);
-	raw_slot(moved.pub_ip, 5120, moved.priv_ip);
-	raw_slot(moved.pub_ip, 3072, moved.priv_ip);
+	raw_entry(half.pub_ip, 3072, half.mac, 1);
+	raw_entry(next.pub_ip, 2048, other, 1);
+	assert_int_equal(map_sync_add(&M, &longer), 0);
+	raw_entry(longer.pub_ip, 7168, longer.mac, 2);
+	raw_entry(after.pub_ip, 2048, after.mac, 0);
+	raw_entry(after.pub_ip, 3072, other, 1);
+	/* Named from slot 62 of the address before: no phone's. */
+	raw_entry(ip("203.0.113.8"), 1024, other, 3);
 
-	/* The sweep's check sees the missing slot. */
+	/* The sweep's check sees the missing first slot, the extra one. */
 	assert_int_equal(map_sync_holds(&M, &half), 0);
-	assert_int_equal(map_sync_holds(&M, &moved), 1);
-	/* The next owner of an orphan slot gets it. */
-	assert_int_equal(map_sync_add(&M, &next), 0);
-	assert_int_equal(slot_of(next.pub_ip, 2048),
-			 ntohl(next.priv_ip) - ntohl(M.cfg.lan_net) + 1);
-	/* But never a slot its live owner covers. */
-	after.port_first = 5120;
-	after.port_last = 6143;
-	assert_int_equal(map_sync_add(&M, &after), -EBUSY);
-	after.port_first = 3072;
-	after.port_last = 4095;
+	assert_int_equal(map_sync_holds(&M, &longer), 0);
+	assert_int_equal(map_sync_holds(&M, &after), 1);
 
-	/* Reconcile: the half one completed, the orphan of the move
-	 * cleared, so `after` maps in the same pass. */
+	/* Reconcile: the half one completed, the longer one cut to its
+	 * lease, the orphans (half's, next's way, slot 3's other MAC,
+	 * the one named across addresses) cleared, so slot3 maps in the
+	 * same pass. */
 	assert_int_equal(lease_store_open(path, 0, &s), 0);
 	assert_int_equal(lease_store_put(s, &half, 0), 0);
-	assert_int_equal(lease_store_put(s, &moved, 0), 0);
+	assert_int_equal(lease_store_put(s, &longer, 0), 0);
 	assert_int_equal(lease_store_put(s, &after, 0), 0);
+	assert_int_equal(lease_store_put(s, &slot3, 0), 0);
 	assert_int_equal(map_sync_reconcile(s, &M, 100, &st), 0);
 	assert_int_equal(st.failed, 0);
+	/* 3, and half's own when the sweep came before its add (which
+	 * frees what names it): the store's order. */
+	assert_true(st.orphans >= 3);
 	assert_int_equal(map_sync_holds(&M, &half), 1);
-	assert_int_equal(map_sync_holds(&M, &moved), 1);
+	assert_int_equal(map_sync_holds(&M, &longer), 1);
+	assert_int_equal(entry_of(longer.pub_ip, 7168).owner, 0);
 	assert_int_equal(map_sync_holds(&M, &after), 1);
+	assert_int_equal(map_sync_holds(&M, &slot3), 1);
+	assert_int_equal(entry_of(ip("203.0.113.8"), 1024).owner, 0);
+	assert_int_equal(entry_of(next.pub_ip, 2048).owner, 0);
+
+	/* The next owner of an orphan slot gets it... */
+	raw_entry(next.pub_ip, 2048, other, 1);
+	assert_int_equal(map_sync_add(&M, &next), 0);
+	e = entry_of(next.pub_ip, 2048);
+	assert_int_equal(e.owner, NAPPT_SLOT_VALID);
+	assert_memory_equal(e.mac, next.mac, 6);
+	/* ...but never a slot its live owner covers (slot 6 is longer's). */
+	slot3 = mkd(5, "203.0.113.6", 6144, 7167, 500);
+	assert_int_equal(map_sync_add(&M, &slot3), -EBUSY);
+	assert_int_equal(map_sync_holds(&M, &longer), 1);
+	slot3 = mkd(5, "203.0.113.7", 3072, 4095, 500);
 	/* next has no lease: its mapping is stale and goes, slots too. */
+	assert_int_equal(map_sync_reconcile(s, &M, 100, &st), 0);
+	assert_int_equal(st.removed, 1);
 	assert_int_equal(nappt_phone_get(&M, next.priv_ip, &p), -ENOENT);
-	assert_int_equal(slot_of(next.pub_ip, 2048), 0);
+	assert_int_equal(entry_of(next.pub_ip, 2048).owner, 0);
 
 	/* The same through the map writer (the running server's sweep):
-	 * a half mapping is reported missing and repaired by an add; a
-	 * delete cut after the slots leaves an entry the check refuses. */
-	assert_int_equal(pm_start(&M, "lo", ntohl(ip("100.64.0.0")), 256, &pm),
+	 * a delete cut after the first slot is reported missing and
+	 * repaired by an add; an orphan in the way is cleared. */
+	assert_int_equal(pm_start(&M, "lo", ntohl(ip("100.64.0.0")), 1024, &pm),
 			 0);
-	raw_slot(half.pub_ip, 3072, 0);
+	raw_entry(half.pub_ip, 2048, half.mac, -1);
 	assert_int_equal(pm_map_check(pm, &half), 0);
 	assert_int_equal(pm_map_add(pm, &half), 0);
 	assert_int_equal(pm_map_check(pm, &half), 1);
-	raw_slot(next.pub_ip, 2048, ip("100.64.0.30"));
+	raw_entry(next.pub_ip, 2048, other, 1);
 	assert_int_equal(pm_map_add(pm, &next), 0);
 	pm_stop(pm);
 	lease_store_close(s);
 	unlink(path);
-	nappt_bpf__destroy(skel);
+	nappt_maps_close(&M);
 }
 
 /* The map writer over the same maps: what the parser may ask, and what
@@ -715,16 +756,17 @@ static int list_fails(void *src, lease_cb cb, void *arg)
 
 static void test_map_writer(void **state)
 {
-	struct lease a = mk(1, "100.64.0.10", "203.0.113.1", 2048, 3071, 500);
-	struct lease b = mk(2, "100.64.0.11", "203.0.113.1", 3072, 4095, 500);
+	struct lease a = mkd(1, "203.0.113.1", 2048, 3071, 500);
+	struct lease b = mkd(2, "203.0.113.1", 3072, 4095, 500);
 	struct lease bad = mk(3, "100.65.0.11", "203.0.113.1", 4096, 5119, 500);
+	struct lease over = mkd(4, "203.0.113.1", 1024, 3071, 500);
 	struct lease two[2];
 	struct nappt_phone p;
 	struct sync_stats st;
 	struct pm *pm;
 
 	assert_int_equal(maps_setup(), 0);
-	assert_int_equal(pm_start(&M, "lo", ntohl(ip("100.64.0.0")), 256, &pm),
+	assert_int_equal(pm_start(&M, "lo", ntohl(ip("100.64.0.0")), 1024, &pm),
 			 0);
 	assert_true(pm_pid(pm) > 0);
 	assert_int_equal(pm_map_add(pm, &a), 0);
@@ -732,11 +774,13 @@ static void test_map_writer(void **state)
 	assert_int_equal(p.port_first, 2048);
 	assert_int_equal(pm_map_check(pm, &a), 1);
 	assert_int_equal(pm_map_check(pm, &b), 0);
-	/* Outside the pools, or a slot another phone holds: refused. */
+	/* Outside the pools, a slot another phone holds, or not the
+	 * address the range derives: refused. */
 	assert_true(pm_map_add(pm, &bad) < 0);
-	b.port_first = 2048;
-	b.port_last = 3071;
-	assert_int_equal(pm_map_add(pm, &b), -EBUSY);
+	assert_int_equal(pm_map_add(pm, &over), -EBUSY);
+	b.port_first = 4096;
+	b.port_last = 5119;
+	assert_int_equal(pm_map_add(pm, &b), -EADDRNOTAVAIL);
 	b.port_first = 3072;
 	b.port_last = 4095;
 	/* An ARP entry only for an address of the LAN pool. */
@@ -752,7 +796,7 @@ static void test_map_writer(void **state)
 	assert_int_equal(pm_map_del(pm, &a), 0);
 	assert_int_equal(nappt_phone_get(&M, a.priv_ip, &p), -ENOENT);
 	pm_stop(pm);
-	nappt_bpf__destroy(skel);
+	nappt_maps_close(&M);
 }
 
 /* --- attribution: who held (public address, port) when ---------------- */
@@ -890,13 +934,11 @@ static int exists(const char *d, const char *name)
  */
 static void test_startup_clean(void **state)
 {
-	struct lease gone = mk(1, "100.64.0.10", "203.0.113.1", 2048, 3071, 50);
-	struct lease edge =
-		mk(2, "100.64.0.11", "203.0.113.1", 3072, 4095, 100);
-	struct lease live =
-		mk(3, "100.64.0.12", "203.0.113.2", 2048, 3071, 900);
-	struct lease moved =
-		mk(4, "100.64.0.13", "203.0.113.2", 3072, 4095, 900);
+	struct lease gone = mkd(1, "203.0.113.1", 2048, 3071, 50);
+	struct lease edge = mkd(2, "203.0.113.1", 3072, 4095, 100);
+	struct lease live = mkd(3, "203.0.113.2", 2048, 3071, 900);
+	struct lease moved = mkd(4, "203.0.113.2", 3072, 4095, 900);
+	char gone_a[20], edge_a[20], live_a[20];
 	static struct prov_conf c;
 	struct startup_stats st;
 	struct lease_store *s;
@@ -919,12 +961,18 @@ static void test_startup_clean(void **state)
 	assert_int_equal(map_sync_add(&M, &edge), 0);
 	assert_int_equal(map_sync_add(&M, &live), 0);
 	/* Files as the old server left them. */
+	inet_ntop(AF_INET, &gone.priv_ip, gone_a, 16);
+	inet_ntop(AF_INET, &edge.priv_ip, edge_a, 16);
+	inet_ntop(AF_INET, &live.priv_ip, live_a, 16);
+	strcat(gone_a, "\n");
+	strcat(edge_a, "\n");
+	strcat(live_a, "\n");
 	touch(ph, "SEP001B54000001.cnf.xml", "gone's config");
-	touch(gate, "SEP001B54000001.cnf.xml", "100.64.0.10\n");
+	touch(gate, "SEP001B54000001.cnf.xml", gone_a);
 	touch(ph, "001b54000002.cfg", "edge's config");
-	touch(gate, "001b54000002.cfg", "100.64.0.11\n");
+	touch(gate, "001b54000002.cfg", edge_a);
 	touch(ph, "SEP001B54000003.cnf.xml", "live's config");
-	touch(gate, "SEP001B54000003.cnf.xml", "100.64.0.12\n");
+	touch(gate, "SEP001B54000003.cnf.xml", live_a);
 	/* A gate entry naming another address than its live lease's. */
 	touch(ph, "SEP001B54000004.cnf.xml", "moved's config");
 	touch(gate, "SEP001B54000004.cnf.xml", "100.64.0.99\n");
@@ -973,7 +1021,7 @@ static void test_startup_clean(void **state)
 		st.expired + (int)st.files_removed + (int)st.maps.removed, 0);
 	lease_store_close(s);
 	unlink(path);
-	nappt_bpf__destroy(skel);
+	nappt_maps_close(&M);
 }
 
 /* --- PostgreSQL: several gateways, fencing, the constraint ------------- */

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "lease-store.h"
 #include "lease-table.h"
 #include "policy.h"
 
@@ -154,9 +155,10 @@ static void test_alloc_reserved_overlap_exhaustion(void **state)
 		n++;
 		assert_true(n < 100);
 	}
-	/* 64 slots - 0-1023 - 5060's - 40000's. */
+	/* 64 slots - 0-1023 - 5060's - 40000's - slot 1, whose derived
+	 * address (key 1) is the gateway's. */
 	assert_int_equal(r, -ENOSPC);
-	assert_int_equal(n, 61);
+	assert_int_equal(n, 60);
 	alloc_free(&a);
 }
 
@@ -262,6 +264,254 @@ static void test_alloc_lan_exhaustion(void **state)
 				    &last),
 			 -ENOSPC);
 	alloc_free(&a);
+}
+
+/*
+ * Issue 13: the private address is derived from the range, lan_net + the
+ * key of its first slot (pub_idx * slots_per_ip + first slot), so the
+ * data plane finds a phone from (public address, port) in one read.
+ * Checked on every pick, for models of 1, 2, 3 and 4 slots sharing one
+ * pool until it is exhausted.
+ */
+static uint32_t derived(const struct alloc *a, uint32_t pub, uint16_t first)
+{
+	return a->lan_net + (pub - a->pub_net) * a->slots_per_ip +
+	       (first >> a->slot_shift);
+}
+
+static void test_alloc_derived_address(void **state)
+{
+	static const unsigned int sizes[] = { 1, 2, 3, 4 };
+	struct alloc a;
+	uint8_t mac[6] = { 0x00, 0x1b, 0x54, 7, 0, 0 };
+	uint32_t priv, pub;
+	uint16_t first, last;
+	int i, n = 0, fails = 0;
+
+	/* 4 public addresses x 64 slots = 256 keys; a /16 LAN. */
+	assert_int_equal(alloc_init(&a, IP(203, 0, 113, 8), 4, 10,
+				    IP(100, 64, 0, 0), 65536),
+			 0);
+	for (i = 0; i < 2000 && fails < 4; i++) {
+		unsigned int ns = sizes[i % 4];
+
+		mac[5] = (uint8_t)i;
+		mac[4] = (uint8_t)(i >> 8);
+		if (alloc_pick(&a, mac, ns, 0, 0, &priv, &pub, &first, &last)) {
+			fails++;
+			continue;
+		}
+		assert_int_equal(priv, derived(&a, pub, first));
+		assert_true(priv - a.lan_net >= 2); /* not .0, not .1 */
+		assert_int_equal(last - first + 1, ns * 1024);
+		assert_int_equal((first >> 10) % ns, 0);
+		/* Any other private address for this range is refused. */
+		assert_int_equal(alloc_take(&a, priv + 1, pub, first, last),
+				 -EADDRNOTAVAIL);
+		assert_int_equal(alloc_take(&a, priv, pub, first, last), 0);
+		n++;
+	}
+	/* Every slot but 0-1023 and the gateway's key 1 was usable. */
+	assert_true(n > 4 * 63 / 4);
+	alloc_free(&a);
+}
+
+/* A model's lan_range is a range of derived addresses: every pick is
+ * inside it, and exactly the windows whose key falls inside it are
+ * offered (counted here by brute force over the keys). */
+static void test_alloc_lan_range_derived(void **state)
+{
+	struct alloc a;
+	uint8_t mac[6] = { 0x00, 0x04, 0xf2, 0, 0, 0 };
+	uint32_t lo = IP(100, 64, 0, 130), hi = IP(100, 64, 0, 200);
+	uint32_t priv, pub, k;
+	uint16_t first, last;
+	int i, n = 0, want = 0;
+
+	assert_int_equal(alloc_init(&a, IP(203, 0, 113, 0), 16, 10,
+				    IP(100, 64, 0, 0), 65536),
+			 0);
+	for (k = lo - a.lan_net; k <= hi - a.lan_net; k++)
+		want += k % 64 != 0; /* slot 0 holds ports 0-1023 */
+	for (i = 0; i < 1000; i++) {
+		mac[5] = (uint8_t)i;
+		mac[4] = (uint8_t)(i >> 8);
+		if (alloc_pick(&a, mac, 1, lo, hi, &priv, &pub, &first, &last))
+			break;
+		assert_true(priv >= lo && priv <= hi);
+		assert_int_equal(priv, derived(&a, pub, first));
+		assert_int_equal(alloc_take(&a, priv, pub, first, last), 0);
+		n++;
+	}
+	assert_int_equal(n, want);
+	/* The rest of the pool is still there for other models. */
+	assert_int_equal(
+		alloc_pick(&a, mac, 1, 0, 0, &priv, &pub, &first, &last), 0);
+	assert_false(priv >= lo && priv <= hi);
+	alloc_free(&a);
+}
+
+/* RFC 2131 4.4.4: a declined address is held; with derived addresses
+ * that means the window starting at its slot is not offered while held
+ * (the quarantine marks lan_used, as server.c does), and only that one. */
+static void test_alloc_quarantine_holds_window(void **state)
+{
+	struct alloc a;
+	const uint8_t mac[6] = { 0x00, 0x1b, 0x54, 3, 3, 3 };
+	uint32_t priv, pub, priv2, pub2, k;
+	uint16_t first, last, first2, last2;
+
+	assert_int_equal(alloc_init(&a, IP(203, 0, 113, 0), 2, 10,
+				    IP(100, 64, 0, 0), 65536),
+			 0);
+	assert_int_equal(
+		alloc_pick(&a, mac, 1, 0, 0, &priv, &pub, &first, &last), 0);
+	a.lan_used[priv - a.lan_net] = 1; /* declined: quarantined */
+	assert_int_equal(alloc_pick(&a, mac, 1, 0, 0, &priv2, &pub2, &first2,
+				    &last2),
+			 0);
+	assert_true(priv2 != priv);
+	assert_false(pub2 == pub && first2 == first);
+	assert_int_equal(priv2, derived(&a, pub2, first2));
+	/* Hold every address but one: that one is the only offer. */
+	for (k = 2; k < 128; k++) {
+		if (k != 77)
+			a.lan_used[k] = 1;
+	}
+	assert_int_equal(
+		alloc_pick(&a, mac, 1, 0, 0, &priv, &pub, &first, &last), 0);
+	assert_int_equal(priv, IP(100, 64, 0, 77));
+	assert_int_equal(pub, IP(203, 0, 113, 1));
+	assert_int_equal(first, (77 - 64) * 1024);
+	a.lan_used[77] = 1;
+	assert_int_equal(alloc_pick(&a, mac, 1, 0, 0, &priv, &pub, &first,
+				    &last),
+			 -ENOSPC);
+	/* A 2-slot window whose first slot is free of any hold may cover a
+	 * held address's slot as its second: that address is not given. */
+	a.lan_used[76] = 0;
+	assert_int_equal(
+		alloc_pick(&a, mac, 2, 0, 0, &priv, &pub, &first, &last), 0);
+	assert_int_equal(priv, IP(100, 64, 0, 76));
+	assert_int_equal(last - first + 1, 2048);
+	alloc_free(&a);
+}
+
+/* A LAN pool smaller than pub_count * slots_per_ip serves only the public
+ * addresses whose keys fit: a /24 with 16 public addresses of 64 slots
+ * (1,024 keys) gives the first 4 addresses, less slot 0 of each, the
+ * network's key 0... */
+static void test_alloc_small_lan_exhausts(void **state)
+{
+	struct alloc a;
+	uint8_t mac[6] = { 2, 0, 0, 0, 0, 0 };
+	uint32_t priv, pub, k;
+	uint16_t first, last;
+	int i, n = 0, want = 0;
+
+	assert_int_equal(alloc_init(&a, IP(203, 0, 113, 0), 16, 10,
+				    IP(100, 64, 0, 0), 256),
+			 0);
+	/* Keys 2..254 (not .0, .1, the broadcast .255), not a slot 0. */
+	for (k = 2; k < 255; k++)
+		want += k % 64 != 0;
+	assert_int_equal(alloc_derivable(&a, 1, 0, 0), want);
+	for (i = 0; i < 2000; i++) {
+		mac[5] = (uint8_t)i;
+		mac[4] = (uint8_t)(i >> 8);
+		if (alloc_pick(&a, mac, 1, 0, 0, &priv, &pub, &first, &last))
+			break;
+		assert_true(pub < IP(203, 0, 113, 4));
+		assert_int_equal(priv, derived(&a, pub, first));
+		assert_int_equal(alloc_take(&a, priv, pub, first, last), 0);
+		n++;
+	}
+	assert_int_equal(n, want);
+	/* A range on an address whose keys do not fit has no address. */
+	assert_int_equal(alloc_take(&a, IP(100, 64, 0, 9), IP(203, 0, 113, 5),
+				    2048, 3071),
+			 -EADDRNOTAVAIL);
+	alloc_free(&a);
+}
+
+/* A quarantined address given back to a phone listed exactly
+ * (server.c unquarantine_for) must serve its model: its own window is
+ * aligned for the model's size, free, in its lan_range; its hold alone
+ * is ignored. */
+static void test_alloc_window_at(void **state)
+{
+	struct alloc a;
+	uint32_t pub;
+	uint16_t first, last;
+
+	assert_int_equal(alloc_init(&a, IP(203, 0, 113, 0), 4, 10,
+				    IP(100, 64, 0, 0), 1024),
+			 0);
+	/* 100.64.0.76: 203.0.113.1 slot 12 (ports 12288-). */
+	a.lan_used[76] = 1;
+	assert_int_equal(alloc_window_at(&a, IP(100, 64, 0, 76), 4, 0, 0, &pub,
+					 &first, &last),
+			 0);
+	assert_int_equal(pub, IP(203, 0, 113, 1));
+	assert_int_equal(first, 12 * 1024);
+	assert_int_equal(last, 16 * 1024 - 1);
+	/* Not aligned for 8 slots; outside a lan_range; a slot 0. */
+	assert_int_equal(alloc_window_at(&a, IP(100, 64, 0, 76), 8, 0, 0, &pub,
+					 &first, &last),
+			 -ERANGE);
+	assert_int_equal(alloc_window_at(&a, IP(100, 64, 0, 76), 1,
+					 IP(100, 64, 0, 80), IP(100, 64, 0, 90),
+					 &pub, &first, &last),
+			 -ERANGE);
+	alloc_reserve_port(&a, 100);
+	assert_int_equal(alloc_window_at(&a, IP(100, 64, 0, 64), 1, 0, 0, &pub,
+					 &first, &last),
+			 -EADDRINUSE);
+	/* Past the public pool's keys (4 x 64), or the gateway's key 1. */
+	assert_int_equal(alloc_window_at(&a, IP(100, 64, 1, 10), 1, 0, 0, &pub,
+					 &first, &last),
+			 -ERANGE);
+	assert_int_equal(alloc_window_at(&a, IP(100, 64, 0, 1), 1, 0, 0, &pub,
+					 &first, &last),
+			 -ERANGE);
+	/* A slot of its window taken by another phone. */
+	assert_int_equal(alloc_take(&a, IP(100, 64, 0, 78), IP(203, 0, 113, 1),
+				    14 * 1024, 15 * 1024 - 1),
+			 0);
+	assert_int_equal(alloc_window_at(&a, IP(100, 64, 0, 76), 4, 0, 0, &pub,
+					 &first, &last),
+			 -EADDRINUSE);
+	alloc_free(&a);
+}
+
+/*
+ * Several gateways (issue 14) with derived addresses (issue 13): part k
+ * of the LAN pool is exactly the addresses derived from part k of the
+ * public pool, or a gateway's fence (parts.c) would hold its own phones'
+ * addresses and it could lease nothing in its part.
+ */
+static void test_part_lan_is_derived(void **state)
+{
+	struct lease_gateway g = { .pub_net = IP(203, 0, 113, 0),
+				   .pub_count = 16,
+				   .lan_net = IP(100, 64, 0, 0),
+				   .lan_size = 65536,
+				   .slots_per_ip = 64 };
+	unsigned int nparts, p, slot;
+
+	for (nparts = 1; nparts <= 16; nparts++) {
+		g.nparts = nparts;
+		for (p = 0; p < g.pub_count; p++)
+			for (slot = 0; slot < 64; slot++)
+				assert_int_equal(
+					lease_part_lan(&g, g.lan_net + p * 64 +
+								   slot),
+					lease_part_pub(&g, g.pub_net + p));
+		/* Past the public pool's keys: nobody's; outside: -1. */
+		assert_int_equal(lease_part_lan(&g, g.lan_net + 16 * 64), -1);
+		assert_int_equal(lease_part_lan(&g, g.lan_net - 1), -1);
+		assert_int_equal(lease_part_lan(&g, g.lan_net + 65536), -1);
+	}
 }
 
 static void test_opt159(void **state)
@@ -436,6 +686,12 @@ int main(void)
 		cmocka_unit_test(test_alloc_sticky_and_conflicts),
 		cmocka_unit_test(test_alloc_lan_exhaustion),
 		cmocka_unit_test(test_alloc_non_power_of_two_aligned),
+		cmocka_unit_test(test_alloc_derived_address),
+		cmocka_unit_test(test_alloc_lan_range_derived),
+		cmocka_unit_test(test_alloc_quarantine_holds_window),
+		cmocka_unit_test(test_alloc_small_lan_exhausts),
+		cmocka_unit_test(test_alloc_window_at),
+		cmocka_unit_test(test_part_lan_is_derived),
 		cmocka_unit_test(test_opt159),
 		cmocka_unit_test(test_lt_add_get_del),
 		cmocka_unit_test(test_lt_offers),

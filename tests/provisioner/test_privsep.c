@@ -81,6 +81,17 @@ static struct lease mk(const char *priv, const char *pub, uint16_t first,
 	return l;
 }
 
+/* mk() at the address the range derives (issue 13): lan_net + public
+ * index x 64 + first slot, with the pools of the header comment. */
+static struct lease mkd(const char *pub, uint16_t first, uint16_t last)
+{
+	struct lease l = mk("0.0.0.0", pub, first, last);
+
+	l.priv_ip = htonl(0x64400000 + (ntohl(l.pub_ip) - 0xcb007100) * 64 +
+			  (first >> 10));
+	return l;
+}
+
 /* --- what a compromised parser tries ------------------------------------- */
 
 static void test_is_not_root(void **state)
@@ -231,12 +242,12 @@ static void test_writer_refuses(void **state)
 	struct lease l;
 
 	/* Overlapping a reserved port: 5060, 8000-8099 are the gateway's. */
-	l = mk("100.64.0.10", "203.0.113.1", 4096, 5119);
+	l = mkd("203.0.113.1", 4096, 5119);
 	assert_int_equal(pm_map_add(pm, &l), -EPERM);
-	l = mk("100.64.0.10", "203.0.113.1", 7168, 8191);
+	l = mkd("203.0.113.1", 7168, 8191);
 	assert_int_equal(pm_map_add(pm, &l), -EPERM);
 	/* Ports 0-1023. */
-	l = mk("100.64.0.10", "203.0.113.1", 0, 1023);
+	l = mkd("203.0.113.1", 0, 1023);
 	assert_int_equal(pm_map_add(pm, &l), -EPERM);
 	/* Outside the public pool, outside the LAN pool. */
 	l = mk("100.64.0.10", "203.0.113.16", 2048, 3071);
@@ -250,11 +261,14 @@ static void test_writer_refuses(void **state)
 	assert_int_equal(pm_map_add(pm, &l), -EPERM);
 	l = mk("100.64.255.255", "203.0.113.1", 2048, 3071);
 	assert_int_equal(pm_map_add(pm, &l), -EPERM);
+	/* Issue 13: not the address the range derives (100.64.0.66). */
+	l = mk("100.64.0.10", "203.0.113.1", 2048, 3071);
+	assert_int_equal(pm_map_add(pm, &l), -EADDRNOTAVAIL);
 	/* Not slot-aligned. */
-	l = mk("100.64.0.10", "203.0.113.1", 2048, 2050);
+	l = mkd("203.0.113.1", 2048, 2050);
 	assert_true(pm_map_add(pm, &l) < 0);
 	/* None of these reached the maps. */
-	l = mk("100.64.0.10", "203.0.113.1", 2048, 3071);
+	l = mkd("203.0.113.1", 2048, 3071);
 	assert_int_equal(pm_map_check(pm, &l), 0);
 }
 
@@ -280,7 +294,7 @@ static int count_cb(const struct attribution *a, void *arg)
 static void test_parser_still_works(void **state)
 {
 	int n = 0;
-	struct lease l = mk("100.64.0.10", "203.0.113.1", 2048, 3071), got;
+	struct lease l = mkd("203.0.113.1", 2048, 3071), got;
 	uint8_t mac[6] = { 0x02, 0, 0, 0, 0, 0x66 };
 
 	/* Its store, through the descriptors opened before the drop. */
@@ -298,7 +312,7 @@ static void test_parser_still_works(void **state)
 	assert_int_equal(pm_map_add(pm, &l), 0);
 	assert_int_equal(pm_map_check(pm, &l), 1);
 	assert_int_equal(pm_map_del(pm, &l), 0);
-	assert_int_equal(pm_arp(pm, ip("100.64.0.10"), mac), 0);
+	assert_int_equal(pm_arp(pm, l.priv_ip, mac), 0);
 }
 
 /* --- becoming the parser --------------------------------------------------- */

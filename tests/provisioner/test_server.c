@@ -705,9 +705,11 @@ static void test_exhaustion(void **state)
 		got++;
 	}
 	/* 4 addresses x 64 slots; slot 0 (0-1023) and slot 4 (5060) and
-	 * slot 8 (8443) reserved in each: 4 x 61 = 244 ranges. */
-	assert_int_equal(got, 244);
-	assert_int_equal(W.nmap, 244);
+	 * slot 8 (8443) reserved in each: 4 x 61 = 244 ranges, less the
+	 * two whose derived address (issue 13: lan_net + key) would be the
+	 * gateway's (key 1) or the /24's broadcast (key 255). */
+	assert_int_equal(got, 242);
+	assert_int_equal(W.nmap, 242);
 	assert_true(V->n.exhausted > 0);
 	assert_non_null(strstr(loglines, "pool exhausted"));
 	for (i = 0; i < W.nmap; i++) {
@@ -716,13 +718,15 @@ static void test_exhaustion(void **state)
 
 		assert_true(a < 4);
 		assert_true(s != 0 && s != 4 && s != 8);
+		assert_int_equal(ntohl(W.map[i].priv_ip),
+				 ntohl(ip("100.64.0.0")) + a * 64 + s);
 		assert_int_equal(W.map[i].port_last,
 				 W.map[i].port_first + 1023);
 		assert_false(used[a][s]);
 		used[a][s] = 1;
 	}
 	assert_int_equal(lease_store_foreach(S, 1, now, count_cb, &n), 0);
-	assert_int_equal(n, 244);
+	assert_int_equal(n, 242);
 }
 
 /* A model's private range, and its two-slot ranges. */
@@ -734,6 +738,14 @@ static void test_model_lan_range(void **state)
 		    ntohl(yi) <= ntohl(ip("100.64.0.210")));
 	assert_int_equal(W.map[0].port_last - W.map[0].port_first + 1, 2048);
 	assert_int_equal(W.map[0].port_first % 2048, 0);
+	/* Issue 13: the address the range derives, so the range is on
+	 * 203.0.113.3 (keys 192-255), slots 10-18 (8 holds 8443). */
+	assert_int_equal(ntohl(yi), ntohl(ip("100.64.0.0")) +
+					    (ntohl(W.map[0].pub_ip) -
+					     ntohl(ip("203.0.113.0"))) *
+						    64 +
+					    W.map[0].port_first / 1024);
+	assert_int_equal(W.map[0].pub_ip, ip("203.0.113.3"));
 	assert_true(file_exists("0004f2010203.cfg"));
 }
 
@@ -786,6 +798,66 @@ static void test_restart(void **state)
 	durable();
 	assert_int_equal(V->lt.used, 0);
 	assert_false(file_exists("SEP001B54AABB0C.cnf.xml"));
+}
+
+/*
+ * Issue 13: a store written before private addresses were derived holds
+ * leases at an address the data plane cannot carry for their range.  At
+ * load such a lease ends (row, config file; an attribution line and a
+ * log naming both addresses), is never mapped, the phone's RENEWING is
+ * NAKed and its DISCOVER gets the derived address of its range.
+ */
+static void test_underived_lease_ended(void **state)
+{
+	struct lease l;
+	uint32_t yi = dora(MAC_A, CISCO), old;
+	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN], want[200];
+	int nmap;
+
+	assert_int_equal(lease_store_get(S, MAC_A, &l), 0);
+	assert_int_equal(l.priv_ip, yi);
+	/* What an older version could have chosen: any other address. */
+	old = ntohl(yi) == ntohl(ip("100.64.0.250")) ? ip("100.64.0.251") :
+						       ip("100.64.0.250");
+	srv_free(V);
+	V = NULL;
+	l.priv_ip = old;
+	assert_int_equal(lease_store_begin(S), 0);
+	assert_int_equal(lease_store_put(S, &l, now), 0);
+	assert_int_equal(lease_store_commit(S), 0);
+	assert_true(file_exists("SEP001B54AABB0C.cnf.xml"));
+	nmap = W.nmap;
+	loglines[0] = '\0';
+	W.nsent = 0;
+	assert_int_equal(srv_new(&C, SRCDIR "/provisioner/templates", S, &IO,
+				 now + 5, now + 5, &V),
+			 0);
+	assert_int_equal(V->lt.used, 0);
+	assert_null(lt_get(&V->lt, MAC_A));
+	assert_int_equal(W.nmap, nmap); /* nothing mapped */
+	assert_false(file_exists("SEP001B54AABB0C.cnf.xml"));
+	assert_int_equal(V->n.underived, 1);
+	inet_ntop(AF_INET, &old, a, sizeof(a));
+	inet_ntop(AF_INET, &yi, b, sizeof(b));
+	snprintf(want, sizeof(want), "stored lease of %s (public ", a);
+	assert_non_null(strstr(loglines, want));
+	snprintf(want, sizeof(want),
+		 "is not at the address its range "
+		 "derives (%s)",
+		 b);
+	assert_non_null(strstr(loglines, want));
+	snprintf(want, sizeof(want),
+		 "lease renumber mac=00:1b:54:aa:bb:0c vendor=\"%s\"", CISCO);
+	assert_non_null(strstr(loglines, want));
+	/* The row goes with the first commit. */
+	durable();
+	assert_int_equal(lease_store_get(S, MAC_A, &l), -ENOENT);
+	/* RENEWING with the old address: NAK; then a derived lease. */
+	phone_msg(DHCPREQUEST, MAC_A, CISCO, 0, 0, old);
+	assert_int_equal(W.nsent, 1);
+	assert_int_equal(reply(0)->type, DHCPNAK);
+	W.nsent = 0;
+	assert_int_equal(dora(MAC_A, CISCO), yi);
 }
 
 /* Garbage is counted, answered by nothing, and breaks nothing. */
@@ -1263,16 +1335,19 @@ static void test_decline_flood_quarantine_yields(void **state)
 
 	decline_flood(300, 1);
 	assert_true(V->nq > 200);
-	/* The wildcard share leaves one address: the first listed phone
-	 * takes it, the second a quarantined one. */
+	/* The wildcard share is every address a phone can have (242: the
+	 * keys of 4 x 64 slots less slot 0, 5060's and 8443's of each
+	 * address, the gateway's key 1 and the broadcast's 255), all of
+	 * them quarantined now: each listed phone takes back one. */
+	assert_int_equal(V->nq, 242);
 	dora(MAC_EXACT, CISCO);
-	assert_int_equal(V->n.unquarantined, 0);
+	assert_int_equal(V->n.unquarantined, 1);
 	nq = V->nq;
 	W.nsent = 0;
 	phone_msg(DHCPDISCOVER, mac2, CISCO, 0, 0, 0);
 	assert_int_equal(W.nsent, 1);
 	assert_int_equal(reply(0)->type, DHCPOFFER);
-	assert_int_equal(V->n.unquarantined, 1);
+	assert_int_equal(V->n.unquarantined, 2);
 	assert_int_equal(V->nq, nq - 1);
 	W.nsent = 0;
 	dora(mac2, CISCO);
@@ -1912,6 +1987,7 @@ int main(void)
 		T(test_flood),
 		T(test_exhaustion),
 		T(test_model_lan_range),
+		T(test_underived_lease_ended),
 		T(test_sweep_repairs),
 		T(test_restart),
 		T(test_malformed),

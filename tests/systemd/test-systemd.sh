@@ -361,7 +361,8 @@ t_stop() {
 	ip -n "$GW" -d link show wan0 | grep -E 'xdp|prog' && return 1
 	[ -z "$ids" ] || { echo "still attached: $ids"; return 1; }
 	ls "$BPFFS/nappt"
-	[ -e "$BPFFS/nappt/phones" ] && [ -n "$maps" ] && [ "$(map_phones)" = "$maps" ]
+	# The slots map is the phones' only map (issue 13).
+	[ -e "$BPFFS/nappt/slots" ] && [ -n "$maps" ] && [ "$(map_phones)" = "$maps" ]
 }
 check "systemctl stop nappt: nothing on lan0/wan0, provisioner stopped, maps kept" t_stop
 
