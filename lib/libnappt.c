@@ -21,11 +21,11 @@
  * could see from two moments either.  A packet that read an entry just
  * before a delete is translated as if it came a moment earlier, as with
  * any NAT table change.  The grace map (and its CAP_BPF map creation at
- * open) went with it.  This holds only if the data plane copies an entry
- * with ONE 8-byte load before using its fields: a program that loaded the
- * owner and the MAC separately could see them from two phones if the
- * free and the next owner's store both fell between its loads (no grace
- * period separates them any more).
+ * open) went with it.  This holds because the data plane copies an entry
+ * with ONE 8-byte load before using its fields (slot_read in nat.h): a
+ * program that loaded the owner and the MAC separately could see them
+ * from two phones if the free and the next owner's store both fell
+ * between its loads (no grace period separates them any more).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -131,8 +131,6 @@ void nappt_maps_close(struct nappt_maps *m)
 	close_fd(&m->frags_fd);
 	close_fd(&m->tx_ports_fd);
 	close_fd(&m->lock_fd);
-	close_fd(&m->grace_fd);
-	close_fd(&m->grace_inner_fd);
 }
 
 int nappt_maps_reload_config(struct nappt_maps *m)

@@ -25,10 +25,6 @@ struct nappt_maps {
 	/* The pin directory, flock()ed by every writer (see below); -1 for
 	 * maps that are not pinned (tests): one writer only. */
 	int lock_fd;
-	/* Unused since issue 13 (always -1; see libnappt.c, "No grace
-	 * period"): kept so that code listing the fds still builds. */
-	int grace_fd;
-	int grace_inner_fd;
 	struct nappt_config cfg; /* read at open */
 	/* max_entries of slots, stats as pinned (0: not checked, maps not
 	 * opened by nappt_maps_open). */
@@ -44,7 +40,6 @@ struct nappt_maps {
 	{                                                         \
 		.config_fd = -1, .slots_fd = -1, .stats_fd = -1,  \
 		.frags_fd = -1, .tx_ports_fd = -1, .lock_fd = -1, \
-		.grace_fd = -1, .grace_inner_fd = -1,             \
 	}
 
 /* Open the maps pinned below pin_dir (NULL: NAPPT_PIN_DIR) and read the

@@ -414,8 +414,8 @@ static void close_others(const struct writer *w, int fd)
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *de;
 	/* The maps (the mmap of `slots`, made by nappt_maps_open as root
-	 * before the fork, is inherited and needs no descriptor to use),
-	 * libnappt's writers' lock and its grace map. */
+	 * before the fork, is inherited and needs no descriptor to use)
+	 * and libnappt's writers' lock. */
 	int keep[] = { fd,
 		       STDERR_FILENO,
 		       w->maps ? w->maps->config_fd : -1,
@@ -423,9 +423,7 @@ static void close_others(const struct writer *w, int fd)
 		       w->maps ? w->maps->stats_fd : -1,
 		       w->maps ? w->maps->frags_fd : -1,
 		       w->maps ? w->maps->tx_ports_fd : -1,
-		       w->maps ? w->maps->lock_fd : -1,
-		       w->maps ? w->maps->grace_fd : -1,
-		       w->maps ? w->maps->grace_inner_fd : -1 };
+		       w->maps ? w->maps->lock_fd : -1 };
 	int fds[256], n = 0, i, k;
 
 	if (!d)

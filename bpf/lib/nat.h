@@ -70,6 +70,32 @@ static __always_inline int in_pub_pool(const struct nappt_config *cfg,
 }
 
 /*
+ * A slot entry as one 8-byte load.  User space writes each entry with one
+ * aligned 8-byte store (libnappt, struct nappt_slot) and passes a slot
+ * from one phone to another only through free, with no grace period: a
+ * copy taken by one load is one phone's entry or free.  Reading the
+ * owner and the MAC through the map pointer by separate loads could see
+ * a delete and the next owner's add land in between (an interrupt, a
+ * preempted vCPU) and pair one phone's index with another's MAC: a
+ * packet to one phone's address at another's MAC inbound, or a forged
+ * source accepted outbound.  The copy is what every check then reads.
+ */
+union slot_copy {
+	__u64 word;
+	struct nappt_slot e;
+};
+
+static __always_inline int slot_read(__u32 key, union slot_copy *out)
+{
+	const __u64 *v = bpf_map_lookup_elem(&slots, &key);
+
+	if (!v)
+		return -1;
+	out->word = *(const volatile __u64 *)v;
+	return 0;
+}
+
+/*
  * Inbound lookup: (public address, port) -> phone, one read: the slot
  * entry names the phone as (key - dist), whose private address is derived
  * from that (struct nappt_slot), and holds its MAC.  The index is checked
@@ -79,36 +105,33 @@ static __always_inline int in_pub_pool(const struct nappt_config *cfg,
  */
 static __always_inline struct nappt_slot *
 slot_lookup(const struct nappt_config *cfg, __be32 pub, __u16 port,
-	    __u32 *phone_idx)
+	    union slot_copy *slot, __u32 *phone_idx)
 {
 	__s64 pidx = nappt_pub_index(cfg, pub);
-	struct nappt_slot *slot;
 	__u32 key, idx;
 
 	if (pidx < 0)
 		return NULL;
 	key = nappt_slot_key(cfg, (__u32)pidx, port);
-	slot = bpf_map_lookup_elem(&slots, &key);
-	if (!slot || !nappt_slot_valid(slot))
+	if (slot_read(key, slot) || !nappt_slot_valid(&slot->e))
 		return NULL;
-	idx = nappt_slot_owner(key, slot);
+	idx = nappt_slot_owner(key, &slot->e);
 	if (idx >= cfg->lan_size)
 		return NULL;
 	*phone_idx = idx;
-	return slot;
+	return &slot->e;
 }
 
 /* The entry at key idx: for a leased phone, its first slot (dist 0),
  * which is what "idx is leased, to this MAC" means (ARP, packets to the
  * gateway, non-first fragments, the slow path's reasons).  A non-first
  * slot's key is no one's address.  NULL if idx is not leased. */
-static __always_inline struct nappt_slot *lease_entry(__u32 idx)
+static __always_inline struct nappt_slot *lease_entry(__u32 idx,
+						      union slot_copy *c)
 {
-	struct nappt_slot *e = bpf_map_lookup_elem(&slots, &idx);
-
-	if (!e || e->owner != NAPPT_SLOT_VALID)
+	if (slot_read(idx, c) || c->e.owner != NAPPT_SLOT_VALID)
 		return NULL;
-	return e;
+	return &c->e;
 }
 
 /* 0/8, 127/8, 224/4 (multicast) and 240/4: never a sender (RFC 1122
@@ -557,7 +580,8 @@ static __always_inline enum nappt_stat lease_why(const struct nappt_config *cfg,
 						 struct ethhdr *eth, __u32 idx,
 						 __be32 daddr)
 {
-	struct nappt_slot *e = lease_entry(idx);
+	union slot_copy c;
+	struct nappt_slot *e = lease_entry(idx, &c);
 
 	if (!e)
 		return to_gateway(cfg, daddr) ? NAPPT_STAT_PASS_LOCAL :
@@ -584,11 +608,12 @@ phone_port(const struct nappt_config *cfg, struct ethhdr *eth, __u32 idx,
 	   __be32 daddr, __u16 port)
 {
 	__u32 key = nappt_port_key(cfg, idx, port);
-	struct nappt_slot *e = bpf_map_lookup_elem(&slots, &key);
+	union slot_copy c;
 	enum nappt_stat why;
 
-	if (e && nappt_slot_valid(e) && nappt_slot_owner(key, e) == idx &&
-	    mac_equal(eth->h_source, e->mac))
+	if (!slot_read(key, &c) && nappt_slot_valid(&c.e) &&
+	    nappt_slot_owner(key, &c.e) == idx &&
+	    mac_equal(eth->h_source, c.e.mac))
 		return NAPPT_STAT_MAX;
 	why = lease_why(cfg, eth, idx, daddr);
 	return why == NAPPT_STAT_MAX ? NAPPT_STAT_DROP_PORT_RANGE : why;
@@ -616,6 +641,7 @@ hairpin(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 	struct iphdr *ip, struct plan *pl, int port)
 {
 	struct nappt_frag_key fk = frag_key(ip);
+	union slot_copy copy;
 	struct nappt_slot *dst;
 	struct nappt_frag_val *fv;
 	__u32 idx2;
@@ -624,13 +650,14 @@ hairpin(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 		fv = bpf_map_lookup_elem(&frags, &fk);
 		if (!fv)
 			return account(p, NAPPT_STAT_PASS_LOCAL, V_PASS);
-		dst = slot_lookup(cfg, ip->daddr, (__u16)fv->port, &idx2);
+		dst = slot_lookup(cfg, ip->daddr, (__u16)fv->port, &copy,
+				  &idx2);
 		if (!dst || idx2 != fv->phone) {
 			bpf_map_delete_elem(&frags, &fk);
 			return account(p, NAPPT_STAT_DROP_FRAG_STALE, V_DROP);
 		}
 	} else {
-		dst = slot_lookup(cfg, ip->daddr, (__u16)port, &idx2);
+		dst = slot_lookup(cfg, ip->daddr, (__u16)port, &copy, &idx2);
 		if (!dst)
 			return account(p, NAPPT_STAT_PASS_LOCAL, V_PASS);
 		if (ip->frag_off & bpf_htons(IP_MF)) {
@@ -774,6 +801,7 @@ nappt_inbound(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 	      struct iphdr *ip, struct cursor *c)
 {
 	struct plan pl = { .stat = NAPPT_STAT_IN_XLATE, .inbound = 1 };
+	union slot_copy copy;
 	struct nappt_slot *ph;
 	__be32 daddr = ip->daddr, saddr = ip->saddr;
 	__u32 idx;
@@ -809,7 +837,7 @@ nappt_inbound(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 
 		if (!fv)
 			return account(p, NAPPT_STAT_FRAG_MISS, V_PASS);
-		ph = slot_lookup(cfg, daddr, (__u16)fv->port, &idx);
+		ph = slot_lookup(cfg, daddr, (__u16)fv->port, &copy, &idx);
 		if (!ph || idx != fv->phone) {
 			bpf_map_delete_elem(&frags, &fk);
 			return account(p, NAPPT_STAT_DROP_FRAG_STALE, V_DROP);
@@ -862,7 +890,7 @@ nappt_inbound(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 		return account(p, NAPPT_STAT_PASS_NOT_OURS, V_PASS);
 	}
 
-	ph = slot_lookup(cfg, daddr, port, &idx);
+	ph = slot_lookup(cfg, daddr, port, &copy, &idx);
 	if (!ph)
 		return no_mapping(p, cfg);
 
@@ -904,6 +932,7 @@ static __always_inline enum verdict lan_arp(struct pkt *p,
 					    struct cursor *c)
 {
 	struct arp_eth4 *a = c->pos;
+	union slot_copy copy;
 	struct nappt_slot *e;
 	__be32 spa;
 	__s64 i;
@@ -918,7 +947,7 @@ static __always_inline enum verdict lan_arp(struct pkt *p,
 	if (i >= 0) {
 		/* Leased: its first slot's entry (a non-first slot's key
 		 * is no one's address). */
-		e = lease_entry((__u32)i);
+		e = lease_entry((__u32)i, &copy);
 		if (e && (!mac_equal(a->sha, e->mac) ||
 			  !mac_equal(eth->h_source, e->mac)))
 			return account(p, NAPPT_STAT_DROP_ARP_SPOOF, V_DROP);
