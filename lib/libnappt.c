@@ -354,6 +354,11 @@ int nappt_phone_addr(const struct nappt_config *cfg, uint32_t pub_be,
 	 * address, is the reserved ports' slot: never a range's first). */
 	if (idx < 0 || (__u64)idx == cfg->lan_size - 1ULL)
 		return -ERANGE;
+	/* Nor the gateway's own address (lan_gw, usually key 1): the data
+	 * plane drops it as a source, so a script that adds a phone at
+	 * the address this names would map one that cannot send. */
+	if (cfg->lan_gw && nappt_lan_addr(cfg, (__u32)idx) == cfg->lan_gw)
+		return -EADDRINUSE;
 	*priv_be = nappt_lan_addr(cfg, (__u32)idx);
 	return 0;
 }
@@ -389,6 +394,8 @@ int nappt_phone_check(const struct nappt_config *cfg, uint32_t priv_be,
 	 * first slot's key is its address): any other address would be
 	 * another phone's, or no station's. */
 	r = nappt_phone_addr(cfg, p->pub_ip, p->port_first, &derived);
+	if (r == -EADDRINUSE)
+		return -EINVAL; /* the range derives the gateway's address */
 	if (r < 0)
 		return r;
 	if (derived != priv_be)

@@ -83,7 +83,7 @@ int nappt_phone_index(const struct nappt_config *cfg, uint32_t priv_be);
  * nappt_slot).  -ERANGE if pub_be is outside the public pool or the
  * derived address outside the LAN pool (a LAN pool smaller than
  * pub_count * slots_per_ip addresses serves the first public addresses
- * only).
+ * only), -EADDRINUSE if it is the gateway's own (cfg->lan_gw).
  */
 int nappt_phone_addr(const struct nappt_config *cfg, uint32_t pub_be,
 		     uint16_t first, uint32_t *priv_be);

@@ -1138,6 +1138,29 @@ static int count_leases(uint32_t priv, const struct nappt_phone *p, void *arg)
 }
 
 /*
+ * The gateway's LAN address is never a phone's (nappt_phone_check): the
+ * data plane drops it as a source and refuses ARP claiming it, yet would
+ * still translate the phone's inbound ports to it, the gateway's own
+ * address.  So a gateway address (attach over kept maps, `pool set
+ * --lan-gw`, a reload's file) may not be one a phone is leased at.
+ * -EADDRINUSE (said) if it is.
+ */
+static int gw_on_phone(struct nappt_maps *m, uint32_t gw)
+{
+	struct nappt_phone p;
+	char a[INET_ADDRSTRLEN];
+
+	if (!gw || nappt_phone_get(m, gw, &p))
+		return 0;
+	err("Failed to set the LAN gateway: %s is leased to a phone "
+	    "(%02x:%02x:%02x:%02x:%02x:%02x); 'nappt phone del %s' first, or "
+	    "keep the gateway's address",
+	    ip_str(gw, a), p.mac[0], p.mac[1], p.mac[2], p.mac[3], p.mac[4],
+	    p.mac[5], a);
+	return -EADDRINUSE;
+}
+
+/*
  * Maps kept by `detach --keep-maps` hold leases as indices into the pools
  * they were made for: the same indices under other pools name other
  * addresses (every lease silently reinterpreted).  Reuse them only for
@@ -1175,8 +1198,16 @@ static int check_kept_maps(const struct nappt_config *want, bool discard)
 		       have.slot_shift == want->slot_shift;
 	}
 	close(fd);
-	if (same)
-		return 0;
+	if (same) {
+		int r = 0;
+
+		if (want->lan_gw != have.lan_gw &&
+		    nappt_maps_open(&m, pin_dir) == 0) {
+			r = gw_on_phone(&m, want->lan_gw);
+			nappt_maps_close(&m);
+		}
+		return r;
+	}
 	if (layout && nappt_maps_open(&m, pin_dir) == 0) {
 		n = 0;
 		if (nappt_phone_foreach(&m, count_leases, &n))
@@ -1968,6 +1999,11 @@ static int apply_conf_settings(void)
 		flags |= NAPPT_CFG_LAN_FOREIGN;
 	if (flags == m.cfg.flags && gw == m.cfg.lan_gw)
 		goto out;
+	if (gw != m.cfg.lan_gw) {
+		r = gw_on_phone(&m, gw);
+		if (r)
+			goto out;
+	}
 	m.cfg.flags = flags;
 	m.cfg.lan_gw = gw;
 	if (bpf_map_update_elem(m.config_fd, &zero, &m.cfg, BPF_ANY)) {
@@ -2277,6 +2313,7 @@ out:
 static int cmd_pool(int argc, char **argv)
 {
 	struct nappt_maps m = NAPPT_MAPS_INIT;
+	uint32_t old_gw;
 	__u32 zero = 0;
 	int r, i;
 
@@ -2300,6 +2337,7 @@ static int cmd_pool(int argc, char **argv)
 		explain(r, "lock and read the config");
 		goto out;
 	}
+	old_gw = m.cfg.lan_gw;
 	for (i = 2; i < argc; i++) {
 		if (!strcmp(argv[i], "--lan-gw") && i + 1 < argc) {
 			if (parse_ip(argv[++i], &m.cfg.lan_gw))
@@ -2322,6 +2360,11 @@ static int cmd_pool(int argc, char **argv)
 		} else {
 			die_usage("unknown pool setting '%s'", argv[i]);
 		}
+	}
+	if (m.cfg.lan_gw != old_gw) {
+		r = gw_on_phone(&m, m.cfg.lan_gw);
+		if (r)
+			goto out;
 	}
 	if (bpf_map_update_elem(m.config_fd, &zero, &m.cfg, BPF_ANY)) {
 		r = explain(-errno, "write config map");
@@ -2426,6 +2469,13 @@ static int phone_addr(const struct nappt_maps *m, const struct nappt_phone *p,
 	r = nappt_phone_addr(&m->cfg, p->pub_ip, p->port_first, &derived);
 	if (r == -ERANGE) {
 		explain_range(m, m->cfg.lan_net, p, pub_s);
+		return r;
+	}
+	if (r == -EADDRINUSE) {
+		err("Failed to derive the address: %s %u-%u derives %s, the "
+		    "gateway's own address: no phone's range",
+		    pub_s, p->port_first, p->port_last,
+		    ip_str(m->cfg.lan_gw, a));
 		return r;
 	}
 	if (r)

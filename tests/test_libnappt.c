@@ -161,6 +161,11 @@ static void test_addr(void **state)
 	assert_int_equal(nappt_phone_addr(&M.cfg, ip("203.0.113.11"), 1024, &a),
 			 0);
 	assert_int_equal(a, ip("100.64.1.193"));
+	/* Key 1 is the gateway's own address (lan_gw): no range's. */
+	a = 0;
+	assert_int_equal(nappt_phone_addr(&M.cfg, ip("203.0.113.8"), 1024, &a),
+			 -EADDRINUSE);
+	assert_int_equal(a, 0);
 	/* Outside the public pool. */
 	assert_int_equal(nappt_phone_addr(&M.cfg, ip("203.0.113.12"), 2048, &a),
 			 -ERANGE);

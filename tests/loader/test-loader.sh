@@ -129,6 +129,12 @@ check "bpftool pretty-prints the slots map" run 0 '"owner": 32768' bpftool map d
 check "stats" run 0 "out_xlate +0 packets" "$N" "${D[@]}" stats
 check "pool set drop-unknown" run 0 "unknown in: +drop" "$N" "${D[@]}" pool set --drop-unknown on
 check "pool resize refused" run 1 "detach" "$N" "${D[@]}" pool set --pub-pool 203.0.113.0/24
+# The gateway's address is never a phone's (nappt_phone_check): moving
+# the gateway onto a leased phone would send that phone's inbound traffic
+# to the gateway's own address and drop its outbound as a bogon source.
+check "pool set --lan-gw onto a leased phone refused" run 1 "is leased to a phone" "$N" "${D[@]}" pool set --lan-gw "$PA"
+check "the gateway stays where it was" run 0 "lan gateway: 100.64.0.1" "$N" "${D[@]}" status
+check "phone addr never names the gateway's address" run 1 "the gateway's own address" "$N" "${D[@]}" phone addr 203.0.113.0 1024-2047
 check "upgrade replaces both programs" run 0 "upgraded lan: program [0-9]+ -> [0-9]+" "$N" "${D[@]}" upgrade
 check "phones survive upgrade" run 0 "2048-3071" "$N" "${D[@]}" phone list
 check "phone del" run 0 "" "$N" "${D[@]}" phone del "$PA"
@@ -163,6 +169,7 @@ check "failed attach left the kept lease" run 0 "$PA +02:00:00:00:00:0a 203.0.11
 check "other pools of the same size refused, both named" run 1 "hold 1 lease.*lan pool 100.64.0.0/16, public pool 203.0.113.0/28.*asks for lan pool 100.65.0.0/16, public pool 203.0.113.16/28" "$N" "${D[@]}" attach --lan lan0 --wan wan0 --lan-pool 100.65.0.0/16 --pub-pool 203.0.113.16/28
 check "other slot size refused" run 1 "slot 1024 ports.*slot 2048 ports" "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}" --slot-size 2048
 check "refused attach left the kept lease" run 0 "2048-3071" "$N" "${D[@]}" phone list
+check "same pools, but the gateway on a kept lease, refused" run 1 "is leased to a phone" "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}" --lan-gw "$PA"
 check "same pools reuse the kept lease" run 0 "attached" "$N" "${D[@]}" attach --lan lan0 --wan wan0 "${POOLS[@]}"
 check "kept lease served again" run 0 "$PA +02:00:00:00:00:0a 203.0.113.1 +2048-3071" "$N" "${D[@]}" phone list
 check "detach --keep-maps again" run 0 "maps kept" "$N" "${D[@]}" detach --keep-maps
