@@ -202,6 +202,65 @@ out:
 	return r < 0 ? r : n;
 }
 
+/*
+ * What the map writer allows (privsep.c, writer_allows and phone_addr),
+ * for the reconcile made at start, as root, before the writer exists: the
+ * store is the parser's to write, so a row is no more trusted here than a
+ * request over the socket.  An address in the LAN pool, neither its
+ * network nor its broadcast address nor the gateway's; ports clear of
+ * 0-1023 and of every reserved range (the gateway's own services: a
+ * mapping would take their inbound traffic).  The pools, alignment and
+ * derivation are libnappt's check.
+ */
+static int lease_allowed(const struct prov_conf *c, const struct lease *l)
+{
+	uint32_t h = ntohl(l->priv_ip);
+	int i;
+
+	if (h - c->lan_net >= c->lan_size || h == c->lan_net ||
+	    h == c->lan_net + c->lan_size - 1 ||
+	    (c->gateway && h == c->gateway))
+		return 0;
+	if (l->port_first > l->port_last || l->port_first < 1024)
+		return 0;
+	for (i = 0; i < c->nreserved; i++)
+		if (l->port_first <= c->reserved[i][1] &&
+		    l->port_last >= c->reserved[i][0])
+			return 0;
+	return 1;
+}
+
+/* The store's live leases the writer would allow: the others are left
+ * out, so a mapping one of them has goes with the stale ones. */
+struct allowed_src {
+	const struct prov_conf *c;
+	struct lease_store *s;
+	int64_t now;
+	unsigned int refused;
+	lease_cb cb;
+	void *arg;
+};
+
+static int allowed_one(const struct lease *l, void *arg)
+{
+	struct allowed_src *as = arg;
+
+	if (!lease_allowed(as->c, l)) {
+		as->refused++;
+		return 0;
+	}
+	return as->cb(l, as->arg);
+}
+
+static int allowed_each(void *src, lease_cb cb, void *arg)
+{
+	struct allowed_src *as = src;
+
+	as->cb = cb;
+	as->arg = arg;
+	return lease_store_foreach(as->s, 1, as->now, allowed_one, as);
+}
+
 int startup_clean(const struct prov_conf *c, struct lease_store *s,
 		  struct nappt_maps *m, int64_t now, struct startup_stats *st)
 {
@@ -225,7 +284,12 @@ int startup_clean(const struct prov_conf *c, struct lease_store *s,
 	st->files_removed = (unsigned int)r;
 	if (!m)
 		return 0;
-	r = map_sync_reconcile(s, m, now, &st->maps);
+	{
+		struct allowed_src as = { .c = c, .s = s, .now = now };
+
+		r = map_sync_reconcile_from(allowed_each, &as, m, &st->maps);
+		st->maps.failed += as.refused;
+	}
 	if (r)
 		logp(LOG_ERR_, "Failed to reconcile maps: %s", strerror(-r));
 	return r;

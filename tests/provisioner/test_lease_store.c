@@ -951,6 +951,10 @@ static void test_startup_clean(void **state)
 	assert_int_equal(mkdir(ph, 0755), 0);
 	assert_int_equal(mkdir(gate, 0755), 0);
 	snprintf(c.tftp_root, sizeof(c.tftp_root), "%s", ph);
+	/* The maps' pools (maps_setup): the start maps only what is a
+	 * phone's address in them (test_startup_limits). */
+	c.lan_net = ntohl(ip("100.64.0.0"));
+	c.lan_size = 1024;
 	assert_int_equal(maps_setup(), 0);
 	assert_int_equal(lease_store_open(path, 0, &s), 0);
 	assert_int_equal(lease_store_put(s, &gone, 0), 0);
@@ -1019,6 +1023,55 @@ static void test_startup_clean(void **state)
 	assert_int_equal(startup_clean(&c, s, &M, 100, &st), 0);
 	assert_int_equal(
 		st.expired + (int)st.files_removed + (int)st.maps.removed, 0);
+	lease_store_close(s);
+	unlink(path);
+	nappt_maps_close(&M);
+}
+
+/*
+ * The store is the parser's to write (README, privilege separation): a
+ * row over reserved_ports, or at the gateway's address, is refused by the
+ * map writer, and must be by the reconcile the root process makes at
+ * start too, before the writer exists.  Mapped, such a row would take
+ * the inbound traffic of the gateway's own services (or hand the phone
+ * the gateway's address) until the next reconcile through the writer.
+ */
+static void test_startup_limits(void **state)
+{
+	struct lease rsv = mkd(1, "203.0.113.3", 4096, 5119, 900);
+	struct lease gw = mkd(2, "203.0.113.2", 2048, 3071, 900);
+	struct lease ok = mkd(3, "203.0.113.4", 2048, 3071, 900);
+	static struct prov_conf c;
+	struct startup_stats st;
+	struct lease_store *s;
+	struct nappt_phone p;
+	char ph[128];
+
+	snprintf(ph, sizeof(ph), "%s/phones-limits", dir);
+	assert_int_equal(mkdir(ph, 0755), 0);
+	snprintf(c.tftp_root, sizeof(c.tftp_root), "%s", ph);
+	c.lan_net = ntohl(ip("100.64.0.0"));
+	c.lan_size = 1024;
+	/* Key 130: 203.0.113.2 ports 2048-3071 derive it. */
+	c.gateway = ntohl(ip("100.64.0.130"));
+	c.reserved[0][0] = 5060; /* in 203.0.113.3's slot 4096-5119 */
+	c.reserved[0][1] = 5061;
+	c.nreserved = 1;
+	assert_int_equal(gw.priv_ip, ip("100.64.0.130"));
+	assert_int_equal(maps_setup(), 0);
+	assert_int_equal(lease_store_open(path, 0, &s), 0);
+	assert_int_equal(lease_store_put(s, &rsv, 0), 0);
+	assert_int_equal(lease_store_put(s, &gw, 0), 0);
+	assert_int_equal(lease_store_put(s, &ok, 0), 0);
+	/* A mapping an earlier start made of the row. */
+	assert_int_equal(map_sync_add(&M, &rsv), 0);
+
+	assert_int_equal(startup_clean(&c, s, &M, 100, &st), 0);
+	assert_int_equal(nappt_phone_get(&M, rsv.priv_ip, &p), -ENOENT);
+	assert_int_equal(nappt_phone_get(&M, gw.priv_ip, &p), -ENOENT);
+	assert_int_equal(nappt_phone_get(&M, ok.priv_ip, &p), 0);
+	assert_int_equal(st.maps.failed, 2);
+	assert_int_equal(st.maps.removed, 1);
 	lease_store_close(s);
 	unlink(path);
 	nappt_maps_close(&M);
@@ -1320,6 +1373,7 @@ int main(void)
 		cmocka_unit_test(test_half_mappings),
 		cmocka_unit_test(test_attribution),
 		cmocka_unit_test(test_startup_clean),
+		cmocka_unit_test(test_startup_limits),
 	};
 
 	pg_uri = getenv("NAPPT_TEST_PG_URI");
