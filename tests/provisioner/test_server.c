@@ -950,7 +950,7 @@ static void test_oversized_options(void **state)
 /*
  * A lease whose mapping could not be written (the writer busy, timed
  * out, refusing) fails closed: no config file, no gate entry (with no
- * VALID phone entry the data plane does not check that address's MAC,
+ * leased first slot the data plane does not check that address's MAC,
  * so any LAN host could take the IP and fetch the phone's SIP
  * credentials), and no ACK (the phone would have no service; it
  * retransmits its REQUEST, which tries again).  The sweep maps it
