@@ -237,6 +237,13 @@ int alloc_take(struct alloc *a, uint32_t priv, uint32_t pub, uint16_t first,
 	 * and refused outbound (libnappt says the same). */
 	if (li != derived_index(a, base, s0))
 		return -EADDRNOTAVAIL;
+	/* Never over 0-1023 or reserved_ports, whatever asks (a stored
+	 * lease from before the port was reserved, or a row the parser
+	 * wrote): the map writer refuses such a mapping, so the phone
+	 * would hold a lease without service. */
+	for (s = s0; s <= s1; s++)
+		if (a->reserved[s])
+			return -EPERM;
 	if (a->lan_used[li])
 		return -EADDRINUSE;
 	for (s = s0; s <= s1; s++)

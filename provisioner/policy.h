@@ -134,8 +134,9 @@ void alloc_reserve_port(struct alloc *a, uint16_t port);
  * Mark a lease's private address and range as taken (loading the store);
  * -ERANGE outside the pools, -EADDRNOTAVAIL if priv is not the address
  * derived from the range (lan_net + the key of its first slot, issue 13:
- * a lease written by an older version), -EADDRINUSE if any part already
- * is taken.
+ * a lease written by an older version), -EPERM if the range holds a
+ * reserved slot (0-1023, reserved_ports), -EADDRINUSE if any part
+ * already is taken.
  */
 int alloc_take(struct alloc *a, uint32_t priv, uint32_t pub, uint16_t first,
 	       uint16_t last);

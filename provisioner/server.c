@@ -1351,10 +1351,10 @@ static int load_cb(const struct lease *l, void *arg)
 	if (r) {
 		char a[INET_ADDRSTRLEN];
 
-		logp(LOG_WARN_,
-		     "stored lease of %s overlaps another, or is outside the "
-		     "pools; ignored",
-		     ip4(l->priv_ip, a));
+		logp(LOG_WARN_, "stored lease of %s %s; ignored",
+		     ip4(l->priv_ip, a),
+		     r == -EPERM ? "is over ports 0-1023 or reserved_ports" :
+				   "overlaps another, or is outside the pools");
 		return 0;
 	}
 	e = lt_add(&s->lt, l->mac);

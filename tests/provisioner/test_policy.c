@@ -159,6 +159,24 @@ static void test_alloc_reserved_overlap_exhaustion(void **state)
 	 * address (key 1) is the gateway's. */
 	assert_int_equal(r, -ENOSPC);
 	assert_int_equal(n, 60);
+	/* A stored lease (alloc_take, at load) over a reserved port or
+	 * 0-1023 is not taken either: reserved_ports added since, or a
+	 * row the parser wrote.  Held, it would keep its phone on a range
+	 * the map writer refuses (no ACK, no service) until it expires;
+	 * refused, the phone is NAKed and leased again. */
+	alloc_clear(&a);
+	assert_int_equal(alloc_take(&a, IP(100, 64, 0, 4), IP(203, 0, 113, 1),
+				    4096, 5119),
+			 -EPERM);
+	assert_int_equal(alloc_take(&a, IP(100, 64, 0, 0), IP(203, 0, 113, 1),
+				    0, 1023),
+			 -EPERM);
+	assert_int_equal(alloc_take(&a, IP(100, 64, 0, 3), IP(203, 0, 113, 1),
+				    3072, 6143),
+			 -EPERM);
+	assert_int_equal(alloc_take(&a, IP(100, 64, 0, 3), IP(203, 0, 113, 1),
+				    3072, 4095),
+			 0);
 	alloc_free(&a);
 }
 
