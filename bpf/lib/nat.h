@@ -260,74 +260,17 @@ static __always_inline enum verdict no_route(struct pkt *p, struct ethhdr *eth,
 }
 
 /*
- * Route the translated packet and send it.
- *
- * TTL <= 1: Time Exceeded from the hook (icmp.h), quoting the packet as
- * it came.
- *
- * To a phone (phone_mac set): phones are L2 neighbours of the LAN side,
- * the lease holds the MAC, so no lookup at all for packets up to
- * NAPPT_FAST_MTU; larger ones ask the FIB (the LAN MTU may have changed
- * since attach).
- *
- * Elsewhere the FIB is asked with the new addresses before anything is
- * written, XDP first trying the per-CPU next-hop cache (struct nappt_nh).
- * The size asked about is one segment's (pkt_seg_len): a GSO/GRO
- * aggregate is translated whole and cut on transmit, never passed
- * untouched (the kernel would forward it with its private source).
- *  - success: rewrite, TTL-1, MACs, redirect (never through the kernel);
- *    XDP: an egress device missing from tx_ports, or a super-packet
- *    (generic XDP), gets the translated packet through the kernel, MACs
- *    untouched (rewritten ones would be PACKET_OTHERHOST there, i.e.
- *    dropped);
- *  - no neighbour: XDP passes the translated packet, the kernel resolves
- *    ARP and forwards it (the loader sets accept_local on the LAN side so
- *    a public source is not a martian); TC lets bpf_redirect_neigh do it;
- *  - frag needed: with DF, Frag Needed from the hook with the route's
- *    MTU (RFC 1191), in both directions: an untouched packet to the
- *    kernel would be delivered locally (inbound) or, a GSO aggregate,
- *    forwarded with its private source (outbound); without DF the
- *    translated packet goes to the kernel to be fragmented;
- *  - no route: see no_route().
+ * forward()'s slow path: ask the FIB (and refill the next-hop cache
+ * entry nh, if any).  Apart so that the request (64 bytes, zeroed) is
+ * built only when the phone's lease or the cache did not answer.
  */
 static __always_inline enum verdict
-forward(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
-	struct iphdr *ip, struct plan *pl, const __u8 *phone_mac)
+forward_fib(struct pkt *p, struct ethhdr *eth, struct iphdr *ip,
+	    struct plan *pl, struct nappt_nh *nh, __be32 src, __u64 now,
+	    __u32 seg)
 {
-	__u32 tot = bpf_ntohs(ip->tot_len), key = 0, seg;
 	struct bpf_fib_lookup fib = {};
-	struct nappt_nh *nh = NULL;
-	__be32 src = 0;
-	__u64 now = 0;
 	long rc;
-
-	seg = pkt_seg_len(p, tot, pl->hdrs ? pl->hdrs : tot);
-	if (ip->ttl <= 1) {
-		/* A super-packet keeps its GSO state through XDP_TX: an
-		 * error built from it would be cut up as TCP on transmit. */
-		if (p->super)
-			return account(p, NAPPT_STAT_DROP_ICMP_LIMIT, V_DROP);
-		return icmp_owed(p, pl, ICMP_TIME_EXCEEDED, 0, 0,
-				 NAPPT_STAT_ICMP_TIME_EXCEEDED);
-	}
-
-	if (phone_mac && cfg->lan_ifindex && seg <= NAPPT_FAST_MTU && !p->super)
-		return send(p, eth, ip, pl, phone_mac, cfg->lan_mac,
-			    cfg->lan_ifindex);
-
-	if (p->xdp && !p->super) {
-		/* Without source routing the source never changes the
-		 * answer: one entry serves every public address. */
-		src = cfg->flags & NAPPT_CFG_ROUTE_BY_SRC ? pl->saddr : 0;
-		key = nh_slot(pl->daddr ^ src);
-		nh = bpf_map_lookup_elem(&nh_cache, &key);
-		now = bpf_jiffies64();
-		if (nh && nh->daddr == pl->daddr && nh->saddr == src &&
-		    nh->in_ifindex == p->ifindex && seg <= nh->max_len &&
-		    now < nh->expires)
-			return send(p, eth, ip, pl, nh->dmac, nh->smac,
-				    nh->out_ifindex);
-	}
 
 	fib.family = AF_INET;
 	fib.tos = ip->tos;
@@ -393,6 +336,77 @@ forward(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 	default:
 		return no_route(p, eth, ip, pl, rc);
 	}
+}
+
+/*
+ * Route the translated packet and send it.
+ *
+ * TTL <= 1: Time Exceeded from the hook (icmp.h), quoting the packet as
+ * it came.
+ *
+ * To a phone (phone_mac set): phones are L2 neighbours of the LAN side,
+ * the lease holds the MAC, so no lookup at all for packets up to
+ * NAPPT_FAST_MTU; larger ones ask the FIB (the LAN MTU may have changed
+ * since attach).
+ *
+ * Elsewhere the FIB is asked with the new addresses before anything is
+ * written, XDP first trying the per-CPU next-hop cache (struct nappt_nh).
+ * The size asked about is one segment's (pkt_seg_len): a GSO/GRO
+ * aggregate is translated whole and cut on transmit, never passed
+ * untouched (the kernel would forward it with its private source).
+ *  - success: rewrite, TTL-1, MACs, redirect (never through the kernel);
+ *    XDP: an egress device missing from tx_ports, or a super-packet
+ *    (generic XDP), gets the translated packet through the kernel, MACs
+ *    untouched (rewritten ones would be PACKET_OTHERHOST there, i.e.
+ *    dropped);
+ *  - no neighbour: XDP passes the translated packet, the kernel resolves
+ *    ARP and forwards it (the loader sets accept_local on the LAN side so
+ *    a public source is not a martian); TC lets bpf_redirect_neigh do it;
+ *  - frag needed: with DF, Frag Needed from the hook with the route's
+ *    MTU (RFC 1191), in both directions: an untouched packet to the
+ *    kernel would be delivered locally (inbound) or, a GSO aggregate,
+ *    forwarded with its private source (outbound); without DF the
+ *    translated packet goes to the kernel to be fragmented;
+ *  - no route: see no_route().
+ */
+static __always_inline enum verdict
+forward(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
+	struct iphdr *ip, struct plan *pl, const __u8 *phone_mac)
+{
+	__u32 tot = bpf_ntohs(ip->tot_len), key = 0, seg;
+	struct nappt_nh *nh = NULL;
+	__be32 src = 0;
+	__u64 now = 0;
+
+	seg = pkt_seg_len(p, tot, pl->hdrs ? pl->hdrs : tot);
+	if (ip->ttl <= 1) {
+		/* A super-packet keeps its GSO state through XDP_TX: an
+		 * error built from it would be cut up as TCP on transmit. */
+		if (p->super)
+			return account(p, NAPPT_STAT_DROP_ICMP_LIMIT, V_DROP);
+		return icmp_owed(p, pl, ICMP_TIME_EXCEEDED, 0, 0,
+				 NAPPT_STAT_ICMP_TIME_EXCEEDED);
+	}
+
+	if (phone_mac && cfg->lan_ifindex && seg <= NAPPT_FAST_MTU && !p->super)
+		return send(p, eth, ip, pl, phone_mac, cfg->lan_mac,
+			    cfg->lan_ifindex);
+
+	if (p->xdp && !p->super) {
+		/* Without source routing the source never changes the
+		 * answer: one entry serves every public address. */
+		src = cfg->flags & NAPPT_CFG_ROUTE_BY_SRC ? pl->saddr : 0;
+		key = nh_slot(pl->daddr ^ src);
+		nh = bpf_map_lookup_elem(&nh_cache, &key);
+		now = bpf_jiffies64();
+		if (nh && nh->daddr == pl->daddr && nh->saddr == src &&
+		    nh->in_ifindex == p->ifindex && seg <= nh->max_len &&
+		    now < nh->expires)
+			return send(p, eth, ip, pl, nh->dmac, nh->smac,
+				    nh->out_ifindex);
+	}
+
+	return forward_fib(p, eth, ip, pl, nh, src, now, seg);
 }
 
 /*
@@ -960,21 +974,31 @@ static __always_inline int tc_vlan0_left(struct pkt *p, struct cursor *c)
 /* ----------------------------------------------------------------------
  * Entry: both directions, both hooks.
  */
-static __always_inline enum verdict nappt_handle(struct pkt *p, int wan)
+/*
+ * cfg is the config map's one value, looked up once by the entry point
+ * and never NULL here: an ARRAY lookup returns the same address every
+ * time, so a second lookup would only read the same fields again, and
+ * each lookup is a call to the compiler (registers spilled around it).
+ */
+static __always_inline enum verdict nappt_handle(struct pkt *p, int wan,
+						 const struct nappt_config *cfg)
 {
 	struct cursor c;
-	const struct nappt_config *cfg;
 	struct ethhdr *eth;
 	struct iphdr *ip;
-	__u32 zero = 0;
 	int r;
 
 	if (p->xdp) {
-		r = vlan_untag(p);
-		if (r > 0)
-			return account(p, NAPPT_STAT_PASS_VLAN, V_PASS);
-		if (r < 0)
-			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
+		/* Untagged frames (the common case) skip the untag loop. */
+		eth = p->data;
+		if ((void *)(eth + 1) > p->data_end || is_vlan(eth->h_proto)) {
+			r = vlan_untag(p);
+			if (r > 0)
+				return account(p, NAPPT_STAT_PASS_VLAN, V_PASS);
+			if (r < 0)
+				return account(p, NAPPT_STAT_DROP_MALFORMED,
+					       V_DROP);
+		}
 		/* One origin for the pointers, tag popped or not. */
 		pkt_reload(p);
 	}
@@ -989,24 +1013,33 @@ static __always_inline enum verdict nappt_handle(struct pkt *p, int wan)
 		return account(p, NAPPT_STAT_PASS_VLAN, V_PASS);
 	}
 	if (eth->h_proto != bpf_htons(ETH_P_IP)) {
-		if (!wan && eth->h_proto == bpf_htons(ETH_P_ARP)) {
-			cfg = bpf_map_lookup_elem(&config, &zero);
-			if (cfg && cfg->lan_size)
-				return lan_arp(p, cfg, eth, &c);
-		}
+		if (!wan && eth->h_proto == bpf_htons(ETH_P_ARP) &&
+		    cfg->lan_size)
+			return lan_arp(p, cfg, eth, &c);
 		return account(p, NAPPT_STAT_PASS_NON_IP, V_PASS);
 	}
 	ip = parse_iphdr(&c, p->data, p->len);
 	if (!ip)
 		return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
-	cfg = bpf_map_lookup_elem(&config, &zero);
-	if (!cfg || !cfg->lan_size)
+	if (!cfg->lan_size)
 		return account(p, NAPPT_STAT_PASS_NOT_OURS, V_PASS);
 	if (ip->ihl > 5 && ip_has_source_route(ip, c.end))
 		return account(p, NAPPT_STAT_DROP_SRC_ROUTE, V_DROP);
 	if (wan)
 		return nappt_inbound(p, cfg, eth, ip, &c);
 	return nappt_outbound(p, cfg, eth, ip, &c);
+}
+
+/* TC, either side. */
+static __always_inline enum verdict nappt_handle_tc(struct pkt *p, int wan)
+{
+	const struct nappt_config *cfg;
+	__u32 zero = 0;
+
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg) /* never: a one-entry ARRAY */
+		return account(p, NAPPT_STAT_PASS_NOT_OURS, V_PASS);
+	return nappt_handle(p, wan, cfg);
 }
 
 /* ----------------------------------------------------------------------
@@ -1134,7 +1167,9 @@ static __always_inline enum verdict nappt_handle_lan(struct pkt *p)
 	int r;
 
 	cfg = bpf_map_lookup_elem(&config, &zero);
-	if (cfg && cfg->lan_vid) {
+	if (!cfg) /* never: a one-entry ARRAY */
+		return account(p, NAPPT_STAT_PASS_NOT_OURS, V_PASS);
+	if (cfg->lan_vid) {
 		r = voice_vlan_tag(p, cfg->lan_vid, &tci);
 		if (r == 0)
 			return parent_other(p, cfg);
@@ -1143,9 +1178,9 @@ static __always_inline enum verdict nappt_handle_lan(struct pkt *p)
 			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
 		*st = VOICE_TAGGED | bpf_ntohs(tci);
 	}
-	v = nappt_handle(p, 0);
-	cfg = bpf_map_lookup_elem(&config, &zero);
-	if (!cfg || !cfg->lan_vid)
+	v = nappt_handle(p, 0, cfg);
+	/* The current value (the same address a new lookup would give). */
+	if (!cfg->lan_vid)
 		return v;
 	/* Read and cleared: a config changed during this run finds no
 	 * flag from an earlier frame. */
@@ -1171,13 +1206,16 @@ static __always_inline enum verdict nappt_handle_lan(struct pkt *p)
 static __always_inline enum verdict nappt_handle_wan(struct pkt *p)
 {
 	const struct nappt_config *cfg;
-	enum verdict v = nappt_handle(p, 1);
+	enum verdict v;
 	__u32 zero = 0;
 
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg) /* never: a one-entry ARRAY */
+		return account(p, NAPPT_STAT_PASS_NOT_OURS, V_PASS);
+	v = nappt_handle(p, 1, cfg);
 	if (v != V_REDIRECT)
 		return v;
-	cfg = bpf_map_lookup_elem(&config, &zero);
-	if (!cfg || !cfg->lan_vid || p->out_ifindex != cfg->lan_ifindex)
+	if (!cfg->lan_vid || p->out_ifindex != cfg->lan_ifindex)
 		return v;
 	if (pkt_push_vlan(p, bpf_htons(cfg->lan_vid & 0x0fff))) {
 		count(NAPPT_STAT_DROP_TX_PORT, p->len);
