@@ -72,8 +72,8 @@ static __always_inline int run(struct xdp_md *ctx, int wan)
 	struct pkt p;
 
 	pkt_from_xdp(&p, ctx);
-	return verdict_xdp(&p, wan ? nappt_handle_wan(&p) :
-				     nappt_handle_lan(&p));
+	return verdict_xdp(&p,
+			   wan ? nappt_handle_wan(&p) : nappt_handle_lan(&p));
 }
 
 /* One phone, always the same entries: the hot-cache figure. */
