@@ -260,17 +260,74 @@ static __always_inline enum verdict no_route(struct pkt *p, struct ethhdr *eth,
 }
 
 /*
- * forward()'s slow path: ask the FIB (and refill the next-hop cache
- * entry nh, if any).  Apart so that the request (64 bytes, zeroed) is
- * built only when the phone's lease or the cache did not answer.
+ * Route the translated packet and send it.
+ *
+ * TTL <= 1: Time Exceeded from the hook (icmp.h), quoting the packet as
+ * it came.
+ *
+ * To a phone (phone_mac set): phones are L2 neighbours of the LAN side,
+ * the lease holds the MAC, so no lookup at all for packets up to
+ * NAPPT_FAST_MTU; larger ones ask the FIB (the LAN MTU may have changed
+ * since attach).
+ *
+ * Elsewhere the FIB is asked with the new addresses before anything is
+ * written, XDP first trying the per-CPU next-hop cache (struct nappt_nh).
+ * The size asked about is one segment's (pkt_seg_len): a GSO/GRO
+ * aggregate is translated whole and cut on transmit, never passed
+ * untouched (the kernel would forward it with its private source).
+ *  - success: rewrite, TTL-1, MACs, redirect (never through the kernel);
+ *    XDP: an egress device missing from tx_ports, or a super-packet
+ *    (generic XDP), gets the translated packet through the kernel, MACs
+ *    untouched (rewritten ones would be PACKET_OTHERHOST there, i.e.
+ *    dropped);
+ *  - no neighbour: XDP passes the translated packet, the kernel resolves
+ *    ARP and forwards it (the loader sets accept_local on the LAN side so
+ *    a public source is not a martian); TC lets bpf_redirect_neigh do it;
+ *  - frag needed: with DF, Frag Needed from the hook with the route's
+ *    MTU (RFC 1191), in both directions: an untouched packet to the
+ *    kernel would be delivered locally (inbound) or, a GSO aggregate,
+ *    forwarded with its private source (outbound); without DF the
+ *    translated packet goes to the kernel to be fragmented;
+ *  - no route: see no_route().
  */
 static __always_inline enum verdict
-forward_fib(struct pkt *p, struct ethhdr *eth, struct iphdr *ip,
-	    struct plan *pl, struct nappt_nh *nh, __be32 src, __u64 now,
-	    __u32 seg)
+forward(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
+	struct iphdr *ip, struct plan *pl, const __u8 *phone_mac)
 {
+	__u32 tot = bpf_ntohs(ip->tot_len), key = 0, seg;
 	struct bpf_fib_lookup fib = {};
+	struct nappt_nh *nh = NULL;
+	__be32 src = 0;
+	__u64 now = 0;
 	long rc;
+
+	seg = pkt_seg_len(p, tot, pl->hdrs ? pl->hdrs : tot);
+	if (ip->ttl <= 1) {
+		/* A super-packet keeps its GSO state through XDP_TX: an
+		 * error built from it would be cut up as TCP on transmit. */
+		if (p->super)
+			return account(p, NAPPT_STAT_DROP_ICMP_LIMIT, V_DROP);
+		return icmp_owed(p, pl, ICMP_TIME_EXCEEDED, 0, 0,
+				 NAPPT_STAT_ICMP_TIME_EXCEEDED);
+	}
+
+	if (phone_mac && cfg->lan_ifindex && seg <= NAPPT_FAST_MTU && !p->super)
+		return send(p, eth, ip, pl, phone_mac, cfg->lan_mac,
+			    cfg->lan_ifindex);
+
+	if (p->xdp && !p->super) {
+		/* Without source routing the source never changes the
+		 * answer: one entry serves every public address. */
+		src = cfg->flags & NAPPT_CFG_ROUTE_BY_SRC ? pl->saddr : 0;
+		key = nh_slot(pl->daddr ^ src);
+		nh = bpf_map_lookup_elem(&nh_cache, &key);
+		now = bpf_jiffies64();
+		if (nh && nh->daddr == pl->daddr && nh->saddr == src &&
+		    nh->in_ifindex == p->ifindex && seg <= nh->max_len &&
+		    now < nh->expires)
+			return send(p, eth, ip, pl, nh->dmac, nh->smac,
+				    nh->out_ifindex);
+	}
 
 	fib.family = AF_INET;
 	fib.tos = ip->tos;
@@ -336,77 +393,6 @@ forward_fib(struct pkt *p, struct ethhdr *eth, struct iphdr *ip,
 	default:
 		return no_route(p, eth, ip, pl, rc);
 	}
-}
-
-/*
- * Route the translated packet and send it.
- *
- * TTL <= 1: Time Exceeded from the hook (icmp.h), quoting the packet as
- * it came.
- *
- * To a phone (phone_mac set): phones are L2 neighbours of the LAN side,
- * the lease holds the MAC, so no lookup at all for packets up to
- * NAPPT_FAST_MTU; larger ones ask the FIB (the LAN MTU may have changed
- * since attach).
- *
- * Elsewhere the FIB is asked with the new addresses before anything is
- * written, XDP first trying the per-CPU next-hop cache (struct nappt_nh).
- * The size asked about is one segment's (pkt_seg_len): a GSO/GRO
- * aggregate is translated whole and cut on transmit, never passed
- * untouched (the kernel would forward it with its private source).
- *  - success: rewrite, TTL-1, MACs, redirect (never through the kernel);
- *    XDP: an egress device missing from tx_ports, or a super-packet
- *    (generic XDP), gets the translated packet through the kernel, MACs
- *    untouched (rewritten ones would be PACKET_OTHERHOST there, i.e.
- *    dropped);
- *  - no neighbour: XDP passes the translated packet, the kernel resolves
- *    ARP and forwards it (the loader sets accept_local on the LAN side so
- *    a public source is not a martian); TC lets bpf_redirect_neigh do it;
- *  - frag needed: with DF, Frag Needed from the hook with the route's
- *    MTU (RFC 1191), in both directions: an untouched packet to the
- *    kernel would be delivered locally (inbound) or, a GSO aggregate,
- *    forwarded with its private source (outbound); without DF the
- *    translated packet goes to the kernel to be fragmented;
- *  - no route: see no_route().
- */
-static __always_inline enum verdict
-forward(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
-	struct iphdr *ip, struct plan *pl, const __u8 *phone_mac)
-{
-	__u32 tot = bpf_ntohs(ip->tot_len), key = 0, seg;
-	struct nappt_nh *nh = NULL;
-	__be32 src = 0;
-	__u64 now = 0;
-
-	seg = pkt_seg_len(p, tot, pl->hdrs ? pl->hdrs : tot);
-	if (ip->ttl <= 1) {
-		/* A super-packet keeps its GSO state through XDP_TX: an
-		 * error built from it would be cut up as TCP on transmit. */
-		if (p->super)
-			return account(p, NAPPT_STAT_DROP_ICMP_LIMIT, V_DROP);
-		return icmp_owed(p, pl, ICMP_TIME_EXCEEDED, 0, 0,
-				 NAPPT_STAT_ICMP_TIME_EXCEEDED);
-	}
-
-	if (phone_mac && cfg->lan_ifindex && seg <= NAPPT_FAST_MTU && !p->super)
-		return send(p, eth, ip, pl, phone_mac, cfg->lan_mac,
-			    cfg->lan_ifindex);
-
-	if (p->xdp && !p->super) {
-		/* Without source routing the source never changes the
-		 * answer: one entry serves every public address. */
-		src = cfg->flags & NAPPT_CFG_ROUTE_BY_SRC ? pl->saddr : 0;
-		key = nh_slot(pl->daddr ^ src);
-		nh = bpf_map_lookup_elem(&nh_cache, &key);
-		now = bpf_jiffies64();
-		if (nh && nh->daddr == pl->daddr && nh->saddr == src &&
-		    nh->in_ifindex == p->ifindex && seg <= nh->max_len &&
-		    now < nh->expires)
-			return send(p, eth, ip, pl, nh->dmac, nh->smac,
-				    nh->out_ifindex);
-	}
-
-	return forward_fib(p, eth, ip, pl, nh, src, now, seg);
 }
 
 /*
