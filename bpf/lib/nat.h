@@ -49,6 +49,9 @@ struct plan {
 	__u8 df; /* Don't Fragment was set */
 	__u8 inbound; /* from the WAN */
 	__u16 hdrs; /* IP + L4 header bytes (a GSO segment's overhead) */
+	/* df and err_src are no longer read: the error paths take both from
+	 * the untouched packet and the config (icmp_owed()), so that they
+	 * are not kept live, spilled, across every per-packet lookup. */
 	__be32 err_src; /* where the ICMP errors we owe come from */
 	enum nappt_stat stat;
 };
@@ -223,12 +226,15 @@ static __always_inline __u32 nh_slot(__be32 daddr)
 	return (bpf_ntohl(daddr) * 2654435761U) >> (32 - NAPPT_NH_CACHE_BITS);
 }
 
-static __always_inline enum verdict icmp_owed(struct pkt *p,
-					      const struct plan *pl, __u8 type,
-					      __u8 code, __u16 mtu,
-					      enum nappt_stat stat)
+/* The error's source: the gateway's public address the packet came to
+ * (inbound), its LAN address (outbound).  The packet is untouched on
+ * every path that owes an error (apply() has not run). */
+static __always_inline enum verdict
+icmp_owed(struct pkt *p, const struct nappt_config *cfg, const struct iphdr *ip,
+	  const struct plan *pl, __u8 type, __u8 code, __u16 mtu,
+	  enum nappt_stat stat)
 {
-	struct icmp_err e = { .src = pl->err_src,
+	struct icmp_err e = { .src = pl->inbound ? ip->daddr : cfg->lan_gw,
 			      .mtu = mtu,
 			      .type = type,
 			      .code = code,
@@ -243,19 +249,19 @@ static __always_inline enum verdict icmp_owed(struct pkt *p,
  * destination is a public address local to the gateway: the kernel would
  * deliver it to the local stack, so the hook answers (RFC 1812 5.2.7.1:
  * unreachable and prohibited routes owe an error; blackholes do not). */
-static __always_inline enum verdict no_route(struct pkt *p, struct ethhdr *eth,
-					     struct iphdr *ip, struct plan *pl,
-					     long rc)
+static __always_inline enum verdict
+no_route(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
+	 struct iphdr *ip, struct plan *pl, long rc)
 {
 	if (!pl->inbound)
 		return account(p, NAPPT_STAT_PASS_FIB, V_PASS);
 	if (rc == BPF_FIB_LKUP_RET_UNREACHABLE ||
 	    rc == BPF_FIB_LKUP_RET_NOT_FWDED)
-		return icmp_owed(p, pl, ICMP_DEST_UNREACH, ICMP_HOST_UNREACH, 0,
-				 NAPPT_STAT_ICMP_UNREACH);
+		return icmp_owed(p, cfg, ip, pl, ICMP_DEST_UNREACH,
+				 ICMP_HOST_UNREACH, 0, NAPPT_STAT_ICMP_UNREACH);
 	if (rc == BPF_FIB_LKUP_RET_PROHIBIT)
-		return icmp_owed(p, pl, ICMP_DEST_UNREACH, ICMP_PKT_FILTERED, 0,
-				 NAPPT_STAT_ICMP_UNREACH);
+		return icmp_owed(p, cfg, ip, pl, ICMP_DEST_UNREACH,
+				 ICMP_PKT_FILTERED, 0, NAPPT_STAT_ICMP_UNREACH);
 	return account(p, NAPPT_STAT_DROP_NO_ROUTE, V_DROP);
 }
 
@@ -307,7 +313,7 @@ forward(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 		 * error built from it would be cut up as TCP on transmit. */
 		if (p->super)
 			return account(p, NAPPT_STAT_DROP_ICMP_LIMIT, V_DROP);
-		return icmp_owed(p, pl, ICMP_TIME_EXCEEDED, 0, 0,
+		return icmp_owed(p, cfg, ip, pl, ICMP_TIME_EXCEEDED, 0, 0,
 				 NAPPT_STAT_ICMP_TIME_EXCEEDED);
 	}
 
@@ -382,8 +388,8 @@ forward(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 		count(NAPPT_STAT_XLATE_PASS, p->len);
 		return V_PASS;
 	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
-		if (pl->df)
-			return icmp_owed(p, pl, ICMP_DEST_UNREACH,
+		if (ip->frag_off & bpf_htons(IP_DF))
+			return icmp_owed(p, cfg, ip, pl, ICMP_DEST_UNREACH,
 					 ICMP_FRAG_NEEDED, fib.mtu_result,
 					 NAPPT_STAT_ICMP_FRAG_NEEDED);
 		apply(p, eth, ip, pl, NULL, NULL, 0);
@@ -391,7 +397,7 @@ forward(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 		count(NAPPT_STAT_XLATE_PASS, p->len);
 		return V_PASS;
 	default:
-		return no_route(p, eth, ip, pl, rc);
+		return no_route(p, cfg, eth, ip, pl, rc);
 	}
 }
 
