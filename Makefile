@@ -47,7 +47,7 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow \
 	  -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 CPPFLAGS += -Iinclude -Ilib -I$(BUILD) -Itests
 LDLIBS_BPF := -lbpf -lelf -lz
-BPF_CFLAGS := -O2 -g -target bpf -Wall -Wno-unused-function \
+BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Wno-unused-function \
 	      -I$(ARCH_INC) -Iinclude -Ibpf
 
 BPF_HDRS := include/nappt.h $(wildcard bpf/lib/*.h)

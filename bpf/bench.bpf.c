@@ -69,12 +69,15 @@ static __always_inline int set_phone(struct xdp_md *ctx, int wan, __u32 i)
 	return 0;
 }
 
+/* The translation as xdp_lan/xdp_wan (nappt.bpf.c) run it, voice VLAN
+ * entry included: the figures are those of the attached programs. */
 static __always_inline int run(struct xdp_md *ctx, int wan)
 {
 	struct pkt p;
 
 	pkt_from_xdp(&p, ctx);
-	return verdict_xdp(&p, nappt_handle(&p, wan));
+	return verdict_xdp(&p,
+			   wan ? nappt_handle_wan(&p) : nappt_handle_lan(&p));
 }
 
 /* One phone, always the same entries: the hot-cache figure. */

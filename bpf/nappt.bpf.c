@@ -30,7 +30,7 @@ int tc_lan(struct __sk_buff *skb)
 	struct pkt p;
 
 	pkt_from_skb(&p, skb);
-	return verdict_tc(&p, nappt_handle(&p, 0));
+	return verdict_tc(&p, nappt_handle_tc(&p, 0));
 }
 
 SEC("tc")
@@ -39,7 +39,7 @@ int tc_wan(struct __sk_buff *skb)
 	struct pkt p;
 
 	pkt_from_skb(&p, skb);
-	return verdict_tc(&p, nappt_handle(&p, 1));
+	return verdict_tc(&p, nappt_handle_tc(&p, 1));
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

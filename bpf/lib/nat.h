@@ -49,6 +49,9 @@ struct plan {
 	__u8 df; /* Don't Fragment was set */
 	__u8 inbound; /* from the WAN */
 	__u16 hdrs; /* IP + L4 header bytes (a GSO segment's overhead) */
+	/* df and err_src are no longer read: the error paths take both from
+	 * the untouched packet and the config (icmp_owed()), so that they
+	 * are not kept live, spilled, across every per-packet lookup. */
 	__be32 err_src; /* where the ICMP errors we owe come from */
 	enum nappt_stat stat;
 };
@@ -243,12 +246,15 @@ static __always_inline __u32 nh_slot(__be32 daddr)
 	return (bpf_ntohl(daddr) * 2654435761U) >> (32 - NAPPT_NH_CACHE_BITS);
 }
 
-static __always_inline enum verdict icmp_owed(struct pkt *p,
-					      const struct plan *pl, __u8 type,
-					      __u8 code, __u16 mtu,
-					      enum nappt_stat stat)
+/* The error's source: the gateway's public address the packet came to
+ * (inbound), its LAN address (outbound).  The packet is untouched on
+ * every path that owes an error (apply() has not run). */
+static __always_inline enum verdict
+icmp_owed(struct pkt *p, const struct nappt_config *cfg, const struct iphdr *ip,
+	  const struct plan *pl, __u8 type, __u8 code, __u16 mtu,
+	  enum nappt_stat stat)
 {
-	struct icmp_err e = { .src = pl->err_src,
+	struct icmp_err e = { .src = pl->inbound ? ip->daddr : cfg->lan_gw,
 			      .mtu = mtu,
 			      .type = type,
 			      .code = code,
@@ -263,19 +269,19 @@ static __always_inline enum verdict icmp_owed(struct pkt *p,
  * destination is a public address local to the gateway: the kernel would
  * deliver it to the local stack, so the hook answers (RFC 1812 5.2.7.1:
  * unreachable and prohibited routes owe an error; blackholes do not). */
-static __always_inline enum verdict no_route(struct pkt *p, struct ethhdr *eth,
-					     struct iphdr *ip, struct plan *pl,
-					     long rc)
+static __always_inline enum verdict
+no_route(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
+	 struct iphdr *ip, struct plan *pl, long rc)
 {
 	if (!pl->inbound)
 		return account(p, NAPPT_STAT_PASS_FIB, V_PASS);
 	if (rc == BPF_FIB_LKUP_RET_UNREACHABLE ||
 	    rc == BPF_FIB_LKUP_RET_NOT_FWDED)
-		return icmp_owed(p, pl, ICMP_DEST_UNREACH, ICMP_HOST_UNREACH, 0,
-				 NAPPT_STAT_ICMP_UNREACH);
+		return icmp_owed(p, cfg, ip, pl, ICMP_DEST_UNREACH,
+				 ICMP_HOST_UNREACH, 0, NAPPT_STAT_ICMP_UNREACH);
 	if (rc == BPF_FIB_LKUP_RET_PROHIBIT)
-		return icmp_owed(p, pl, ICMP_DEST_UNREACH, ICMP_PKT_FILTERED, 0,
-				 NAPPT_STAT_ICMP_UNREACH);
+		return icmp_owed(p, cfg, ip, pl, ICMP_DEST_UNREACH,
+				 ICMP_PKT_FILTERED, 0, NAPPT_STAT_ICMP_UNREACH);
 	return account(p, NAPPT_STAT_DROP_NO_ROUTE, V_DROP);
 }
 
@@ -327,7 +333,7 @@ forward(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 		 * error built from it would be cut up as TCP on transmit. */
 		if (p->super)
 			return account(p, NAPPT_STAT_DROP_ICMP_LIMIT, V_DROP);
-		return icmp_owed(p, pl, ICMP_TIME_EXCEEDED, 0, 0,
+		return icmp_owed(p, cfg, ip, pl, ICMP_TIME_EXCEEDED, 0, 0,
 				 NAPPT_STAT_ICMP_TIME_EXCEEDED);
 	}
 
@@ -402,8 +408,8 @@ forward(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 		count(NAPPT_STAT_XLATE_PASS, p->len);
 		return V_PASS;
 	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
-		if (pl->df)
-			return icmp_owed(p, pl, ICMP_DEST_UNREACH,
+		if (ip->frag_off & bpf_htons(IP_DF))
+			return icmp_owed(p, cfg, ip, pl, ICMP_DEST_UNREACH,
 					 ICMP_FRAG_NEEDED, fib.mtu_result,
 					 NAPPT_STAT_ICMP_FRAG_NEEDED);
 		apply(p, eth, ip, pl, NULL, NULL, 0);
@@ -411,7 +417,7 @@ forward(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 		count(NAPPT_STAT_XLATE_PASS, p->len);
 		return V_PASS;
 	default:
-		return no_route(p, eth, ip, pl, rc);
+		return no_route(p, cfg, eth, ip, pl, rc);
 	}
 }
 
@@ -1036,21 +1042,31 @@ static __always_inline int tc_vlan0_left(struct pkt *p, struct cursor *c)
 /* ----------------------------------------------------------------------
  * Entry: both directions, both hooks.
  */
-static __always_inline enum verdict nappt_handle(struct pkt *p, int wan)
+/*
+ * cfg is the config map's one value, looked up once by the entry point
+ * and never NULL here: an ARRAY lookup returns the same address every
+ * time, so a second lookup would only read the same fields again, and
+ * each lookup is a call to the compiler (registers spilled around it).
+ */
+static __always_inline enum verdict nappt_handle(struct pkt *p, int wan,
+						 const struct nappt_config *cfg)
 {
 	struct cursor c;
-	const struct nappt_config *cfg;
 	struct ethhdr *eth;
 	struct iphdr *ip;
-	__u32 zero = 0;
 	int r;
 
 	if (p->xdp) {
-		r = vlan_untag(p);
-		if (r > 0)
-			return account(p, NAPPT_STAT_PASS_VLAN, V_PASS);
-		if (r < 0)
-			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
+		/* Untagged frames (the common case) skip the untag loop. */
+		eth = p->data;
+		if ((void *)(eth + 1) > p->data_end || is_vlan(eth->h_proto)) {
+			r = vlan_untag(p);
+			if (r > 0)
+				return account(p, NAPPT_STAT_PASS_VLAN, V_PASS);
+			if (r < 0)
+				return account(p, NAPPT_STAT_DROP_MALFORMED,
+					       V_DROP);
+		}
 		/* One origin for the pointers, tag popped or not. */
 		pkt_reload(p);
 	}
@@ -1065,24 +1081,33 @@ static __always_inline enum verdict nappt_handle(struct pkt *p, int wan)
 		return account(p, NAPPT_STAT_PASS_VLAN, V_PASS);
 	}
 	if (eth->h_proto != bpf_htons(ETH_P_IP)) {
-		if (!wan && eth->h_proto == bpf_htons(ETH_P_ARP)) {
-			cfg = bpf_map_lookup_elem(&config, &zero);
-			if (cfg && cfg->lan_size)
-				return lan_arp(p, cfg, eth, &c);
-		}
+		if (!wan && eth->h_proto == bpf_htons(ETH_P_ARP) &&
+		    cfg->lan_size)
+			return lan_arp(p, cfg, eth, &c);
 		return account(p, NAPPT_STAT_PASS_NON_IP, V_PASS);
 	}
 	ip = parse_iphdr(&c, p->data, p->len);
 	if (!ip)
 		return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
-	cfg = bpf_map_lookup_elem(&config, &zero);
-	if (!cfg || !cfg->lan_size)
+	if (!cfg->lan_size)
 		return account(p, NAPPT_STAT_PASS_NOT_OURS, V_PASS);
 	if (ip->ihl > 5 && ip_has_source_route(ip, c.end))
 		return account(p, NAPPT_STAT_DROP_SRC_ROUTE, V_DROP);
 	if (wan)
 		return nappt_inbound(p, cfg, eth, ip, &c);
 	return nappt_outbound(p, cfg, eth, ip, &c);
+}
+
+/* TC, either side. */
+static __always_inline enum verdict nappt_handle_tc(struct pkt *p, int wan)
+{
+	const struct nappt_config *cfg;
+	__u32 zero = 0;
+
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg) /* never: a one-entry ARRAY */
+		return account(p, NAPPT_STAT_PASS_NOT_OURS, V_PASS);
+	return nappt_handle(p, wan, cfg);
 }
 
 /* ----------------------------------------------------------------------
@@ -1244,7 +1269,9 @@ static __always_inline enum verdict nappt_handle_lan(struct pkt *p)
 	int r;
 
 	cfg = bpf_map_lookup_elem(&config, &zero);
-	if (cfg && cfg->lan_vid) {
+	if (!cfg) /* never: a one-entry ARRAY */
+		return account(p, NAPPT_STAT_PASS_NOT_OURS, V_PASS);
+	if (cfg->lan_vid) {
 		r = voice_vlan_tag(p, cfg->lan_vid, &tci);
 		if (r == 0)
 			return parent_other(p, cfg);
@@ -1253,9 +1280,9 @@ static __always_inline enum verdict nappt_handle_lan(struct pkt *p)
 			return account(p, NAPPT_STAT_DROP_MALFORMED, V_DROP);
 		*st = VOICE_TAGGED | bpf_ntohs(tci);
 	}
-	v = nappt_handle(p, 0);
-	cfg = bpf_map_lookup_elem(&config, &zero);
-	if (!cfg || !cfg->lan_vid)
+	v = nappt_handle(p, 0, cfg);
+	/* The current value (the same address a new lookup would give). */
+	if (!cfg->lan_vid)
 		return v;
 	/* Read and cleared: a config changed during this run finds no
 	 * flag from an earlier frame. */
@@ -1281,13 +1308,16 @@ static __always_inline enum verdict nappt_handle_lan(struct pkt *p)
 static __always_inline enum verdict nappt_handle_wan(struct pkt *p)
 {
 	const struct nappt_config *cfg;
-	enum verdict v = nappt_handle(p, 1);
+	enum verdict v;
 	__u32 zero = 0;
 
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg) /* never: a one-entry ARRAY */
+		return account(p, NAPPT_STAT_PASS_NOT_OURS, V_PASS);
+	v = nappt_handle(p, 1, cfg);
 	if (v != V_REDIRECT)
 		return v;
-	cfg = bpf_map_lookup_elem(&config, &zero);
-	if (!cfg || !cfg->lan_vid || p->out_ifindex != cfg->lan_ifindex)
+	if (!cfg->lan_vid || p->out_ifindex != cfg->lan_ifindex)
 		return v;
 	if (pkt_push_vlan(p, bpf_htons(cfg->lan_vid & 0x0fff))) {
 		count(NAPPT_STAT_DROP_TX_PORT, p->len);
