@@ -150,6 +150,11 @@ echo "  ours CPU: provisioner $(cpu_s $PROV) s, tftpd $(cpu_s $TFTPD) s" >&2
 kill $PROV $TFTPD 2>/dev/null
 wait $PROV $TFTPD 2>/dev/null
 nsx gw "$BUILD/nappt" --pin-dir "$BPFFS/nappt" detach >/dev/null 2>&1
+# detach turns forwarding off on the gateway's devices (nothing may leave
+# untranslated once the data plane is gone); the peer is a kernel router.
+for dev in lan0 wan0; do
+	ip netns exec "$GW" sysctl -qw "net.ipv4.conf.$dev.forwarding=1"
+done
 
 # --- the peer: Kea 2.2 + tftpd-hpa + nftables NAT per phone range -------
 # Kea's pool holds the site and a tenth more; each of its addresses has

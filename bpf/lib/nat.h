@@ -46,13 +46,11 @@ struct plan {
 	__u8 l4udp; /* l4csum is UDP's (0 means none) */
 	__u8 il4udp;
 	__u8 inner_src; /* rewrite the inner source, else destination */
-	__u8 df; /* Don't Fragment was set */
 	__u8 inbound; /* from the WAN */
 	__u16 hdrs; /* IP + L4 header bytes (a GSO segment's overhead) */
-	/* df and err_src are no longer read: the error paths take both from
+	/* No DF flag nor error source here: the error paths take both from
 	 * the untouched packet and the config (icmp_owed()), so that they
 	 * are not kept live, spilled, across every per-packet lookup. */
-	__be32 err_src; /* where the ICMP errors we owe come from */
 	enum nappt_stat stat;
 };
 
@@ -709,8 +707,6 @@ nappt_outbound(struct pkt *p, const struct nappt_config *cfg,
 	/* Arithmetic, trusted only once an entry has named idx. */
 	pl.saddr = nappt_phone_pub(cfg, idx);
 	pl.daddr = daddr;
-	pl.df = !!(ip->frag_off & bpf_htons(IP_DF));
-	pl.err_src = cfg->lan_gw;
 
 	/* Non-first fragments carry no ports: the source address decides,
 	 * so it must be leased (its first slot's entry) to this MAC. */
@@ -829,8 +825,6 @@ nappt_inbound(struct pkt *p, const struct nappt_config *cfg, struct ethhdr *eth,
 		return account(p, NAPPT_STAT_PASS_NOT_OURS, V_PASS);
 
 	pl.saddr = saddr;
-	pl.err_src = daddr; /* the gateway's own public address */
-	pl.df = !!(ip->frag_off & bpf_htons(IP_DF));
 
 	if (!ip_is_first_fragment(ip)) {
 		/* Follow the first fragment (RFC 791 identity), after
