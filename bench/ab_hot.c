@@ -25,49 +25,15 @@
 #include <bpf/btf.h>
 #include "nappt.h"
 #include "../bpf/lib/bench.h"
+#include "bench-frame.h"
+
+/* The hot phone's slot key = its LAN-pool index (public address 1,
+ * slot 1, 64 slots per address). */
+#define HOT_KEY (1 * 64 + 1)
 
 static unsigned long repeat = 1000000;
 static int rounds = 7;
 static int lan_if, wan_if;
-
-static int cmpd(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static size_t frame(unsigned char *b, int wan)
-{
-	static const unsigned char lan0[6] = { 2, 0, 0, 0, 1, 1 };
-	static const unsigned char wan0[6] = { 2, 0, 0, 0, 2, 1 };
-	size_t len = 14 + 20 + 8 + 64, i;
-	unsigned int sum = 0;
-
-	memset(b, 0, len);
-	memcpy(b, wan ? wan0 : lan0, 6);
-	b[6] = 2;
-	b[12] = 0x08;
-	b[14] = 0x45;
-	b[16] = (unsigned char)((len - 14) >> 8);
-	b[17] = (unsigned char)(len - 14);
-	b[20] = 0x40;
-	b[22] = 64;
-	b[23] = 17;
-	for (i = 14; i < 34; i += 2)
-		sum += (unsigned int)(b[i] << 8 | b[i + 1]);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	b[24] = (unsigned char)(~sum >> 8);
-	b[25] = (unsigned char)~sum;
-	b[34] = 0x13;
-	b[35] = 0xc4;
-	b[36] = 0x13;
-	b[37] = 0xc4;
-	b[39] = 72;
-	b[40] = 0x12;
-	b[41] = 0x34;
-	return len;
-}
 
 static double run_once(struct bpf_program *prog, int wan, int want)
 {
@@ -137,7 +103,6 @@ static void load(struct ob *b, const char *path)
 {
 	struct bpf_map *m;
 	struct nappt_config cfg = { 0 };
-	struct nappt_phone ph = { 0 };
 	struct nappt_slot sl = { 0 };
 	struct min_ent e = { 0 };
 	__u32 zero = 0, k;
@@ -150,10 +115,12 @@ static void load(struct ob *b, const char *path)
 	}
 	bpf_object__for_each_map(m, b->obj)
 		bpf_map__set_pin_path(m, NULL);
-	set_rodata(b->obj, "min_lan_net", htonl(0x64400000));
-	set_rodata(b->obj, "min_pub_net", htonl(0xc6130000));
-	bpf_map__set_max_entries(bpf_object__find_map_by_name(b->obj, "phones"),
-				 1024);
+	/* The hot phone is set_phone()'s phone 0: slot 1 of the pool's
+	 * second public address, so its derived private address is
+	 * lan_net + 64 + 1 (struct nappt_slot); the minimal translator's
+	 * keys 0 (outbound) and 1 (inbound) are made to name it. */
+	set_rodata(b->obj, "min_lan_net", htonl(0x64400000 + HOT_KEY));
+	set_rodata(b->obj, "min_pub_net", htonl(0xc6130000 + 1));
 	bpf_map__set_max_entries(bpf_object__find_map_by_name(b->obj, "slots"),
 				 64 * 16);
 	bpf_map__set_max_entries(
@@ -187,19 +154,9 @@ static void load(struct ob *b, const char *path)
 			exit(1);
 		}
 	}
-	ph.pub_ip = htonl(0xc6130000);
-	ph.port_first = 1 << 10;
-	ph.port_last = (1 << 10) + 1023;
-	ph.mac[0] = 2;
-	ph.flags = NAPPT_PHONE_VALID;
-	k = 0;
-	if (bpf_map_update_elem(fd_of(b->obj, "phones"), &k, &ph, 0)) {
-		perror("ph");
-		exit(1);
-	}
-	sl.phone = 1;
-	memcpy(sl.mac, ph.mac, 6);
-	k = 1;
+	sl.mac[0] = 2; /* set_phone()'s MAC of phone 0 */
+	sl.owner = NAPPT_SLOT_VALID; /* its first (and only) slot */
+	k = HOT_KEY;
 	if (bpf_map_update_elem(fd_of(b->obj, "slots"), &k, &sl, 0)) {
 		perror("sl");
 		exit(1);
@@ -210,14 +167,14 @@ static void load(struct ob *b, const char *path)
 		static const unsigned char lan0[6] = { 2, 0, 0, 0, 1, 1 };
 		int fd = fd_of(b->obj, "min_tab");
 
-		e.addr = htonl(0xc6130000);
+		e.addr = htonl(0xc6130000 + 1);
 		e.ifindex = (__u32)wan_if;
 		memcpy(e.dmac, nh, 6);
 		memcpy(e.smac, wan0, 6);
 		k = 0;
 		bpf_map_update_elem(fd, &k, &e, 0);
 		k = 1;
-		e.addr = htonl(0x64400000);
+		e.addr = htonl(0x64400000 + HOT_KEY);
 		e.ifindex = (__u32)lan_if;
 		memset(e.dmac, 0, 6);
 		e.dmac[0] = 2;
@@ -307,7 +264,7 @@ int main(int argc, char **argv)
 					all[j][c] = o[m].r[j][k];
 		}
 		for (j = 0; j < NP; j++) {
-			qsort(all[j], c, sizeof(double), cmpd);
+			qsort(all[j], c, sizeof(double), cmp_double);
 			med[j] = all[j][c / 2];
 		}
 		printf("%-24s n=%3d pass %5.1f out %5.1f in %5.1f min_out %5.1f min_in %5.1f out/min %.2f in/min %.2f\n",
