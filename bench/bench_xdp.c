@@ -71,35 +71,6 @@ static __u32 phone_index(unsigned long i)
 	return phone_pub(i) * SLOTS_PER_IP + phone_slot(i);
 }
 
-static unsigned long repeat = 1000000;
-static int lan_if, wan_if;
-
-/* ns per run of prog, one round of `repeat` runs; expect its verdict. */
-static double run_once(struct bpf_program *prog, int wan, int want)
-{
-	unsigned char pkt[256], out[256];
-	size_t len = frame(pkt, wan);
-	struct xdp_md ctx = { .data_end = (__u32)len,
-			      .ingress_ifindex =
-				      (__u32)(wan ? wan_if : lan_if) };
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt,
-		    .data_size_in = (__u32)len, .data_out = out,
-		    .data_size_out = sizeof(out), .ctx_in = &ctx,
-		    .ctx_size_in = sizeof(ctx), .repeat = (int)repeat);
-
-	if (bpf_prog_test_run_opts(bpf_program__fd(prog), &o)) {
-		fprintf(stderr, "Failed to run %s: %s\n",
-			bpf_program__name(prog), strerror(errno));
-		exit(1);
-	}
-	if ((int)o.retval != want) {
-		fprintf(stderr, "%s returned %u, want %d\n",
-			bpf_program__name(prog), o.retval, want);
-		exit(1);
-	}
-	return o.duration;
-}
-
 struct job {
 	struct bpf_program *prog;
 	int wan, want;

@@ -447,6 +447,17 @@ static int slots_ready(struct nappt_maps *m)
 	return m->slot_mem ? 0 : nappt_maps_mmap(m);
 }
 
+/* The LAN-pool index of priv_be with the slots mapped, or -errno. */
+static int phone_idx_ready(struct nappt_maps *m, uint32_t priv_be)
+{
+	int idx = nappt_phone_index(&m->cfg, priv_be), r;
+
+	if (idx < 0)
+		return idx;
+	r = slots_ready(m);
+	return r < 0 ? r : idx;
+}
+
 /* First key past the public address of key. */
 static uint32_t pub_end(const struct nappt_config *cfg, uint32_t key)
 {
@@ -684,16 +695,13 @@ int nappt_phone_add(struct nappt_maps *m, uint32_t priv_be,
 int nappt_phone_get(struct nappt_maps *m, uint32_t priv_be,
 		    struct nappt_phone *out)
 {
-	int idx, r;
+	int idx;
 
 	if (!m || !out)
 		return -EINVAL;
-	idx = nappt_phone_index(&m->cfg, priv_be);
+	idx = phone_idx_ready(m, priv_be);
 	if (idx < 0)
 		return idx;
-	r = slots_ready(m);
-	if (r < 0)
-		return r;
 	return read_phone(m, (uint32_t)idx, out);
 }
 
@@ -722,12 +730,9 @@ int nappt_phone_del(struct nappt_maps *m, uint32_t priv_be)
 
 	if (!m)
 		return -EINVAL;
-	idx = nappt_phone_index(&m->cfg, priv_be);
+	idx = phone_idx_ready(m, priv_be);
 	if (idx < 0)
 		return idx;
-	r = slots_ready(m);
-	if (r < 0)
-		return r;
 	r = nappt_maps_lock(m);
 	if (r < 0)
 		return r;
